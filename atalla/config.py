@@ -1,0 +1,88 @@
+"""The one hardware configuration: the compiler tiles for it, the emulator models it, the RTL is
+built with it (Verilator -G parameters) and every blob records the one it was compiled for."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    name: str
+    array_rows: int  # systolic array rows: the K extent of one weight tile
+    array_cols: int  # systolic array columns: the N extent of one weight tile
+    sp_bytes: int  # scratchpad capacity
+    sp_row_bytes: int  # one scratchpad row: `lanes` bf16 elements
+    sp_banks: int
+    sp_page_bytes: int  # allocation granule and alignment of scratchpad buffers
+    dram_bytes: int
+    dram_align: int  # alignment of every tensor the memory planner places
+    dram_latency: int  # cycles from a DRAM request to its first beat
+    dma_bytes_per_cycle: int
+    num_handles: int  # entries in the command processor's handle table
+    num_tickets: int  # DMA tickets the command processor can track at once
+    # Firmware service latency per mailbox call kind, in cycles of the control core.
+    fw_alloc_cycles: int
+    fw_free_cycles: int
+    fw_dma_cycles: int
+    fw_host_cycles: int
+
+    @property
+    def lanes(self) -> int:
+        """bf16 elements per scratchpad row; also the vector unit's width."""
+        return self.sp_row_bytes // 2
+
+    @property
+    def sp_rows(self) -> int:
+        return self.sp_bytes // self.sp_row_bytes
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"hardware config {self.name!r}: {what}")
+
+        for f in fields(self):
+            if f.name != "name":
+                need(isinstance(getattr(self, f.name), int) and getattr(self, f.name) >= 0,
+                     f"{f.name} must be a non-negative integer")
+        need(self.array_rows > 0 and self.array_cols > 0, "array must have rows and columns")
+        need(self.sp_row_bytes % 2 == 0 and self.lanes > 0, "sp_row_bytes must hold whole bf16 elements")
+        need(self.array_rows <= self.lanes and self.array_cols <= self.lanes,
+             "a scratchpad row must hold one array row and one array column of bf16")
+        need(self.sp_page_bytes % self.sp_row_bytes == 0, "sp_page_bytes must be whole rows")
+        need(self.sp_bytes % self.sp_page_bytes == 0, "sp_bytes must be whole pages")
+        need(self.sp_rows < 1 << 24, "scratchpad rows must fit the 24-bit row field of a buffer reference")
+        need(self.sp_banks > 0 and self.sp_rows % self.sp_banks == 0, "sp rows must split evenly into banks")
+        need(self.dram_align > 0 and self.dram_align & (self.dram_align - 1) == 0, "dram_align must be a power of two")
+        need(self.dram_bytes % self.dram_align == 0 and self.dram_bytes <= 1 << 32, "dram_bytes must be aligned and <= 4 GiB")
+        need(0 < self.num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)")
+        need(self.num_tickets > 0, "num_tickets must be positive")
+        need(self.dma_bytes_per_cycle > 0, "dma_bytes_per_cycle must be positive")
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+CONFIGS: dict[str, HardwareConfig] = {
+    cfg.name: cfg
+    for cfg in (
+        # Small and fast for regressions.
+        HardwareConfig(name="small", array_rows=8, array_cols=8, sp_bytes=64 * 1024, sp_row_bytes=16,
+                       sp_banks=8, sp_page_bytes=256, dram_bytes=16 << 20, dram_align=64,
+                       dram_latency=20, dma_bytes_per_cycle=16, num_handles=64, num_tickets=16,
+                       fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
+        # The product shape of the real Atalla.
+        HardwareConfig(name="atalla32", array_rows=32, array_cols=32, sp_bytes=1 << 20, sp_row_bytes=64,
+                       sp_banks=32, sp_page_bytes=4096, dram_bytes=64 << 20, dram_align=64,
+                       dram_latency=40, dma_bytes_per_cycle=64, num_handles=64, num_tickets=16,
+                       fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
+    )
+}
+DEFAULT_CONFIG = "small"
+
+
+def get_config(name: str) -> HardwareConfig:
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown hardware config {name!r}; known: {', '.join(CONFIGS)}") from None

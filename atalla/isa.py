@@ -1,0 +1,186 @@
+"""The command set of the Atalla command processor: the one definition.
+
+Every command is COMMAND_WORDS little-endian 32-bit words. Word 0 is
+``opcode[7:0] | func[15:8] | flags[31:16]``; words 1.. are the operand fields that
+COMMAND_FIELDS names, in order (unused words are zero). A scratchpad operand is a *buffer
+reference*: ``handle[31:24] | row[23:0]``, a row offset into the buffer the handle names.
+Tile rows sit one per scratchpad row for bf16 and two per row for fp32 (see
+docs/numerics.md); a tile is at most ``lanes`` elements wide.
+
+rtl/atalla_pkg.sv and include/atalla_abi.h are generated from this module (atalla.codegen).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+COMMAND_WORDS = 8
+COMMAND_BYTES = 4 * COMMAND_WORDS
+REF_HANDLE_SHIFT = 24
+REF_ROW_MASK = (1 << REF_HANDLE_SHIFT) - 1
+
+
+class Opcode(IntEnum):
+    NOP = 0
+    END = 1  # program complete: the command processor raises done
+    ALLOC = 2  # mailbox ALLOC(bytes) -> scratchpad address, kept in the handle table
+    FREE = 3  # mailbox FREE(address); the handle becomes unbound
+    DMA_LOAD = 4  # mailbox DMA: DRAM -> scratchpad, completion tracked by ticket
+    DMA_STORE = 5  # mailbox DMA: scratchpad -> DRAM
+    WAIT = 6  # stall until the DMA with this ticket has completed
+    GEMM = 7  # systolic array: C(fp32) [+]= A(bf16) @ B(bf16)
+    VEC = 8  # vector unit: dst = func(a, b) over rows x cols, fp32 arithmetic
+    HOST = 9  # mailbox HOST(index): the firmware runs a fallback ATen op on DRAM tensors
+
+
+COMMAND_FIELDS: dict[Opcode, tuple[str, ...]] = {
+    Opcode.NOP: (),
+    Opcode.END: (),
+    Opcode.ALLOC: ("handle", "bytes"),
+    Opcode.FREE: ("handle",),
+    # Element (r, c) of the block is DRAM bf16 at dram_addr + 2*(r*row_stride + c*col_stride) and
+    # scratchpad tile row r, column c. Loads zero the rest of each scratchpad row.
+    Opcode.DMA_LOAD: ("sp", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"),
+    Opcode.DMA_STORE: ("sp", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"),
+    Opcode.WAIT: ("ticket",),
+    # C[m x n] = (ACCUMULATE ? C : 0) + A[m x k] @ B[k x n]; k <= array_rows, n <= array_cols.
+    Opcode.GEMM: ("a", "b", "c", "m", "k", "n"),
+    # b is a buffer reference, or the fp32 bits of a scalar when the B mode is SCALAR.
+    Opcode.VEC: ("dst", "a", "b", "rows", "cols"),
+    Opcode.HOST: ("index",),
+}
+
+
+class VecFunc(IntEnum):
+    """Vector unit functions (word 0 bits 15:8). Each is exactly defined in docs/numerics.md."""
+
+    COPY = 0  # dst = a (converts between bf16 and fp32 tiles)
+    ADD = 1
+    SUB = 2
+    MUL = 3
+    DIV = 4
+    MAX = 5
+    MIN = 6
+    RELU = 7  # dst = max(a, +0)
+    ROUND = 8  # dst = a rounded to the nearest integer, ties to even
+    LDEXP = 9  # dst = a * 2**b, b integer-valued
+    ROWSUM = 10  # dst[r][0] = a[r][0] + a[r][1] + ... in column order
+    ROWMAX = 11  # dst[r][0] = max over the row, in column order
+
+
+UNARY_FUNCS = frozenset({VecFunc.COPY, VecFunc.RELU, VecFunc.ROUND, VecFunc.ROWSUM, VecFunc.ROWMAX})
+REDUCE_FUNCS = frozenset({VecFunc.ROWSUM, VecFunc.ROWMAX})
+
+
+class BMode(IntEnum):
+    """How a VEC command's b operand covers the rows x cols tile."""
+
+    TILE = 0  # b[r][c]
+    ROW = 1  # b[0][c]: one row broadcast down the rows
+    COL = 2  # b[r][0]: one column broadcast across the columns
+    SCALAR = 3  # the b word holds fp32 bits
+
+
+class Flag(IntEnum):
+    """Bits of the flags field (word 0 bits 31:16)."""
+
+    ACCUMULATE = 1 << 0  # GEMM: add into C instead of overwriting it
+    DST_FP32 = 1 << 1  # VEC: destination tile is fp32 (else bf16)
+    A_FP32 = 1 << 2  # VEC: a is fp32
+    B_FP32 = 1 << 3  # VEC: b is fp32
+
+
+BMODE_SHIFT = 4  # VEC: BMode in flag bits 5:4
+BMODE_MASK = 0x3 << BMODE_SHIFT
+
+
+class MailboxCall(IntEnum):
+    """Mailbox request kinds (DUT -> firmware). Arguments are in MAILBOX_ARGS order."""
+
+    ALLOC = 1
+    FREE = 2
+    DMA = 3
+    HOST = 4
+
+
+MAILBOX_ARGS: dict[MailboxCall, tuple[str, ...]] = {
+    MailboxCall.ALLOC: ("handle", "bytes"),
+    MailboxCall.FREE: ("handle", "sp_addr"),
+    MailboxCall.DMA: ("direction", "sp_addr", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"),
+    MailboxCall.HOST: ("index",),
+}
+MAILBOX_MAX_ARGS = max(len(a) for a in MAILBOX_ARGS.values())
+
+
+class DmaDirection(IntEnum):
+    LOAD = 0  # DRAM -> scratchpad
+    STORE = 1  # scratchpad -> DRAM
+
+
+class Status(IntEnum):
+    """Mailbox response status (firmware -> DUT). Anything but OK halts the program with a fault."""
+
+    OK = 0
+    OUT_OF_MEMORY = 1
+    BAD_FREE = 2
+    DMA_OUT_OF_BOUNDS = 3
+    HOST_FAILED = 4
+    BAD_CALL = 5
+
+
+def make_ref(handle: int, row: int = 0) -> int:
+    if not 0 <= handle < 256 or not 0 <= row <= REF_ROW_MASK:
+        raise ValueError(f"buffer reference out of range: handle {handle}, row {row}")
+    return handle << REF_HANDLE_SHIFT | row
+
+
+def split_ref(ref: int) -> tuple[int, int]:
+    return ref >> REF_HANDLE_SHIFT, ref & REF_ROW_MASK
+
+
+@dataclass(frozen=True)
+class Command:
+    op: Opcode
+    func: int = 0
+    flags: int = 0
+    args: tuple[int, ...] = ()  # COMMAND_FIELDS[op] order
+
+    def field(self, name: str) -> int:
+        return self.args[COMMAND_FIELDS[self.op].index(name)]
+
+    @property
+    def kind(self) -> str:
+        """Readable kind for reports: VEC commands by function."""
+        return f"VEC.{VecFunc(self.func).name}" if self.op == Opcode.VEC else self.op.name
+
+    def encode(self) -> np.ndarray:
+        words = np.zeros(COMMAND_WORDS, dtype="<u4")
+        words[0] = int(self.op) | (self.func & 0xFF) << 8 | (self.flags & 0xFFFF) << 16
+        words[1 : 1 + len(self.args)] = [a & 0xFFFFFFFF for a in self.args]
+        return words
+
+
+def command(op: Opcode, func: int = 0, flags: int = 0, **fields: int) -> Command:
+    names = COMMAND_FIELDS[op]
+    if set(fields) != set(names):
+        raise ValueError(f"{op.name} takes fields {names}, got {tuple(fields)}")
+    return Command(op, func, flags, tuple(int(fields[n]) for n in names))
+
+
+def decode(words: np.ndarray, index: int) -> Command:
+    """Decode one command; `index` names it in errors."""
+    w0 = int(words[0])
+    try:
+        op = Opcode(w0 & 0xFF)
+    except ValueError:
+        raise ValueError(f"command {index}: unknown opcode {w0 & 0xFF}") from None
+    func, flags = (w0 >> 8) & 0xFF, w0 >> 16
+    n = len(COMMAND_FIELDS[op])
+    if op == Opcode.VEC and func not in VecFunc._value2member_map_:
+        raise ValueError(f"command {index}: unknown vector function {func}")
+    if any(int(w) for w in words[1 + n :]):
+        raise ValueError(f"command {index}: {op.name} has non-zero unused words")
+    return Command(op, func, flags, tuple(int(w) for w in words[1 : 1 + n]))

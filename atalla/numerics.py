@@ -1,0 +1,172 @@
+"""The numerics of docs/numerics.md, in NumPy: what the emulator computes and the RTL must match.
+
+Every fp32 operation is: take the exact result of the operands (which are never denormal),
+then: NaN -> the canonical quiet NaN; |exact| < 2**-126 -> zero of the exact result's sign
+(flush to zero, tininess before rounding); otherwise round to 24 bits, nearest even, and
+overflow to infinity. The exact result is computed in float64: products and sums of fp32 are
+exact or innocuously double-rounded there (53 >= 2*24 + 2 bits), and so are quotients.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+BF16 = ml_dtypes.bfloat16
+F32_MIN_NORMAL = np.float64(2.0**-126)
+F32_CANONICAL_NAN = np.uint32(0x7FC00000)
+BF16_CANONICAL_NAN = np.uint16(0x7FC0)
+LDEXP_LIMIT = 255  # |n| of LDEXP saturates here: any larger scale already over/underflows fp32
+
+
+def _finish(exact: np.ndarray) -> np.ndarray:
+    """float64 exact (or innocuously rounded) results -> fp32 per the rule above."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = exact.astype(np.float32)
+    tiny = np.abs(exact) < F32_MIN_NORMAL
+    out = np.where(tiny, np.copysign(np.float32(0.0), exact).astype(np.float32), out)
+    return canonical_nan(out)
+
+
+def canonical_nan(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    nan = np.isnan(x)
+    if nan.any():
+        x = x.copy()
+        x.view(np.uint32)[nan] = F32_CANONICAL_NAN
+    return x
+
+
+def flush(x: np.ndarray) -> np.ndarray:
+    """fp32 denormals -> zero of the same sign; NaN canonical. Applied to every fp32 that enters."""
+    x = np.asarray(x, dtype=np.float32)
+    tiny = np.abs(x) < np.float32(F32_MIN_NORMAL)
+    return canonical_nan(np.where(tiny, np.copysign(np.float32(0.0), x), x).astype(np.float32))
+
+
+def f32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
+    """fp32 -> bf16 bit patterns: flush, then round to nearest even (overflow to inf)."""
+    x = flush(x)
+    with np.errstate(over="ignore"):
+        bits = x.astype(BF16).view(np.uint16)
+    bits = np.where(np.isnan(x), BF16_CANONICAL_NAN, bits)
+    return bits.astype(np.uint16)
+
+
+def bf16_bits_to_f32(bits: np.ndarray) -> np.ndarray:
+    """Exact widening: bf16 is the top half of an fp32."""
+    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
+
+
+def round_to_bf16(x: np.ndarray) -> np.ndarray:
+    """fp32 values rounded through bf16 storage, as fp32."""
+    return bf16_bits_to_f32(f32_to_bf16_bits(x))
+
+
+def _f64(x: np.ndarray) -> np.ndarray:
+    return flush(x).astype(np.float64)
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _finish(_f64(a) + _f64(b))
+
+
+def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _finish(_f64(a) - _f64(b))
+
+
+def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _finish(_f64(a) * _f64(b))
+
+
+def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _finish(_f64(a) / _f64(b))
+
+
+def _select(pick_b: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = flush(a), flush(b)
+    out = np.where(pick_b, b, a).astype(np.float32)
+    return canonical_nan(np.where(np.isnan(a) | np.isnan(b), np.float32(np.nan), out))
+
+
+def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """NaN if either is NaN; b if b > a; else a (so ties, including -0 vs +0, return a)."""
+    a, b = np.broadcast_arrays(flush(a), flush(b))
+    return _select(b > a, a, b)
+
+
+def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.broadcast_arrays(flush(a), flush(b))
+    return _select(b < a, a, b)
+
+
+def relu(a: np.ndarray) -> np.ndarray:
+    return maximum(a, np.float32(0.0))
+
+
+def round_even(a: np.ndarray) -> np.ndarray:
+    """Nearest integer, ties to even; the sign of zero is kept (-0.4 -> -0)."""
+    return canonical_nan(np.rint(flush(a)))
+
+
+def ldexp(a: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """a * 2**n, n truncated toward zero and saturated to +-LDEXP_LIMIT; NaN n gives NaN."""
+    n = flush(n).astype(np.float64)
+    nan_n = np.isnan(n)
+    scale = np.exp2(np.clip(np.trunc(np.where(nan_n, 0.0, n)), -LDEXP_LIMIT, LDEXP_LIMIT))
+    return _finish(np.where(nan_n, np.nan, _f64(a) * scale))
+
+
+def rowsum(a: np.ndarray) -> np.ndarray:
+    """Sum of each row in column order: ((a0 + a1) + a2) + ...; shape (rows, 1)."""
+    a = flush(a)
+    acc = a[:, :1]
+    for c in range(1, a.shape[1]):
+        acc = add(acc, a[:, c : c + 1])
+    return acc
+
+
+def rowmax(a: np.ndarray) -> np.ndarray:
+    a = flush(a)
+    acc = a[:, :1]
+    for c in range(1, a.shape[1]):
+        acc = maximum(acc, a[:, c : c + 1])
+    return acc
+
+
+def gemm(a_bits: np.ndarray, b_bits: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+    """C[m x n] = (c or nothing) + A @ B for bf16 A[m x k], B[k x n], in the array's order.
+
+    Each output is a column of PEs: s = +0, then for kk = 0..k-1: s = fp32(s + fp32(a*b)).
+    The bf16 x bf16 product is exact unless it leaves the fp32 range (then flush or inf).
+    With an old C (ACCUMULATE) the result is fp32(c + s).
+    """
+    a = bf16_bits_to_f32(a_bits).astype(np.float64)
+    b = bf16_bits_to_f32(b_bits).astype(np.float64)
+    s = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
+    for kk in range(a.shape[1]):
+        s = add(s, _finish(a[:, kk : kk + 1] * b[kk : kk + 1, :]))
+    return s if c is None else add(c, s)
+
+
+# exp(x), as the kernel library emits it from the primitives above (docs/numerics.md):
+#   t = min(max(x, EXP_LO), EXP_HI); n = round(t * LOG2E); r = (t - n*LN2_HI) - n*LN2_LO
+#   p = Horner(EXP_POLY, r) with separate mul and add; exp(x) = ldexp(p, n)
+EXP_LO = np.float32(-104.0)  # exp(-104) < 2**-149: the result flushes to zero
+EXP_HI = np.float32(89.0)  # exp(89) > fp32 max: the result overflows to inf
+LOG2E = np.float32(1.44269502)
+LN2_HI = np.float32(0.693359375)  # few significant bits: n * LN2_HI is exact for |n| < 2**10
+LN2_LO = np.float32(-2.12194440e-4)
+EXP_POLY = tuple(np.float32(c) for c in (1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1.0, 1.0))  # highest first
+
+
+def exp(x: np.ndarray) -> np.ndarray:
+    """The reference of the exp sequence; the kernel library emits exactly these steps."""
+    t = minimum(maximum(x, EXP_LO), EXP_HI)
+    n = round_even(mul(t, LOG2E))
+    r = sub(sub(t, mul(n, LN2_HI)), mul(n, LN2_LO))
+    p = np.full_like(r, EXP_POLY[0])
+    for coeff in EXP_POLY[1:]:
+        p = add(mul(p, r), coeff)
+    return ldexp(p, n)

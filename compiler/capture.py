@@ -1,0 +1,34 @@
+"""Graph capture: torch.export with static shapes, nothing else."""
+
+from __future__ import annotations
+
+import torch
+
+from compiler.errors import CompileError
+
+
+def capture(module: torch.nn.Module, example_inputs: tuple, name: str, decompose: bool = False):
+    """The ATen graph of `module` for exactly these input shapes.
+
+    decompose=False keeps the pre-dispatch ops (aten.linear, aten.matmul, aten.softmax.int);
+    decompose=True runs the core-ATen decompositions (aten.addmm, aten.bmm, aten.view, ...).
+    """
+    for i, x in enumerate(example_inputs):
+        if not isinstance(x, torch.Tensor):
+            raise CompileError(f"model {name!r}: example input {i} is a {type(x).__name__}, not a tensor")
+        if x.dtype != torch.float32:
+            raise CompileError(f"model {name!r}: example input {i} is {x.dtype}; inputs must be float32")
+    try:
+        exported = torch.export.export(module.eval(), tuple(example_inputs), strict=False)
+    except Exception as e:  # torch raises many kinds here; the user needs the model name and the cause
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CompileError(f"model {name!r}: torch.export failed: {first}") from e
+    if decompose:
+        exported = exported.run_decompositions()
+    for node in exported.graph.nodes:
+        val = node.meta.get("val")
+        shapes = [v.shape for v in (val if isinstance(val, (tuple, list)) else [val]) if isinstance(v, torch.Tensor)]
+        if any(not isinstance(d, int) for s in shapes for d in s):
+            raise CompileError(f"model {name!r}: node {node.name} has a dynamic shape {tuple(shapes[0])}; "
+                               "Atalla programs are compiled for static shapes")
+    return exported

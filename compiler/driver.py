@@ -1,0 +1,36 @@
+"""The compiler's front door: nn.Module + example inputs -> Program (and blob bytes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from atalla.config import HardwareConfig
+from atalla.program import Program
+from compiler.capture import capture
+from compiler.lower import Lowering
+from compiler.partition import Placement, format_partition, partition
+from compiler.serialize import serialize
+
+
+@dataclass
+class Compiled:
+    model: str
+    program: Program
+    placements: list[Placement]
+    exported: object  # torch.export.ExportedProgram
+
+    def blob(self) -> bytes:
+        return serialize(self.program)
+
+    def partition_report(self) -> str:
+        return format_partition(self.model, self.placements)
+
+
+def compile_model(module: torch.nn.Module, example_inputs: tuple, config: HardwareConfig, model: str = "model",
+                  decompose: bool = False) -> Compiled:
+    exported = capture(module, example_inputs, model, decompose=decompose)
+    placements = partition(exported.graph)
+    program = Lowering(exported, config, model).run(placements)
+    return Compiled(model, program, placements, exported)

@@ -1,0 +1,169 @@
+"""Builds the command stream: scratchpad handles, DMA tickets and the commands that use them.
+
+The compiler never chooses scratchpad addresses; it only guarantees that what it keeps live
+fits. It replays the firmware's own allocator policy to check that, so a program that compiles
+never runs out of scratchpad on the real allocator.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from atalla.config import HardwareConfig
+from atalla.isa import BMODE_SHIFT, COMMAND_FIELDS, BMode, Command, Flag, Opcode, VecFunc, command, make_ref
+from atalla.numerics import flush
+from compiler.errors import CompileError
+from compiler.values import View
+from firmware.allocator import AllocatorError, ScratchpadAllocator
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A scratchpad buffer: `rows` tile rows of up to `lanes` elements, bf16 or fp32."""
+
+    handle: int
+    rows: int
+    fp32: bool
+
+    def ref(self, row: int = 0) -> int:
+        """Reference to tile row `row`: fp32 rows take two scratchpad rows."""
+        return make_ref(self.handle, row * (2 if self.fp32 else 1))
+
+
+@dataclass(frozen=True)
+class Block:
+    """A 2-D strided block of a DRAM tensor: what one DMA command moves."""
+
+    view: View
+    offset: int  # elements from the buffer start
+    rows: int
+    cols: int
+    row_stride: int
+    col_stride: int
+
+    def sub(self, r0: int, c0: int, rows: int, cols: int) -> Block:
+        return Block(self.view, self.offset + r0 * self.row_stride + c0 * self.col_stride,
+                     rows, cols, self.row_stride, self.col_stride)
+
+
+def scalar_bits(value: float) -> int:
+    """A scalar operand as the fp32 bits the VEC command carries (flushed like any fp32)."""
+    return int(flush(np.array([value], dtype=np.float32)).view(np.uint32)[0])
+
+
+class Emitter:
+    def __init__(self, config: HardwareConfig):
+        self.config = config
+        self.commands: list[Command] = []
+        self._free_handles = deque(range(config.num_handles))
+        self._free_tickets = deque(range(config.num_tickets))
+        self._pending: deque[int] = deque()  # tickets in flight, oldest first
+        self._sp = ScratchpadAllocator(config.sp_bytes, config.sp_page_bytes)
+        self._addr: dict[int, int] = {}
+        self.sp_peak_bytes = 0
+        self.step = 0  # the lowering step (graph node) being emitted: DMA marks buffer liveness with it
+        self.dram_refs: list[tuple[int, object, int]] = []  # (command index, Buffer, element offset)
+
+    # -- scratchpad -------------------------------------------------------------------------
+    def tile_bytes(self, rows: int, fp32: bool) -> int:
+        return rows * (2 if fp32 else 1) * self.config.sp_row_bytes
+
+    def alloc(self, rows: int, fp32: bool = False) -> Tile:
+        if not self._free_handles:
+            raise CompileError(f"kernel needs more than {self.config.num_handles} scratchpad handles at once")
+        handle = self._free_handles.popleft()
+        nbytes = self.tile_bytes(rows, fp32)
+        try:
+            self._addr[handle] = self._sp.alloc(nbytes, owner=f"handle {handle}")
+        except AllocatorError as e:
+            raise CompileError(f"kernel keeps too much live in the scratchpad: {e}") from None
+        self.sp_peak_bytes = max(self.sp_peak_bytes, self._sp.used_bytes)
+        self.commands.append(command(Opcode.ALLOC, handle=handle, bytes=nbytes))
+        return Tile(handle, rows, fp32)
+
+    def free(self, *tiles: Tile) -> None:
+        for t in tiles:
+            self._sp.free(self._addr.pop(t.handle), owner=f"handle {t.handle}")
+            self._free_handles.append(t.handle)
+            self.commands.append(command(Opcode.FREE, handle=t.handle))
+
+    def sp_free_bytes(self) -> int:
+        return self.config.sp_bytes - self._sp.used_bytes
+
+    # -- DMA ----------------------------------------------------------------------------------
+    def _ticket(self) -> int:
+        if not self._free_tickets:
+            self.wait(self._pending[0])
+        return self._free_tickets.popleft()
+
+    def _dma(self, op: Opcode, tile: Tile, row: int, block: Block) -> int:
+        if tile.fp32:
+            raise CompileError("DMA moves bf16 tiles only")
+        if block.cols > self.config.lanes:
+            raise CompileError(f"DMA block of {block.cols} columns is wider than {self.config.lanes} lanes")
+        buffer = block.view.buffer
+        buffer.last_use = max(buffer.last_use, self.step)
+        ticket = self._ticket()
+        self._pending.append(ticket)
+        # DRAM addresses are known only after memory planning: recorded here, patched by resolve_dram().
+        self.dram_refs.append((len(self.commands), buffer, block.offset))
+        self.commands.append(command(
+            op, sp=tile.ref(row), dram_addr=0, rows=block.rows, cols=block.cols,
+            row_stride=block.row_stride, col_stride=block.col_stride, ticket=ticket))
+        return ticket
+
+    def load(self, tile: Tile, block: Block, row: int = 0) -> int:
+        return self._dma(Opcode.DMA_LOAD, tile, row, block)
+
+    def store(self, tile: Tile, block: Block, row: int = 0) -> int:
+        return self._dma(Opcode.DMA_STORE, tile, row, block)
+
+    def wait(self, ticket: int) -> None:
+        self._pending.remove(ticket)
+        self._free_tickets.append(ticket)
+        self.commands.append(command(Opcode.WAIT, ticket=ticket))
+
+    def wait_all(self) -> None:
+        while self._pending:
+            self.wait(self._pending[0])
+
+    # -- compute ------------------------------------------------------------------------------
+    def gemm(self, a: Tile, b: Tile, c: Tile, m: int, k: int, n: int, accumulate: bool,
+             a_row: int = 0, b_row: int = 0, c_row: int = 0) -> None:
+        cfg = self.config
+        if k > cfg.array_rows or n > cfg.array_cols or a.fp32 or b.fp32 or not c.fp32:
+            raise CompileError(f"GEMM tile {m}x{k}x{n} does not fit the {cfg.array_rows}x{cfg.array_cols} array")
+        self.commands.append(command(Opcode.GEMM, flags=Flag.ACCUMULATE if accumulate else 0,
+                                     a=a.ref(a_row), b=b.ref(b_row), c=c.ref(c_row), m=m, k=k, n=n))
+
+    def vec(self, func: VecFunc, dst: Tile, a: Tile, b: Tile | float | None = None, *, rows: int, cols: int,
+            bmode: BMode = BMode.TILE, dst_row: int = 0, a_row: int = 0, b_row: int = 0) -> None:
+        flags = (Flag.DST_FP32 if dst.fp32 else 0) | (Flag.A_FP32 if a.fp32 else 0)
+        if isinstance(b, Tile):
+            flags |= Flag.B_FP32 if b.fp32 else 0
+            b_word = b.ref(b_row)
+        elif b is None:
+            b_word = 0
+        else:
+            bmode, b_word = BMode.SCALAR, scalar_bits(b)
+        flags |= int(bmode) << BMODE_SHIFT
+        self.commands.append(command(Opcode.VEC, func=func, flags=flags, dst=dst.ref(dst_row), a=a.ref(a_row),
+                                     b=b_word, rows=rows, cols=cols))
+
+    def host(self, index: int) -> None:
+        self.commands.append(command(Opcode.HOST, index=index))
+
+    def resolve_dram(self) -> None:
+        """Fill in DMA DRAM addresses once every buffer has its planned offset."""
+        for index, buffer, offset in self.dram_refs:
+            cmd = self.commands[index]
+            args = list(cmd.args)
+            args[COMMAND_FIELDS[cmd.op].index("dram_addr")] = buffer.dram_offset + 2 * offset
+            self.commands[index] = Command(cmd.op, cmd.func, cmd.flags, tuple(args))
+
+    def end(self) -> None:
+        self.wait_all()
+        self.commands.append(command(Opcode.END))

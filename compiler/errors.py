@@ -1,0 +1,2 @@
+class CompileError(Exception):
+    """A model the compiler cannot take, with a message naming the model, node or tensor."""

@@ -1,0 +1,59 @@
+"""Softmax over the last dim of a view (callers permute the softmax dim last).
+
+Per block of rows, with the row split into lane-wide column tiles j:
+  m = rowmax(x_0), then m = max(m, rowmax(x_j)) for j = 1, 2, ...
+  e_j = exp(x_j - m)                              (fp32 tiles; exp per emit_exp)
+  s = rowsum(e_0), then s = s + rowsum(e_j) for j = 1, 2, ...
+  out_j = bf16(e_j / s)
+"""
+
+from __future__ import annotations
+
+from atalla.isa import BMode, VecFunc
+from compiler.emitter import Emitter
+from compiler.errors import CompileError
+from compiler.kernels.exp import emit_exp
+from compiler.kernels.tiling import blocks_2d, spans
+from compiler.values import View
+
+
+def softmax_lastdim(em: Emitter, out: View, x: View) -> None:
+    cfg = em.config
+    length = x.shape[-1]
+    cols = spans(length, cfg.lanes)
+    # Scratchpad rows per row of the block: x (1) and e (2) per column tile, 4 exp temps (2 each),
+    # 3 one-wide fp32 tiles (2 each) and the output tile (1).
+    rows_per_row = 3 * len(cols) + 8 + 6 + 1
+    max_rows = (cfg.sp_rows // 2) // rows_per_row
+    if max_rows == 0:
+        raise CompileError(f"softmax over {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
+    tiles = None
+    for out_blk, x_blk in blocks_2d([out, x], keep_last=True):
+        for r0, nr in spans(x_blk.rows, max_rows):
+            if tiles is None:
+                rows = min(x_blk.rows, max_rows)
+                xs = [em.alloc(rows) for _ in cols]
+                es = [em.alloc(rows, fp32=True) for _ in cols]
+                temps = tuple(em.alloc(rows, fp32=True) for _ in range(4))
+                m, s, part = (em.alloc(rows, fp32=True) for _ in range(3))
+                y = em.alloc(rows)
+                tiles = (xs, es, temps, m, s, part, y)
+            xs, es, temps, m, s, part, y = tiles
+            for ticket in [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]:
+                em.wait(ticket)
+            for j, (xt, (_, nc)) in enumerate(zip(xs, cols)):
+                em.vec(VecFunc.ROWMAX, m if j == 0 else part, xt, rows=nr, cols=nc)
+                if j:
+                    em.vec(VecFunc.MAX, m, m, part, rows=nr, cols=1)
+            for j, (xt, et, (_, nc)) in enumerate(zip(xs, es, cols)):
+                em.vec(VecFunc.SUB, et, xt, m, rows=nr, cols=nc, bmode=BMode.COL)
+                emit_exp(em, et, et, temps, nr, nc)
+                em.vec(VecFunc.ROWSUM, s if j == 0 else part, et, rows=nr, cols=nc)
+                if j:
+                    em.vec(VecFunc.ADD, s, s, part, rows=nr, cols=1)
+            for et, (c0, nc) in zip(es, cols):
+                em.vec(VecFunc.DIV, y, et, s, rows=nr, cols=nc, bmode=BMode.COL)
+                em.wait(em.store(y, out_blk.sub(r0, c0, nr, nc)))
+    if tiles is not None:
+        xs, es, temps, m, s, part, y = tiles
+        em.free(*xs, *es, *temps, m, s, part, y)

@@ -1,0 +1,60 @@
+"""Walks N-d strided views as a sequence of 2-D blocks, the shape one DMA command moves."""
+
+from __future__ import annotations
+
+from itertools import product
+
+from compiler.emitter import Block
+from compiler.values import View
+
+
+def coalesce(shape: tuple[int, ...], strides: list[tuple[int, ...]]) -> list[tuple[int, list[int]]]:
+    """Merge adjacent dims that are contiguous for every view; at least two dims come back."""
+    merged: list[tuple[int, list[int]]] = []
+    for i, size in enumerate(shape):
+        if size == 1:
+            continue
+        st = [s[i] for s in strides]
+        if merged and all(prev == cur * size for prev, cur in zip(merged[-1][1], st)):
+            merged[-1] = (merged[-1][0] * size, st)
+        else:
+            merged.append((size, st))
+    while len(merged) < 2:
+        merged.insert(0, (1, [0] * len(strides)))
+    return merged
+
+
+def blocks_2d(views: list[View], keep_last: bool = False) -> list[list[Block]]:
+    """For views of one shape: per outer index, one R x C block of each view (same R, C).
+
+    keep_last: the last dim is the block's columns as it is (a reduction runs along it).
+    """
+    shape = views[0].shape
+    assert all(v.shape == shape for v in views), "views must share a shape"
+    if keep_last:
+        dims = coalesce(shape[:-1], [v.strides[:-1] for v in views])
+        dims = [d for d in dims if d[0] != 1] or [(1, [0] * len(views))]
+        dims.append((shape[-1], [v.strides[-1] for v in views]))
+    else:
+        dims = coalesce(shape, [v.strides for v in views])
+    (rows, row_st), (cols, col_st) = dims[-2], dims[-1]
+    outer = dims[:-2]
+    out = []
+    for index in product(*(range(size) for size, _ in outer)):
+        blocks = []
+        for vi, v in enumerate(views):
+            offset = v.offset + sum(i * st[vi] for i, (_, st) in zip(index, outer))
+            blocks.append(Block(v, offset, rows, cols, row_st[vi], col_st[vi]))
+        out.append(blocks)
+    return out
+
+
+def view_2d(view: View) -> Block:
+    """A 2-D view as one block (matrix operands of GEMM)."""
+    assert view.ndim == 2
+    return Block(view, view.offset, view.shape[0], view.shape[1], view.strides[0], view.strides[1])
+
+
+def spans(total: int, step: int) -> list[tuple[int, int]]:
+    """(start, length) pieces of [0, total) at most `step` long."""
+    return [(s, min(step, total - s)) for s in range(0, total, step)]

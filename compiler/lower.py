@@ -1,0 +1,217 @@
+"""Lowering: walks the exported graph in order and turns it into a Program.
+
+Atalla nodes emit commands through their registry entry; host nodes become HOST commands with
+a host-op table entry; layout nodes become views. Then the memory planner places every buffer
+and the DMA commands get their DRAM addresses.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+
+import torch
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind
+
+import atalla
+from atalla.blob_format import NO_CONSTANT, Role
+from atalla.config import HardwareConfig
+from atalla.isa import COMMAND_BYTES
+from atalla.numerics import f32_to_bf16_bits
+from atalla.program import HostOp, Program, TensorInfo
+from compiler import ops
+from compiler.emitter import Emitter
+from compiler.errors import CompileError
+from compiler.partition import HOST, Placement
+from compiler.plan import PlanReport, plan
+from compiler.values import Buffer, View
+
+
+class Lowering:
+    def __init__(self, exported: ExportedProgram, config: HardwareConfig, model: str):
+        self.exported = exported
+        self.config = config
+        self.model = model
+        self.em = Emitter(config)
+        self.buffers: list[Buffer] = []
+        self.values: dict = {}  # fx node -> View, or tuple of Views
+        self.host_ops: list[tuple[str, list, dict, list[Buffer]]] = []
+        self.node_commands: list[dict] = []
+
+    # -- helpers the op lowerings call -------------------------------------------------------
+    def new_buffer(self, name: str, shape, role: Role, constant: bytes | None = None) -> Buffer:
+        b = Buffer(name, tuple(int(d) for d in shape), role, constant, defined_at=self.em.step,
+                   last_use=self.em.step, source=name)
+        self.buffers.append(b)
+        return b
+
+    def output(self, node) -> View:
+        """A fresh intermediate buffer for the node's result."""
+        return View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INTERMEDIATE))
+
+    def materialize(self, view: View, name: str) -> View:
+        out = View.of(self.new_buffer(name, view.shape, Role.INTERMEDIATE))
+        ops.materialize(self, out, view)
+        return out
+
+    def reshape(self, view: View, shape) -> View:
+        reshaped = view.reshape(shape)
+        if reshaped is None:  # not expressible as strides: copy to contiguous first
+            reshaped = self.materialize(view, f"{view.buffer.name}_contiguous").reshape(shape)
+        return reshaped
+
+    # -- the walk ------------------------------------------------------------------------------
+    def run(self, placements: list[Placement]) -> Program:
+        where = {p.node: p for p in placements}
+        self._placeholders()
+        for step, node in enumerate(self.exported.graph.nodes, start=1):
+            self.em.step = step
+            if node.op != "call_function":
+                continue
+            first = len(self.em.commands)
+            p = where[node.name]
+            if node.target is operator.getitem:
+                self.values[node] = self.values[node.args[0]][node.args[1]]
+            elif p.where == HOST:
+                self._host(node)
+            else:
+                self._atalla(node)
+            self.node_commands.append({"node": node.name, "target": p.target, "where": p.where,
+                                       "commands": [first, len(self.em.commands)]})
+        self.em.step = step + 1
+        self._outputs()
+        self.em.end()
+        report = plan(self.buffers, self.em.step, self.config.dram_align)
+        return self._program(report)
+
+    def _placeholders(self) -> None:
+        sig = self.exported.graph_signature
+        specs = {s.arg.name: s for s in sig.input_specs}
+        state = dict(self.exported.state_dict)
+        state.update(self.exported.constants)
+        for node in self.exported.graph.nodes:
+            if node.op != "placeholder":
+                continue
+            spec = specs[node.name]
+            if spec.kind == InputKind.USER_INPUT:
+                self.values[node] = View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INPUT))
+            elif not node.users:
+                continue  # e.g. a BatchNorm step counter: never read
+            elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+                data = state[spec.target].detach()
+                if data.dtype != torch.float32:
+                    raise CompileError(f"model {self.model!r}: constant {spec.target!r} is {data.dtype}; "
+                                       "only float32 constants are supported")
+                bits = f32_to_bf16_bits(data.contiguous().numpy())
+                self.values[node] = View.of(self.new_buffer(spec.target, data.shape, Role.CONSTANT, bits.tobytes()))
+            else:
+                raise CompileError(f"model {self.model!r}: input {node.name} of kind {spec.kind.name} is not supported")
+
+    def _resolve(self, arg):
+        if isinstance(arg, torch.fx.Node):
+            return self.values[arg]
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(self._resolve(a) for a in arg)
+        return arg
+
+    def _atalla(self, node) -> None:
+        entry = ops.REGISTRY[node.target]
+        args = [self._resolve(a) for a in node.args]
+        kwargs = {k: self._resolve(v) for k, v in node.kwargs.items()}
+        try:
+            self.values[node] = entry.lower(self, node, *args, **kwargs)
+        except CompileError as e:
+            raise CompileError(f"model {self.model!r}, node {node.name} ({node.target}): {e}") from None
+
+    def _host(self, node) -> None:
+        def encode(arg):
+            if isinstance(arg, torch.fx.Node):
+                view = self.values[arg]
+                if not view.is_whole_buffer():  # the firmware reads whole contiguous tensors
+                    view = self.materialize(view, f"{arg.name}_for_{node.name}")
+                view.buffer.last_use = max(view.buffer.last_use, self.em.step)
+                return {"tensor": view.buffer}
+            if isinstance(arg, (list, tuple)):
+                return [encode(a) for a in arg]
+            if arg is None or isinstance(arg, (bool, int, float, str)):
+                return arg
+            raise CompileError(f"model {self.model!r}, node {node.name}: a {type(arg).__name__} argument "
+                               f"cannot be passed to the host op {node.target}")
+
+        args = [encode(a) for a in node.args]
+        kwargs = {k: encode(v) for k, v in node.kwargs.items()}
+        val = node.meta["val"]
+        results = list(val) if isinstance(val, (tuple, list)) else [val]
+        if not all(isinstance(r, torch.Tensor) and r.dtype == torch.float32 for r in results):
+            raise CompileError(f"model {self.model!r}, node {node.name} ({node.target}) returns non-float32 "
+                               "results, which Atalla DRAM cannot hold")
+        outs = [self.new_buffer(node.name if len(results) == 1 else f"{node.name}_{i}", r.shape, Role.INTERMEDIATE)
+                for i, r in enumerate(results)]
+        self.em.wait_all()  # the host reads and writes DRAM: no DMA may be in flight
+        self.em.host(len(self.host_ops))
+        self.host_ops.append((str(node.target), args, kwargs, outs))
+        views = tuple(View.of(b) for b in outs)
+        self.values[node] = views if isinstance(val, (tuple, list)) else views[0]
+
+    def _outputs(self) -> None:
+        out_node = next(n for n in self.exported.graph.nodes if n.op == "output")
+        taken: set[int] = set()
+        for i, arg in enumerate(out_node.args[0]):
+            if not isinstance(arg, torch.fx.Node) or not isinstance(self.values.get(arg), View):
+                raise CompileError(f"model {self.model!r}: output {i} is not a tensor")
+            view = self.values[arg]
+            b = view.buffer
+            if view.is_whole_buffer() and b.role == Role.INTERMEDIATE and id(b) not in taken:
+                b.role, b.name = Role.OUTPUT, f"output{i}"
+            else:  # an input, constant, view or repeated output: copy into a tensor of its own
+                b = self.new_buffer(f"output{i}", view.shape, Role.OUTPUT)
+                ops.materialize(self, View.of(b), view)
+                b.source = arg.name
+            taken.add(id(b))
+
+    # -- the program -----------------------------------------------------------------------------
+    def _program(self, report: PlanReport) -> Program:
+        cfg = self.config
+        program_offset = -(-report.peak_bytes // cfg.dram_align) * cfg.dram_align
+        used = program_offset + COMMAND_BYTES * len(self.em.commands)
+        if used > cfg.dram_bytes:
+            raise CompileError(f"model {self.model!r} needs {used} bytes of DRAM; config {cfg.name!r} has "
+                               f"{cfg.dram_bytes}")
+        self.em.resolve_dram()
+        role_order = {Role.INPUT: 0, Role.OUTPUT: 1, Role.CONSTANT: 2, Role.INTERMEDIATE: 3}
+        table = sorted(self.buffers, key=lambda b: (role_order[b.role], int(b.name[6:]) if b.role == Role.OUTPUT else 0))
+        ids = {id(b): i for i, b in enumerate(table)}
+        constants = bytearray()
+        tensors = []
+        for b in table:
+            const_offset = NO_CONSTANT
+            if b.constant is not None:
+                const_offset = len(constants)
+                constants += b.constant
+            tensors.append(TensorInfo(b.name, b.role, b.shape, b.dram_offset, const_offset=const_offset))
+
+        def ids_of(arg):
+            if isinstance(arg, dict):
+                return {"tensor": ids[id(arg["tensor"])]}
+            if isinstance(arg, list):
+                return [ids_of(a) for a in arg]
+            return arg
+
+        host_ops = [HostOp(target, ids_of(args), {k: ids_of(v) for k, v in kwargs.items()}, [ids[id(b)] for b in outs])
+                    for target, args, kwargs, outs in self.host_ops]
+        kinds = Counter(c.kind for c in self.em.commands)
+        metadata = {
+            "model": self.model,
+            "compiler_version": atalla.__version__,
+            "ops": dict(sorted(Counter(n["target"] for n in self.node_commands).items())),
+            "commands_by_kind": dict(sorted(kinds.items())),
+            "nodes": self.node_commands,
+            "tensor_sources": {b.name: b.source for b in table if b.role in (Role.OUTPUT, Role.INTERMEDIATE)},
+            "memory_plan": report.as_dict(),
+            "scratchpad_peak_bytes": self.em.sp_peak_bytes,
+        }
+        return Program(cfg, tensors, bytes(constants), list(self.em.commands), host_ops, program_offset, used, metadata)
+
+
+

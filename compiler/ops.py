@@ -1,0 +1,256 @@
+"""The op registry: each supported ATen op and how it lowers onto the kernel library.
+
+A lowering takes the node's operands as strided views (compiler.values.View) and returns the
+view of its result. Layout ops return views and emit nothing; compute ops write a new buffer
+through a kernel. `check` says why a particular node cannot run on Atalla (it then falls back
+to the host), or None.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from itertools import product
+from typing import Callable
+
+import torch
+
+from atalla.isa import VecFunc
+from compiler.kernels import copy as copy_kernel
+from compiler.kernels import elementwise as ew
+from compiler.kernels import exp as exp_kernel
+from compiler.kernels import gemm as gemm_kernel
+from compiler.kernels import softmax as softmax_kernel
+from compiler.values import View
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True)
+class OpEntry:
+    lower: Callable  # (ctx, node, *args, **kwargs) -> View
+    check: Callable | None = None  # (node, *args, **kwargs) -> reason it cannot run here, or None
+    layout: bool = False  # a view: no commands
+
+
+REGISTRY: dict[object, OpEntry] = {}
+
+
+def register(*targets, check=None, layout=False):
+    def wrap(fn):
+        for t in targets:
+            REGISTRY[t] = OpEntry(fn, check, layout)
+        return fn
+
+    return wrap
+
+
+def unsupported_reason(node) -> str | None:
+    """Why this call_function node cannot run on Atalla, or None if it can."""
+    entry = REGISTRY.get(node.target)
+    if entry is None:
+        return f"no Atalla kernel for {node.target}"
+    for v in _tensor_metas(node):
+        if v.dtype != torch.float32:
+            return f"{v.dtype} tensors are not supported on Atalla"
+        if v.numel() == 0:
+            return "zero-size tensors are not supported on Atalla"
+    if entry.check is not None:
+        return entry.check(node, *node.args, **node.kwargs)
+    return None
+
+
+def _tensor_metas(node):
+    metas = [a.meta.get("val") for a in node.all_input_nodes] + [node.meta.get("val")]
+    out = []
+    for m in metas:
+        out.extend(m if isinstance(m, (tuple, list)) else [m])
+    return [m for m in out if isinstance(m, torch.Tensor)]
+
+
+# -- layout ops: views ---------------------------------------------------------------------------
+@register(aten.view.default, aten.reshape.default, aten._unsafe_view.default, layout=True)
+def _reshape(ctx, node, x, shape):
+    return ctx.reshape(x, shape)
+
+
+@register(aten.flatten.using_ints, layout=True)
+def _flatten(ctx, node, x, start_dim=0, end_dim=-1):
+    return ctx.reshape(x, tuple(node.meta["val"].shape))
+
+
+@register(aten.permute.default, layout=True)
+def _permute(ctx, node, x, dims):
+    return x.permute(dims)
+
+
+@register(aten.transpose.int, layout=True)
+def _transpose(ctx, node, x, d0, d1):
+    return x.transpose(d0 % max(x.ndim, 1), d1 % max(x.ndim, 1))
+
+
+@register(aten.t.default, layout=True)
+def _t(ctx, node, x):
+    return x.transpose(0, 1) if x.ndim == 2 else x
+
+
+@register(aten.expand.default, layout=True)
+def _expand(ctx, node, x, sizes, implicit=False):
+    return x.expand(sizes)
+
+
+@register(aten.unsqueeze.default, layout=True)
+def _unsqueeze(ctx, node, x, dim):
+    return x.unsqueeze(dim)
+
+
+@register(aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default, layout=True)
+def _squeeze(ctx, node, x, dims=None):
+    return x.squeeze([dims] if isinstance(dims, int) else dims)
+
+
+@register(aten.slice.Tensor, layout=True)
+def _slice(ctx, node, x, dim=0, start=None, end=None, step=1):
+    return x.slice(dim, 0 if start is None else start, x.shape[dim] if end is None else min(end, x.shape[dim]), step)
+
+
+@register(aten.select.int, layout=True)
+def _select(ctx, node, x, dim, index):
+    return x.select(dim, index)
+
+
+def _no_memory_format(node, x, *args, memory_format=None, **kwargs):
+    fmt_ok = memory_format in (None, torch.contiguous_format, torch.preserve_format)
+    return None if fmt_ok else f"memory_format {memory_format} is not supported"
+
+
+@register(aten.clone.default, aten.contiguous.default, check=_no_memory_format, layout=True)
+def _clone(ctx, node, x, memory_format=None):
+    return x  # DRAM tensors are never written twice, so a clone may share its source
+
+
+@register(aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default, layout=True)
+def _alias(ctx, node, x):
+    return x
+
+
+@register(aten.dropout.default, check=lambda node, x, p, train: "dropout in training mode" if train else None,
+          layout=True)
+def _dropout(ctx, node, x, p, train):
+    return x
+
+
+# -- matrix multiplication --------------------------------------------------------------------------
+def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View:
+    """a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
+    out = ctx.output(node)
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    batch = tuple(out.shape[:-2])
+    if b.ndim == 2 and bias is None or (b.ndim == 2 and bias is not None and bias.ndim <= 1):
+        # No batch on the weights: fold the batch into M when a's layout allows it.
+        a2 = a.reshape((-1, k))
+        if a2 is not None:
+            o2 = out.reshape((-1, n))
+            bias2 = bias.broadcast_to(o2.shape) if bias is not None else None
+            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2)
+            return out
+    a_e, b_e = a.broadcast_to(batch + (m, k)), b.broadcast_to(batch + (k, n))
+    bias_e = bias.broadcast_to(out.shape) if bias is not None else None
+    for index in product(*(range(d) for d in batch)):
+        sel = lambda v: _select_all(v, index)  # noqa: E731
+        gemm_kernel.gemm(ctx.em, sel(out), sel(a_e), sel(b_e), sel(bias_e) if bias_e is not None else None)
+    return out
+
+
+def _select_all(v: View, index) -> View:
+    for i in index:
+        v = v.select(0, i)
+    return v
+
+
+def _needs_2d(node, a, b, *rest, **kwargs):
+    ranks = [x.meta["val"].dim() for x in (a, b)]
+    return None if min(ranks) >= 2 else "matmul of a 1-D operand"
+
+
+@register(aten.matmul.default, aten.mm.default, aten.bmm.default, check=_needs_2d)
+def _mm(ctx, node, a, b):
+    return _matmul(ctx, node, a, b)
+
+
+@register(aten.linear.default, check=lambda node, x, w, b=None: None if x.meta["val"].dim() >= 2 else "linear of a 1-D input")
+def _linear(ctx, node, x, w, b=None):
+    return _matmul(ctx, node, x, w.transpose(0, 1), b)
+
+
+def _addmm_check(node, bias, a, b, *, beta=1, alpha=1):
+    return None if beta == 1 and alpha == 1 else f"addmm with beta={beta}, alpha={alpha}"
+
+
+@register(aten.addmm.default, check=_addmm_check)
+def _addmm(ctx, node, bias, a, b, *, beta=1, alpha=1):
+    return _matmul(ctx, node, a, b, bias)
+
+
+# -- elementwise --------------------------------------------------------------------------------------
+def _alpha_one(node, a, b, alpha=1):
+    if not isinstance(a, torch.fx.Node):
+        return "the first operand is a scalar"
+    return None if alpha == 1 else f"alpha={alpha}"
+
+
+def _binary(func: VecFunc):
+    def lower(ctx, node, a, b, alpha=1):
+        out = ctx.output(node)
+        ew.elementwise(ctx.em, func, out, a, b if isinstance(b, View) else float(b))
+        return out
+
+    return lower
+
+
+def _tensor_first(node, a, b, **kwargs):
+    return None if isinstance(a, torch.fx.Node) else "the first operand is a scalar"
+
+
+register(aten.add.Tensor, aten.add.Scalar, check=_alpha_one)(_binary(VecFunc.ADD))
+register(aten.sub.Tensor, aten.sub.Scalar, check=_alpha_one)(_binary(VecFunc.SUB))
+register(aten.mul.Tensor, aten.mul.Scalar, check=_tensor_first)(_binary(VecFunc.MUL))
+register(aten.div.Tensor, aten.div.Scalar, check=_tensor_first)(_binary(VecFunc.DIV))
+
+
+@register(aten.relu.default)
+def _relu(ctx, node, x):
+    out = ctx.output(node)
+    ew.elementwise(ctx.em, VecFunc.RELU, out, x)
+    return out
+
+
+@register(aten.exp.default)
+def _exp(ctx, node, x):
+    out = ctx.output(node)
+    exp_kernel.exp(ctx.em, out, x)
+    return out
+
+
+# -- softmax --------------------------------------------------------------------------------------------
+def _softmax_check(node, x, dim, flag_or_dtype=None):
+    ok = flag_or_dtype in (None, False, torch.float32)
+    return None if ok else f"softmax with {flag_or_dtype}"
+
+
+@register(aten.softmax.int, aten._softmax.default, check=_softmax_check)
+def _softmax(ctx, node, x, dim, flag_or_dtype=None):
+    out = ctx.output(node)
+    dim %= max(x.ndim, 1)
+    last = lambda v: v.permute([d for d in range(v.ndim) if d != dim] + [dim])  # noqa: E731
+    if x.ndim == 0:
+        raise ValueError("softmax of a 0-d tensor")
+    softmax_kernel.softmax_lastdim(ctx.em, last(out), last(x))
+    return out
+
+
+def materialize(ctx, out: View, src: View) -> None:
+    copy_kernel.copy(ctx.em, out, src)
+
+
+PASSTHROUGH = {operator.getitem}

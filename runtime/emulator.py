@@ -1,0 +1,245 @@
+"""The bit-exact functional model of the Atalla hardware: executes a Program's commands.
+
+Arithmetic is atalla.numerics (docs/numerics.md); system services go through the same firmware
+library the RTL testbench serves over the mailbox. DMA is modelled as asynchronous: a transfer
+owns its scratchpad rows and DRAM bytes from its command until the WAIT on its ticket, and any
+command that touches them in between is an error (a missing WAIT would make the RTL race).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from atalla import numerics as nu
+from atalla.blob_format import NO_CONSTANT, Role
+from atalla.isa import (BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall,
+                        Opcode, Status, VecFunc, split_ref)
+from atalla.program import Program
+from firmware import Firmware
+from firmware.dma import DmaDescriptor, ImmediateDmaEngine
+
+
+class EmulatorError(Exception):
+    """The program did something the hardware cannot do, or the firmware refused a call."""
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    index: int  # the DMA command
+    direction: DmaDirection
+    sp: tuple[int, int]  # byte range [lo, hi)
+    dram: tuple[int, int]  # byte range [lo, hi)
+
+
+_BINARY = {VecFunc.ADD: nu.add, VecFunc.SUB: nu.sub, VecFunc.MUL: nu.mul, VecFunc.DIV: nu.div,
+           VecFunc.MAX: nu.maximum, VecFunc.MIN: nu.minimum, VecFunc.LDEXP: nu.ldexp}
+_UNARY = {VecFunc.COPY: lambda a: nu.flush(a), VecFunc.RELU: nu.relu, VecFunc.ROUND: nu.round_even,
+          VecFunc.ROWSUM: nu.rowsum, VecFunc.ROWMAX: nu.rowmax}
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+class Emulator:
+    def __init__(self, program: Program, sp_capacity: int | None = None):
+        cfg = self.config = program.config
+        self.program = program
+        self.dram = np.zeros(cfg.dram_bytes, dtype=np.uint8)
+        self.sp = np.zeros(cfg.sp_bytes, dtype=np.uint8)
+        self.firmware = Firmware(cfg, program, self.dram, ImmediateDmaEngine(cfg, self.dram, self.sp), sp_capacity)
+        self.handles: dict[int, tuple[int, int]] = {}  # handle -> (address, bytes)
+        self.in_flight: dict[int, _InFlight] = {}  # ticket -> transfer
+        self.commands_by_kind: Counter[str] = Counter()
+        self._load_image()
+
+    def _load_image(self) -> None:
+        """Constants and the command stream into DRAM, as the testbench loads the RTL's DRAM."""
+        p = self.program
+        for t in p.tensors:
+            if t.const_offset != NO_CONSTANT:
+                self.dram[t.dram_offset : t.dram_offset + t.nbytes] = np.frombuffer(
+                    p.constants, np.uint8, t.nbytes, t.const_offset)
+        stream = np.stack([c.encode() for c in p.commands]).view(np.uint8).ravel()
+        self.dram[p.program_dram_offset : p.program_dram_offset + stream.size] = stream
+
+    # -- tensors in DRAM ----------------------------------------------------------------------
+    def write_tensor(self, name: str, value: np.ndarray) -> None:
+        t = self.program.tensors[self.program.tensor_id(name)]
+        value = np.asarray(value, dtype=np.float32)
+        if value.shape != t.shape:
+            raise EmulatorError(f"input {name!r}: shape {value.shape} given, the program was compiled for {t.shape}")
+        self.dram[t.dram_offset : t.dram_offset + t.nbytes] = nu.f32_to_bf16_bits(value).ravel().view(np.uint8)
+
+    def read_tensor(self, name: str) -> np.ndarray:
+        t = self.program.tensors[self.program.tensor_id(name)]
+        bits = self.dram[t.dram_offset : t.dram_offset + t.nbytes].view("<u2")
+        return nu.bf16_bits_to_f32(bits).reshape(t.shape)
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Write inputs (in the model's order), execute, return outputs (in the model's order)."""
+        specs = self.program.by_role(Role.INPUT)
+        if len(inputs) != len(specs):
+            raise EmulatorError(f"the program takes {len(specs)} inputs, {len(inputs)} given")
+        for spec, value in zip(specs, inputs):
+            self.write_tensor(spec.name, value)
+        for index, cmd in enumerate(self.program.commands):
+            self.commands_by_kind[cmd.kind] += 1
+            if self._execute(index, cmd):
+                break
+        return [self.read_tensor(t.name) for t in self.program.by_role(Role.OUTPUT)]
+
+    # -- commands --------------------------------------------------------------------------------
+    def _execute(self, index: int, cmd: Command) -> bool:
+        """Run one command; True once the program has ended."""
+        op, a = cmd.op, cmd.args
+        fail = lambda why: EmulatorError(f"command {index} ({cmd.kind}): {why}")  # noqa: E731
+        if op == Opcode.END:
+            if self.in_flight:
+                raise fail(f"program ends with DMA tickets {sorted(self.in_flight)} never waited for")
+            return True
+        if op == Opcode.NOP:
+            return False
+        if op == Opcode.ALLOC:
+            handle, nbytes = a
+            if handle in self.handles:
+                raise fail(f"handle {handle} is already bound to scratchpad 0x{self.handles[handle][0]:x}")
+            self.handles[handle] = (self._call(fail, MailboxCall.ALLOC, (handle, nbytes)), nbytes)
+        elif op == Opcode.FREE:
+            (handle,) = a
+            addr, nbytes = self._bound(fail, handle)
+            self._no_conflict(fail, sp=(addr, addr + nbytes))
+            self._call(fail, MailboxCall.FREE, (handle, addr))
+            del self.handles[handle]
+        elif op in (Opcode.DMA_LOAD, Opcode.DMA_STORE):
+            self._dma(fail, index, cmd)
+        elif op == Opcode.WAIT:
+            (ticket,) = a
+            if self.in_flight.pop(ticket, None) is None:
+                raise fail(f"ticket {ticket} has no DMA in flight")
+        elif op == Opcode.GEMM:
+            self._gemm(fail, cmd)
+        elif op == Opcode.VEC:
+            self._vec(fail, cmd)
+        elif op == Opcode.HOST:
+            if self.in_flight:
+                raise fail(f"host op runs while DMA tickets {sorted(self.in_flight)} are in flight")
+            self._call(fail, MailboxCall.HOST, a)
+        return False
+
+    def _call(self, fail, kind: MailboxCall, args: tuple[int, ...]) -> int:
+        status, value = self.firmware.call(kind, tuple(args))
+        if status != Status.OK:
+            raise fail(f"firmware {kind.name} call failed with {status.name}: {self.firmware.last_error}")
+        return value
+
+    def _bound(self, fail, handle: int) -> tuple[int, int]:
+        if handle not in self.handles:
+            raise fail(f"handle {handle} is not bound to a scratchpad buffer (no ALLOC, or already freed)")
+        return self.handles[handle]
+
+    def _no_conflict(self, fail, sp=None, dram=None, writes_sp=True, writes_dram=False) -> None:
+        for ticket, f in self.in_flight.items():
+            sp_clash = sp is not None and _overlap(sp, f.sp) and (writes_sp or f.direction == DmaDirection.LOAD)
+            dram_clash = dram is not None and _overlap(dram, f.dram) and (
+                writes_dram or f.direction == DmaDirection.STORE)
+            if sp_clash or dram_clash:
+                where = "scratchpad" if sp_clash else "DRAM"
+                raise fail(f"touches {where} that DMA command {f.index} (ticket {ticket}) still owns: WAIT for it first")
+
+    def _dma(self, fail, index: int, cmd: Command) -> None:
+        sp_ref, dram_addr, rows, cols, row_stride, col_stride, ticket = cmd.args
+        handle, row = split_ref(sp_ref)
+        addr, nbytes = self._bound(fail, handle)
+        row_bytes = self.config.sp_row_bytes
+        sp = (addr + row * row_bytes, addr + (row + rows) * row_bytes)
+        if sp[1] > addr + nbytes:
+            raise fail(f"rows {row}..{row + rows - 1} lie beyond the {nbytes // row_bytes} rows of handle {handle}")
+        if ticket in self.in_flight:
+            raise fail(f"ticket {ticket} is still in flight from command {self.in_flight[ticket].index}")
+        load = cmd.op == Opcode.DMA_LOAD
+        direction = DmaDirection.LOAD if load else DmaDirection.STORE
+        desc = DmaDescriptor(direction, sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket)
+        lo, hi = desc.dram_span()
+        self._no_conflict(fail, sp=sp, dram=(lo, hi), writes_sp=load, writes_dram=not load)
+        self._call(fail, MailboxCall.DMA, (int(direction), sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket))
+        self.in_flight[ticket] = _InFlight(index, direction, sp, (lo, hi))
+
+    # -- scratchpad tiles ----------------------------------------------------------------------------
+    def _span(self, fail, ref: int, rows: int, fp32: bool) -> tuple[int, int]:
+        handle, row = split_ref(ref)
+        addr, nbytes = self._bound(fail, handle)
+        row_bytes = self.config.sp_row_bytes
+        per_row = 2 if fp32 else 1
+        lo, hi = addr + row * row_bytes, addr + (row + rows * per_row) * row_bytes
+        if hi > addr + nbytes:
+            raise fail(f"{rows} {'fp32' if fp32 else 'bf16'} rows from row {row} overrun handle {handle} "
+                       f"({nbytes // row_bytes} rows)")
+        self._no_conflict(fail, sp=(lo, hi), writes_sp=False)
+        return lo, hi
+
+    def _read(self, span: tuple[int, int], rows: int, cols: int, fp32: bool) -> np.ndarray:
+        raw = self.sp[span[0] : span[1]]
+        if fp32:
+            return raw.view("<f4").reshape(rows, -1)[:, :cols].copy()
+        return nu.bf16_bits_to_f32(raw.view("<u2").reshape(rows, -1)[:, :cols])
+
+    def _write(self, fail, span: tuple[int, int], value: np.ndarray, fp32: bool) -> None:
+        self._no_conflict(fail, sp=span, writes_sp=True)
+        rows, cols = value.shape
+        raw = self.sp[span[0] : span[1]]
+        if fp32:
+            raw.view("<f4").reshape(rows, -1)[:, :cols] = value
+        else:
+            raw.view("<u2").reshape(rows, -1)[:, :cols] = nu.f32_to_bf16_bits(value)
+
+    def _gemm(self, fail, cmd: Command) -> None:
+        a_ref, b_ref, c_ref, m, k, n = cmd.args
+        cfg = self.config
+        if not (0 < k <= cfg.array_rows and 0 < n <= cfg.array_cols and m > 0):
+            raise fail(f"tile {m}x{k}x{n} does not fit the {cfg.array_rows}x{cfg.array_cols} array")
+        a_span, b_span = self._span(fail, a_ref, m, False), self._span(fail, b_ref, k, False)
+        c_span = self._span(fail, c_ref, m, True)
+        if _overlap(c_span, a_span) or _overlap(c_span, b_span):
+            raise fail("the accumulator overlaps an operand")
+        a_bits = self.sp[a_span[0] : a_span[1]].view("<u2").reshape(m, -1)[:, :k]
+        b_bits = self.sp[b_span[0] : b_span[1]].view("<u2").reshape(k, -1)[:, :n]
+        old = self._read(c_span, m, n, True) if cmd.flags & Flag.ACCUMULATE else None
+        self._write(fail, c_span, nu.gemm(a_bits, b_bits, old), True)
+
+    def _vec(self, fail, cmd: Command) -> None:
+        dst_ref, a_ref, b_word, rows, cols = cmd.args
+        func, flags = VecFunc(cmd.func), cmd.flags
+        mode = BMode((flags & BMODE_MASK) >> BMODE_SHIFT)
+        if not (0 < cols <= self.config.lanes and rows > 0):
+            raise fail(f"{rows}x{cols} is not a tile of at most {self.config.lanes} lanes")
+        dst_fp32, a_fp32, b_fp32 = bool(flags & Flag.DST_FP32), bool(flags & Flag.A_FP32), bool(flags & Flag.B_FP32)
+        out_cols = 1 if func in REDUCE_FUNCS else cols
+        a_span = self._span(fail, a_ref, rows, a_fp32)
+        dst_span = self._span(fail, dst_ref, rows, dst_fp32)
+        spans = [a_span]
+        x = self._read(a_span, rows, cols, a_fp32)
+        if func in UNARY_FUNCS:
+            result = _UNARY[func](x)
+        else:
+            if mode == BMode.SCALAR:
+                y = np.array(b_word, dtype=np.uint32).view(np.float32).reshape(1, 1)
+            else:
+                b_rows, b_cols = {BMode.TILE: (rows, cols), BMode.ROW: (1, cols), BMode.COL: (rows, 1)}[mode]
+                b_span = self._span(fail, b_word, b_rows, b_fp32)
+                spans.append(b_span)
+                y = self._read(b_span, b_rows, b_cols, b_fp32)
+            result = _BINARY[func](x, np.broadcast_to(y, x.shape))
+        for span in spans:  # in place is fine; a partial overlap would make the RTL's row order visible
+            if _overlap(dst_span, span) and (dst_span != span or (span is not a_span and mode != BMode.TILE)):
+                raise fail("the destination partially overlaps an operand")
+        self._write(fail, dst_span, result.reshape(rows, out_cols), dst_fp32)
+
+    # -- report -------------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return {"commands_by_kind": dict(sorted(self.commands_by_kind.items())),
+                "firmware_calls_by_kind": self.firmware.calls_by_kind(),
+                "scratchpad_peak_bytes": self.firmware.sp_peak_bytes}
