@@ -17,11 +17,12 @@ F32_MIN_NORMAL = np.float64(2.0**-126)
 F32_CANONICAL_NAN = np.uint32(0x7FC00000)
 BF16_CANONICAL_NAN = np.uint16(0x7FC0)
 LDEXP_LIMIT = 255  # |n| of LDEXP saturates here: any larger scale already over/underflows fp32
+_QUIET = dict(divide="ignore", invalid="ignore", over="ignore")  # inf and NaN results are defined, not errors
 
 
 def _finish(exact: np.ndarray) -> np.ndarray:
     """float64 exact (or innocuously rounded) results -> fp32 per the rule above."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(**_QUIET):
         out = exact.astype(np.float32)
     tiny = np.abs(exact) < F32_MIN_NORMAL
     out = np.where(tiny, np.copysign(np.float32(0.0), exact).astype(np.float32), out)
@@ -68,19 +69,22 @@ def _f64(x: np.ndarray) -> np.ndarray:
 
 
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _finish(_f64(a) + _f64(b))
+    with np.errstate(**_QUIET):
+        return _finish(_f64(a) + _f64(b))
 
 
 def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _finish(_f64(a) - _f64(b))
+    with np.errstate(**_QUIET):
+        return _finish(_f64(a) - _f64(b))
 
 
 def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _finish(_f64(a) * _f64(b))
+    with np.errstate(**_QUIET):
+        return _finish(_f64(a) * _f64(b))
 
 
 def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(**_QUIET):
         return _finish(_f64(a) / _f64(b))
 
 
@@ -115,7 +119,8 @@ def ldexp(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     n = flush(n).astype(np.float64)
     nan_n = np.isnan(n)
     scale = np.exp2(np.clip(np.trunc(np.where(nan_n, 0.0, n)), -LDEXP_LIMIT, LDEXP_LIMIT))
-    return _finish(np.where(nan_n, np.nan, _f64(a) * scale))
+    with np.errstate(**_QUIET):
+        return _finish(np.where(nan_n, np.nan, _f64(a) * scale))
 
 
 def rowsum(a: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from compiler.errors import CompileError
@@ -19,12 +21,16 @@ def capture(module: torch.nn.Module, example_inputs: tuple, name: str, decompose
         if x.dtype != torch.float32:
             raise CompileError(f"model {name!r}: example input {i} is {x.dtype}; inputs must be float32")
     try:
-        exported = torch.export.export(module.eval(), tuple(example_inputs), strict=False)
+        with warnings.catch_warnings():  # torch's own deprecation noise, not the user's concern
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            exported = torch.export.export(module.eval(), tuple(example_inputs), strict=False)
     except Exception as e:  # torch raises many kinds here; the user needs the model name and the cause
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CompileError(f"model {name!r}: torch.export failed: {first}") from e
     if decompose:
-        exported = exported.run_decompositions()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            exported = exported.run_decompositions()
     for node in exported.graph.nodes:
         val = node.meta.get("val")
         shapes = [v.shape for v in (val if isinstance(val, (tuple, list)) else [val]) if isinstance(v, torch.Tensor)]

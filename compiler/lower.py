@@ -38,6 +38,7 @@ class Lowering:
         self.values: dict = {}  # fx node -> View, or tuple of Views
         self.host_ops: list[tuple[str, list, dict, list[Buffer]]] = []
         self.node_commands: list[dict] = []
+        self.outputs: list[Buffer] = []  # in the model's output order
 
     # -- helpers the op lowerings call -------------------------------------------------------
     def new_buffer(self, name: str, shape, role: Role, constant: bytes | None = None) -> Buffer:
@@ -156,19 +157,18 @@ class Lowering:
 
     def _outputs(self) -> None:
         out_node = next(n for n in self.exported.graph.nodes if n.op == "output")
-        taken: set[int] = set()
         for i, arg in enumerate(out_node.args[0]):
             if not isinstance(arg, torch.fx.Node) or not isinstance(self.values.get(arg), View):
                 raise CompileError(f"model {self.model!r}: output {i} is not a tensor")
             view = self.values[arg]
             b = view.buffer
-            if view.is_whole_buffer() and b.role == Role.INTERMEDIATE and id(b) not in taken:
+            if view.is_whole_buffer() and b.role == Role.INTERMEDIATE:
                 b.role, b.name = Role.OUTPUT, f"output{i}"
             else:  # an input, constant, view or repeated output: copy into a tensor of its own
                 b = self.new_buffer(f"output{i}", view.shape, Role.OUTPUT)
                 ops.materialize(self, View.of(b), view)
                 b.source = arg.name
-            taken.add(id(b))
+            self.outputs.append(b)
 
     # -- the program -----------------------------------------------------------------------------
     def _program(self, report: PlanReport) -> Program:
@@ -179,8 +179,10 @@ class Lowering:
             raise CompileError(f"model {self.model!r} needs {used} bytes of DRAM; config {cfg.name!r} has "
                                f"{cfg.dram_bytes}")
         self.em.resolve_dram()
+        # Inputs in the model's order, then outputs in the model's order: the runtime binds them by position.
         role_order = {Role.INPUT: 0, Role.OUTPUT: 1, Role.CONSTANT: 2, Role.INTERMEDIATE: 3}
-        table = sorted(self.buffers, key=lambda b: (role_order[b.role], int(b.name[6:]) if b.role == Role.OUTPUT else 0))
+        position = {id(b): i for i, b in enumerate(self.outputs)}
+        table = sorted(self.buffers, key=lambda b: (role_order[b.role], position.get(id(b), 0)))
         ids = {id(b): i for i, b in enumerate(table)}
         constants = bytearray()
         tensors = []

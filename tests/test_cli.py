@@ -1,0 +1,119 @@
+"""The `atalla` command as users drive it: exit codes, reports, one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from atalla.cli import main
+from compiler.serialize import serialize
+from runtime.loader import load
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def atalla(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "atalla.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def mlp_blob(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("blob") / "mlp.atb"
+    assert main(["compile", "mlp", "-o", str(path)]) == 0
+    return path
+
+
+@pytest.mark.parametrize("model", ["mlp", "attention", "host_fallback"])
+def test_run_zoo_model_passes(model, tmp_path, capsys):
+    report = tmp_path / "r.json"
+    assert main(["run", model, "--backend", "emulator", "--json", str(report)]) == 0
+    assert f"model {model} on emulator (config small): PASS" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert data["passed"] is True and data["backend"] == "emulator" and data["config"] == "small"
+    for out in data["outputs"]:
+        assert {"name", "cosine", "max_abs_err", "max_rel_err"} <= set(out) and out["cosine"] >= 0.999
+
+
+def test_user_model_with_odd_shapes(tmp_path, capsys):
+    model = tmp_path / "odd.py"
+    model.write_text(textwrap.dedent("""
+        import torch
+        def build():
+            torch.manual_seed(1)
+            net = torch.nn.Sequential(torch.nn.Linear(37, 53), torch.nn.ReLU(), torch.nn.Linear(53, 11))
+            return net, (torch.randn(5, 37),)
+    """))
+    assert main(["run", f"{model}:build", "--config", "atalla32"]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_inaccurate_model_fails_with_exit_1(tmp_path, capsys):
+    model = tmp_path / "cancel.py"
+    model.write_text(textwrap.dedent("""
+        import torch
+        class Cancel(torch.nn.Module):
+            def forward(self, x):
+                return (x + 1000.0) - 1000.0   # bf16 keeps 8 bits: x is lost
+        def build():
+            torch.manual_seed(0)
+            return Cancel(), (torch.randn(4, 8),)
+    """))
+    assert main(["run", f"{model}:build"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "first bad element" in out
+
+
+def test_inspect_shows_the_blob(mlp_blob, capsys):
+    assert main(["inspect", str(mlp_blob)]) == 0
+    out = capsys.readouterr().out
+    for text in ("model 'mlp'", "config small: array 8x8", "constant     fc1.weight", "commands (", "GEMM",
+                 "memory plan: peak"):
+        assert text in out
+
+
+def _corrupt(blob: bytes, how: str) -> bytes:
+    data = bytearray(blob)
+    if how == "truncated":
+        return bytes(data[: len(data) // 2])
+    if how == "flipped":
+        data[-40] ^= 0x10
+    if how == "version":
+        struct.pack_into("<H", data, 4, 99)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("how,words", [("truncated", "truncated"), ("flipped", "CRC"), ("version", "version 99")])
+def test_corrupt_blob_is_a_one_line_error(mlp_blob, tmp_path, how, words):
+    bad = tmp_path / "bad.atb"
+    bad.write_bytes(_corrupt(mlp_blob.read_bytes(), how))
+    result = atalla("inspect", str(bad))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("atalla: error: ") and words in lines[0]
+
+
+def test_offset_outside_dram_is_a_one_line_error(tmp_path):
+    """A well-formed blob (CRCs right) whose tensor lies outside DRAM."""
+    blob = tmp_path / "m.atb"
+    assert main(["compile", "host_fallback", "-o", str(blob)]) == 0
+    p = load(blob.read_bytes())
+    p.tensors[0] = dataclasses.replace(p.tensors[0], dram_offset=p.config.dram_bytes)
+    blob.write_bytes(serialize(p))
+    result = atalla("inspect", str(blob))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "tensor 0 ('x'): DRAM range [0x1000000, 0x1000400) is outside DRAM" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_model_is_a_one_line_error():
+    result = atalla("run", "nosuchmodel")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown model 'nosuchmodel'" in result.stderr

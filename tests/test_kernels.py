@@ -1,0 +1,166 @@
+"""Kernels through the whole compiler on the emulator, bit-exact against references written
+directly from atalla.numerics (the documented order of every operation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atalla import numerics as nu
+from atalla.config import get_config
+from tests.conftest import Fn, emulate
+
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
+dims = st.integers(1, 40)
+
+
+def bits(x) -> np.ndarray:
+    return np.asarray(x, np.float32).view(np.uint32)
+
+
+def assert_same_bits(got, want):
+    got, want = np.asarray(got, np.float32), np.asarray(want, np.float32)
+    assert got.shape == want.shape
+    diff = np.argwhere(bits(got) != bits(want))
+    assert not len(diff), f"{len(diff)} elements differ, first at {diff[0].tolist()}: {got[tuple(diff[0])]} vs {want[tuple(diff[0])]}"
+
+
+def gemm_reference(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, k_tile: int) -> np.ndarray:
+    """K tiles accumulate in fp32 in order; the bias is added to the fp32 sum; one bf16 rounding."""
+    a_bits, b_bits = nu.f32_to_bf16_bits(a), nu.f32_to_bf16_bits(b)
+    acc = None
+    for k0 in range(0, a.shape[1], k_tile):
+        acc = nu.gemm(a_bits[:, k0 : k0 + k_tile], b_bits[k0 : k0 + k_tile], acc)
+    if bias is not None:
+        acc = nu.add(acc, np.broadcast_to(nu.round_to_bf16(bias), acc.shape))
+    return nu.round_to_bf16(acc)
+
+
+def softmax_reference(x: np.ndarray, dim: int, lanes: int) -> np.ndarray:
+    x = np.moveaxis(nu.round_to_bf16(x), dim, -1)
+    shape = x.shape
+    x = x.reshape(-1, shape[-1])
+    tiles = [x[:, c : c + lanes] for c in range(0, shape[-1], lanes)]
+    m = nu.rowmax(tiles[0])
+    for t in tiles[1:]:
+        m = nu.maximum(m, nu.rowmax(t))
+    es = [nu.exp(nu.sub(t, np.broadcast_to(m, t.shape))) for t in tiles]
+    s = nu.rowsum(es[0])
+    for e in es[1:]:
+        s = nu.add(s, nu.rowsum(e))
+    out = np.concatenate([nu.round_to_bf16(nu.div(e, np.broadcast_to(s, e.shape))) for e in es], axis=1)
+    return np.moveaxis(out.reshape(shape), -1, dim)
+
+
+def randn(shape, seed):
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+@SETTINGS
+@given(m=dims, k=dims, n=dims, transposed=st.booleans(), config=st.sampled_from(["small", "atalla32"]))
+def test_matmul_any_shape(m, k, n, transposed, config):
+    a = randn((m, k), 1)
+    b = randn((n, k) if transposed else (k, n), 2)
+    fn = (lambda x, y: x @ y.t()) if transposed else (lambda x, y: x @ y)
+    (out,), _, _ = emulate(Fn(fn), (a, b), config)
+    bmat = b.numpy().T if transposed else b.numpy()
+    assert_same_bits(out, gemm_reference(a.numpy(), bmat, None, get_config(config).array_rows))
+
+
+@SETTINGS
+@given(batch=st.integers(1, 3), m=dims, k=dims, n=dims, shared_weights=st.booleans(), decompose=st.booleans())
+def test_batched_matmul(batch, m, k, n, shared_weights, decompose):
+    a = randn((batch, m, k), 3)
+    b = randn((k, n) if shared_weights else (batch, k, n), 4)
+    (out,), _, _ = emulate(Fn(torch.matmul), (a, b), decompose=decompose)
+    bs = [b.numpy()] * batch if shared_weights else list(b.numpy())
+    want = np.stack([gemm_reference(a.numpy()[i], bs[i], None, 8) for i in range(batch)])
+    assert_same_bits(out, want)
+
+
+@SETTINGS
+@given(m=dims, k=dims, n=dims, decompose=st.booleans())
+def test_linear_with_bias(m, k, n, decompose):
+    torch.manual_seed(m * 1000 + k * 10 + n)
+    layer = torch.nn.Linear(k, n)
+    x = randn((m, k), 5)
+    (out,), _, _ = emulate(layer, (x,), decompose=decompose)
+    w, bias = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    assert_same_bits(out, gemm_reference(x.numpy(), w.T, bias, 8))
+
+
+broadcast_shapes = st.sampled_from([((5, 37), (5, 37)), ((5, 37), (37,)), ((5, 37), (5, 1)), ((2, 3, 9), (3, 1)),
+                                    ((4, 1, 6), (1, 7, 6)), ((1,), (3, 17)), ((16, 40), ())])
+OPS = {"add": (torch.add, nu.add), "sub": (torch.sub, nu.sub), "mul": (torch.mul, nu.mul), "div": (torch.div, nu.div)}
+
+
+@SETTINGS
+@given(shapes=broadcast_shapes, op=st.sampled_from(sorted(OPS)), swap=st.booleans())
+def test_elementwise_broadcasting(shapes, op, swap):
+    sa, sb = shapes[::-1] if swap else shapes
+    a, b = randn(sa, 6), randn(sb, 7) + (3.0 if op == "div" else 0.0)
+    t_op, n_op = OPS[op]
+    (out,), _, _ = emulate(Fn(t_op), (a, b))
+    ra, rb = np.broadcast_arrays(nu.round_to_bf16(a.numpy()), nu.round_to_bf16(b.numpy()))
+    assert_same_bits(out, nu.round_to_bf16(n_op(ra, rb)))
+
+
+@SETTINGS
+@given(shape=st.sampled_from([(7,), (3, 45), (2, 5, 19)]), op=st.sampled_from(sorted(OPS)),
+       scalar=st.sampled_from([0.125, -3.0, 7.3]))
+def test_scalar_operand(shape, op, scalar):
+    a = randn(shape, 8)
+    t_op, n_op = OPS[op]
+    (out,), _, _ = emulate(Fn(lambda x: t_op(x, scalar)), (a,))
+    want = nu.round_to_bf16(n_op(nu.round_to_bf16(a.numpy()), nu.flush(np.float32(scalar))))
+    assert_same_bits(out, want)
+
+
+@SETTINGS
+@given(shape=st.sampled_from([(4, 10), (3, 8), (2, 5, 33), (6, 1), (1, 100), (3, 4, 5)]), data=st.data())
+def test_softmax_any_dim(shape, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = randn(shape, 9) * 4
+    for config in ("small", "atalla32"):
+        (out,), _, _ = emulate(Fn(lambda t: torch.softmax(t, dim)), (x,), config)
+        assert_same_bits(out, softmax_reference(x.numpy(), dim % len(shape), get_config(config).lanes))
+
+
+def test_relu_and_exp():
+    x = randn((3, 21), 10) * 5
+    (r, e), _, _ = emulate(Fn(lambda t: (torch.relu(t), torch.exp(t))), (x,))
+    xb = nu.round_to_bf16(x.numpy())
+    assert_same_bits(r, nu.round_to_bf16(nu.relu(xb)))
+    assert_same_bits(e, nu.round_to_bf16(nu.exp(xb)))
+
+
+LAYOUTS = {
+    "permute": lambda t: t.permute(2, 0, 1),
+    "transpose": lambda t: t.transpose(0, 2),
+    "view": lambda t: t.reshape(6, 10),
+    "view_of_permute": lambda t: t.permute(1, 0, 2).reshape(3, 20),  # needs a copy first
+    "expand": lambda t: t[:, :1, :].expand(2, 4, 10),
+    "unsqueeze": lambda t: t.unsqueeze(1),
+    "slice": lambda t: t[:, 1:3, ::3],
+    "select": lambda t: t[1],
+    "contiguous": lambda t: t.transpose(1, 2).contiguous(),
+    "flatten": lambda t: t.flatten(1),
+}
+
+
+@SETTINGS
+@given(name=st.sampled_from(sorted(LAYOUTS)), decompose=st.booleans())
+def test_layout_ops_feed_compute(name, decompose):
+    x = randn((2, 3, 10), 11)
+    layout = LAYOUTS[name]
+    (out,), _, _ = emulate(Fn(lambda t: torch.relu(layout(t))), (x,), decompose=decompose)
+    want = layout(torch.from_numpy(nu.round_to_bf16(x.numpy()))).numpy()
+    assert_same_bits(out, nu.round_to_bf16(nu.relu(want)))
+
+
+def test_view_output_is_materialized():
+    x = randn((4, 6), 12)
+    (out,), compiled, _ = emulate(Fn(lambda t: t.t()), (x,))
+    assert_same_bits(out, nu.round_to_bf16(x.numpy()).T)
