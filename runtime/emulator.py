@@ -15,11 +15,12 @@ import numpy as np
 
 from atalla import numerics as nu
 from atalla.blob_format import NO_CONSTANT, Role
-from atalla.isa import (BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall,
+from atalla.isa import (UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall,
                         Opcode, Status, VecFunc, split_ref)
 from atalla.program import Program
 from firmware import Firmware
 from firmware.dma import DmaDescriptor, ImmediateDmaEngine
+from runtime import units
 
 
 class EmulatorError(Exception):
@@ -32,12 +33,6 @@ class _InFlight:
     direction: DmaDirection
     sp: tuple[int, int]  # byte range [lo, hi)
     dram: tuple[int, int]  # byte range [lo, hi)
-
-
-_BINARY = {VecFunc.ADD: nu.add, VecFunc.SUB: nu.sub, VecFunc.MUL: nu.mul, VecFunc.DIV: nu.div,
-           VecFunc.MAX: nu.maximum, VecFunc.MIN: nu.minimum, VecFunc.LDEXP: nu.ldexp}
-_UNARY = {VecFunc.COPY: lambda a: nu.flush(a), VecFunc.RELU: nu.relu, VecFunc.ROUND: nu.round_even,
-          VecFunc.ROWSUM: nu.rowsum, VecFunc.ROWMAX: nu.rowmax}
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -181,21 +176,6 @@ class Emulator:
         self._no_conflict(fail, sp=(lo, hi), writes_sp=False)
         return lo, hi
 
-    def _read(self, span: tuple[int, int], rows: int, cols: int, fp32: bool) -> np.ndarray:
-        raw = self.sp[span[0] : span[1]]
-        if fp32:
-            return raw.view("<f4").reshape(rows, -1)[:, :cols].copy()
-        return nu.bf16_bits_to_f32(raw.view("<u2").reshape(rows, -1)[:, :cols])
-
-    def _write(self, fail, span: tuple[int, int], value: np.ndarray, fp32: bool) -> None:
-        self._no_conflict(fail, sp=span, writes_sp=True)
-        rows, cols = value.shape
-        raw = self.sp[span[0] : span[1]]
-        if fp32:
-            raw.view("<f4").reshape(rows, -1)[:, :cols] = value
-        else:
-            raw.view("<u2").reshape(rows, -1)[:, :cols] = nu.f32_to_bf16_bits(value)
-
     def _gemm(self, fail, cmd: Command) -> None:
         a_ref, b_ref, c_ref, m, k, n = cmd.args
         cfg = self.config
@@ -205,38 +185,30 @@ class Emulator:
         c_span = self._span(fail, c_ref, m, True)
         if _overlap(c_span, a_span) or _overlap(c_span, b_span):
             raise fail("the accumulator overlaps an operand")
-        a_bits = self.sp[a_span[0] : a_span[1]].view("<u2").reshape(m, -1)[:, :k]
-        b_bits = self.sp[b_span[0] : b_span[1]].view("<u2").reshape(k, -1)[:, :n]
-        old = self._read(c_span, m, n, True) if cmd.flags & Flag.ACCUMULATE else None
-        self._write(fail, c_span, nu.gemm(a_bits, b_bits, old), True)
+        self._no_conflict(fail, sp=c_span, writes_sp=True)
+        units.gemm(self.sp, a_span[0], b_span[0], c_span[0], m, k, n, bool(cmd.flags & Flag.ACCUMULATE),
+                   cfg.sp_row_bytes)
 
     def _vec(self, fail, cmd: Command) -> None:
         dst_ref, a_ref, b_word, rows, cols = cmd.args
         func, flags = VecFunc(cmd.func), cmd.flags
-        mode = BMode((flags & BMODE_MASK) >> BMODE_SHIFT)
+        mode = units.bmode(flags)
         if not (0 < cols <= self.config.lanes and rows > 0):
             raise fail(f"{rows}x{cols} is not a tile of at most {self.config.lanes} lanes")
-        dst_fp32, a_fp32, b_fp32 = bool(flags & Flag.DST_FP32), bool(flags & Flag.A_FP32), bool(flags & Flag.B_FP32)
-        out_cols = 1 if func in REDUCE_FUNCS else cols
-        a_span = self._span(fail, a_ref, rows, a_fp32)
+        dst_fp32 = bool(flags & Flag.DST_FP32)
+        a_span = self._span(fail, a_ref, rows, bool(flags & Flag.A_FP32))
         dst_span = self._span(fail, dst_ref, rows, dst_fp32)
         spans = [a_span]
-        x = self._read(a_span, rows, cols, a_fp32)
-        if func in UNARY_FUNCS:
-            result = _UNARY[func](x)
-        else:
-            if mode == BMode.SCALAR:
-                y = np.array(b_word, dtype=np.uint32).view(np.float32).reshape(1, 1)
-            else:
-                b_rows, b_cols = {BMode.TILE: (rows, cols), BMode.ROW: (1, cols), BMode.COL: (rows, 1)}[mode]
-                b_span = self._span(fail, b_word, b_rows, b_fp32)
-                spans.append(b_span)
-                y = self._read(b_span, b_rows, b_cols, b_fp32)
-            result = _BINARY[func](x, np.broadcast_to(y, x.shape))
+        b_addr = b_word
+        if func not in UNARY_FUNCS and mode != BMode.SCALAR:
+            b_span = self._span(fail, b_word, units.b_shape(mode, rows, cols)[0], bool(flags & Flag.B_FP32))
+            spans.append(b_span)
+            b_addr = b_span[0]
         for span in spans:  # in place is fine; a partial overlap would make the RTL's row order visible
             if _overlap(dst_span, span) and (dst_span != span or (span is not a_span and mode != BMode.TILE)):
                 raise fail("the destination partially overlaps an operand")
-        self._write(fail, dst_span, result.reshape(rows, out_cols), dst_fp32)
+        self._no_conflict(fail, sp=dst_span, writes_sp=True)
+        units.vec(self.sp, func, flags, dst_span[0], a_span[0], b_addr, rows, cols, self.config.sp_row_bytes)
 
     # -- report -------------------------------------------------------------------------------------
     def stats(self) -> dict:

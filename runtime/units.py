@@ -1,0 +1,71 @@
+"""The compute units of the emulator on absolute scratchpad addresses: GEMM and VEC.
+
+The emulator calls these after resolving handles and checking hazards; the RTL block
+testbenches call them directly as the reference model of the systolic array and vector unit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atalla import numerics as nu
+from atalla.isa import BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY_FUNCS, BMode, Flag, VecFunc
+
+BINARY = {VecFunc.ADD: nu.add, VecFunc.SUB: nu.sub, VecFunc.MUL: nu.mul, VecFunc.DIV: nu.div,
+          VecFunc.MAX: nu.maximum, VecFunc.MIN: nu.minimum, VecFunc.LDEXP: nu.ldexp}
+UNARY = {VecFunc.COPY: nu.flush, VecFunc.RELU: nu.relu, VecFunc.ROUND: nu.round_even,
+         VecFunc.ROWSUM: nu.rowsum, VecFunc.ROWMAX: nu.rowmax}
+
+
+def tile_bytes(rows: int, fp32: bool, row_bytes: int) -> int:
+    return rows * (2 if fp32 else 1) * row_bytes
+
+
+def read_tile(sp: np.ndarray, addr: int, rows: int, cols: int, fp32: bool, row_bytes: int) -> np.ndarray:
+    raw = sp[addr : addr + tile_bytes(rows, fp32, row_bytes)]
+    if fp32:
+        return raw.view("<f4").reshape(rows, -1)[:, :cols].copy()
+    return nu.bf16_bits_to_f32(raw.view("<u2").reshape(rows, -1)[:, :cols])
+
+
+def write_tile(sp: np.ndarray, addr: int, value: np.ndarray, fp32: bool, row_bytes: int) -> None:
+    """Writes the tile's columns only; the rest of each row keeps its bytes."""
+    rows, cols = value.shape
+    raw = sp[addr : addr + tile_bytes(rows, fp32, row_bytes)]
+    if fp32:
+        raw.view("<f4").reshape(rows, -1)[:, :cols] = value
+    else:
+        raw.view("<u2").reshape(rows, -1)[:, :cols] = nu.f32_to_bf16_bits(value)
+
+
+def bmode(flags: int) -> BMode:
+    return BMode((flags & BMODE_MASK) >> BMODE_SHIFT)
+
+
+def b_shape(mode: BMode, rows: int, cols: int) -> tuple[int, int]:
+    return {BMode.TILE: (rows, cols), BMode.ROW: (1, cols), BMode.COL: (rows, 1)}[mode]
+
+
+def vec(sp: np.ndarray, func: VecFunc, flags: int, dst: int, a: int, b_word: int, rows: int, cols: int,
+        row_bytes: int) -> None:
+    """One VEC command; dst, a and (unless SCALAR) b_word are scratchpad byte addresses."""
+    x = read_tile(sp, a, rows, cols, bool(flags & Flag.A_FP32), row_bytes)
+    if func in UNARY_FUNCS:
+        result = UNARY[func](x)
+    else:
+        mode = bmode(flags)
+        if mode == BMode.SCALAR:
+            y = np.array(b_word, dtype=np.uint32).view(np.float32).reshape(1, 1)
+        else:
+            y = read_tile(sp, b_word, *b_shape(mode, rows, cols), bool(flags & Flag.B_FP32), row_bytes)
+        result = BINARY[func](x, np.broadcast_to(y, x.shape))
+    out_cols = 1 if func in REDUCE_FUNCS else cols
+    write_tile(sp, dst, result.reshape(rows, out_cols), bool(flags & Flag.DST_FP32), row_bytes)
+
+
+def gemm(sp: np.ndarray, a: int, b: int, c: int, m: int, k: int, n: int, accumulate: bool, row_bytes: int) -> None:
+    """One GEMM command on byte addresses of A (bf16 m x k), B (bf16 k x n) and C (fp32 m x n)."""
+    a_bits = sp[a : a + m * row_bytes].view("<u2").reshape(m, -1)[:, :k]
+    b_bits = sp[b : b + k * row_bytes].view("<u2").reshape(k, -1)[:, :n]
+    old = read_tile(sp, c, m, n, True, row_bytes) if accumulate else None
+    write_tile(sp, c, nu.gemm(a_bits, b_bits, old), True, row_bytes)
