@@ -28,6 +28,7 @@ ISA_ENUMS: tuple[tuple[type[IntEnum], str, str, int], ...] = (
     (isa.MailboxCall, "CALL_", "mailbox_call", 32),
     (isa.DmaDirection, "DMA_DIR_", "dma_direction", 32),
     (isa.Status, "STATUS_", "status", 32),
+    (isa.Fault, "FAULT_", "fault", 8),
 )
 BLOB_ENUMS: tuple[tuple[type[IntEnum], str, str], ...] = (
     (bf.SectionKind, "SECTION_", "section_kind"),
@@ -66,6 +67,7 @@ def _scalars() -> list[tuple[str, int, str]]:
         ("FLAGS_SHIFT", 16, ""),
         ("REF_HANDLE_SHIFT", isa.REF_HANDLE_SHIFT, "buffer reference = handle[31:24] | row[23:0]"),
         ("MAILBOX_MAX_ARGS", isa.MAILBOX_MAX_ARGS, "argument words of the longest mailbox call"),
+        ("NUM_OPCODES", max(isa.Opcode) + 1, "opcodes are numbered densely from 0"),
     ]
 
 

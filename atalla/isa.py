@@ -131,6 +131,17 @@ class Status(IntEnum):
     BAD_CALL = 5
 
 
+class Fault(IntEnum):
+    """Why the command processor halted (its fault code), beside the index of the command."""
+
+    NONE = 0
+    FIRMWARE = 1  # a mailbox call answered with a status other than OK (the status says which)
+    BAD_OPCODE = 2
+    UNBOUND_HANDLE = 3  # a command names a handle with no buffer
+    HANDLE_IN_USE = 4  # ALLOC of a handle that already has a buffer
+    BAD_TICKET = 5  # a ticket number beyond num_tickets, or reused while in flight
+
+
 def make_ref(handle: int, row: int = 0) -> int:
     if not 0 <= handle < 256 or not 0 <= row <= REF_ROW_MASK:
         raise ValueError(f"buffer reference out of range: handle {handle}, row {row}")

@@ -12,6 +12,7 @@
 #define ATALLA_FLAGS_SHIFT 16
 #define ATALLA_REF_HANDLE_SHIFT 24  /* buffer reference = handle[31:24] | row[23:0] */
 #define ATALLA_MAILBOX_MAX_ARGS 8  /* argument words of the longest mailbox call */
+#define ATALLA_NUM_OPCODES 10  /* opcodes are numbered densely from 0 */
 #define ATALLA_REF_ROW_MASK 0x00ffffffu
 
 /* Opcode values */
@@ -74,6 +75,16 @@ enum atalla_status {
     ATALLA_STATUS_DMA_OUT_OF_BOUNDS = 3,
     ATALLA_STATUS_HOST_FAILED = 4,
     ATALLA_STATUS_BAD_CALL = 5,
+};
+
+/* Why the command processor halted (its fault code), beside the index of the command. */
+enum atalla_fault {
+    ATALLA_FAULT_NONE = 0,
+    ATALLA_FAULT_FIRMWARE = 1,
+    ATALLA_FAULT_BAD_OPCODE = 2,
+    ATALLA_FAULT_UNBOUND_HANDLE = 3,
+    ATALLA_FAULT_HANDLE_IN_USE = 4,
+    ATALLA_FAULT_BAD_TICKET = 5,
 };
 
 /* Bits of the flags field (word 0 bits 31:16). */

@@ -10,6 +10,7 @@ package atalla_pkg;
   localparam int FLAGS_SHIFT = 16;
   localparam int REF_HANDLE_SHIFT = 24;  // buffer reference = handle[31:24] | row[23:0]
   localparam int MAILBOX_MAX_ARGS = 8;  // argument words of the longest mailbox call
+  localparam int NUM_OPCODES = 10;  // opcodes are numbered densely from 0
   localparam int REF_ROW_MASK = 32'h00ffffff;
 
   // Opcode values
@@ -73,6 +74,16 @@ package atalla_pkg;
     STATUS_HOST_FAILED = 32'd4,
     STATUS_BAD_CALL = 32'd5
   } status_e;
+
+  // Why the command processor halted (its fault code), beside the index of the command.
+  typedef enum logic [7:0] {
+    FAULT_NONE = 8'd0,
+    FAULT_FIRMWARE = 8'd1,
+    FAULT_BAD_OPCODE = 8'd2,
+    FAULT_UNBOUND_HANDLE = 8'd3,
+    FAULT_HANDLE_IN_USE = 8'd4,
+    FAULT_BAD_TICKET = 8'd5
+  } fault_e;
 
   // Bits of the flags field (word 0 bits 31:16).
   localparam logic [15:0] FLAG_ACCUMULATE = 16'h0001;
