@@ -147,11 +147,12 @@ def gemm(a_bits: np.ndarray, b_bits: np.ndarray, c: np.ndarray | None) -> np.nda
     The bf16 x bf16 product is exact unless it leaves the fp32 range (then flush or inf).
     With an old C (ACCUMULATE) the result is fp32(c + s).
     """
-    a = bf16_bits_to_f32(a_bits).astype(np.float64)
-    b = bf16_bits_to_f32(b_bits).astype(np.float64)
+    a = _f64(bf16_bits_to_f32(a_bits))  # denormal operands read as zero, like every fp32 operation
+    b = _f64(bf16_bits_to_f32(b_bits))
     s = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
     for kk in range(a.shape[1]):
-        s = add(s, _finish(a[:, kk : kk + 1] * b[kk : kk + 1, :]))
+        with np.errstate(**_QUIET):
+            s = add(s, _finish(a[:, kk : kk + 1] * b[kk : kk + 1, :]))
     return s if c is None else add(c, s)
 
 

@@ -90,3 +90,9 @@ def test_gemm_accumulates_in_pe_order():
                 s = np.float32(s + np.float32(af[i, k] * bf[k, j]))
             want[i, j] = np.float32(c0[i, j] + s)
     np.testing.assert_array_equal(bits(nu.gemm(a, b, c0)), bits(want))
+
+
+def test_gemm_reads_denormal_operands_as_zero():
+    denormal = np.array([[0x0001]], np.uint16)  # bf16 denormal, about 9e-41
+    huge = nu.f32_to_bf16_bits(f32(1e30).reshape(1, 1))
+    assert bits(nu.gemm(denormal, huge, None))[0, 0] == 0

@@ -1,0 +1,134 @@
+"""cocotb: the command processor and mailbox run compiled programs with the firmware library
+answering over the mailbox; control flow must match the emulator's exactly."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, First, RisingEdge
+
+from atalla.isa import COMMAND_WORDS, MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from firmware import Firmware
+from firmware.dma import DmaDescriptor
+from runtime.emulator import Emulator, EmulatorError
+from runtime.loader import load_file
+
+FW_LATENCY = 5  # cycles the firmware takes to answer; small: this bench checks behaviour, not cost
+
+
+class TicketEngine:
+    """Stands in for the DMA engine: remembers which tickets to complete."""
+
+    def __init__(self):
+        self.started: list[int] = []
+
+    def start(self, desc: DmaDescriptor) -> None:
+        self.started.append(desc.ticket)
+
+
+def program_memory(program) -> np.ndarray:
+    lib = ctypes.CDLL(None)
+    lib.ctb_init.restype = ctypes.c_void_p
+    size = program.dram_bytes_used
+    return np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(lib.ctb_init(size)))
+
+
+async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
+    """The mailbox responder: wakes on the doorbell only."""
+    while True:
+        await RisingEdge(dut.doorbell_o)
+        kind = MailboxCall(int(dut.req_call_o.value))
+        status, value = firmware.call(kind, words(dut.req_args_o, len(MAILBOX_ARGS[kind])))
+        await ClockCycles(dut.clk_i, FW_LATENCY)
+        dut.resp_status_i.value, dut.resp_value_i.value = int(status), value
+        dut.resp_doorbell_i.value = 1
+        await RisingEdge(dut.clk_i)
+        dut.resp_doorbell_i.value = 0
+        for ticket in engine.started:  # the transfer "completes" right after the answer
+            dut.dma_done_ticket_i.value, dut.dma_done_i.value = ticket, 1
+            await RisingEdge(dut.clk_i)
+            dut.dma_done_i.value = 0
+        engine.started.clear()
+
+
+def words(handle, count: int) -> tuple[int, ...]:
+    """The first `count` 32-bit elements of a packed array signal."""
+    value = int(handle.value)
+    return tuple((value >> (32 * i)) & 0xFFFFFFFF for i in range(count))
+
+
+async def run_program(dut, program, sp_capacity=None, patch=None):
+    memory = program_memory(program)
+    stream = np.stack([c.encode() for c in program.commands]).view(np.uint8).ravel()
+    memory[program.program_dram_offset : program.program_dram_offset + stream.size] = stream
+    if patch is not None:
+        index, word0 = patch
+        at = program.program_dram_offset + index * 4 * COMMAND_WORDS
+        memory[at : at + 4] = np.array([word0], "<u4").view(np.uint8)
+    engine = TicketEngine()
+    firmware = Firmware(program.config, program, np.zeros(program.config.dram_bytes, np.uint8), engine, sp_capacity)
+    cocotb.start_soon(serve_firmware(dut, firmware, engine))
+    dut.rst_ni.value = 0
+    await ClockCycles(dut.clk_i, 3)
+    dut.rst_ni.value = 1
+    await RisingEdge(dut.clk_i)
+    dut.prog_base_i.value = program.program_dram_offset
+    dut.start_i.value = 1
+    await RisingEdge(dut.clk_i)
+    dut.start_i.value = 0
+    cycles = 50 * len(program.commands) + 10_000  # watchdog: far more than this program needs
+    await First(RisingEdge(dut.done_o), RisingEdge(dut.fault_o), ClockCycles(dut.clk_i, cycles))
+    return firmware
+
+
+def emulate(program, sp_capacity=None) -> tuple[Emulator, str | None]:
+    emu = Emulator(program, sp_capacity=sp_capacity)
+    try:
+        emu.run([np.zeros(t.shape, np.float32) for t in program.tensors if t.role.name == "INPUT"])
+        return emu, None
+    except EmulatorError as e:
+        return emu, str(e)
+
+
+def calls(firmware: Firmware) -> list[tuple]:
+    return [(r.kind, r.args, r.status, r.value) for r in firmware.log]
+
+
+@cocotb.test()
+async def runs_like_the_emulator(dut):
+    program = load_file(os.environ["CTB_BLOB"])
+    firmware = await run_program(dut, program)
+    assert dut.done_o.value == 1, f"not done: fault={int(dut.fault_o.value)} at command {int(dut.cmd_index_o.value)}"
+    emu, error = emulate(program)
+    assert error is None
+    assert calls(firmware) == calls(emu.firmware), "firmware call sequences differ"
+    counts = list(words(dut.op_count_o, len(Opcode)))
+    expected = [sum(c.op == op for c in program.commands) for op in Opcode]
+    assert counts == expected
+    dut._log.info("cmdproc: %d commands, %d firmware calls equal to the emulator's, %d cycles",
+                  len(program.commands), len(firmware.log), int(dut.cycles_o.value))
+
+
+@cocotb.test()
+async def firmware_fault_halts_at_the_emulators_command(dut):
+    program = load_file(os.environ["CTB_BLOB"])
+    capacity = program.config.sp_page_bytes * 2
+    firmware = await run_program(dut, program, sp_capacity=capacity)
+    emu, error = emulate(program, sp_capacity=capacity)
+    assert dut.fault_o.value == 1
+    assert Fault(int(dut.fault_code_o.value)) == Fault.FIRMWARE
+    assert Status(int(dut.fault_status_o.value)) == Status.OUT_OF_MEMORY
+    index = int(dut.cmd_index_o.value)
+    assert error is not None and error.startswith(f"command {index} (ALLOC)"), (index, error)
+    assert calls(firmware) == calls(emu.firmware), "firmware call sequences differ up to the fault"
+
+
+@cocotb.test()
+async def unknown_opcode_faults(dut):
+    program = load_file(os.environ["CTB_BLOB"])
+    await run_program(dut, program, patch=(3, 0x7F))
+    assert dut.fault_o.value == 1 and Fault(int(dut.fault_code_o.value)) == Fault.BAD_OPCODE
+    assert int(dut.cmd_index_o.value) == 3

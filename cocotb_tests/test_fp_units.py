@@ -1,0 +1,25 @@
+"""The fp32 units (rtl/fp/) against atalla.numerics bit for bit, and their lint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from cocotb_tests.sim import RTL, Dut, run, tool_env
+
+FP_MODULES = ("fp32_add", "fp32_mul", "fp32_div", "fp32_minmax", "fp32_round", "fp32_ldexp", "fp32_to_bf16")
+FP_TB = Dut("fp_tb", sources=(*(f"fp/{m}.sv" for m in FP_MODULES), "tb/fp_tb.sv"), cpp=("tb/fp_vectors.cpp",))
+
+
+def test_fp_units_match_model():
+    tests, failures = run(FP_TB, "cocotb_tests.tb_fp")
+    assert tests > 0 and failures == 0
+
+
+@pytest.mark.parametrize("module", FP_MODULES)
+def test_fp_unit_lint(module):
+    result = subprocess.run(["verilator", "--lint-only", "-Wall", str(RTL / "fp" / f"{module}.sv")],
+                            env={**os.environ, **tool_env()}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

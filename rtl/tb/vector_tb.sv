@@ -1,0 +1,49 @@
+// Testbench wrapper for vector_unit: clock, reset, and the testbench scratchpad model, whose
+// storage Python fills and checks with one NumPy view.
+module vector_tb
+  import atalla_pkg::*;
+#(
+  parameter int LANES = 8,
+  parameter int ROW_ADDR_BITS = 10
+);
+  localparam int PAIR_BITS = 2 * LANES * 16;
+
+  logic clk_i = 1'b0;
+  always #5 clk_i = ~clk_i;
+  logic rst_ni = 1'b0;
+  initial begin
+    repeat (3) @(posedge clk_i);
+    rst_ni = 1'b1;
+  end
+
+  // Command fields, written by the cocotb test.
+  logic                     start_i = 1'b0;
+  logic [7:0]               func_i = '0;
+  logic                     dst_fp32_i = 1'b0, a_fp32_i = 1'b0, b_fp32_i = 1'b0;
+  logic [1:0]               bmode_i = '0;
+  logic [ROW_ADDR_BITS-1:0] dst_row_i = '0, a_row_i = '0;
+  logic [31:0]              b_word_i = '0;
+  logic [23:0]              rows_i = '0;
+  logic [15:0]              cols_i = '0;
+  logic                     busy_o, done_o;
+
+  logic [2:0]                     rd_en;
+  logic [2:0][ROW_ADDR_BITS-1:0]  rd_row;
+  logic [2:0][PAIR_BITS-1:0]      rd_data;
+  logic                           wr_en;
+  logic [ROW_ADDR_BITS-1:0]       wr_row;
+  logic [1:0]                     wr_mask;
+  logic [PAIR_BITS-1:0]           wr_data;
+
+  vector_unit #(.LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) dut (
+    .clk_i, .rst_ni, .start_i, .func_i(vec_func_e'(func_i)), .dst_fp32_i, .a_fp32_i, .b_fp32_i,
+    .bmode_i(bmode_e'(bmode_i)), .dst_row_i, .a_row_i, .b_word_i, .rows_i, .cols_i, .busy_o, .done_o,
+    .rd_en_o(rd_en), .rd_row_o(rd_row), .rd_data_i(rd_data),
+    .wr_en_o(wr_en), .wr_row_o(wr_row), .wr_mask_o(wr_mask), .wr_data_o(wr_data)
+  );
+
+  scratchpad_model #(.LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) u_sp (
+    .clk_i, .rd_en_i(rd_en), .rd_row_i(rd_row), .rd_data_o(rd_data),
+    .wr_en_i(wr_en), .wr_row_i(wr_row), .wr_mask_i(wr_mask), .wr_data_i(wr_data)
+  );
+endmodule

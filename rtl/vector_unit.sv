@@ -1,0 +1,185 @@
+// Vector unit: runs one VEC command over scratchpad rows, all lanes in parallel, one tile row
+// per cycle. Arithmetic is docs/numerics.md, built from the rtl/fp units.
+//
+// Pipeline: cycle t reads tile row r (a, b and the old destination row, through three scratchpad
+// read ports); cycle t+1 computes every lane and writes the row, merging the old destination
+// elements beyond `cols` (a write changes only the tile's columns, as the ISA says).
+// Row addresses are absolute scratchpad rows; the command processor resolves handles.
+module vector_unit
+  import atalla_pkg::*;
+#(
+  parameter int LANES = 8,
+  parameter int ROW_ADDR_BITS = 12
+) (
+  input  logic                     clk_i,
+  input  logic                     rst_ni,
+  // command
+  input  logic                     start_i,
+  input  vec_func_e                func_i,
+  input  logic                     dst_fp32_i,
+  input  logic                     a_fp32_i,
+  input  logic                     b_fp32_i,
+  input  bmode_e                   bmode_i,
+  input  logic [ROW_ADDR_BITS-1:0] dst_row_i,
+  input  logic [ROW_ADDR_BITS-1:0] a_row_i,
+  input  logic [31:0]              b_word_i,   // scratchpad row of b, or fp32 bits when SCALAR
+  input  logic [23:0]              rows_i,
+  input  logic [15:0]              cols_i,
+  output logic                     busy_o,
+  output logic                     done_o,     // one-cycle pulse after the last row is written
+  // start_i is a one-cycle pulse; the command inputs must stay stable until done_o
+  // scratchpad compute ports: each read returns two consecutive rows {row+1, row}
+  output logic [2:0]                       rd_en_o,    // 0: a, 1: b, 2: old destination
+  output logic [2:0][ROW_ADDR_BITS-1:0]    rd_row_o,
+  input  logic [2:0][2*LANES*16-1:0]       rd_data_i,
+  output logic                             wr_en_o,
+  output logic [ROW_ADDR_BITS-1:0]         wr_row_o,
+  output logic [1:0]                       wr_mask_o,  // which of {row+1, row} to write
+  output logic [2*LANES*16-1:0]            wr_data_o
+);
+  localparam logic [31:0] CANONICAL_NAN = 32'h7fc0_0000;
+
+  // -- row sequencing ------------------------------------------------------------------------
+  logic        active;      // reading tile rows
+  logic [23:0] row;         // the tile row being read
+  logic        s1_valid;    // a row's operands arrive this cycle
+  logic [23:0] s1_index;
+
+  assign busy_o = active || s1_valid || start_i;
+
+  function automatic logic [ROW_ADDR_BITS-1:0] row_of(logic [ROW_ADDR_BITS-1:0] base, logic [23:0] r, logic fp32);
+    // fp32 tile rows take two scratchpad rows
+    return base + ROW_ADDR_BITS'(fp32 ? {r, 1'b0} : {1'b0, r});
+  endfunction
+
+  always_comb begin
+    rd_en_o  = '0;
+    rd_row_o = '0;
+    if (active) begin
+      rd_en_o[0]  = 1'b1;
+      rd_row_o[0] = row_of(a_row_i, row, a_fp32_i);
+      rd_en_o[1]  = (bmode_i != BMODE_SCALAR);
+      rd_row_o[1] = (bmode_i == BMODE_ROW) ? ROW_ADDR_BITS'(b_word_i)
+                                           : row_of(ROW_ADDR_BITS'(b_word_i), row, b_fp32_i);
+      rd_en_o[2]  = 1'b1;
+      rd_row_o[2] = row_of(dst_row_i, row, dst_fp32_i);
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      active   <= 1'b0;
+      row      <= '0;
+      s1_valid <= 1'b0;
+      s1_index <= '0;
+      done_o   <= 1'b0;
+    end else begin
+      if (start_i) begin
+        active <= 1'b1;
+        row    <= '0;
+      end else if (active) begin
+        row <= row + 1;
+        if (row + 1 == rows_i) active <= 1'b0;
+      end
+      s1_valid <= active;
+      s1_index <= row;
+      done_o   <= s1_valid && (s1_index + 1 == rows_i);
+    end
+  end
+
+  // -- operands ------------------------------------------------------------------------------
+  function automatic logic [31:0] element(logic [2*LANES*16-1:0] data, int lane, logic fp32);
+    return fp32 ? data[32*lane +: 32] : {data[16*lane +: 16], 16'h0000};
+  endfunction
+
+  logic [LANES-1:0][31:0] x, y, result;
+  always_comb begin
+    for (int l = 0; l < LANES; l++) begin
+      x[l] = element(rd_data_i[0], l, a_fp32_i);
+      unique case (bmode_i)
+        BMODE_TILE:   y[l] = element(rd_data_i[1], l, b_fp32_i);
+        BMODE_ROW:    y[l] = element(rd_data_i[1], l, b_fp32_i);
+        BMODE_COL:    y[l] = element(rd_data_i[1], 0, b_fp32_i);
+        BMODE_SCALAR: y[l] = b_word_i;
+        default:      y[l] = '0;
+      endcase
+    end
+  end
+
+  // -- lanes ---------------------------------------------------------------------------------
+  logic [LANES-1:0][31:0] sum, prod, quot, maxv, minv, rnd, scaled, relu;
+  for (genvar l = 0; l < LANES; l++) begin : g_lane
+    logic [31:0] y_signed;
+    assign y_signed = (func_i == VEC_SUB) ? {~y[l][31], y[l][30:0]} : y[l];
+    fp32_add    u_add  (.a_i(x[l]), .b_i(y_signed), .y_o(sum[l]));
+    fp32_mul    u_mul  (.a_i(x[l]), .b_i(y[l]), .y_o(prod[l]));
+    fp32_div    u_div  (.a_i(x[l]), .b_i(y[l]), .y_o(quot[l]));
+    fp32_minmax u_max  (.a_i(x[l]), .b_i(y[l]), .max_i(1'b1), .y_o(maxv[l]));
+    fp32_minmax u_min  (.a_i(x[l]), .b_i(y[l]), .max_i(1'b0), .y_o(minv[l]));
+    fp32_minmax u_relu (.a_i(x[l]), .b_i(32'h0), .max_i(1'b1), .y_o(relu[l]));
+    fp32_round  u_rnd  (.a_i(x[l]), .y_o(rnd[l]));
+    fp32_ldexp  u_ldx  (.a_i(x[l]), .n_i(y[l]), .y_o(scaled[l]));
+  end
+
+  // Row reductions run along the lanes in column order: ((x0 + x1) + x2) + ...
+  logic [LANES-1:0][31:0] chain_sum, chain_max;
+  assign chain_sum[0] = flushed(x[0]);
+  assign chain_max[0] = flushed(x[0]);
+  for (genvar l = 1; l < LANES; l++) begin : g_reduce
+    logic [31:0] s, m;
+    fp32_add    u_sum (.a_i(chain_sum[l-1]), .b_i(x[l]), .y_o(s));
+    fp32_minmax u_max (.a_i(chain_max[l-1]), .b_i(x[l]), .max_i(1'b1), .y_o(m));
+    assign chain_sum[l] = (16'(l) < cols_i) ? s : chain_sum[l-1];
+    assign chain_max[l] = (16'(l) < cols_i) ? m : chain_max[l-1];
+  end
+
+  // COPY is a flush: denormals to signed zero, NaN canonical (docs/numerics.md).
+  function automatic logic [31:0] flushed(logic [31:0] v);
+    if (v[30:23] == 8'hff && v[22:0] != 0) return CANONICAL_NAN;
+    if (v[30:23] == 8'h00) return {v[31], 31'h0};
+    return v;
+  endfunction
+
+  always_comb begin
+    for (int l = 0; l < LANES; l++) begin
+      unique case (func_i)
+        VEC_COPY:   result[l] = flushed(x[l]);
+        VEC_ADD,
+        VEC_SUB:    result[l] = sum[l];
+        VEC_MUL:    result[l] = prod[l];
+        VEC_DIV:    result[l] = quot[l];
+        VEC_MAX:    result[l] = maxv[l];
+        VEC_MIN:    result[l] = minv[l];
+        VEC_RELU:   result[l] = relu[l];
+        VEC_ROUND:  result[l] = rnd[l];
+        VEC_LDEXP:  result[l] = scaled[l];
+        VEC_ROWSUM: result[l] = chain_sum[LANES-1];
+        VEC_ROWMAX: result[l] = chain_max[LANES-1];
+        default:    result[l] = '0;
+      endcase
+    end
+  end
+
+  // -- write back: the tile's columns take the result, the rest keep the old destination ----
+  logic [15:0] out_cols;
+  assign out_cols = (func_i == VEC_ROWSUM || func_i == VEC_ROWMAX) ? 16'd1 : cols_i;
+
+  logic [LANES-1:0][15:0] bf16_out;
+  for (genvar l = 0; l < LANES; l++) begin : g_round
+    fp32_to_bf16 u_cvt (.a_i(result[l]), .y_o(bf16_out[l]));
+  end
+
+  always_comb begin
+    wr_data_o = rd_data_i[2];
+    for (int l = 0; l < LANES; l++) begin
+      if (16'(l) < out_cols) begin
+        if (dst_fp32_i) wr_data_o[32*l +: 32] = result[l];
+        else            wr_data_o[16*l +: 16] = bf16_out[l];
+      end
+    end
+  end
+
+  assign wr_en_o   = s1_valid;
+  assign wr_row_o  = row_of(dst_row_i, s1_index, dst_fp32_i);
+  assign wr_mask_o = dst_fp32_i ? 2'b11 : 2'b01;
+endmodule
