@@ -1,0 +1,296 @@
+"""pyuvm environment for the DMA testbench (rtl/tb/dma_tb.sv).
+
+Items are DMA descriptors (firmware.dma.DmaDescriptor). The driver programs one through the
+testbench's register programmer, waits for its done pulse and hands it to the scoreboard, which
+applies it to a NumPy reference (firmware.dma.ImmediateDmaEngine over copies of the DRAM and the
+scratchpad) and compares the DUT exactly: the touched rows / bytes after every descriptor, everything
+every `full_every` descriptors and at the end.
+
+Python never waits on a clock: it sets inputs, toggles a `go` and awaits the pulse that answers it.
+The DRAM and the testbench staging buffer are C++ arrays (rtl/dram_model.cpp) viewed with NumPy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import numpy as np
+from cocotb.triggers import Event, RisingEdge
+from pyuvm import (ConfigDB, uvm_analysis_port, uvm_component, uvm_driver, uvm_env, uvm_get_port,
+                   uvm_sequence, uvm_sequence_item, uvm_sequencer, uvm_tlm_analysis_fifo)
+
+from atalla.config import HardwareConfig
+from atalla.isa import DmaDirection
+from firmware.dma import DmaDescriptor, ImmediateDmaEngine
+
+FETCH_REGION = 64 * 1024  # top of DRAM: command-fetch traffic only, never written by the DMA
+
+
+def tb_parameters(cfg: HardwareConfig) -> tuple[tuple[str, int], ...]:
+    """Verilator -G parameters of dma_tb for a hardware config."""
+    return (("ROW_BYTES", cfg.sp_row_bytes), ("SP_ROWS", cfg.sp_rows), ("SP_BANKS", cfg.sp_banks),
+            ("BEAT_BYTES", cfg.dma_bytes_per_cycle), ("DRAM_BYTES", cfg.dram_bytes),
+            ("DRAM_LATENCY", cfg.dram_latency))
+
+
+def _c_array(lib: ctypes.CDLL, prefix: str, nbytes: int) -> np.ndarray:
+    """Allocate (idempotently) one of dram_model.cpp's byte arrays and view it with NumPy."""
+    init, size, base = (getattr(lib, f"{prefix}_{n}") for n in ("init", "size", "base"))
+    init.argtypes, init.restype = [ctypes.c_uint64], ctypes.c_int
+    size.restype = ctypes.c_uint64
+    base.restype = ctypes.c_void_p
+    if init(nbytes) != 0 or size() != nbytes:
+        raise RuntimeError(f"{prefix}: cannot allocate {nbytes} bytes")
+    return np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(base()))
+
+
+def _toggle(signal) -> None:
+    signal.value = 0 if signal.value else 1
+
+
+class DmaTb:
+    """The testbench seen from Python: NumPy views of the DRAM and the staging buffer, and the
+    event-driven operations of dma_tb.sv."""
+
+    def __init__(self, dut, cfg: HardwareConfig) -> None:
+        self.dut, self.cfg = dut, cfg
+        lib = ctypes.CDLL(None)  # the simulator exports dram_model.cpp's functions
+        self.dram = _c_array(lib, "atalla_dram", cfg.dram_bytes)
+        self.stage = _c_array(lib, "atalla_tb_buf", cfg.sp_bytes)
+        self.stage_rows = self.stage.reshape(cfg.sp_rows, cfg.sp_row_bytes)
+
+    async def reset(self) -> None:
+        if not self.dut.rst_done_o.value:
+            await RisingEdge(self.dut.rst_done_o)
+
+    def cycle(self) -> int:
+        return self.dut.cycle_o.value.to_unsigned()
+
+    async def program(self, d: DmaDescriptor) -> int:
+        """Write the registers and start; returns the cycle of the start strobe."""
+        dut = self.dut
+        for name in ("direction", "sp_addr", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"):
+            getattr(dut, f"d_{name}_i").value = int(getattr(d, name)) & 0xFFFFFFFF
+        _toggle(dut.go_i)
+        await RisingEdge(dut.prog_ack_o)
+        return dut.start_cycle_o.value.to_unsigned()
+
+    async def wait_done(self) -> tuple[int, int]:
+        """The next completion: (ticket, cycle)."""
+        await RisingEdge(self.dut.done_valid_o)
+        return self.dut.done_ticket_o.value.to_unsigned(), self.cycle()
+
+    async def _backdoor(self, write: bool, row: int, rows: int) -> None:
+        dut = self.dut
+        dut.bd_write_i.value = int(write)
+        dut.bd_row_i.value = row
+        dut.bd_rows_i.value = rows
+        _toggle(dut.bd_go_i)
+        await RisingEdge(dut.bd_done_o)
+
+    async def sp_write(self, row: int, data: np.ndarray) -> None:
+        """Write whole rows (uint8, rows x sp_row_bytes) starting at `row`."""
+        self.stage_rows[row:row + len(data)] = data
+        await self._backdoor(True, row, len(data))
+
+    async def sp_read(self, row: int = 0, rows: int | None = None) -> np.ndarray:
+        """A copy of scratchpad rows [row, row + rows) as uint8, rows x sp_row_bytes."""
+        rows = self.cfg.sp_rows - row if rows is None else rows
+        await self._backdoor(False, row, rows)
+        return self.stage_rows[row:row + rows].copy()
+
+    async def fetch(self, addr: int) -> bytes:
+        """A 32-byte read through DRAM port 1 (the command-fetch port)."""
+        dut = self.dut
+        dut.f_addr_i.value = addr
+        _toggle(dut.f_go_i)
+        await RisingEdge(dut.f_done_o)
+        return dut.f_data_o.value.to_unsigned().to_bytes(32, "little")
+
+
+# ---------------------------------------------------------------------------------------- items
+
+
+class DmaItem(uvm_sequence_item):
+    def __init__(self, name: str = "dma_item", desc: DmaDescriptor | None = None) -> None:
+        super().__init__(name)
+        self.desc = desc
+        self.cycles = 0  # start strobe to done pulse
+        self.done_ticket = -1
+        self.checked = Event()
+
+    def __str__(self) -> str:
+        return self.desc.describe() if self.desc else "<empty dma item>"
+
+
+def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, window: int = 256 * 1024,
+                      sp_window: int = 256) -> DmaDescriptor:
+    """A valid random descriptor: loads and stores, rows 1..40, cols 1..lanes, contiguous, strided,
+    broadcast (stride 0), transposed-style and reversed (negative) strides. Addresses mostly fall in
+    small windows so that transfers overlap and later loads read what earlier stores wrote."""
+    dram_limit = cfg.dram_bytes - FETCH_REGION
+    while True:
+        direction = DmaDirection(int(rng.integers(2)))
+        rows = int(rng.integers(1, 41))
+        cols = int(rng.integers(1, cfg.lanes + 1))
+        style = rng.choice(["contiguous", "padded", "strided", "broadcast", "transposed", "reversed"],
+                           p=[0.3, 0.15, 0.2, 0.1, 0.15, 0.1])
+        if style == "contiguous":
+            rs, cs = cols, 1
+        elif style == "padded":
+            rs, cs = int(rng.integers(cols, 4 * cfg.lanes + 1)), 1
+        elif style == "strided":
+            rs, cs = int(rng.integers(0, 3000)), int(rng.integers(0, 64))
+        elif style == "broadcast":
+            rs, cs = (0, 1) if rng.integers(2) else (int(rng.integers(1, 200)), 0)
+        elif style == "transposed":  # column-major view of a [cols x ld] matrix
+            rs, cs = 1, int(rng.integers(rows, 4096))
+        else:
+            rs, cs = -int(rng.integers(0, 500)), -int(rng.integers(0, 3))
+        r_off, c_off = (rows - 1) * rs, (cols - 1) * cs
+        lo = 2 * (min(r_off, 0) + min(c_off, 0))
+        hi = 2 * (max(r_off, 0) + max(c_off, 0)) + 1
+        top = window if rng.random() < 0.8 else dram_limit
+        top = max(top, hi - lo + 2)
+        if top > dram_limit:
+            continue
+        dram_addr = 2 * int(rng.integers(-lo // 2, (top - hi) // 2))
+        sp_top = sp_window if rng.random() < 0.8 else cfg.sp_rows
+        if rng.random() < 0.05:
+            sp_row = cfg.sp_rows - rows  # the last rows of the scratchpad
+        else:
+            sp_row = int(rng.integers(0, max(sp_top - rows, 0) + 1))
+        d = DmaDescriptor(direction=direction, sp_addr=sp_row * cfg.sp_row_bytes, dram_addr=dram_addr,
+                          rows=rows, cols=cols, row_stride=rs, col_stride=cs,
+                          ticket=int(rng.integers(cfg.num_tickets)))
+        lo_b, hi_b = d.dram_span()
+        assert 0 <= lo_b and hi_b < dram_limit, d.describe()
+        if direction == DmaDirection.STORE and (rows > 1 or cols > 1):
+            elems = d.dram_elements()
+            if np.unique(elems).size != elems.size:
+                continue  # a store may not write an element twice
+        return d
+
+
+class DmaRandomSeq(uvm_sequence):
+    """`count` constrained-random descriptors."""
+
+    def __init__(self, name: str = "dma_random_seq", count: int = 100, seed: int = 1) -> None:
+        super().__init__(name)
+        self.count, self.seed = count, seed
+
+    async def body(self) -> None:
+        cfg = ConfigDB().get(None, "", "CFG")
+        rng = np.random.default_rng(self.seed)
+        for i in range(self.count):
+            item = DmaItem(f"dma_{i}")
+            await self.start_item(item)
+            item.desc = random_descriptor(rng, cfg)
+            await self.finish_item(item)
+
+
+# ---------------------------------------------------------------------------------------- components
+
+
+class DmaDriver(uvm_driver):
+    """Programs each descriptor, waits for its done pulse, and completes the item once the
+    scoreboard has checked it (the scoreboard reads the scratchpad while the DMA is idle)."""
+
+    def build_phase(self) -> None:
+        self.ap = uvm_analysis_port("ap", self)
+        self.tb: DmaTb = ConfigDB().get(self, "", "TB")
+
+    async def run_phase(self) -> None:
+        while True:
+            item = await self.seq_item_port.get_next_item()
+            start = await self.tb.program(item.desc)
+            item.done_ticket, end = await self.tb.wait_done()
+            item.cycles = end - start
+            self.ap.write(item)
+            await item.checked.wait()
+            self.seq_item_port.item_done()
+
+
+@dataclass
+class DmaStats:
+    descriptors: int = 0
+    bytes: int = 0
+    mismatches: int = 0  # differing bytes, plus wrong tickets
+    contig_bytes: int = 0
+    contig_cycles: int = 0
+
+
+class DmaScoreboard(uvm_component):
+    """Reference memory model plus exact comparison with the DUT."""
+
+    def build_phase(self) -> None:
+        self.fifo = uvm_tlm_analysis_fifo("fifo", self)
+        self.get_port = uvm_get_port("get_port", self)
+        self.tb: DmaTb = ConfigDB().get(self, "", "TB")
+        self.cfg: HardwareConfig = ConfigDB().get(self, "", "CFG")
+        self.full_every: int = ConfigDB().get(self, "", "FULL_EVERY")
+        self.stats = DmaStats()
+        self.errors: list[str] = []
+        self.ref_dram = np.zeros(0, np.uint8)
+        self.ref_sp = np.zeros(0, np.uint8)
+        self.engine: ImmediateDmaEngine | None = None
+
+    def connect_phase(self) -> None:
+        self.get_port.connect(self.fifo.get_export)
+
+    def seed(self, dram: np.ndarray, sp: np.ndarray) -> None:
+        """Start the reference from the DUT's initial contents."""
+        self.ref_dram, self.ref_sp = dram.copy(), sp.reshape(-1).copy()
+        self.engine = ImmediateDmaEngine(self.cfg, self.ref_dram, self.ref_sp)
+
+    def _mismatch(self, what: str, got: np.ndarray, want: np.ndarray, base: int) -> None:
+        bad = np.flatnonzero(got.reshape(-1) != want.reshape(-1))
+        if bad.size:
+            self.stats.mismatches += int(bad.size)
+            i = int(bad[0])
+            if len(self.errors) < 20:
+                self.errors.append(f"{what}: {bad.size} bytes differ, first at {base + i:#x}: "
+                                   f"got {int(got.reshape(-1)[i]):#04x} want {int(want.reshape(-1)[i]):#04x}")
+                self.logger.error(self.errors[-1])
+
+    async def full_check(self) -> None:
+        self._mismatch("DRAM", self.tb.dram, self.ref_dram, 0)
+        self._mismatch("scratchpad", await self.tb.sp_read(), self.ref_sp, 0)
+
+    async def run_phase(self) -> None:
+        rb = self.cfg.sp_row_bytes
+        while True:
+            item: DmaItem = await self.get_port.get()
+            d = item.desc
+            self.engine.start(d)
+            self.stats.descriptors += 1
+            self.stats.bytes += 2 * d.rows * d.cols
+            if d.col_stride == 1:
+                self.stats.contig_bytes += 2 * d.rows * d.cols
+                self.stats.contig_cycles += item.cycles
+            if item.done_ticket != d.ticket:
+                self.stats.mismatches += 1
+                self.errors.append(f"{d.describe()}: done ticket {item.done_ticket}")
+            where = f"after #{self.stats.descriptors} {d.describe()}"
+            if self.stats.descriptors % self.full_every == 0:
+                await self.full_check()
+            elif d.direction == DmaDirection.LOAD:
+                row = d.sp_addr // rb
+                self._mismatch(f"scratchpad {where}", await self.tb.sp_read(row, d.rows),
+                               self.ref_sp[row * rb:(row + d.rows) * rb], row * rb)
+            else:
+                lo, hi = d.dram_span()
+                self._mismatch(f"DRAM {where}", self.tb.dram[lo:hi + 1], self.ref_dram[lo:hi + 1], lo)
+            item.checked.set()
+
+
+class DmaEnv(uvm_env):
+    def build_phase(self) -> None:
+        self.seqr = uvm_sequencer("seqr", self)
+        self.driver = DmaDriver("driver", self)
+        self.scoreboard = DmaScoreboard("scoreboard", self)
+
+    def connect_phase(self) -> None:
+        self.driver.seq_item_port.connect(self.seqr.seq_item_export)
+        self.driver.ap.connect(self.scoreboard.fifo.analysis_export)

@@ -1,0 +1,313 @@
+// DMA engine: moves a 2-D strided block between the DRAM (dram.sv port 0) and the scratchpad's DMA
+// port. Element (r, c) is the bf16 at DRAM byte dram_addr + 2*(r*row_stride + c*col_stride) and at
+// scratchpad row sp_addr / ROW_BYTES + r, bytes 2c..2c+1 (docs/isa.md). A load writes every row of the
+// block whole: cols elements, then zeros. A store writes only the cols elements of each row.
+//
+// Programming (the firmware): write the registers, then pulse start_i.
+//   reg_we_i / reg_idx_i / reg_wdata_i  one 32-bit register per cycle; indices = the mailbox DMA
+//                                       arguments: 0 direction (0 load, 1 store), 1 sp_addr (bytes, a
+//                                       multiple of ROW_BYTES), 2 dram_addr (bytes, even), 3 rows,
+//                                       4 cols (1..ROW_BYTES/2), 5 row_stride, 6 col_stride (elements,
+//                                       two's complement, 0 allowed), 7 ticket (low TICKET_W bits)
+//   start_i                             queue the descriptor held by the registers (as written in
+//                                       earlier cycles; the registers keep their values)
+//   busy_o                              the descriptor queue is full: a start_i now is ignored.
+//                                       The firmware starts the next transfer only while busy_o is low.
+//   idle_o                              nothing queued or in flight
+//   done_valid_o / done_ticket_o        one-cycle pulse when a transfer has completed: a load's rows
+//                                       are in the scratchpad, a store's bytes are in the DRAM
+// Descriptors run one at a time in start order; QUEUE_DEPTH more may wait behind the running one.
+// rows == 0 or cols == 0 completes at once without moving anything.
+//
+// Bandwidth: with col_stride == 1 a row moves as DRAM requests of up to BEAT_BYTES bytes, one per
+// cycle, and the requests of successive rows follow back to back, so a long block streams at
+// BEAT_BYTES per cycle after the DRAM latency. Otherwise every element is its own one-beat request.
+module dma #(
+    parameter int ROW_BYTES = 16,
+    parameter int SP_ROWS = 4096,
+    parameter int BEAT_BYTES = 16,
+    parameter longint DRAM_BYTES = 64'd16777216,
+    parameter int TICKET_W = 8,
+    parameter int QUEUE_DEPTH = 2,  // descriptors waiting behind the running one, a power of two
+    localparam int RowBits = 8 * ROW_BYTES,
+    localparam int BeatBits = 8 * BEAT_BYTES,
+    localparam int RowW = $clog2(SP_ROWS)
+) (
+    input  logic                  clk_i,
+    input  logic                  rst_ni,
+    // register port
+    input  logic                  reg_we_i,
+    input  logic [           2:0] reg_idx_i,
+    input  logic [          31:0] reg_wdata_i,
+    input  logic                  start_i,
+    output logic                  busy_o,
+    output logic                  idle_o,
+    // completion, to the command processor
+    output logic                  done_valid_o,
+    output logic [  TICKET_W-1:0] done_ticket_o,
+    // DRAM port 0 (see dram.sv)
+    output logic                  dram_req_valid_o,
+    input  logic                  dram_req_ready_i,
+    output logic                  dram_req_write_o,
+    output logic [          31:0] dram_req_addr_o,
+    output logic [          15:0] dram_req_len_o,
+    output logic [  BeatBits-1:0] dram_req_wdata_o,
+    output logic [BEAT_BYTES-1:0] dram_req_wstrb_o,
+    input  logic                  dram_rvalid_i,
+    input  logic [  BeatBits-1:0] dram_rdata_i,
+    input  logic                  dram_wack_i,
+    // scratchpad DMA port (see scratchpad.sv)
+    output logic                  sp_we_o,
+    output logic [      RowW-1:0] sp_row_o,
+    output logic [   RowBits-1:0] sp_wdata_o,
+    input  logic [   RowBits-1:0] sp_rdata_i
+);
+
+  localparam int RowsW = $clog2(SP_ROWS + 1);
+  localparam int ColsW = $clog2(ROW_BYTES / 2 + 1);
+  localparam int QPtrW = QUEUE_DEPTH > 1 ? $clog2(QUEUE_DEPTH) : 1;
+
+  initial begin
+    if (DRAM_BYTES > 64'h1_0000_0000) $fatal(1, "dma: DRAM addresses are 32 bits");
+    if (BEAT_BYTES < 2 || BEAT_BYTES % 2 != 0) $fatal(1, "dma: BEAT_BYTES must be even");
+    if (QUEUE_DEPTH < 1 || QUEUE_DEPTH != (1 << $clog2(QUEUE_DEPTH)))
+      $fatal(1, "dma: QUEUE_DEPTH must be a power of two");
+  end
+
+  typedef struct packed {
+    logic                store;
+    logic [RowW-1:0]     sp_row;
+    logic [31:0]         dram_addr;
+    logic [RowsW-1:0]    rows;
+    logic [ColsW-1:0]    cols;
+    logic [31:0]         row_stride;
+    logic [31:0]         col_stride;
+    logic [TICKET_W-1:0] ticket;
+  } desc_t;
+
+  // ---------------------------------------------------------------- registers and descriptor queue
+  desc_t regs_q;
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      regs_q <= '0;
+    end else if (reg_we_i) begin
+      unique case (reg_idx_i)
+        3'd0: regs_q.store <= reg_wdata_i[0];
+        3'd1: regs_q.sp_row <= RowW'(reg_wdata_i / ROW_BYTES);
+        3'd2: regs_q.dram_addr <= reg_wdata_i;
+        3'd3: regs_q.rows <= RowsW'(reg_wdata_i);
+        3'd4: regs_q.cols <= ColsW'(reg_wdata_i);
+        3'd5: regs_q.row_stride <= reg_wdata_i;
+        3'd6: regs_q.col_stride <= reg_wdata_i;
+        default: regs_q.ticket <= TICKET_W'(reg_wdata_i);
+      endcase
+    end
+  end
+
+  desc_t             queue_q[QUEUE_DEPTH];
+  logic [QPtrW-1:0]  q_wr_q, q_rd_q;
+  logic [QPtrW:0]    q_cnt_q;
+  logic              q_push, q_pop, active_q, finish;
+  assign busy_o = q_cnt_q == (QPtrW + 1)'(QUEUE_DEPTH);
+  assign q_push = start_i && !busy_o;
+  assign q_pop  = !active_q && q_cnt_q != 0;
+  assign idle_o = !active_q && q_cnt_q == 0;
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      q_wr_q  <= '0;
+      q_rd_q  <= '0;
+      q_cnt_q <= '0;
+    end else begin
+      if (q_push) begin
+        queue_q[q_wr_q] <= regs_q;
+        q_wr_q <= q_wr_q + 1'b1;
+      end
+      if (q_pop) q_rd_q <= q_rd_q + 1'b1;
+      q_cnt_q <= q_cnt_q + (QPtrW + 1)'(q_push) - (QPtrW + 1)'(q_pop);
+    end
+  end
+
+  // ---------------------------------------------------------------- the running transfer
+  // What the running transfer still needs of its descriptor (the rest seeds the walkers below).
+  typedef struct packed {
+    logic                store;
+    logic [ColsW-1:0]    cols;
+    logic [31:0]         row_stride;
+    logic [31:0]         col_stride;
+    logic [TICKET_W-1:0] ticket;
+  } run_t;
+  run_t cur_q;
+  logic  contig;  // col_stride == 1: pieces of up to BEAT_BYTES, else one element per piece
+  logic [15:0] row_bytes, step;
+  logic [31:0] row_step, col_step;  // DRAM bytes between rows / elements
+  assign contig    = cur_q.col_stride == 32'd1;
+  assign row_bytes = 16'(cur_q.cols) << 1;
+  assign step      = contig ? 16'(BEAT_BYTES) : 16'd2;
+  assign row_step  = cur_q.row_stride << 1;
+  assign col_step  = contig ? 32'(BEAT_BYTES) : cur_q.col_stride << 1;
+
+  // Request side: walks rows and pieces, one DRAM request per piece (loads: reads; stores: writes).
+  logic             iss_busy_q;
+  logic [31:0]      iss_row_base_q, iss_addr_q;
+  logic [15:0]      iss_off_q;  // byte offset of the piece in its row
+  logic [RowsW-1:0] iss_rows_left_q;
+  logic [15:0]      iss_left;
+  logic             iss_last, iss_fire;
+  assign iss_left = row_bytes - iss_off_q;
+  assign iss_last = iss_left <= step;
+
+  // Load response side: collects the beats of a row and writes it to the scratchpad.
+  logic [15:0]      rsp_off_q;
+  logic [RowsW-1:0] rsp_rows_left_q;
+  logic [RowW-1:0]  rsp_row_q;
+  logic [RowBits-1:0] rowbuf_q, merged;
+  logic             rsp_last;
+  assign rsp_last = row_bytes - rsp_off_q <= step;
+  // A beat's bytes past its request are zero, so OR-ing it in at its offset assembles the row.
+  assign merged   = rowbuf_q | (RowBits'(dram_rdata_i) << {rsp_off_q, 3'b000});
+
+  // Store side: scratchpad rows are read ahead into a two-entry buffer.
+  logic [RowW-1:0]    sprd_row_q;
+  logic [RowsW-1:0]   sprd_left_q;
+  logic               sprd_pend_q, sprd_go;
+  logic [RowBits-1:0] sbuf_q[2];
+  logic               sbuf_rd_q, sbuf_wr_q;
+  logic [1:0]         sbuf_cnt_q;
+  logic               sbuf_pop;
+  logic [15:0]        wpend_q;  // writes accepted by the DRAM and not acknowledged yet
+  logic [RowBits-1:0] srow;
+  assign srow     = sbuf_q[sbuf_rd_q];
+  assign sbuf_pop = iss_fire && cur_q.store && iss_last;
+  assign sprd_go  = active_q && cur_q.store && sprd_left_q != 0 &&
+                    2'(sbuf_cnt_q + 2'(sprd_pend_q) - 2'(sbuf_pop)) < 2'd2;
+
+  // DRAM requests.
+  logic [15:0] piece_len;
+  assign piece_len        = iss_left < step ? iss_left : step;
+  assign dram_req_valid_o = active_q && iss_busy_q && (!cur_q.store || sbuf_cnt_q != 0);
+  assign dram_req_write_o = cur_q.store;
+  assign dram_req_addr_o  = iss_addr_q;
+  assign dram_req_len_o   = piece_len;
+  assign dram_req_wdata_o = BeatBits'(srow >> {iss_off_q, 3'b000});
+  assign dram_req_wstrb_o = ~({BEAT_BYTES{1'b1}} << piece_len);
+  assign iss_fire         = dram_req_valid_o && dram_req_ready_i;
+
+  // Scratchpad port.
+  assign sp_we_o    = active_q && !cur_q.store && dram_rvalid_i && rsp_last;
+  assign sp_row_o   = cur_q.store ? sprd_row_q : rsp_row_q;
+  assign sp_wdata_o = merged;
+
+  // Completion.
+  assign finish = active_q && (cur_q.store ? !iss_busy_q && wpend_q == 0 && sbuf_cnt_q == 0
+                                           : rsp_rows_left_q == 0);
+
+  // The descriptor that starts next, and whether it is empty.
+  desc_t d;
+  logic  empty;
+  assign d     = queue_q[q_rd_q];
+  assign empty = d.rows == 0 || d.cols == 0;
+
+  logic                done_q;
+  logic [TICKET_W-1:0] done_ticket_q;
+  assign done_valid_o  = done_q;
+  assign done_ticket_o = done_ticket_q;
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      active_q        <= 1'b0;
+      cur_q           <= '0;
+      iss_busy_q      <= 1'b0;
+      iss_row_base_q  <= '0;
+      iss_addr_q      <= '0;
+      iss_off_q       <= '0;
+      iss_rows_left_q <= '0;
+      rsp_off_q       <= '0;
+      rsp_rows_left_q <= '0;
+      rsp_row_q       <= '0;
+      rowbuf_q        <= '0;
+      sprd_row_q      <= '0;
+      sprd_left_q     <= '0;
+      sprd_pend_q     <= 1'b0;
+      sbuf_rd_q       <= 1'b0;
+      sbuf_wr_q       <= 1'b0;
+      sbuf_cnt_q      <= '0;
+      wpend_q         <= '0;
+      done_q          <= 1'b0;
+      done_ticket_q   <= '0;
+    end else begin
+      done_q <= 1'b0;
+
+      if (q_pop) begin
+        // Start the next descriptor.
+        cur_q           <= '{store: d.store, cols: d.cols, row_stride: d.row_stride,
+                             col_stride: d.col_stride, ticket: d.ticket};
+        active_q        <= 1'b1;
+        iss_busy_q      <= !empty;
+        iss_row_base_q  <= d.dram_addr;
+        iss_addr_q      <= d.dram_addr;
+        iss_off_q       <= '0;
+        iss_rows_left_q <= d.rows;
+        rsp_off_q       <= '0;
+        rsp_rows_left_q <= empty ? '0 : d.rows;
+        rsp_row_q       <= d.sp_row;
+        rowbuf_q        <= '0;
+        sprd_row_q      <= d.sp_row;
+        sprd_left_q     <= empty ? '0 : d.rows;
+        sprd_pend_q     <= 1'b0;
+        sbuf_rd_q       <= 1'b0;
+        sbuf_wr_q       <= 1'b0;
+        sbuf_cnt_q      <= '0;
+        wpend_q         <= '0;
+      end else if (active_q) begin
+        // Request side.
+        if (iss_fire) begin
+          if (iss_last) begin
+            iss_rows_left_q <= iss_rows_left_q - 1'b1;
+            iss_busy_q      <= iss_rows_left_q != 1;
+            iss_row_base_q  <= iss_row_base_q + row_step;
+            iss_addr_q      <= iss_row_base_q + row_step;
+            iss_off_q       <= '0;
+          end else begin
+            iss_addr_q <= iss_addr_q + col_step;
+            iss_off_q  <= iss_off_q + step;
+          end
+        end
+
+        // Load: beats in, rows out.
+        if (!cur_q.store && dram_rvalid_i) begin
+          if (rsp_last) begin
+            rowbuf_q        <= '0;
+            rsp_off_q       <= '0;
+            rsp_row_q       <= rsp_row_q + 1'b1;
+            rsp_rows_left_q <= rsp_rows_left_q - 1'b1;
+          end else begin
+            rowbuf_q  <= merged;
+            rsp_off_q <= rsp_off_q + step;
+          end
+        end
+
+        // Store: scratchpad rows in (one cycle after the read), writes out, acknowledgements back.
+        if (sprd_go) begin
+          sprd_row_q  <= sprd_row_q + 1'b1;
+          sprd_left_q <= sprd_left_q - 1'b1;
+        end
+        sprd_pend_q <= sprd_go;
+        if (sprd_pend_q) begin
+          sbuf_q[sbuf_wr_q] <= sp_rdata_i;
+          sbuf_wr_q         <= !sbuf_wr_q;
+        end
+        if (sbuf_pop) sbuf_rd_q <= !sbuf_rd_q;
+        sbuf_cnt_q <= sbuf_cnt_q + 2'(sprd_pend_q) - 2'(sbuf_pop);
+        wpend_q    <= wpend_q + 16'(iss_fire && cur_q.store) - 16'(dram_wack_i);
+
+        if (finish) begin
+          active_q      <= 1'b0;
+          done_q        <= 1'b1;
+          done_ticket_q <= cur_q.ticket;
+        end
+      end
+    end
+  end
+
+endmodule

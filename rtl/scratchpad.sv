@@ -1,0 +1,118 @@
+// Scratchpad: SP_ROWS rows of ROW_BITS = 8 * ROW_BYTES bits in SP_BANKS banks, row r in bank
+// r % SP_BANKS at index r / SP_BANKS. Every port has one cycle of read latency: the data of a read
+// presented in cycle t is on the output in cycle t + 1 (outputs in other cycles are don't-care).
+//
+//   DMA port        dma_row_i selects one row; dma_we_i writes dma_wdata_i to it, and
+//                   dma_rdata_o shows it in the next cycle.
+//   read port p     rd_row_i[p] = r; rd_data_o[p] = {row r + 1, row r} in the next cycle (one fp32 tile
+//                   row, or a bf16 row in the low half). Row r + 1 past the end reads as zero.
+//   write port      wr_row_i = r; wmask_i[0] writes wr_data_i[ROW_BITS-1:0] to row r, wmask_i[1]
+//                   writes wr_data_i[2*ROW_BITS-1:ROW_BITS] to row r + 1 (ignored past the end).
+//
+// Banks are modelled multi-ported: same-cycle accesses never stall. Each bank is one memory with a
+// registered read address (synchronous SRAM); a read of a row written in the same cycle returns the
+// new data (write-first). When the DMA port and the compute write port write one row in the same
+// cycle the compute write wins (the command ordering rules make that a program error anyway).
+module scratchpad #(
+    parameter int SP_ROWS = 4096,
+    parameter int ROW_BYTES = 16,
+    parameter int SP_BANKS = 8,  // must divide SP_ROWS
+    parameter int NUM_RD = 3,
+    localparam int RowBits = 8 * ROW_BYTES,
+    localparam int RowW = $clog2(SP_ROWS)
+) (
+    input  logic                                 clk_i,
+    // DMA port
+    input  logic                                 dma_we_i,
+    input  logic [          RowW-1:0]            dma_row_i,
+    input  logic [       RowBits-1:0]            dma_wdata_i,
+    output logic [       RowBits-1:0]            dma_rdata_o,
+    // compute read ports
+    input  logic [        NUM_RD-1:0][RowW-1:0]  rd_row_i,
+    output logic [        NUM_RD-1:0][2*RowBits-1:0] rd_data_o,
+    // compute write port
+    input  logic [                1:0]           wmask_i,
+    input  logic [          RowW-1:0]            wr_row_i,
+    input  logic [     2*RowBits-1:0]            wr_data_i
+);
+
+  localparam int BankRows = SP_ROWS / SP_BANKS;
+  localparam int BankW = SP_BANKS > 1 ? $clog2(SP_BANKS) : 1;
+  localparam int IdxW = BankRows > 1 ? $clog2(BankRows) : 1;
+  // Read slots: 0 is the DMA port, 1 + 2p + s is row (rd_row_i[p] + s) of read port p.
+  localparam int NumSlots = 1 + 2 * NUM_RD;
+
+  initial begin
+    if (SP_ROWS % SP_BANKS != 0) $fatal(1, "scratchpad: SP_BANKS must divide SP_ROWS");
+  end
+
+  function automatic logic [BankW-1:0] bank_of(logic [RowW:0] row);
+    return BankW'(row % (RowW + 1)'(SP_BANKS));
+  endfunction
+  function automatic logic [IdxW-1:0] index_of(logic [RowW:0] row);
+    return IdxW'(row / (RowW + 1)'(SP_BANKS));
+  endfunction
+
+  // Rows asked for by each read slot this cycle (RowW + 1 bits: rd_row_i + 1 may be SP_ROWS).
+  logic [NumSlots-1:0][RowW:0] slot_row;
+  always_comb begin
+    slot_row[0] = {1'b0, dma_row_i};
+    for (int p = 0; p < NUM_RD; p++) begin
+      slot_row[1+2*p] = {1'b0, rd_row_i[p]};
+      slot_row[2+2*p] = {1'b0, rd_row_i[p]} + 1'b1;
+    end
+  end
+
+  // The registered read address of every slot (shared by all banks) and which bank answers it.
+  logic [NumSlots-1:0][IdxW-1:0]  slot_idx_q;
+  logic [NumSlots-1:0][BankW-1:0] slot_bank_q;
+  logic [NumSlots-1:0]            slot_zero_q;  // row past the end
+  always_ff @(posedge clk_i) begin
+    for (int s = 0; s < NumSlots; s++) begin
+      slot_zero_q[s] <= slot_row[s] >= (RowW + 1)'(SP_ROWS);
+      slot_idx_q[s]  <= index_of(slot_row[s]);
+      slot_bank_q[s] <= bank_of(slot_row[s]);
+    end
+  end
+
+  // Writes this cycle: DMA row, compute row, compute row + 1.
+  logic [RowW:0] wr_row_hi;
+  assign wr_row_hi = {1'b0, wr_row_i} + 1'b1;
+
+  logic [SP_BANKS-1:0][NumSlots-1:0][RowBits-1:0] bank_rdata;
+
+  for (genvar b = 0; b < SP_BANKS; b++) begin : g_bank
+    logic [RowBits-1:0] mem[BankRows];
+
+    always_ff @(posedge clk_i) begin
+      if (dma_we_i && bank_of({1'b0, dma_row_i}) == BankW'(b)) mem[index_of({1'b0, dma_row_i})] <= dma_wdata_i;
+      if (wmask_i[0] && bank_of({1'b0, wr_row_i}) == BankW'(b))
+        mem[index_of({1'b0, wr_row_i})] <= wr_data_i[RowBits-1:0];
+      if (wmask_i[1] && wr_row_hi < (RowW + 1)'(SP_ROWS) && bank_of(wr_row_hi) == BankW'(b))
+        mem[index_of(wr_row_hi)] <= wr_data_i[2*RowBits-1:RowBits];
+    end
+
+    for (genvar s = 0; s < NumSlots; s++) begin : g_slot
+      assign bank_rdata[b][s] = mem[slot_idx_q[s]];
+    end
+  end
+
+  // Each slot takes the answer of its bank.
+  logic [NumSlots-1:0][RowBits-1:0] slot_data;
+  always_comb begin
+    for (int s = 0; s < NumSlots; s++) begin
+      slot_data[s] = '0;
+      if (!slot_zero_q[s]) begin
+        for (int b = 0; b < SP_BANKS; b++) begin
+          if (slot_bank_q[s] == BankW'(b)) slot_data[s] = bank_rdata[b][s];
+        end
+      end
+    end
+  end
+
+  assign dma_rdata_o = slot_data[0];
+  for (genvar p = 0; p < NUM_RD; p++) begin : g_rd
+    assign rd_data_o[p] = {slot_data[2+2*p], slot_data[1+2*p]};
+  end
+
+endmodule
