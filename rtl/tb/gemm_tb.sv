@@ -1,0 +1,42 @@
+// Testbench wrapper for gemm_unit: clock, reset and the testbench scratchpad model.
+module gemm_tb #(
+  parameter int ROWS = 8,
+  parameter int COLS = 8,
+  parameter int LANES = 8,
+  parameter int ROW_ADDR_BITS = 10
+);
+  logic clk_i = 1'b0;
+  always #5 clk_i = ~clk_i;
+  logic rst_ni = 1'b0;
+  initial begin
+    repeat (3) @(posedge clk_i);
+    rst_ni = 1'b1;
+  end
+
+  logic                     start_i = 1'b0;
+  logic [ROW_ADDR_BITS-1:0] a_row_i = '0, b_row_i = '0, c_row_i = '0;
+  logic [31:0]              m_i = '0, k_i = '0, n_i = '0;
+  logic                     accumulate_i = 1'b0;
+  logic                     done_o;
+  logic [63:0]              mac_count_o, array_busy_cycles_o;
+
+  logic [2:0]                         rd_en;
+  logic [2:0][ROW_ADDR_BITS-1:0]      rd_row;
+  logic [2:0][2*LANES*16-1:0]         rd_data;
+  logic                               wr_en;
+  logic [ROW_ADDR_BITS-1:0]           wr_row;
+  logic [1:0]                         wr_mask;
+  logic [2*LANES*16-1:0]              wr_data;
+
+  gemm_unit #(.ROWS(ROWS), .COLS(COLS), .LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) dut (
+    .clk_i, .rst_ni, .start_i, .a_row_i, .b_row_i, .c_row_i, .m_i, .k_i, .n_i, .accumulate_i, .done_o,
+    .rd_en_o(rd_en), .rd_row_o(rd_row), .rd_data_i(rd_data),
+    .wr_en_o(wr_en), .wr_row_o(wr_row), .wr_mask_o(wr_mask), .wr_data_o(wr_data),
+    .mac_count_o, .array_busy_cycles_o
+  );
+
+  scratchpad_model #(.LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) u_sp (
+    .clk_i, .rd_en_i(rd_en), .rd_row_i(rd_row), .rd_data_o(rd_data),
+    .wr_en_i(wr_en), .wr_row_i(wr_row), .wr_mask_i(wr_mask), .wr_data_i(wr_data)
+  );
+endmodule
