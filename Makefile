@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 MODEL ?= mlp
 CONFIG ?= small
+WAVES ?= 0
+TRACE ?= 0
 
 .PHONY: test sim generate clean
 
@@ -18,9 +20,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Until the RTL co-simulation lands (issue 4), `make sim` runs the bit-exact emulator.
+# Compile, simulate on the RTL, check against the emulator and PyTorch, report.
+# WAVES=1 adds a waveform dump, TRACE=1 a Perfetto timeline and a mailbox log (in out/).
 sim: $(STAMP)
-	$(VENV)/bin/atalla run $(MODEL) --backend emulator --config $(CONFIG)
+	$(VENV)/bin/atalla run $(MODEL) --backend rtl --config $(CONFIG) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(TRACE)),--trace)
 
 # Regenerate rtl/atalla_pkg.sv and include/atalla_abi.h from the Python definitions.
 generate: $(STAMP)

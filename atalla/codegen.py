@@ -29,6 +29,7 @@ ISA_ENUMS: tuple[tuple[type[IntEnum], str, str, int], ...] = (
     (isa.DmaDirection, "DMA_DIR_", "dma_direction", 32),
     (isa.Status, "STATUS_", "status", 32),
     (isa.Fault, "FAULT_", "fault", 8),
+    (isa.TraceEvent, "TRACE_", "trace_event", 32),
 )
 BLOB_ENUMS: tuple[tuple[type[IntEnum], str, str], ...] = (
     (bf.SectionKind, "SECTION_", "section_kind"),

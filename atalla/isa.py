@@ -142,6 +142,16 @@ class Fault(IntEnum):
     BAD_TICKET = 5  # a ticket number beyond num_tickets, or reused while in flight
 
 
+class TraceEvent(IntEnum):
+    """Events the co-simulation testbench records with their cycle, for timelines and reports."""
+
+    COMMAND = 0  # a command starts: (index, opcode)
+    DMA_DONE = 1  # a transfer completed: (ticket, -)
+    MB_REQUEST = 2  # the mailbox doorbell rings: (call, -)
+    MB_RESPONSE = 3  # the firmware answered: (status, -)
+    END = 4  # the program ended: (command index, 1 if faulted)
+
+
 def make_ref(handle: int, row: int = 0) -> int:
     if not 0 <= handle < 256 or not 0 <= row <= REF_ROW_MASK:
         raise ValueError(f"buffer reference out of range: handle {handle}, row {row}")

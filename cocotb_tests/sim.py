@@ -60,8 +60,8 @@ class Dut:
         return h.hexdigest()[:12]
 
 
-def build(dut: Dut, waves: bool = False) -> Path:
-    """Build once per content; returns the build directory."""
+def build(dut: Dut, waves: bool = False, quiet: bool = False) -> Path:
+    """Build once per content; returns the build directory. quiet: the log goes to build.log."""
     from cocotb_tools.runner import get_runner
 
     build_dir = BUILD_ROOT / f"{dut.top}-{dut.key(waves)}"
@@ -71,20 +71,26 @@ def build(dut: Dut, waves: bool = False) -> Path:
     tmp = build_dir.with_name(build_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     runner = get_runner("verilator")
-    runner.build(sources=[RTL / s for s in dut.sources], hdl_toplevel=dut.top, build_dir=tmp,
-                 parameters=dict(dut.parameters), build_args=dut.build_args(waves), waves=waves, always=True,
-                 timescale=("1ns", "1ps"))
+    log = tmp.with_name(tmp.name + ".log") if quiet else None
+    try:
+        runner.build(sources=[RTL / s for s in dut.sources], hdl_toplevel=dut.top, build_dir=tmp,
+                     parameters=dict(dut.parameters), build_args=dut.build_args(waves), waves=waves, always=True,
+                     timescale=("1ns", "1ps"), log_file=log)
+    except (SystemExit, Exception) as e:  # the runner exits or raises on a failed Verilator/C++ build
+        raise RuntimeError(f"building {dut.top} failed{f': see {log}' if log else ''}") from e
     tmp.rename(build_dir)  # only a finished build is ever reused
     return build_dir
 
 
 def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: dict[str, str] | None = None,
-        waves: bool = False, test_dir: Path | None = None) -> tuple[int, int]:
-    """Run the cocotb tests of `test_module` on the DUT; returns (tests, failures)."""
+        waves: bool = False, test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
+    """Run the cocotb tests of `test_module` on the DUT; returns (tests, failures).
+
+    quiet: build and simulation logs go to files (build.log beside the build, sim.log in test_dir)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    build_dir = build(dut, waves)
+    build_dir = build(dut, waves, quiet)
     os.environ.update(tool_env())
     test_dir = test_dir or build_dir / "runs" / f"{test_module.rsplit('.', 1)[-1]}-{testcase or 'all'}"
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -97,5 +103,5 @@ def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: d
     results = runner.test(test_module=test_module, hdl_toplevel=dut.top, hdl_toplevel_lang="verilog",
                           build_dir=build_dir, test_dir=test_dir,
                           testcase=testcase, extra_env=env, waves=waves, timescale=("1ns", "1ps"),
-                          results_xml=str(test_dir / "results.xml"))
+                          results_xml=str(test_dir / "results.xml"), log_file=test_dir / "sim.log" if quiet else None)
     return get_results(Path(results))

@@ -10,7 +10,7 @@ import pytest
 from atalla.config import CONFIGS
 from cocotb_tests.sim import RTL, Dut, run, tool_env
 
-SOURCES = ("fp/fp32_add.sv", "fp/fp32_mul.sv", "pe.sv", "systolic_array.sv", "gemm_unit.sv")
+SOURCES = ("fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv", "gemm_unit.sv")
 
 
 @pytest.mark.parametrize("config", ["small", "atalla32"])

@@ -9,9 +9,7 @@ import pytest
 from atalla.config import CONFIGS
 from cocotb_tests.sim import RTL, Dut, run, tool_env
 
-FP = tuple(f"fp/{name}.sv" for name in ("fp32_add", "fp32_mul", "fp32_div", "fp32_minmax", "fp32_round",
-                                         "fp32_ldexp", "fp32_to_bf16"))
-SOURCES = ("atalla_pkg.sv", *FP, "vector_unit.sv")
+SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "vector_unit.sv")
 
 
 @pytest.mark.parametrize("config", ["small", "atalla32"])

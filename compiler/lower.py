@@ -210,6 +210,8 @@ class Lowering:
             "commands_by_kind": dict(sorted(kinds.items())),
             "nodes": self.node_commands,
             "tensor_sources": {b.name: b.source for b in table if b.role in (Role.OUTPUT, Role.INTERMEDIATE)},
+            # Lowering steps each intermediate is live in: which ones a later tensor overwrites.
+            "lifetimes": {b.name: [b.defined_at, b.last_use] for b in table if b.role == Role.INTERMEDIATE},
             "memory_plan": report.as_dict(),
             "scratchpad_peak_bytes": self.em.sp_peak_bytes,
         }

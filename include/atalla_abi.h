@@ -87,6 +87,15 @@ enum atalla_fault {
     ATALLA_FAULT_BAD_TICKET = 5,
 };
 
+/* Events the co-simulation testbench records with their cycle, for timelines and reports. */
+enum atalla_trace_event {
+    ATALLA_TRACE_COMMAND = 0,
+    ATALLA_TRACE_DMA_DONE = 1,
+    ATALLA_TRACE_MB_REQUEST = 2,
+    ATALLA_TRACE_MB_RESPONSE = 3,
+    ATALLA_TRACE_END = 4,
+};
+
 /* Bits of the flags field (word 0 bits 31:16). */
 #define ATALLA_FLAG_ACCUMULATE 0x0001u
 #define ATALLA_FLAG_DST_FP32 0x0002u

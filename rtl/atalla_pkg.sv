@@ -85,6 +85,15 @@ package atalla_pkg;
     FAULT_BAD_TICKET = 8'd5
   } fault_e;
 
+  // Events the co-simulation testbench records with their cycle, for timelines and reports.
+  typedef enum logic [31:0] {
+    TRACE_COMMAND = 32'd0,
+    TRACE_DMA_DONE = 32'd1,
+    TRACE_MB_REQUEST = 32'd2,
+    TRACE_MB_RESPONSE = 32'd3,
+    TRACE_END = 32'd4
+  } trace_event_e;
+
   // Bits of the flags field (word 0 bits 31:16).
   localparam logic [15:0] FLAG_ACCUMULATE = 16'h0001;
   localparam logic [15:0] FLAG_DST_FP32 = 16'h0002;

@@ -129,15 +129,15 @@ module gemm_unit #(
     y_index <= y_count;
   end
 
-  logic [COLS-1:0][31:0] sums;
-  for (genvar j = 0; j < COLS; j++) begin : g_acc
-    fp32_add u_add (.a_i(rd_data_i[2][32*j +: 32]), .b_i(y_held[32*j +: 32]), .y_o(sums[j]));
-  end
-
+  // The adders run only on a result row (called as functions: nothing to evaluate otherwise).
   always_comb begin
     wr_data_o = rd_data_i[2];
-    for (int j = 0; j < COLS; j++) begin
-      if (32'(j) < n_i) wr_data_o[32*j +: 32] = accumulate_i ? sums[j] : y_held[32*j +: 32];
+    if (y_held_valid) begin
+      for (int j = 0; j < COLS; j++) begin
+        if (32'(j) < n_i) wr_data_o[32*j +: 32] = accumulate_i ? fp32_pkg::fp32_add(rd_data_i[2][32*j +: 32],
+                                                                                    y_held[32*j +: 32])
+                                                              : y_held[32*j +: 32];
+      end
     end
   end
 

@@ -92,7 +92,7 @@ module vector_unit
     return fp32 ? data[32*lane +: 32] : {data[16*lane +: 16], 16'h0000};
   endfunction
 
-  logic [LANES-1:0][31:0] x, y, result;
+  logic [LANES-1:0][31:0] x, y;
   always_comb begin
     for (int l = 0; l < LANES; l++) begin
       x[l] = element(rd_data_i[0], l, a_fp32_i);
@@ -107,55 +107,46 @@ module vector_unit
   end
 
   // -- lanes ---------------------------------------------------------------------------------
-  logic [LANES-1:0][31:0] sum, prod, quot, maxv, minv, rnd, scaled, relu;
-  for (genvar l = 0; l < LANES; l++) begin : g_lane
-    logic [31:0] y_signed;
-    assign y_signed = (func_i == VEC_SUB) ? {~y[l][31], y[l][30:0]} : y[l];
-    fp32_add    u_add  (.a_i(x[l]), .b_i(y_signed), .y_o(sum[l]));
-    fp32_mul    u_mul  (.a_i(x[l]), .b_i(y[l]), .y_o(prod[l]));
-    fp32_div    u_div  (.a_i(x[l]), .b_i(y[l]), .y_o(quot[l]));
-    fp32_minmax u_max  (.a_i(x[l]), .b_i(y[l]), .max_i(1'b1), .y_o(maxv[l]));
-    fp32_minmax u_min  (.a_i(x[l]), .b_i(y[l]), .max_i(1'b0), .y_o(minv[l]));
-    fp32_minmax u_relu (.a_i(x[l]), .b_i(32'h0), .max_i(1'b1), .y_o(relu[l]));
-    fp32_round  u_rnd  (.a_i(x[l]), .y_o(rnd[l]));
-    fp32_ldexp  u_ldx  (.a_i(x[l]), .n_i(y[l]), .y_o(scaled[l]));
-  end
-
-  // Row reductions run along the lanes in column order: ((x0 + x1) + x2) + ...
-  logic [LANES-1:0][31:0] chain_sum, chain_max;
-  assign chain_sum[0] = flushed(x[0]);
-  assign chain_max[0] = flushed(x[0]);
-  for (genvar l = 1; l < LANES; l++) begin : g_reduce
-    logic [31:0] s, m;
-    fp32_add    u_sum (.a_i(chain_sum[l-1]), .b_i(x[l]), .y_o(s));
-    fp32_minmax u_max (.a_i(chain_max[l-1]), .b_i(x[l]), .max_i(1'b1), .y_o(m));
-    assign chain_sum[l] = (16'(l) < cols_i) ? s : chain_sum[l-1];
-    assign chain_max[l] = (16'(l) < cols_i) ? m : chain_max[l-1];
-  end
-
-  // COPY is a flush: denormals to signed zero, NaN canonical (docs/numerics.md).
-  function automatic logic [31:0] flushed(logic [31:0] v);
+  // Only the command's own function is evaluated, and only for a row in flight: the arithmetic
+  // is called as functions under those conditions so that a simulator spends nothing otherwise.
+  function automatic logic [31:0] flushed(logic [31:0] v);  // COPY: docs/numerics.md
     if (v[30:23] == 8'hff && v[22:0] != 0) return CANONICAL_NAN;
     if (v[30:23] == 8'h00) return {v[31], 31'h0};
     return v;
   endfunction
 
+  logic [LANES-1:0][31:0] result;
   always_comb begin
-    for (int l = 0; l < LANES; l++) begin
+    result = '0;
+    if (s1_valid) begin
       unique case (func_i)
-        VEC_COPY:   result[l] = flushed(x[l]);
-        VEC_ADD,
-        VEC_SUB:    result[l] = sum[l];
-        VEC_MUL:    result[l] = prod[l];
-        VEC_DIV:    result[l] = quot[l];
-        VEC_MAX:    result[l] = maxv[l];
-        VEC_MIN:    result[l] = minv[l];
-        VEC_RELU:   result[l] = relu[l];
-        VEC_ROUND:  result[l] = rnd[l];
-        VEC_LDEXP:  result[l] = scaled[l];
-        VEC_ROWSUM: result[l] = chain_sum[LANES-1];
-        VEC_ROWMAX: result[l] = chain_max[LANES-1];
-        default:    result[l] = '0;
+        VEC_ROWSUM, VEC_ROWMAX: begin
+          // Along the lanes in column order: ((x0 + x1) + x2) + ...
+          result[0] = flushed(x[0]);
+          for (int l = 1; l < LANES; l++) begin
+            if (16'(l) < cols_i) begin
+              result[0] = (func_i == VEC_ROWSUM) ? fp32_pkg::fp32_add(result[0], x[l])
+                                                 : fp32_pkg::fp32_minmax(result[0], x[l], 1'b1);
+            end
+          end
+        end
+        default: begin
+          for (int l = 0; l < LANES; l++) begin
+            unique case (func_i)
+              VEC_COPY:  result[l] = flushed(x[l]);
+              VEC_ADD:   result[l] = fp32_pkg::fp32_add(x[l], y[l]);
+              VEC_SUB:   result[l] = fp32_pkg::fp32_add(x[l], {~y[l][31], y[l][30:0]});
+              VEC_MUL:   result[l] = fp32_pkg::fp32_mul(x[l], y[l]);
+              VEC_DIV:   result[l] = fp32_pkg::fp32_div(x[l], y[l]);
+              VEC_MAX:   result[l] = fp32_pkg::fp32_minmax(x[l], y[l], 1'b1);
+              VEC_MIN:   result[l] = fp32_pkg::fp32_minmax(x[l], y[l], 1'b0);
+              VEC_RELU:  result[l] = fp32_pkg::fp32_minmax(x[l], 32'h0, 1'b1);
+              VEC_ROUND: result[l] = fp32_pkg::fp32_round(x[l]);
+              VEC_LDEXP: result[l] = fp32_pkg::fp32_ldexp(x[l], y[l]);
+              default:   result[l] = '0;
+            endcase
+          end
+        end
       endcase
     end
   end
@@ -164,17 +155,14 @@ module vector_unit
   logic [15:0] out_cols;
   assign out_cols = (func_i == VEC_ROWSUM || func_i == VEC_ROWMAX) ? 16'd1 : cols_i;
 
-  logic [LANES-1:0][15:0] bf16_out;
-  for (genvar l = 0; l < LANES; l++) begin : g_round
-    fp32_to_bf16 u_cvt (.a_i(result[l]), .y_o(bf16_out[l]));
-  end
-
   always_comb begin
     wr_data_o = rd_data_i[2];
-    for (int l = 0; l < LANES; l++) begin
-      if (16'(l) < out_cols) begin
-        if (dst_fp32_i) wr_data_o[32*l +: 32] = result[l];
-        else            wr_data_o[16*l +: 16] = bf16_out[l];
+    if (s1_valid) begin
+      for (int l = 0; l < LANES; l++) begin
+        if (16'(l) < out_cols) begin
+          if (dst_fp32_i) wr_data_o[32*l +: 32] = result[l];
+          else            wr_data_o[16*l +: 16] = fp32_pkg::fp32_to_bf16(result[l]);
+        end
       end
     end
   end

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from atalla import numerics as nu
-from atalla.blob_format import NO_CONSTANT, Role
+from atalla.blob_format import Role
 from atalla.isa import (UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall,
                         Opcode, Status, VecFunc, split_ref)
 from atalla.program import Program
 from firmware import Firmware
 from firmware.dma import DmaDescriptor, ImmediateDmaEngine
-from runtime import units
+from runtime import image, units
 
 
 class EmulatorError(Exception):
@@ -49,30 +48,17 @@ class Emulator:
         self.handles: dict[int, tuple[int, int]] = {}  # handle -> (address, bytes)
         self.in_flight: dict[int, _InFlight] = {}  # ticket -> transfer
         self.commands_by_kind: Counter[str] = Counter()
-        self._load_image()
-
-    def _load_image(self) -> None:
-        """Constants and the command stream into DRAM, as the testbench loads the RTL's DRAM."""
-        p = self.program
-        for t in p.tensors:
-            if t.const_offset != NO_CONSTANT:
-                self.dram[t.dram_offset : t.dram_offset + t.nbytes] = np.frombuffer(
-                    p.constants, np.uint8, t.nbytes, t.const_offset)
-        stream = np.stack([c.encode() for c in p.commands]).view(np.uint8).ravel()
-        self.dram[p.program_dram_offset : p.program_dram_offset + stream.size] = stream
+        image.write_image(self.dram, program)
 
     # -- tensors in DRAM ----------------------------------------------------------------------
     def write_tensor(self, name: str, value: np.ndarray) -> None:
-        t = self.program.tensors[self.program.tensor_id(name)]
-        value = np.asarray(value, dtype=np.float32)
-        if value.shape != t.shape:
-            raise EmulatorError(f"input {name!r}: shape {value.shape} given, the program was compiled for {t.shape}")
-        self.dram[t.dram_offset : t.dram_offset + t.nbytes] = nu.f32_to_bf16_bits(value).ravel().view(np.uint8)
+        try:
+            image.write_tensor(self.dram, self.program.tensors[self.program.tensor_id(name)], value)
+        except ValueError as e:
+            raise EmulatorError(str(e)) from None
 
     def read_tensor(self, name: str) -> np.ndarray:
-        t = self.program.tensors[self.program.tensor_id(name)]
-        bits = self.dram[t.dram_offset : t.dram_offset + t.nbytes].view("<u2")
-        return nu.bf16_bits_to_f32(bits).reshape(t.shape)
+        return image.read_tensor(self.dram, self.program.tensors[self.program.tensor_id(name)])
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Write inputs (in the model's order), execute, return outputs (in the model's order)."""

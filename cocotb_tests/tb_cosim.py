@@ -1,0 +1,144 @@
+"""cocotb: runs a blob on the RTL with the firmware library served over the mailbox.
+
+Runs inside the simulator and stays lean: the outer process (cocotb_tests/cosim.py) compiled the
+model, ran the emulator and the golden; this module only loads the blob into the DRAM model,
+serves the firmware, and writes what happened to COSIM_DIR. Python wakes on the mailbox doorbell
+and at the end of the run, never per clock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import time
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.triggers import First, RisingEdge
+
+from atalla.blob_format import Role
+from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from firmware import Firmware
+from firmware.dma import DmaDescriptor
+from runtime import image
+from runtime.loader import load_file
+
+TRACE_DTYPE = np.dtype([("cycle", "<i8"), ("kind", "<i4"), ("a", "<i4"), ("b", "<i4"), ("pad", "<i4")])
+
+
+def words(value: int, count: int) -> tuple[int, ...]:
+    """The first `count` 32-bit elements of a packed array's value."""
+    return tuple((value >> (32 * i)) & 0xFFFFFFFF for i in range(count))
+
+
+def pack(values) -> int:
+    return sum((v & 0xFFFFFFFF) << (32 * i) for i, v in enumerate(values))
+
+
+def c_array(lib, base: str, size: int) -> np.ndarray:
+    getattr(lib, base).restype = ctypes.c_void_p
+    return np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(getattr(lib, base)()))
+
+
+class RtlDmaEngine:
+    """The firmware's DMA programming: the descriptor goes to the engine's register port."""
+
+    def __init__(self, dut):
+        self.dut = dut
+
+    def start(self, desc: DmaDescriptor) -> None:
+        values = [int(desc.direction), desc.sp_addr, desc.dram_addr, desc.rows, desc.cols, desc.row_stride,
+                  desc.col_stride, desc.ticket]
+        self.dut.fw_dma_desc_i.value = pack(values)
+        self.dut.fw_dma_toggle_i.value = 1 - int(self.dut.fw_dma_toggle_i.value)
+
+
+class MailboxAgent:
+    """Serves every mailbox call with the firmware library; answers after the call's service latency."""
+
+    def __init__(self, dut, firmware: Firmware, latency: dict[MailboxCall, int], progress: Path, commands: int):
+        self.dut, self.firmware, self.latency = dut, firmware, latency
+        self.pending: MailboxCall | None = None
+        self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
+
+    async def serve(self) -> None:
+        dut = self.dut
+        while True:
+            await RisingEdge(dut.mb_doorbell_o)
+            if time.perf_counter() - self.shown > 1.0:  # the outer process shows this line
+                self.shown = time.perf_counter()
+                self.progress.write_text(f"simulating: command {int(dut.cmd_index_o.value)}/{self.commands}, "
+                                         f"cycle {int(dut.cycle.value)}")
+            kind = MailboxCall(int(dut.mb_call_o.value))
+            self.pending = kind
+            if kind == MailboxCall.DMA and not int(dut.fw_dma_idle_o.value):
+                await RisingEdge(dut.fw_dma_idle_o)  # the engine's register port is still busy
+            args = words(int(dut.mb_args_o.value), len(MAILBOX_ARGS[kind]))
+            status, value = self.firmware.call(kind, args)
+            dut.fw_resp_status_i.value, dut.fw_resp_value_i.value = int(status), value
+            dut.fw_resp_delay_i.value = self.latency[kind]
+            dut.fw_resp_toggle_i.value = 1 - int(dut.fw_resp_toggle_i.value)
+            self.pending = None
+
+
+@cocotb.test()
+async def run_blob(dut):
+    out = Path(os.environ["COSIM_DIR"])
+    program = load_file(out / "model.atb")
+    cfg = program.config
+    sp_capacity = int(os.environ["COSIM_SP_CAPACITY"]) if os.environ.get("COSIM_SP_CAPACITY") else None
+    lib = ctypes.CDLL(None)
+    lib.atalla_dram_init(ctypes.c_uint64(cfg.dram_bytes))
+    dram = c_array(lib, "atalla_dram_base", cfg.dram_bytes)
+    image.write_image(dram, program)
+    inputs = np.load(out / "inputs.npz")
+    for i, tensor in enumerate(program.by_role(Role.INPUT)):
+        image.write_tensor(dram, tensor, inputs[f"input{i}"])
+
+    firmware = Firmware(cfg, program, dram, RtlDmaEngine(dut), sp_capacity)
+    latency = {MailboxCall.ALLOC: cfg.fw_alloc_cycles, MailboxCall.FREE: cfg.fw_free_cycles,
+               MailboxCall.DMA: cfg.fw_dma_cycles, MailboxCall.HOST: cfg.fw_host_cycles}
+    agent = MailboxAgent(dut, firmware, latency, out / "progress.txt", len(program.commands))
+    cocotb.start_soon(agent.serve())
+
+    await RisingEdge(dut.rst_ni)
+    await RisingEdge(dut.clk_i)
+    dut.prog_base_i.value = program.program_dram_offset
+    dut.start_i.value = 1
+    await RisingEdge(dut.clk_i)
+    dut.start_i.value = 0
+    started = time.perf_counter()
+    await First(RisingEdge(dut.done_o), RisingEdge(dut.fault_o), RisingEdge(dut.watchdog_o))
+    wall = time.perf_counter() - started
+
+    index = int(dut.cmd_index_o.value)
+    result = {
+        "status": "done" if int(dut.done_o.value) else "fault" if int(dut.fault_o.value) else "watchdog",
+        "command_index": index,
+        "command": program.commands[index].kind if index < len(program.commands) else None,
+        "fault": Fault(int(dut.fault_code_o.value)).name,
+        "fault_status": Status(int(dut.fault_status_o.value)).name,
+        "firmware_error": firmware.last_error,
+        "pending_call": agent.pending.name if agent.pending is not None else None,
+        "wall_seconds": wall,
+        "counters": {name: int(getattr(dut, f"{name}_o").value) for name in (
+            "cycles", "fetch_cycles", "gemm_cycles", "vec_cycles", "mailbox_cycles", "wait_cycles", "mac_count",
+            "array_busy_cycles")},
+        "op_count": dict(zip((op.name for op in Opcode), words(int(dut.op_count_o.value), len(Opcode)))),
+    }
+    (out / "rtl_result.json").write_text(json.dumps(result, indent=1))
+    (out / "rtl_firmware_log.json").write_text(json.dumps(
+        [[int(r.kind), list(r.args), int(r.status), r.value] for r in firmware.log]))
+    (out / "rtl_firmware_log.txt").write_text("\n".join(firmware.log_lines()) + "\n")
+    np.savez(out / "rtl_outputs.npz", **{f"output{i}": image.read_tensor(dram, t)
+                                         for i, t in enumerate(program.by_role(Role.OUTPUT))})
+    np.savez(out / "rtl_tensors.npz", **{t.name: image.read_tensor(dram, t) for t in program.tensors
+                                         if t.role == Role.INTERMEDIATE})
+    lib.trace_count.restype = ctypes.c_uint64
+    lib.trace_data.restype = ctypes.c_void_p
+    n = lib.trace_count()
+    raw = (ctypes.c_uint8 * (n * TRACE_DTYPE.itemsize)).from_address(lib.trace_data()) if n else b""
+    np.save(out / "rtl_trace.npy", np.frombuffer(bytes(raw), TRACE_DTYPE))
+    assert result["status"] == "done", f"the run ended with {result['status']}"

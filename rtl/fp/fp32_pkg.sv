@@ -1,0 +1,242 @@
+// The fp32 arithmetic of docs/numerics.md as functions, one per operation. Call them inside a
+// procedural block under an enable (e.g. `if (act) s <= fp32_pkg::fp32_add(s, p);`): Verilator
+// then evaluates the arithmetic only when the enable is high, where a module instance is
+// evaluated every cycle. The modules rtl/fp/fp32_*.sv are thin wrappers around these functions.
+//
+// Common rules: denormal operands read as zero, NaN results are the canonical quiet NaN,
+// |exact| < 2^-126 flushes to a signed zero (tininess before rounding), round to nearest even,
+// overflow to infinity. All functions are automatic, without state, loops of constant bounds.
+//
+// Every name here starts with fp32_ / FP32_, so a wildcard import next to atalla_pkg::* is safe.
+// fp32_round_pack, fp32_greater and the fp32_is_* helpers are internal.
+package fp32_pkg;
+  localparam int FP32_SIG = 24;  // significand bits, hidden bit included
+  localparam int FP32_EW = 10;  // signed exponent width: holds every intermediate biased exponent
+  localparam int FP32_BIAS = 127;
+  localparam logic [7:0] FP32_EXP_SPECIAL = 8'hFF;  // inf / NaN
+  localparam logic [31:0] FP32_QNAN = 32'h7FC0_0000;
+  localparam logic [15:0] FP32_BF16_QNAN = 16'h7FC0;
+
+  // ---- internal helpers -------------------------------------------------------------------
+
+  // Classifications of an fp32 word (not every bit matters to each).
+  /* verilator lint_off UNUSEDSIGNAL */
+  function automatic logic fp32_is_zero(input logic [31:0] x);  // zero or denormal
+    return x[30:23] == 8'd0;
+  endfunction
+
+  function automatic logic fp32_is_inf(input logic [31:0] x);
+    return x[30:23] == FP32_EXP_SPECIAL && x[22:0] == 23'd0;
+  endfunction
+
+  function automatic logic fp32_is_nan(input logic [31:0] x);
+    return x[30:23] == FP32_EXP_SPECIAL && x[22:0] != 23'd0;
+  endfunction
+  /* verilator lint_on UNUSEDSIGNAL */
+
+  // Round a normalised significand (sig[FP32_SIG-1] = 1) and pack it; exp is the biased
+  // exponent of the leading bit. The guard/sticky pair stands for everything below sig.
+  function automatic logic [31:0] fp32_round_pack(input logic sign,
+                                                  input logic signed [FP32_EW-1:0] exp,
+                                                  input logic [FP32_SIG-1:0] sig,
+                                                  input logic guard, input logic sticky);
+    logic [FP32_SIG:0] rounded;
+    logic signed [FP32_EW-1:0] e;
+    if (exp <= 0) return {sign, 31'b0};  // below the smallest normal before rounding: flush
+    rounded = {1'b0, sig} + {{FP32_SIG{1'b0}}, guard & (sticky | sig[0])};
+    e = exp + FP32_EW'(rounded[FP32_SIG]);  // a carry out makes 10.000..., the next binade
+    if (e >= FP32_EW'(FP32_EXP_SPECIAL)) return {sign, FP32_EXP_SPECIAL, 23'b0};
+    return {sign, e[7:0], rounded[FP32_SIG-2:0]};
+  endfunction
+
+  // x > y for flushed, non-NaN x and y (sign-magnitude: a negative sign reverses the order).
+  function automatic logic fp32_greater(input logic [31:0] x, input logic [31:0] y);
+    if (x[30:0] == 31'd0 && y[30:0] == 31'd0) return 1'b0;  // -0 == +0
+    if (x[31] != y[31]) return y[31];
+    return x[31] ? x[30:0] < y[30:0] : x[30:0] > y[30:0];
+  endfunction
+
+  // ---- operations -------------------------------------------------------------------------
+
+  // a + b. An exact zero sum is +0 (-0 + -0 = -0). Subtraction is a + (b ^ 32'h8000_0000).
+  function automatic logic [31:0] fp32_add(input logic [31:0] a, input logic [31:0] b);
+    localparam int SIG = FP32_SIG;
+    localparam int EW = FP32_EW;
+    localparam int GRS = 3;  // guard, round, sticky: RNE stays exact after a 1-bit renormalisation
+    localparam int W = SIG + GRS;  // aligned significand width
+    logic swap, big_sign, small_sign;
+    logic [7:0] big_exp, small_exp, exp_diff;
+    logic [SIG-1:0] big_sig, small_sig;
+    logic [2*W-1:0] shifted;  // small significand shifted right, the bits it loses below
+    logic [W-1:0] small_aligned;
+    logic [W:0] sum;  // one carry bit
+    logic [4:0] lead_zeros;
+    logic [W:0] norm;
+
+    if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_inf(a) && fp32_is_inf(b) && a[31] != b[31]))
+      return FP32_QNAN;
+    if (fp32_is_inf(a)) return a;
+    if (fp32_is_inf(b)) return b;
+    if (fp32_is_zero(a) && fp32_is_zero(b)) return {a[31] & b[31], 31'b0};
+    if (fp32_is_zero(a)) return b;  // the other operand is exact and normal
+    if (fp32_is_zero(b)) return a;
+
+    // Order by magnitude so the difference of significands is never negative.
+    swap = b[30:0] > a[30:0];
+    big_sign = swap ? b[31] : a[31];
+    small_sign = swap ? a[31] : b[31];
+    big_exp = swap ? b[30:23] : a[30:23];
+    small_exp = swap ? a[30:23] : b[30:23];
+    big_sig = {1'b1, swap ? b[22:0] : a[22:0]};
+    small_sig = {1'b1, swap ? a[22:0] : b[22:0]};
+    exp_diff = big_exp - small_exp;
+
+    // Align: beyond W places the small operand only contributes its sticky bit.
+    shifted = {small_sig, {GRS{1'b0}}, {W{1'b0}}} >> (exp_diff > 8'(W) ? 8'(W) : exp_diff);
+    small_aligned = shifted[2*W-1:W] | {{(W - 1) {1'b0}}, |shifted[W-1:0]};
+    sum = big_sign == small_sign ? {1'b0, big_sig, {GRS{1'b0}}} + {1'b0, small_aligned}
+                                 : {1'b0, big_sig, {GRS{1'b0}}} - {1'b0, small_aligned};
+    if (sum == '0) return 32'd0;  // exact cancellation: +0
+
+    lead_zeros = 5'd0;
+    for (int i = 0; i <= W; i++) if (sum[i]) lead_zeros = 5'(W - i);  // highest one wins
+    norm = sum << lead_zeros;  // leading one at bit W
+    // sum's bit W-1 has big's exponent, so the leading one at bit W - lead_zeros has
+    // big_exp + 1 - lead_zeros.
+    return fp32_round_pack(big_sign, EW'(big_exp) + 1 - EW'(lead_zeros), norm[W:GRS+1],
+                           norm[GRS], |norm[GRS-1:0]);
+  endfunction
+
+  // a * b. 0 * inf is NaN.
+  function automatic logic [31:0] fp32_mul(input logic [31:0] a, input logic [31:0] b);
+    localparam int SIG = FP32_SIG;
+    localparam int EW = FP32_EW;
+    logic sign;
+    logic [2*SIG-1:0] prod;  // exact product of the significands, in [2^46, 2^48)
+    logic [2*SIG-1:0] norm;  // leading one at the top bit
+    logic signed [EW-1:0] exp;
+
+    sign = a[31] ^ b[31];
+    if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_inf(a) && fp32_is_zero(b))
+        || (fp32_is_zero(a) && fp32_is_inf(b)))
+      return FP32_QNAN;
+    if (fp32_is_inf(a) || fp32_is_inf(b)) return {sign, FP32_EXP_SPECIAL, 23'b0};
+    if (fp32_is_zero(a) || fp32_is_zero(b)) return {sign, 31'b0};
+
+    prod = {{SIG{1'b0}}, 1'b1, a[22:0]} * {{SIG{1'b0}}, 1'b1, b[22:0]};
+    norm = prod[2*SIG-1] ? prod : prod << 1;
+    // The product's bit 2*SIG-2 has exponent ea + eb - BIAS; a carry into the top bit adds one.
+    exp = EW'(a[30:23]) + EW'(b[30:23]) - EW'(FP32_BIAS) + EW'(prod[2*SIG-1]);
+    return fp32_round_pack(sign, exp, norm[2*SIG-1:SIG], norm[SIG-1], |norm[SIG-2:0]);
+  endfunction
+
+  // a / b. 0/0, inf/inf are NaN, x/0 = +-inf. The significands are divided by restoring long
+  // division; the remainder is the sticky bit.
+  function automatic logic [31:0] fp32_div(input logic [31:0] a, input logic [31:0] b);
+    localparam int SIG = FP32_SIG;
+    localparam int EW = FP32_EW;
+    localparam int QB = SIG + 2;  // quotient bits: one may be a leading zero, one is the guard
+    logic sign;
+    logic [SIG-1:0] divisor;
+    logic [SIG:0] rem;  // partial remainder, always below 2 * divisor
+    logic [QB-1:0] quot;  // a/b in (1/2, 2): bit QB-1 has weight 2^0
+    logic signed [EW-1:0] exp;
+
+    sign = a[31] ^ b[31];
+    if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_zero(a) && fp32_is_zero(b))
+        || (fp32_is_inf(a) && fp32_is_inf(b)))
+      return FP32_QNAN;
+    if (fp32_is_inf(a) || fp32_is_zero(b)) return {sign, FP32_EXP_SPECIAL, 23'b0};
+    if (fp32_is_zero(a) || fp32_is_inf(b)) return {sign, 31'b0};
+
+    divisor = {1'b1, b[22:0]};
+    rem = {2'b01, a[22:0]};
+    for (int i = QB - 1; i >= 0; i--) begin
+      quot[i] = rem >= {1'b0, divisor};
+      if (quot[i]) rem = rem - {1'b0, divisor};
+      rem = rem << 1;
+    end
+    // The quotient's bit QB-1 has exponent ea - eb + BIAS; a leading zero takes one off.
+    exp = EW'(a[30:23]) - EW'(b[30:23]) + EW'(FP32_BIAS) - EW'(!quot[QB-1]);
+    if (quot[QB-1]) return fp32_round_pack(sign, exp, quot[QB-1:2], quot[1], quot[0] | (rem != 0));
+    return fp32_round_pack(sign, exp, quot[QB-2:1], quot[0], rem != 0);
+  endfunction
+
+  // max ? MAX(a, b) : MIN(a, b). NaN if either operand is NaN; else MAX gives b if b > a and
+  // MIN gives b if b < a, otherwise a (so ties, -0 vs +0 included, give a). Denormal operands
+  // read as (and are returned as) zeros of their sign.
+  function automatic logic [31:0] fp32_minmax(input logic [31:0] a, input logic [31:0] b,
+                                              input logic max);
+    logic [31:0] x, y;  // a and b flushed
+    if (fp32_is_nan(a) || fp32_is_nan(b)) return FP32_QNAN;
+    x = fp32_is_zero(a) ? {a[31], 31'b0} : a;
+    y = fp32_is_zero(b) ? {b[31], 31'b0} : b;
+    return (max ? fp32_greater(y, x) : fp32_greater(x, y)) ? y : x;
+  endfunction
+
+  // ROUND: the nearest integer, ties to even, as an fp32. The sign of a zero result is kept
+  // (-0.4 -> -0), infinities stay.
+  function automatic logic [31:0] fp32_round(input logic [31:0] a);
+    localparam int SIG = FP32_SIG;
+    localparam int INT_EXP = FP32_BIAS + SIG - 1;  // from this exponent on, values are integers
+    localparam int HALF_EXP = FP32_BIAS - 1;  // below this exponent |a| < 1/2 rounds to zero
+    logic [7:0] exp;
+    logic [4:0] frac_bits;  // significand bits below the binary point: 1 .. SIG
+    logic [SIG:0] sig, unit, kept, rounded;  // one spare bit for the carry of rounding up
+    logic round_up;
+
+    exp = a[30:23];
+    if (fp32_is_nan(a)) return FP32_QNAN;
+    if (int'(exp) >= INT_EXP) return a;  // an integer already, or inf
+    if (int'(exp) < HALF_EXP) return {a[31], 31'b0};
+
+    sig = {2'b01, a[22:0]};
+    frac_bits = 5'(INT_EXP - int'(exp));
+    unit = (SIG + 1)'(1) << frac_bits;  // weight of the integer's last bit
+    kept = sig & ~(unit - 1'b1);  // truncated toward zero
+    // Up when the dropped part exceeds a half, or equals it and the integer is odd.
+    round_up = (sig & (unit >> 1)) != 0 && ((sig & ((unit >> 1) - 1'b1)) != 0 || (sig & unit) != 0);
+    rounded = kept + (round_up ? unit : '0);
+    if (rounded == '0) return {a[31], 31'b0};
+    if (rounded[SIG]) return {a[31], exp + 8'd1, 23'b0};  // carried into the next binade
+    return {a[31], exp, rounded[SIG-2:0]};
+  endfunction
+
+  // LDEXP: a * 2^n with n = trunc(n) saturated to [-255, 255]; NaN if a or n is NaN. A normal a
+  // scaled by 2^n is exact unless it leaves the normal range, where it flushes to a signed zero
+  // or overflows to infinity; zeros (and denormals) and infinities keep.
+  function automatic logic [31:0] fp32_ldexp(input logic [31:0] a, input logic [31:0] n);
+    localparam int EW = FP32_EW;
+    localparam int N_LIMIT = 255;  // larger scales over/underflow any fp32 anyway
+    localparam int N_BITS = 8;  // |n| <= N_LIMIT < 2^N_BITS: from exponent BIAS + N_BITS on, saturate
+    logic [7:0] n_exp;
+    logic [N_BITS-1:0] n_mag;
+    logic signed [EW-1:0] exp;
+
+    if (fp32_is_nan(a) || fp32_is_nan(n)) return FP32_QNAN;
+    if (a[30:23] == FP32_EXP_SPECIAL) return a;  // inf
+    if (fp32_is_zero(a)) return {a[31], 31'b0};
+
+    n_exp = n[30:23];
+    if (int'(n_exp) < FP32_BIAS) n_mag = '0;  // |n| < 1, zero and denormal included
+    else if (int'(n_exp) >= FP32_BIAS + N_BITS) n_mag = N_BITS'(N_LIMIT);  // |n| >= 256, inf too
+    else n_mag = N_BITS'({1'b1, n[22:0]} >> 5'(FP32_BIAS + 23 - int'(n_exp)));  // trunc(|n|)
+    exp = EW'(a[30:23]) + (n[31] ? -EW'(n_mag) : EW'(n_mag));
+
+    if (exp <= 0) return {a[31], 31'b0};  // below 2^-126
+    if (exp >= EW'(FP32_EXP_SPECIAL)) return {a[31], FP32_EXP_SPECIAL, 23'b0};
+    return {a[31], exp[7:0], a[22:0]};
+  endfunction
+
+  // fp32 -> bf16: a denormal becomes a signed zero, NaN becomes 0x7FC0, others round to nearest
+  // even on the low 16 bits; a carry out of the fraction moves into the exponent, so rounding
+  // past the largest finite bf16 gives infinity by itself.
+  function automatic logic [15:0] fp32_to_bf16(input logic [31:0] a);
+    logic round_up;
+    if (fp32_is_nan(a)) return FP32_BF16_QNAN;
+    if (a[30:23] == FP32_EXP_SPECIAL) return a[31:16];  // inf
+    if (fp32_is_zero(a)) return {a[31], 15'b0};
+    round_up = a[15] && (a[14:0] != 15'd0 || a[16]);  // above half, or a tie to odd
+    return a[31:16] + {15'b0, round_up};
+  endfunction
+endpackage
