@@ -70,8 +70,11 @@ class RtlRun:
 
 
 def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_dir: Path, *, waves: bool = False,
-            sp_capacity: int | None = None, progress: bool = False) -> RtlRun:
-    """progress: show a line that follows the simulation, and keep the tools' logs in files."""
+            sp_capacity: int | None = None, drop_call: int | None = None, progress: bool = False) -> RtlRun:
+    """progress: show a line that follows the simulation, and keep the tools' logs in files.
+
+    Fault injection: sp_capacity gives the firmware's allocator less scratchpad; drop_call makes
+    the firmware never answer that call (counted from 0)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.glob("rtl_*"):
         stale.unlink()
@@ -80,6 +83,8 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
     env = {"COSIM_DIR": str(run_dir)}
     if sp_capacity is not None:
         env["COSIM_SP_CAPACITY"] = str(sp_capacity)
+    if drop_call is not None:
+        env["COSIM_DROP_CALL"] = str(drop_call)
     with _Progress(run_dir / "progress.txt", enabled=progress):
         run(design(config), "cocotb_tests.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
             quiet=progress)

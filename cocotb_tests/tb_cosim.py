@@ -62,6 +62,8 @@ class MailboxAgent:
         self.dut, self.firmware, self.latency = dut, firmware, latency
         self.pending: MailboxCall | None = None
         self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
+        # Fault injection for tests: never answer this call (by its position in the log).
+        self.drop_call = int(os.environ.get("COSIM_DROP_CALL", "-1"))
 
     async def serve(self) -> None:
         dut = self.dut
@@ -75,6 +77,8 @@ class MailboxAgent:
             self.pending = kind
             if kind == MailboxCall.DMA and not int(dut.fw_dma_idle_o.value):
                 await RisingEdge(dut.fw_dma_idle_o)  # the engine's register port is still busy
+            if len(self.firmware.log) == self.drop_call:
+                continue  # the answer is lost: the command processor waits and the watchdog must end it
             args = words(int(dut.mb_args_o.value), len(MAILBOX_ARGS[kind]))
             status, value = self.firmware.call(kind, args)
             dut.fw_resp_status_i.value, dut.fw_resp_value_i.value = int(status), value
@@ -141,4 +145,4 @@ async def run_blob(dut):
     n = lib.trace_count()
     raw = (ctypes.c_uint8 * (n * TRACE_DTYPE.itemsize)).from_address(lib.trace_data()) if n else b""
     np.save(out / "rtl_trace.npy", np.frombuffer(bytes(raw), TRACE_DTYPE))
-    assert result["status"] == "done", f"the run ended with {result['status']}"
+    # How the program ended (done, fault, watchdog) is a result, judged by the outer process.
