@@ -7,6 +7,7 @@ MODEL ?= mlp
 CONFIG ?= small
 WAVES ?= 0
 TRACE ?= 0
+WAVES_FLAG := $(if $(filter 1 vcd,$(WAVES)),--waves vcd,$(if $(filter fst,$(WAVES)),--waves fst))
 
 .PHONY: test sim generate clean
 
@@ -21,9 +22,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # Compile, simulate on the RTL, check against the emulator and PyTorch, report.
-# WAVES=1 adds a waveform dump, TRACE=1 a Perfetto timeline and a mailbox log (in out/).
+# WAVES=1 adds a VCD waveform (WAVES=fst: FST, needs liblz4-dev), TRACE=1 a Perfetto timeline
+# and a mailbox log; everything lands in out/<model>-<config>/.
 sim: $(STAMP)
-	$(VENV)/bin/atalla run $(MODEL) --backend rtl --config $(CONFIG) $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(TRACE)),--trace)
+	$(VENV)/bin/atalla run $(MODEL) --backend rtl --config $(CONFIG) $(WAVES_FLAG) $(if $(filter 1,$(TRACE)),--trace)
 
 # Regenerate rtl/atalla_pkg.sv and include/atalla_abi.h from the Python definitions.
 generate: $(STAMP)

@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="emulator", choices=["emulator", "rtl"],
                    help="the bit-exact emulator, or the Verilator-simulated RTL (checked against the emulator)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
-    p.add_argument("--waves", action="store_true", help="rtl: dump a waveform and a GTKWave save file")
+    p.add_argument("--waves", nargs="?", const="vcd", choices=["vcd", "fst"],
+                   help="rtl: dump a waveform (VCD, or FST where liblz4-dev is installed) and a GTKWave save file")
     p.add_argument("--trace", action="store_true", help="rtl: write a Perfetto timeline and a mailbox log")
     p.add_argument("--verbose", action="store_true",
                    help="rtl: show the Verilator and cocotb logs instead of a progress line")

@@ -69,9 +69,10 @@ class RtlRun:
         return None
 
 
-def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_dir: Path, *, waves: bool = False,
+def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_dir: Path, *, waves: str | None = None,
             sp_capacity: int | None = None, drop_call: int | None = None, progress: bool = False) -> RtlRun:
-    """progress: show a line that follows the simulation, and keep the tools' logs in files.
+    """waves: None, "vcd" or "fst"; progress: show a line that follows the simulation, and keep the
+    tools' logs in files.
 
     Fault injection: sp_capacity gives the firmware's allocator less scratchpad; drop_call makes
     the firmware never answer that call (counted from 0)."""

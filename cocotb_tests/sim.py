@@ -36,6 +36,11 @@ def tool_env() -> dict[str, str]:
     }
 
 
+def fst_supported() -> bool:
+    """FST waveforms (about 12x smaller than VCD) need Debian's liblz4-dev (lz4.h) to build."""
+    return Path("/usr/include/lz4.h").exists()
+
+
 @dataclass(frozen=True)
 class Dut:
     """One buildable design: top module, sources (relative to rtl/), parameters."""
@@ -47,21 +52,27 @@ class Dut:
     vlt: str | None = None  # Verilator control file naming the public signals; None keeps all public
     extra_args: tuple[str, ...] = field(default=())
 
-    def build_args(self, waves: bool) -> list[str]:
+    def build_args(self, waves: str | None) -> list[str]:
         args = ["--timing", "-CFLAGS", "-std=c++20", "-Wno-fatal", "-LDFLAGS", "-Wl,--export-dynamic"]
+        if waves == "fst":
+            if not fst_supported():
+                raise RuntimeError("FST waveforms need lz4.h (Debian: apt-get install liblz4-dev); WAVES=1 gives VCD")
+            args.append("--trace-fst")
         if self.vlt is not None:
             args += ["--no-public-flat-rw", str(RTL / self.vlt)]
         return args + [str(RTL / c) for c in self.cpp] + list(self.extra_args)
 
-    def key(self, waves: bool) -> str:
-        h = hashlib.sha256(repr((self, waves)).encode())
+    def key(self, waves: str | None) -> str:
+        h = hashlib.sha256(repr((self, self.build_args(waves))).encode())
         for name in (*self.sources, *self.cpp, *((self.vlt,) if self.vlt else ())):
             h.update((RTL / name).read_bytes())
         return h.hexdigest()[:12]
 
 
-def build(dut: Dut, waves: bool = False, quiet: bool = False) -> Path:
-    """Build once per content; returns the build directory. quiet: the log goes to build.log."""
+def build(dut: Dut, waves: str | None = None, quiet: bool = False) -> Path:
+    """Build once per content; returns the build directory.
+
+    waves: None, "vcd" or "fst" (tracing compiled in); quiet: the log goes to a file."""
     from cocotb_tools.runner import get_runner
 
     build_dir = BUILD_ROOT / f"{dut.top}-{dut.key(waves)}"
@@ -74,7 +85,7 @@ def build(dut: Dut, waves: bool = False, quiet: bool = False) -> Path:
     log = tmp.with_name(tmp.name + ".log") if quiet else None
     try:
         runner.build(sources=[RTL / s for s in dut.sources], hdl_toplevel=dut.top, build_dir=tmp,
-                     parameters=dict(dut.parameters), build_args=dut.build_args(waves), waves=waves, always=True,
+                     parameters=dict(dut.parameters), build_args=dut.build_args(waves), waves=bool(waves), always=True,
                      timescale=("1ns", "1ps"), log_file=log)
     except (SystemExit, Exception) as e:  # the runner exits or raises on a failed Verilator/C++ build
         raise RuntimeError(f"building {dut.top} failed{f': see {log}' if log else ''}") from e
@@ -83,7 +94,7 @@ def build(dut: Dut, waves: bool = False, quiet: bool = False) -> Path:
 
 
 def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: dict[str, str] | None = None,
-        waves: bool = False, test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
+        waves: str | None = None, test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
     """Run the cocotb tests of `test_module` on the DUT; returns (tests, failures).
 
     quiet: build and simulation logs go to files (build.log beside the build, sim.log in test_dir)."""
@@ -103,7 +114,7 @@ def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: d
     results = test_dir / "results.xml"
     try:
         runner.test(test_module=test_module, hdl_toplevel=dut.top, hdl_toplevel_lang="verilog", build_dir=build_dir,
-                    test_dir=test_dir, testcase=testcase, extra_env=env, waves=waves, timescale=("1ns", "1ps"),
+                    test_dir=test_dir, testcase=testcase, extra_env=env, waves=bool(waves), timescale=("1ns", "1ps"),
                     results_xml=str(results), log_file=test_dir / "sim.log" if quiet else None)
     except SystemExit:
         pass  # the runner exits when a test failed; results.xml says which (and its absence, a crash)

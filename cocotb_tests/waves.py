@@ -22,15 +22,42 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, int | str], ...]], ...] = (
 )
 
 
-def write_gtkw(path: Path, dump: Path, config: HardwareConfig) -> None:
+def signal_names(config: HardwareConfig) -> list[str]:
+    """The full names the save file shows, as the dump spells them (with [msb:lsb] on vectors)."""
     widths = {"tickets": config.num_tickets, "ticket_bits": (config.num_tickets - 1).bit_length()}
-    lines = [f'[dumpfile] "{dump}"', f'[savefile] "{path}"', "[timestart] 0"]
-    for group, signals in GROUPS:
-        lines += ["@200", f"-{group}"]
+    names = []
+    for _, signals in GROUPS:
         for name, width in signals:
             width = widths.get(width, width)
-            if width == 1:
-                lines += ["@28", f"TOP.atalla_tb.{name}"]
-            else:
-                lines += ["@22", f"TOP.atalla_tb.{name}[{width - 1}:0]"]
+            names.append(f"atalla_tb.{name}" + ("" if width == 1 else f"[{width - 1}:0]"))
+    return names
+
+
+def vcd_names(dump: Path) -> set[str]:
+    """Every signal a VCD declares, with its scope path and range, as GTKWave names it."""
+    scopes, names = [], set()
+    with dump.open() as f:
+        for line in f:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "$enddefinitions":
+                break
+            if words[0] == "$scope":
+                scopes.append(words[2])
+            elif words[0] == "$upscope":
+                scopes.pop()
+            elif words[0] == "$var":
+                names.add(".".join([*scopes, words[4]]) + (words[5] if words[5] != "$end" else ""))
+    return names
+
+
+def write_gtkw(path: Path, dump: Path, config: HardwareConfig) -> None:
+    lines = [f'[dumpfile] "{dump}"', f'[savefile] "{path}"', "[timestart] 0"]
+    names = iter(signal_names(config))
+    for group, signals in GROUPS:
+        lines += ["@200", f"-{group}"]
+        for _ in signals:
+            name = next(names)
+            lines += ["@22" if name.endswith("]") else "@28", name]  # hex for vectors, binary for bits
     path.write_text("\n".join(lines) + "\n")
