@@ -31,7 +31,7 @@ def design(config: HardwareConfig) -> Dut:
                vlt="tb/atalla_tb.vlt",
                parameters=(("ARRAY_ROWS", config.array_rows), ("ARRAY_COLS", config.array_cols),
                            ("SP_BYTES", config.sp_bytes), ("SP_ROW_BYTES", config.sp_row_bytes),
-                           ("SP_BANKS", config.sp_banks), ("DRAM_BYTES", config.dram_bytes),
+                           ("SP_BANKS", config.sp_banks), ("DRAM_BYTES", f"64'd{config.dram_bytes}"),
                            ("DRAM_LATENCY", config.dram_latency),
                            ("DMA_BYTES_PER_CYCLE", config.dma_bytes_per_cycle),
                            ("NUM_HANDLES", config.num_handles), ("NUM_TICKETS", config.num_tickets),

@@ -47,7 +47,7 @@ class Dut:
 
     top: str
     sources: tuple[str, ...]
-    parameters: tuple[tuple[str, int], ...] = ()
+    parameters: tuple[tuple[str, int | str], ...] = ()  # a str is a sized SV literal, e.g. "64'd1024"
     cpp: tuple[str, ...] = ()  # C++ files (DPI-C models), relative to rtl/
     vlt: str | None = None  # Verilator control file naming the public signals; None keeps all public
     extra_args: tuple[str, ...] = field(default=())

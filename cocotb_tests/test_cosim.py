@@ -4,6 +4,8 @@ within tolerance of PyTorch; faults end with clear errors, never a hang."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import textwrap
 
 import numpy as np
@@ -11,8 +13,8 @@ import pytest
 
 from atalla.cli import main
 from atalla.config import CONFIGS
-from cocotb_tests.cosim import run_rtl
-from cocotb_tests.sim import fst_supported
+from cocotb_tests.cosim import DESIGN, design, run_rtl
+from cocotb_tests.sim import RTL, fst_supported, tool_env
 from cocotb_tests.waves import signal_names, vcd_names
 from compiler.driver import compile_model
 from golden.reference import compare, golden_outputs
@@ -95,3 +97,13 @@ def test_fst_waves(tmp_path, monkeypatch):
     assert main(["run", "host_fallback", "--backend", "rtl", "--waves", "fst"]) == 0
     dump = tmp_path / "out" / "host_fallback-small" / "sim" / "dump.fst"
     assert dump.stat().st_size > 0 and dump.read_bytes()[:1] != b"$"  # binary FST, not VCD text
+
+
+@pytest.mark.parametrize("config", ["small", "atalla32"])
+def test_whole_design_is_lint_clean(config):
+    dut = design(CONFIGS[config])
+    params = [f"-G{name}={value}" for name, value in dut.parameters if name != "WATCHDOG_CYCLES"]
+    result = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "atalla_top", *params,
+                             *(str(RTL / s) for s in DESIGN)], capture_output=True, text=True,
+                            env={**os.environ, **tool_env()})
+    assert result.returncode == 0, result.stderr

@@ -109,7 +109,10 @@ module atalla_top
   // -- command fetch: one 32-byte read on DRAM port 1, beats gathered into a command ----------
   logic                  fetch_busy;  // request accepted, beats arriving
   logic [$clog2(FETCH_BEATS + 1)-1:0] fetch_beat;
+  // A beat wider than a command (atalla32: 64-byte beats) brings bytes past the command: unused.
+  /* verilator lint_off UNUSEDSIGNAL */
   logic [FETCH_BEATS*BEAT_BITS-1:0]   fetch_buf;
+  /* verilator lint_on UNUSEDSIGNAL */
   logic                  p1_req_valid, p1_req_ready, p1_rvalid, p1_rlast;
   logic [BEAT_BITS-1:0]  p1_rdata;
   assign p1_req_valid = fetch_req && !fetch_busy && !fetch_valid;
