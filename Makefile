@@ -9,7 +9,7 @@ WAVES ?= 0
 TRACE ?= 0
 WAVES_FLAG := $(if $(filter 1 vcd,$(WAVES)),--waves vcd,$(if $(filter fst,$(WAVES)),--waves fst))
 
-.PHONY: test sim generate clean
+.PHONY: test sim bench generate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,15 @@ test: $(STAMP)
 sim: $(STAMP)
 	$(VENV)/bin/atalla run $(MODEL) --backend rtl --config $(CONFIG) $(WAVES_FLAG) $(if $(filter 1,$(TRACE)),--trace)
 
+# Every performance figure in one run: a table, bench/results.json and bench/efficiency.png.
+# SCALE-Sim, the outside reference, runs in its own virtualenv (.venv-scalesim; it needs numpy < 2.4).
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench.run
+
 # Regenerate rtl/atalla_pkg.sv and include/atalla_abi.h from the Python definitions.
 generate: $(STAMP)
 	$(PY) -m atalla.codegen
 
 clean:
-	rm -rf $(VENV) build sim_build out
+	rm -rf $(VENV) .venv-scalesim build sim_build out

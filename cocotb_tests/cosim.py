@@ -70,9 +70,10 @@ class RtlRun:
 
 
 def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_dir: Path, *, waves: str | None = None,
-            sp_capacity: int | None = None, drop_call: int | None = None, progress: bool = False) -> RtlRun:
-    """waves: None, "vcd" or "fst"; progress: show a line that follows the simulation, and keep the
-    tools' logs in files.
+            sp_capacity: int | None = None, drop_call: int | None = None, progress: bool = False,
+            quiet: bool = False) -> RtlRun:
+    """waves: None, "vcd" or "fst"; progress: show a line that follows the simulation; quiet: keep the
+    tools' logs in files (sim_build/*.log, run_dir/sim/sim.log) rather than on the console.
 
     Fault injection: sp_capacity gives the firmware's allocator less scratchpad; drop_call makes
     the firmware never answer that call (counted from 0)."""
@@ -88,7 +89,7 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
         env["COSIM_DROP_CALL"] = str(drop_call)
     with _Progress(run_dir / "progress.txt", enabled=progress):
         run(design(config), "cocotb_tests.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
-            quiet=progress)
+            quiet=quiet or progress)
     result_file = run_dir / "rtl_result.json"
     if not result_file.exists():
         raise RuntimeError(f"the simulation ended without a result; see {run_dir / 'sim'}")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RTL = ROOT / "rtl"
-BUILD_ROOT = ROOT / "sim_build"
+# Builds are cached here; ATALLA_SIM_BUILD moves the cache (make bench measures a cold start with it).
+BUILD_ROOT = Path(os.environ.get("ATALLA_SIM_BUILD", ROOT / "sim_build"))
 
 
 def verilator_root() -> Path:

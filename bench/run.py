@@ -1,0 +1,221 @@
+"""`make bench`: every performance figure of the project, measured in one run, as ratios.
+
+1. GEMM efficiency on the RTL: roofline-ideal cycles / measured cycles, both configs, beside
+   SCALE-Sim's weight-stationary compute cycles for the same GEMM and array.
+2. Co-simulation speed: simulated cycles per second of each zoo model.
+3. End to end: wall time of `atalla run mlp --backend rtl` (what `make sim` runs), warm and cold.
+4. Emulator: time to run each zoo model's blob vs PyTorch eager on the same inputs.
+5. Memory planner: DRAM peak vs the liveness lower bound, per zoo model.
+
+Prints one table per figure and writes bench/results.json and bench/efficiency.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from atalla.config import CONFIGS, HardwareConfig
+from cocotb_tests.cosim import run_rtl
+from compiler.driver import compile_model
+from golden.zoo import ZOO
+from runtime.emulator import Emulator
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench"
+GEMM_SHAPES = [(64, 64, 64), (256, 256, 256), (512, 768, 256), (100, 300, 70)]  # (M, K, N)
+
+
+class Gemm(torch.nn.Module):
+    """C[M x N] = A[M x K] @ W[K x N], W a weight (a constant of the program)."""
+
+    def __init__(self, k: int, n: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(k, n) / math.sqrt(k))
+
+    def forward(self, a):
+        return a @ self.w
+
+
+def roofline_cycles(m: int, k: int, n: int, cfg: HardwareConfig) -> float:
+    """The larger of compute at one MAC per PE per cycle, and compulsory DRAM traffic (A, W, C once)."""
+    compute = m * n * k / (cfg.array_rows * cfg.array_cols)
+    traffic = 2 * (m * k + k * n + m * n) / cfg.dma_bytes_per_cycle
+    return max(compute, traffic)
+
+
+def gemm_efficiency(work: Path) -> list[dict]:
+    rows = []
+    reference = scalesim_reference()
+    for config in ("small", "atalla32"):
+        cfg = CONFIGS[config]
+        ref = reference(GEMM_SHAPES, cfg.array_rows, cfg.array_cols) if reference else {}
+        for m, k, n in GEMM_SHAPES:
+            torch.manual_seed(0)
+            module, a = Gemm(k, n), torch.randn(m, k)
+            compiled = compile_model(module, (a,), cfg, f"gemm{m}x{k}x{n}")
+            expected = Emulator(compiled.program).run([a.numpy()])[0]
+            rtl = run_rtl(compiled.blob(), [a.numpy()], cfg, work / f"gemm-{config}-{m}x{k}x{n}", quiet=True)
+            if rtl.problem() or not np.array_equal(rtl.outputs[0].view(np.uint32), expected.view(np.uint32)):
+                raise SystemExit(f"GEMM {m}x{k}x{n} on {config}: the RTL run failed or differs from the emulator")
+            cycles = rtl.counters["cycles"]
+            ideal = roofline_cycles(m, k, n, cfg)
+            rows.append({"config": config, "m": m, "k": k, "n": n, "cycles": cycles, "roofline_cycles": ideal,
+                         "efficiency": ideal / cycles, "scalesim_cycles": ref.get((m, k, n)),
+                         "utilization": rtl.counters["mac_count"] / (cycles * cfg.array_rows * cfg.array_cols),
+                         "sim_cycles_per_second": cycles / rtl.wall_seconds})
+            print(f"  gemm {m}x{k}x{n} on {config}: {cycles} cycles, {rows[-1]['efficiency']:.1%} of roofline",
+                  file=sys.stderr)
+    return rows
+
+
+def scalesim_reference():
+    """bench.scalesim_reference.scalesim_cycles, or None (with the reason) when SCALE-Sim cannot run."""
+    try:
+        from bench.scalesim_reference import ensure_venv, scalesim_cycles
+
+        ensure_venv()
+        return scalesim_cycles
+    except Exception as e:  # SCALE-Sim is an outside reference: the bench goes on without it
+        print(f"  SCALE-Sim reference unavailable: {e}", file=sys.stderr)
+        return None
+
+
+def cosim_speed(work: Path) -> list[dict]:
+    rows = []
+    for model in sorted(ZOO):
+        module, inputs = ZOO[model]()
+        compiled = compile_model(module, inputs, CONFIGS["small"], model)
+        rtl = run_rtl(compiled.blob(), [x.numpy() for x in inputs], CONFIGS["small"], work / f"speed-{model}",
+                      quiet=True)
+        rows.append({"model": model, "cycles": rtl.counters["cycles"], "wall_seconds": rtl.wall_seconds,
+                     "cycles_per_second": rtl.counters["cycles"] / rtl.wall_seconds})
+    return rows
+
+
+def end_to_end() -> dict:
+    """Wall time of the command `make sim MODEL=mlp` runs, with the design built (warm) and not (cold)."""
+    command = [sys.executable, "-m", "atalla.cli", "run", "mlp", "--backend", "rtl"]
+    out = {}
+    with tempfile.TemporaryDirectory() as cold_cache:
+        for label, env in (("cold", {"ATALLA_SIM_BUILD": cold_cache}), ("warm", {})):
+            started = time.perf_counter()
+            result = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
+            out[f"{label}_seconds"] = time.perf_counter() - started
+            if result.returncode != 0:
+                raise SystemExit(f"make sim MODEL=mlp ({label}) failed:\n{result.stdout}{result.stderr}")
+    return out
+
+
+def emulator_vs_pytorch(repeats: int = 5) -> list[dict]:
+    rows = []
+    for model in sorted(ZOO):
+        module, inputs = ZOO[model]()
+        program = compile_model(module, inputs, CONFIGS["small"], model).program
+        values = [x.numpy() for x in inputs]
+
+        def best(fn) -> float:
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - started)
+            return min(times)
+
+        with torch.no_grad():
+            eager = best(lambda: module(*inputs))
+        emulated = best(lambda: Emulator(program).run(values))
+        rows.append({"model": model, "emulator_seconds": emulated, "pytorch_seconds": eager,
+                     "ratio": emulated / eager})
+    return rows
+
+
+def memory_planner() -> list[dict]:
+    rows = []
+    for config in ("small", "atalla32"):
+        for model in sorted(ZOO):
+            module, inputs = ZOO[model]()
+            plan = compile_model(module, inputs, CONFIGS[config], model).program.metadata["memory_plan"]
+            rows.append({"config": config, "model": model, **plan})
+    return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for config in ("small", "atalla32"):
+        points = sorted((r["m"] * r["k"] * r["n"], r["efficiency"]) for r in rows if r["config"] == config)
+        ax.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o", label=config)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("GEMM size M*K*N (MACs)")
+    ax.set_ylabel("efficiency: roofline / measured cycles (%)")
+    ax.set_title("GEMM efficiency on the RTL")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def table(title: str, header: list[str], rows: list[list]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([title, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows), ""])
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        print("measuring GEMM efficiency on the RTL...", file=sys.stderr)
+        gemms = gemm_efficiency(work)
+        print("measuring co-simulation speed...", file=sys.stderr)
+        speed = cosim_speed(work)
+    print("measuring end-to-end time (a cold build takes minutes)...", file=sys.stderr)
+    e2e = end_to_end()
+    emulator = emulator_vs_pytorch()
+    planner = memory_planner()
+    results = {"gemm": gemms, "cosim_speed": speed, "end_to_end": e2e, "emulator": emulator,
+               "memory_planner": planner}
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(gemms, OUT / "efficiency.png")
+
+    def fmt_ref(r):
+        if r["scalesim_cycles"] is None:
+            return "-"
+        return f"{r['scalesim_cycles']} ({r['scalesim_cycles'] / r['cycles']:.2f}x)"
+
+    print(table("1. GEMM efficiency on the RTL (roofline-ideal / measured cycles)",
+                ["config", "M x K x N", "cycles", "roofline", "efficiency", "PE util", "SCALE-Sim WS cycles (theirs/ours)"],
+                [[r["config"], f"{r['m']}x{r['k']}x{r['n']}", r["cycles"], f"{r['roofline_cycles']:.0f}",
+                  f"{r['efficiency']:.1%}", f"{r['utilization']:.1%}", fmt_ref(r)] for r in gemms]))
+    print(table("2. Co-simulation speed (config small)", ["model", "cycles", "seconds", "cycles/s"],
+                [[r["model"], r["cycles"], f"{r['wall_seconds']:.2f}", f"{r['cycles_per_second']:,.0f}"]
+                 for r in speed]))
+    print(table("3. End to end: atalla run mlp --backend rtl (make sim MODEL=mlp)", ["build", "seconds"],
+                [["cold", f"{e2e['cold_seconds']:.1f}"], ["warm", f"{e2e['warm_seconds']:.1f}"]]))
+    print(table("4. Emulator vs PyTorch eager (best of 5)", ["model", "emulator s", "pytorch s", "ratio"],
+                [[r["model"], f"{r['emulator_seconds']:.4f}", f"{r['pytorch_seconds']:.4f}", f"{r['ratio']:.0f}x"]
+                 for r in emulator]))
+    print(table("5. Memory planner: DRAM peak vs liveness lower bound", ["config", "model", "peak", "lower bound",
+                                                                          "ratio"],
+                [[r["config"], r["model"], r["peak_bytes"], r["lower_bound_bytes"],
+                  f"{r['peak_over_lower_bound']:.3f}"] for r in planner]))
+    print(f"wrote {OUT / 'results.json'} and {OUT / 'efficiency.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
