@@ -64,7 +64,7 @@ class Dut:
         return args + [str(RTL / c) for c in self.cpp] + list(self.extra_args)
 
     def key(self, waves: str | None) -> str:
-        h = hashlib.sha256(repr((self, self.build_args(waves))).encode())
+        h = hashlib.sha256(repr((self, waves, self.build_args(waves))).encode())
         for name in (*self.sources, *self.cpp, *((self.vlt,) if self.vlt else ())):
             h.update((RTL / name).read_bytes())
         return h.hexdigest()[:12]

@@ -106,6 +106,7 @@ class Emitter:
             raise CompileError(f"DMA block of {block.cols} columns is wider than {self.config.lanes} lanes")
         buffer = block.view.buffer
         buffer.last_use = max(buffer.last_use, self.step)
+        buffer.read = buffer.read or op == Opcode.DMA_LOAD
         ticket = self._ticket()
         self._pending.append(ticket)
         # DRAM addresses are known only after memory planning: recorded here, patched by resolve_dram().

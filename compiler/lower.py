@@ -10,6 +10,7 @@ from __future__ import annotations
 import operator
 from collections import Counter
 
+import numpy as np
 import torch
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
@@ -39,6 +40,7 @@ class Lowering:
         self.host_ops: list[tuple[str, list, dict, list[Buffer]]] = []
         self.node_commands: list[dict] = []
         self.outputs: list[Buffer] = []  # in the model's output order
+        self._laid_out: dict[tuple, View] = {}  # constants laid out again at compile time
 
     # -- helpers the op lowerings call -------------------------------------------------------
     def new_buffer(self, name: str, shape, role: Role, constant: bytes | None = None) -> Buffer:
@@ -55,6 +57,22 @@ class Lowering:
         out = View.of(self.new_buffer(name, view.shape, Role.INTERMEDIATE))
         ops.materialize(self, out, view)
         return out
+
+    def contiguous_constant(self, view: View) -> View:
+        """A strided view of a constant (a Linear weight used transposed, say) as a constant of its
+        own, laid out contiguously at compile time: the kernels then move whole rows by DMA
+        instead of gathering element by element."""
+        if view.buffer.role != Role.CONSTANT or view.is_whole_buffer():
+            return view
+        key = (id(view.buffer), view.shape, view.strides, view.offset)
+        if key not in self._laid_out:
+            source = np.frombuffer(view.buffer.constant, np.uint16)
+            data = np.lib.stride_tricks.as_strided(source[view.offset :], view.shape, [2 * s for s in view.strides])
+            others = sum(k[0] == id(view.buffer) for k in self._laid_out)
+            name = f"{view.buffer.name}.laid_out" + (str(others) if others else "")
+            self._laid_out[key] = View.of(self.new_buffer(name, view.shape, Role.CONSTANT,
+                                                          np.ascontiguousarray(data).tobytes()))
+        return self._laid_out[key]
 
     def reshape(self, view: View, shape) -> View:
         reshaped = view.reshape(shape)
@@ -83,6 +101,8 @@ class Lowering:
         self.em.step = step + 1
         self._outputs()
         self.em.end()
+        # A constant nothing reads (a weight only used laid out again) stays out of the blob.
+        self.buffers = [b for b in self.buffers if b.role != Role.CONSTANT or b.read]
         report = plan(self.buffers, self.em.step, self.config.dram_align)
         return self._program(report)
 
@@ -132,6 +152,7 @@ class Lowering:
                 if not view.is_whole_buffer():  # the firmware reads whole contiguous tensors
                     view = self.materialize(view, f"{arg.name}_for_{node.name}")
                 view.buffer.last_use = max(view.buffer.last_use, self.em.step)
+                view.buffer.read = True
                 return {"tensor": view.buffer}
             if isinstance(arg, (list, tuple)):
                 return [encode(a) for a in arg]

@@ -144,6 +144,7 @@ def _dropout(ctx, node, x, p, train):
 def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View:
     """a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
     out = ctx.output(node)
+    b = ctx.contiguous_constant(b)  # weights: laid out for contiguous row loads
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = tuple(out.shape[:-2])
     if b.ndim == 2 and bias is None or (b.ndim == 2 and bias is not None and bias.ndim <= 1):

@@ -20,6 +20,7 @@ class Buffer:
     last_use: int = 0  # last lowering step that reads it
     dram_offset: int = -1  # set by the memory planner
     source: str = ""  # the graph node it holds the value of, for reports and debugging
+    read: bool = False  # some command or host op reads it (an unread constant is left out of the blob)
 
     @property
     def nbytes(self) -> int:
