@@ -106,8 +106,14 @@ module atalla_top
     .resp_doorbell_i(mb_resp_doorbell_i), .resp_status_i(mb_resp_status_i), .resp_value_i(mb_resp_value_i)
   );
 
-  // -- command fetch: one 32-byte read on DRAM port 1, beats gathered into a command ----------
+  // -- command fetch: 32-byte reads on DRAM port 1, with the next command prefetched --------
+  // A one-entry buffer holds the command at buf_addr. Once a command is handed over, the one
+  // after it is read right away, so the DRAM latency overlaps the current command; a request
+  // for another address (never, in a linear program) discards the buffer and reads on demand.
   logic                  fetch_busy;  // request accepted, beats arriving
+  logic                  buf_full;    // fetch_buf holds the whole command at buf_addr
+  logic                  prefetch;    // read next_addr when the port is free
+  logic [31:0]           buf_addr, next_addr;
   logic [$clog2(FETCH_BEATS + 1)-1:0] fetch_beat;
   // A beat wider than a command (atalla32: 64-byte beats) brings bytes past the command: unused.
   /* verilator lint_off UNUSEDSIGNAL */
@@ -115,25 +121,42 @@ module atalla_top
   /* verilator lint_on UNUSEDSIGNAL */
   logic                  p1_req_valid, p1_req_ready, p1_rvalid, p1_rlast;
   logic [BEAT_BITS-1:0]  p1_rdata;
-  assign p1_req_valid = fetch_req && !fetch_busy && !fetch_valid;
+  logic [31:0]           p1_req_addr;
+  logic                  demand, hit;
+  assign demand       = fetch_req && !fetch_valid;
+  assign hit          = demand && buf_full && buf_addr == fetch_addr;
+  assign p1_req_valid = !fetch_busy && !buf_full && (demand || prefetch);
+  assign p1_req_addr  = demand ? fetch_addr : next_addr;
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       fetch_busy  <= 1'b0;
       fetch_valid <= 1'b0;
       fetch_beat  <= '0;
+      buf_full    <= 1'b0;
+      prefetch    <= 1'b0;
     end else begin
       fetch_valid <= 1'b0;
       if (p1_req_valid && p1_req_ready) begin
         fetch_busy <= 1'b1;
         fetch_beat <= '0;
+        buf_addr   <= p1_req_addr;
+        prefetch   <= 1'b0;
       end
       if (p1_rvalid && fetch_busy) begin
         fetch_buf[fetch_beat*BEAT_BITS +: BEAT_BITS] <= p1_rdata;
         fetch_beat <= fetch_beat + 1;
         if (p1_rlast) begin
-          fetch_busy  <= 1'b0;
-          fetch_valid <= 1'b1;
+          fetch_busy <= 1'b0;
+          buf_full   <= 1'b1;
         end
+      end
+      if (hit) begin
+        fetch_valid <= 1'b1;
+        buf_full    <= 1'b0;
+        prefetch    <= 1'b1;
+        next_addr   <= fetch_addr + COMMAND_BYTES;
+      end else if (demand && buf_full) begin
+        buf_full <= 1'b0;  // not the command asked for
       end
     end
   end
@@ -191,7 +214,7 @@ module atalla_top
     .p0_req_addr_i(p0_req_addr), .p0_req_len_i(p0_req_len), .p0_req_wdata_i(p0_req_wdata),
     .p0_req_wstrb_i(p0_req_wstrb), .p0_rvalid_o(p0_rvalid), .p0_rdata_o(p0_rdata), .p0_rlast_o(p0_rlast),
     .p0_wack_o(p0_wack),
-    .p1_req_valid_i(p1_req_valid), .p1_req_ready_o(p1_req_ready), .p1_req_addr_i(fetch_addr),
+    .p1_req_valid_i(p1_req_valid), .p1_req_ready_o(p1_req_ready), .p1_req_addr_i(p1_req_addr),
     .p1_req_len_i(16'(COMMAND_BYTES)), .p1_rvalid_o(p1_rvalid), .p1_rdata_o(p1_rdata), .p1_rlast_o(p1_rlast)
   );
 
