@@ -11,6 +11,7 @@ import numpy as np
 from cocotb.triggers import ClockCycles, First, RisingEdge
 
 from atalla.isa import COMMAND_WORDS, MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from cocotb_tests.packed import words
 from firmware import Firmware
 from firmware.dma import DmaDescriptor
 from runtime.emulator import Emulator, EmulatorError
@@ -41,7 +42,7 @@ async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
     while True:
         await RisingEdge(dut.doorbell_o)
         kind = MailboxCall(int(dut.req_call_o.value))
-        status, value = firmware.call(kind, words(dut.req_args_o, len(MAILBOX_ARGS[kind])))
+        status, value = firmware.call(kind, words(int(dut.req_args_o.value), len(MAILBOX_ARGS[kind])))
         await ClockCycles(dut.clk_i, FW_LATENCY)
         dut.resp_status_i.value, dut.resp_value_i.value = int(status), value
         dut.resp_doorbell_i.value = 1
@@ -52,12 +53,6 @@ async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
             await RisingEdge(dut.clk_i)
             dut.dma_done_i.value = 0
         engine.started.clear()
-
-
-def words(handle, count: int) -> tuple[int, ...]:
-    """The first `count` 32-bit elements of a packed array signal."""
-    value = int(handle.value)
-    return tuple((value >> (32 * i)) & 0xFFFFFFFF for i in range(count))
 
 
 async def run_program(dut, program, sp_capacity=None, patch=None):
@@ -105,7 +100,7 @@ async def runs_like_the_emulator(dut):
     emu, error = emulate(program)
     assert error is None
     assert calls(firmware) == calls(emu.firmware), "firmware call sequences differ"
-    counts = list(words(dut.op_count_o, len(Opcode)))
+    counts = list(words(int(dut.op_count_o.value), len(Opcode)))
     expected = [sum(c.op == op for c in program.commands) for op in Opcode]
     assert counts == expected
     dut._log.info("cmdproc: %d commands, %d firmware calls equal to the emulator's, %d cycles",

@@ -20,21 +20,13 @@ from cocotb.triggers import First, RisingEdge
 
 from atalla.blob_format import Role
 from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from cocotb_tests.packed import pack, words
 from firmware import Firmware
 from firmware.dma import DmaDescriptor
 from runtime import image
 from runtime.loader import load_file
 
 TRACE_DTYPE = np.dtype([("cycle", "<i8"), ("kind", "<i4"), ("a", "<i4"), ("b", "<i4"), ("pad", "<i4")])
-
-
-def words(value: int, count: int) -> tuple[int, ...]:
-    """The first `count` 32-bit elements of a packed array's value."""
-    return tuple((value >> (32 * i)) & 0xFFFFFFFF for i in range(count))
-
-
-def pack(values) -> int:
-    return sum((v & 0xFFFFFFFF) << (32 * i) for i, v in enumerate(values))
 
 
 def c_array(lib, base: str, size: int) -> np.ndarray:
