@@ -178,8 +178,10 @@ def _run_rtl(args, compiled, program, blob, values, emu, emu_outputs, config, re
     layers = trace.layer_cycles(program, tl)
     lines.append(f"  RTL equals emulator bit for bit: {'yes' if not problems else 'NO'}; firmware calls "
                  f"{'equal' if rtl.firmware_calls == emu_calls else 'DIFFER'} ({len(emu_calls)})")
-    lines.append(f"  cycles {cycles}: array {c['gemm_cycles']}, vector {c['vec_cycles']}, mailbox wait "
-                 f"{c['mailbox_cycles']}, DMA wait {c['wait_cycles']}, fetch {c['fetch_cycles']}")
+    # The GEMM unit runs beside the command processor; the rest says where the command processor waited.
+    lines.append(f"  cycles {cycles}: GEMM unit busy {c['gemm_cycles']}; command processor waiting on vector "
+                 f"{c['vec_cycles']}, mailbox {c['mailbox_cycles']}, DMA {c['wait_cycles']}, GEMM queue "
+                 f"{c['interlock_cycles']}, fetch {c['fetch_cycles']}")
     lines.append(f"  array utilization {c['mac_count'] / (cycles * pes):.2%} ({c['mac_count']} MACs on {pes} PEs)")
     lines.append(f"  DMA {dma_bytes} bytes, busy {tl.dma_busy_cycles()} cycles")
     lines.append("  mailbox calls: " + ", ".join(f"{k} {n}" for k, n in sorted(calls_by_kind.items())))

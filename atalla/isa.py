@@ -1,7 +1,8 @@
 """The command set of the Atalla command processor: the one definition.
 
 Every command is COMMAND_WORDS little-endian 32-bit words. Word 0 is
-``opcode[7:0] | func[15:8] | flags[31:16]``; words 1.. are the operand fields that
+``opcode[7:0] | func[15:8] | flags[31:16]`` (func: the VecFunc of a VEC, the A row step of a
+GEMM, zero otherwise); words 1.. are the operand fields that
 COMMAND_FIELDS names, in order (unused words are zero). A scratchpad operand is a *buffer
 reference*: ``handle[31:24] | row[23:0]``, a row offset into the buffer the handle names.
 Tile rows sit one per scratchpad row for bf16 and two per row for fp32 (see
@@ -31,7 +32,7 @@ class Opcode(IntEnum):
     DMA_LOAD = 4  # mailbox DMA: DRAM -> scratchpad, completion tracked by ticket
     DMA_STORE = 5  # mailbox DMA: scratchpad -> DRAM
     WAIT = 6  # stall until the DMA with this ticket has completed
-    GEMM = 7  # systolic array: C(fp32) [+]= A(bf16) @ B(bf16)
+    GEMM = 7  # systolic array: D = (ACCUMULATE ? C : 0) + A(bf16) @ B(bf16), queued (see COMMAND_FIELDS)
     VEC = 8  # vector unit: dst = func(a, b) over rows x cols, fp32 arithmetic
     HOST = 9  # mailbox HOST(index): the firmware runs a fallback ATen op on DRAM tensors
 
@@ -46,8 +47,12 @@ COMMAND_FIELDS: dict[Opcode, tuple[str, ...]] = {
     Opcode.DMA_LOAD: ("sp", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"),
     Opcode.DMA_STORE: ("sp", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"),
     Opcode.WAIT: ("ticket",),
-    # C[m x n] = (ACCUMULATE ? C : 0) + A[m x k] @ B[k x n]; k <= array_rows, n <= array_cols.
-    Opcode.GEMM: ("a", "b", "c", "m", "k", "n"),
+    # D[m x n] = (ACCUMULATE ? C : 0) + A[m x k] @ B[k x n]; k <= array_rows, n <= array_cols.
+    # A row i is scratchpad row a + i*func (func: the A row step, 1 for a plain tile). C and D are
+    # fp32 tiles unless C_BF16 / C_ROW / D_BF16 say otherwise; D is written whole (columns >= n
+    # become +0). The GEMM unit queues commands: the command processor holds back only commands
+    # that touch rows a queued GEMM has yet to read or write (docs/isa.md, "Ordering").
+    Opcode.GEMM: ("a", "b", "c", "d", "m", "k", "n"),
     # b is a buffer reference, or the fp32 bits of a scalar when the B mode is SCALAR.
     Opcode.VEC: ("dst", "a", "b", "rows", "cols"),
     Opcode.HOST: ("index",),
@@ -87,14 +92,18 @@ class BMode(IntEnum):
 class Flag(IntEnum):
     """Bits of the flags field (word 0 bits 31:16)."""
 
-    ACCUMULATE = 1 << 0  # GEMM: add into C instead of overwriting it
+    ACCUMULATE = 1 << 0  # GEMM: D = C + A @ B (else D = A @ B)
     DST_FP32 = 1 << 1  # VEC: destination tile is fp32 (else bf16)
     A_FP32 = 1 << 2  # VEC: a is fp32
     B_FP32 = 1 << 3  # VEC: b is fp32
+    C_BF16 = 1 << 6  # GEMM: C rows are bf16 (one scratchpad row each), widened to fp32
+    C_ROW = 1 << 7  # GEMM: C is one row, added to every row (a bias)
+    D_BF16 = 1 << 8  # GEMM: D rows are rounded to bf16 (one scratchpad row each)
 
 
 BMODE_SHIFT = 4  # VEC: BMode in flag bits 5:4
 BMODE_MASK = 0x3 << BMODE_SHIFT
+GEMM_FLAGS = Flag.ACCUMULATE | Flag.C_BF16 | Flag.C_ROW | Flag.D_BF16
 
 
 class MailboxCall(IntEnum):

@@ -20,7 +20,7 @@ from atalla.isa import MailboxCall, Status
 from cocotb_tests.sim import Dut, run
 
 DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
-          "gemm_unit.sv", "vector_unit.sv", "cmdproc.sv", "mailbox.sv", "scratchpad.sv", "dram.sv", "dma.sv",
+          "gemm_unit.sv", "vector_unit.sv", "cmdproc.sv", "mailbox.sv", "fetch.sv", "scratchpad.sv", "dram.sv", "dma.sv",
           "atalla_top.sv")
 WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call takes
 

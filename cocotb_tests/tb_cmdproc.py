@@ -8,7 +8,7 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, First, RisingEdge
+from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
 from atalla.isa import COMMAND_WORDS, MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
 from cocotb_tests.packed import words
@@ -38,9 +38,12 @@ def program_memory(program) -> np.ndarray:
 
 
 async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
-    """The mailbox responder: wakes on the doorbell only."""
+    """The mailbox responder: wakes on the doorbell only. Requests queue, so the next one may already
+    be ringing when this one is done."""
     while True:
-        await RisingEdge(dut.doorbell_o)
+        await ReadOnly()
+        if not int(dut.doorbell_o.value):
+            await RisingEdge(dut.doorbell_o)
         kind = MailboxCall(int(dut.req_call_o.value))
         status, value = firmware.call(kind, words(int(dut.req_args_o.value), len(MAILBOX_ARGS[kind])))
         await ClockCycles(dut.clk_i, FW_LATENCY)

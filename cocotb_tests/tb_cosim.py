@@ -120,7 +120,7 @@ async def run_blob(dut):
         "pending_call": agent.pending.name if agent.pending is not None else None,
         "wall_seconds": wall,
         "counters": {name: int(getattr(dut, f"{name}_o").value) for name in (
-            "cycles", "fetch_cycles", "gemm_cycles", "vec_cycles", "mailbox_cycles", "wait_cycles", "mac_count",
+            "cycles", "fetch_cycles", "gemm_cycles", "vec_cycles", "mailbox_cycles", "wait_cycles", "interlock_cycles", "mac_count",
             "array_busy_cycles")},
         "op_count": dict(zip((op.name for op in Opcode), words(int(dut.op_count_o.value), len(Opcode)))),
     }

@@ -27,10 +27,15 @@ class Tile:
     handle: int
     rows: int
     fp32: bool
+    base: int = 0  # first scratchpad row within the handle's buffer (tiles of one ALLOC)
 
     def ref(self, row: int = 0) -> int:
         """Reference to tile row `row`: fp32 rows take two scratchpad rows."""
-        return make_ref(self.handle, row * (2 if self.fp32 else 1))
+        return make_ref(self.handle, self.base + row * (2 if self.fp32 else 1))
+
+    @property
+    def sp_rows(self) -> int:
+        return self.rows * (2 if self.fp32 else 1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,10 @@ class Emitter:
         self.commands: list[Command] = []
         self._free_handles = deque(range(config.num_handles))
         self._free_tickets = deque(range(config.num_tickets))
-        self._pending: deque[int] = deque()  # tickets in flight, oldest first
+        # Transfers in flight, oldest first: (transfer id, ticket). Kernels hold transfer ids, so a
+        # transfer the emitter already waited for (to free a ticket) is never waited for twice.
+        self._pending: deque[tuple[int, int]] = deque()
+        self._transfers = 0
         self._sp = ScratchpadAllocator(config.sp_bytes, config.sp_page_bytes)
         self._addr: dict[int, int] = {}
         self.sp_peak_bytes = 0
@@ -72,23 +80,32 @@ class Emitter:
         return rows * (2 if fp32 else 1) * self.config.sp_row_bytes
 
     def alloc(self, rows: int, fp32: bool = False) -> Tile:
+        return self.alloc_group([(rows, fp32)])[0]
+
+    def alloc_group(self, shapes: list[tuple[int, bool]]) -> list[Tile]:
+        """Tiles of (rows, fp32) side by side in one buffer: one ALLOC (and one FREE) for all."""
         if not self._free_handles:
             raise CompileError(f"kernel needs more than {self.config.num_handles} scratchpad handles at once")
         handle = self._free_handles.popleft()
-        nbytes = self.tile_bytes(rows, fp32)
+        tiles, base = [], 0
+        for rows, fp32 in shapes:
+            tiles.append(Tile(handle, rows, fp32, base))
+            base += tiles[-1].sp_rows
+        nbytes = base * self.config.sp_row_bytes
         try:
             self._addr[handle] = self._sp.alloc(nbytes, owner=f"handle {handle}")
         except AllocatorError as e:
             raise CompileError(f"kernel keeps too much live in the scratchpad: {e}") from None
         self.sp_peak_bytes = max(self.sp_peak_bytes, self._sp.used_bytes)
         self.commands.append(command(Opcode.ALLOC, handle=handle, bytes=nbytes))
-        return Tile(handle, rows, fp32)
+        return tiles
 
     def free(self, *tiles: Tile) -> None:
-        for t in tiles:
-            self._sp.free(self._addr.pop(t.handle), owner=f"handle {t.handle}")
-            self._free_handles.append(t.handle)
-            self.commands.append(command(Opcode.FREE, handle=t.handle))
+        """Free the buffers of these tiles (each buffer once, however many of its tiles are given)."""
+        for handle in dict.fromkeys(t.handle for t in tiles):
+            self._sp.free(self._addr.pop(handle), owner=f"handle {handle}")
+            self._free_handles.append(handle)
+            self.commands.append(command(Opcode.FREE, handle=handle))
 
     def sp_free_bytes(self) -> int:
         return self.config.sp_bytes - self._sp.used_bytes
@@ -96,7 +113,7 @@ class Emitter:
     # -- DMA ----------------------------------------------------------------------------------
     def _ticket(self) -> int:
         if not self._free_tickets:
-            self.wait(self._pending[0])
+            self.wait(self._pending[0][0])
         return self._free_tickets.popleft()
 
     def _dma(self, op: Opcode, tile: Tile, row: int, block: Block) -> int:
@@ -108,37 +125,50 @@ class Emitter:
         buffer.last_use = max(buffer.last_use, self.step)
         buffer.read = buffer.read or op == Opcode.DMA_LOAD
         ticket = self._ticket()
-        self._pending.append(ticket)
+        self._transfers += 1
+        self._pending.append((self._transfers, ticket))
         # DRAM addresses are known only after memory planning: recorded here, patched by resolve_dram().
         self.dram_refs.append((len(self.commands), buffer, block.offset))
         self.commands.append(command(
             op, sp=tile.ref(row), dram_addr=0, rows=block.rows, cols=block.cols,
             row_stride=block.row_stride, col_stride=block.col_stride, ticket=ticket))
-        return ticket
+        return self._transfers
 
     def load(self, tile: Tile, block: Block, row: int = 0) -> int:
+        """Start a DMA into the tile; returns the transfer's id for wait()."""
         return self._dma(Opcode.DMA_LOAD, tile, row, block)
 
     def store(self, tile: Tile, block: Block, row: int = 0) -> int:
         return self._dma(Opcode.DMA_STORE, tile, row, block)
 
-    def wait(self, ticket: int) -> None:
-        self._pending.remove(ticket)
-        self._free_tickets.append(ticket)
-        self.commands.append(command(Opcode.WAIT, ticket=ticket))
+    def wait(self, transfer: int) -> None:
+        """WAIT for a transfer (the id load/store returned), unless it was already waited for."""
+        for entry in self._pending:
+            if entry[0] == transfer:
+                self._pending.remove(entry)
+                self._free_tickets.append(entry[1])
+                self.commands.append(command(Opcode.WAIT, ticket=entry[1]))
+                return
 
     def wait_all(self) -> None:
         while self._pending:
-            self.wait(self._pending[0])
+            self.wait(self._pending[0][0])
 
     # -- compute ------------------------------------------------------------------------------
-    def gemm(self, a: Tile, b: Tile, c: Tile, m: int, k: int, n: int, accumulate: bool,
-             a_row: int = 0, b_row: int = 0, c_row: int = 0) -> None:
+    def gemm(self, a: Tile, b: Tile, d: Tile, m: int, k: int, n: int, *, c: Tile | None = None,
+             c_is_row: bool = False, a_row: int = 0, a_step: int = 1, b_row: int = 0, c_row: int = 0,
+             d_row: int = 0) -> None:
+        """D = (C if given else 0) + A @ B; C and D fp32 or bf16 as their tiles are; c_is_row: C's
+        row c_row is added to every row (a bias)."""
         cfg = self.config
-        if k > cfg.array_rows or n > cfg.array_cols or a.fp32 or b.fp32 or not c.fp32:
-            raise CompileError(f"GEMM tile {m}x{k}x{n} does not fit the {cfg.array_rows}x{cfg.array_cols} array")
-        self.commands.append(command(Opcode.GEMM, flags=Flag.ACCUMULATE if accumulate else 0,
-                                     a=a.ref(a_row), b=b.ref(b_row), c=c.ref(c_row), m=m, k=k, n=n))
+        if k > cfg.array_rows or n > cfg.array_cols or a.fp32 or b.fp32 or not 0 <= a_step < 256:
+            raise CompileError(f"GEMM tile {m}x{k}x{n} (A row step {a_step}) does not fit the "
+                               f"{cfg.array_rows}x{cfg.array_cols} array")
+        flags = 0 if d.fp32 else Flag.D_BF16
+        if c is not None:
+            flags |= Flag.ACCUMULATE | (0 if c.fp32 else Flag.C_BF16) | (Flag.C_ROW if c_is_row else 0)
+        self.commands.append(command(Opcode.GEMM, func=a_step, flags=flags, a=a.ref(a_row), b=b.ref(b_row),
+                                     c=c.ref(c_row) if c is not None else 0, d=d.ref(d_row), m=m, k=k, n=n))
 
     def vec(self, func: VecFunc, dst: Tile, a: Tile, b: Tile | float | None = None, *, rows: int, cols: int,
             bmode: BMode = BMode.TILE, dst_row: int = 0, a_row: int = 0, b_row: int = 0) -> None:

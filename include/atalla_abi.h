@@ -101,6 +101,9 @@ enum atalla_trace_event {
 #define ATALLA_FLAG_DST_FP32 0x0002u
 #define ATALLA_FLAG_A_FP32 0x0004u
 #define ATALLA_FLAG_B_FP32 0x0008u
+#define ATALLA_FLAG_C_BF16 0x0040u
+#define ATALLA_FLAG_C_ROW 0x0080u
+#define ATALLA_FLAG_D_BF16 0x0100u
 #define ATALLA_BMODE_SHIFT 4
 #define ATALLA_BMODE_MASK 0x0030u
 
@@ -131,9 +134,10 @@ _Static_assert(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_command s
 #define ATALLA_GEMM_A_WORD 1
 #define ATALLA_GEMM_B_WORD 2
 #define ATALLA_GEMM_C_WORD 3
-#define ATALLA_GEMM_M_WORD 4
-#define ATALLA_GEMM_K_WORD 5
-#define ATALLA_GEMM_N_WORD 6
+#define ATALLA_GEMM_D_WORD 4
+#define ATALLA_GEMM_M_WORD 5
+#define ATALLA_GEMM_K_WORD 6
+#define ATALLA_GEMM_N_WORD 7
 #define ATALLA_VEC_DST_WORD 1
 #define ATALLA_VEC_A_WORD 2
 #define ATALLA_VEC_B_WORD 3

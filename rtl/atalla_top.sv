@@ -48,6 +48,7 @@ module atalla_top
   output logic [31:0]                       vec_cycles_o,
   output logic [31:0]                       mailbox_cycles_o,
   output logic [31:0]                       wait_cycles_o,
+  output logic [31:0]                       interlock_cycles_o,
   output logic [NUM_OPCODES-1:0][31:0]      op_count_o,
   output logic [63:0]                       mac_count_o,
   output logic [63:0]                       array_busy_cycles_o
@@ -57,23 +58,25 @@ module atalla_top
   localparam int ROW_ADDR_BITS = $clog2(SP_ROWS);
   localparam int TICKET_BITS = $clog2(NUM_TICKETS);
   localparam int BEAT_BITS = 8 * DMA_BYTES_PER_CYCLE;
-  localparam int FETCH_BEATS = (COMMAND_BYTES + DMA_BYTES_PER_CYCLE - 1) / DMA_BYTES_PER_CYCLE;
   localparam int PAIR_BITS = 2 * LANES * 16;
 
   // -- command processor ------------------------------------------------------------------------
   logic                              fetch_req, fetch_valid;
   logic [31:0]                       fetch_addr;
   logic [COMMAND_WORDS-1:0][31:0]    fetch_data;
-  logic                              mb_req, mb_resp_valid;
+  logic                              mb_req, mb_full, mb_empty, mb_resp_valid;
   mailbox_call_e                     mb_call;
   logic [MAILBOX_MAX_ARGS-1:0][31:0] mb_args;
+  logic [31:0]                       mb_tag, mb_resp_tag;
   status_e                           mb_resp_status;
   logic [31:0]                       mb_resp_value;
   logic                              dma_done;
   logic [TICKET_BITS-1:0]            dma_done_ticket;
-  logic                              gemm_start, gemm_done, gemm_accumulate;
-  logic [ROW_ADDR_BITS-1:0]          gemm_a_row, gemm_b_row, gemm_c_row;
-  logic [31:0]                       gemm_m, gemm_k, gemm_n;
+  logic                              gemm_push, gemm_ready, gemm_busy, gemm_hazard, gemm_accumulate;
+  logic                              gemm_c_bf16, gemm_c_row_bcast, gemm_d_bf16, dma_write, dma_hazard;
+  logic [ROW_ADDR_BITS-1:0]          gemm_a_row, gemm_b_row, gemm_c_row, gemm_d_row;
+  logic [7:0]                        gemm_a_step;
+  logic [31:0]                       gemm_m, gemm_k, gemm_n, dma_lo, dma_hi;
   logic                              vec_start, vec_done, vec_busy, vec_dst_fp32, vec_a_fp32, vec_b_fp32;
   vec_func_e                         vec_func;
   bmode_e                            vec_bmode;
@@ -87,80 +90,41 @@ module atalla_top
     .clk_i, .rst_ni, .start_i, .prog_base_i, .done_o, .fault_o, .fault_code_o, .fault_status_o, .cmd_index_o,
     .opcode_o,
     .fetch_req_o(fetch_req), .fetch_addr_o(fetch_addr), .fetch_valid_i(fetch_valid), .fetch_data_i(fetch_data),
-    .mb_req_o(mb_req), .mb_call_o(mb_call), .mb_args_o(mb_args), .mb_resp_valid_i(mb_resp_valid),
-    .mb_resp_status_i(mb_resp_status), .mb_resp_value_i(mb_resp_value),
+    .mb_req_o(mb_req), .mb_call_o(mb_call), .mb_args_o(mb_args), .mb_tag_o(mb_tag), .mb_full_i(mb_full),
+    .mb_empty_i(mb_empty), .mb_resp_valid_i(mb_resp_valid), .mb_resp_status_i(mb_resp_status),
+    .mb_resp_value_i(mb_resp_value), .mb_resp_tag_i(mb_resp_tag),
     .dma_done_i(dma_done), .dma_done_ticket_i(dma_done_ticket),
-    .gemm_start_o(gemm_start), .gemm_a_row_o(gemm_a_row), .gemm_b_row_o(gemm_b_row), .gemm_c_row_o(gemm_c_row),
-    .gemm_m_o(gemm_m), .gemm_k_o(gemm_k), .gemm_n_o(gemm_n), .gemm_accumulate_o(gemm_accumulate),
-    .gemm_done_i(gemm_done),
+    .gemm_push_o(gemm_push), .gemm_a_row_o(gemm_a_row), .gemm_a_step_o(gemm_a_step), .gemm_b_row_o(gemm_b_row),
+    .gemm_c_row_o(gemm_c_row), .gemm_d_row_o(gemm_d_row), .gemm_m_o(gemm_m), .gemm_k_o(gemm_k), .gemm_n_o(gemm_n),
+    .gemm_accumulate_o(gemm_accumulate), .gemm_c_bf16_o(gemm_c_bf16), .gemm_c_row_bcast_o(gemm_c_row_bcast),
+    .gemm_d_bf16_o(gemm_d_bf16), .gemm_ready_i(gemm_ready), .gemm_busy_i(gemm_busy), .gemm_hazard_i(gemm_hazard),
+    .dma_lo_o(dma_lo), .dma_hi_o(dma_hi), .dma_write_o(dma_write), .dma_hazard_i(dma_hazard),
     .vec_start_o(vec_start), .vec_func_o(vec_func), .vec_dst_fp32_o(vec_dst_fp32), .vec_a_fp32_o(vec_a_fp32),
     .vec_b_fp32_o(vec_b_fp32), .vec_bmode_o(vec_bmode), .vec_dst_row_o(vec_dst_row), .vec_a_row_o(vec_a_row),
     .vec_b_word_o(vec_b_word), .vec_rows_o(vec_rows), .vec_cols_o(vec_cols), .vec_done_i(vec_done),
-    .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o, .op_count_o
+    .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o,
+    .interlock_cycles_o, .op_count_o
   );
 
   mailbox u_mailbox (
-    .clk_i, .rst_ni, .req_i(mb_req), .call_i(mb_call), .args_i(mb_args),
-    .resp_valid_o(mb_resp_valid), .resp_status_o(mb_resp_status), .resp_value_o(mb_resp_value),
+    .clk_i, .rst_ni, .req_i(mb_req), .call_i(mb_call), .args_i(mb_args), .tag_i(mb_tag), .full_o(mb_full),
+    .empty_o(mb_empty), .resp_valid_o(mb_resp_valid), .resp_status_o(mb_resp_status), .resp_value_o(mb_resp_value),
+    .resp_tag_o(mb_resp_tag),
     .doorbell_o(mb_doorbell_o), .req_call_o(mb_call_o), .req_args_o(mb_args_o),
     .resp_doorbell_i(mb_resp_doorbell_i), .resp_status_i(mb_resp_status_i), .resp_value_i(mb_resp_value_i)
   );
 
-  // -- command fetch: 32-byte reads on DRAM port 1, with the next command prefetched --------
-  // A one-entry buffer holds the command at buf_addr. Once a command is handed over, the one
-  // after it is read right away, so the DRAM latency overlaps the current command; a request
-  // for another address (never, in a linear program) discards the buffer and reads on demand.
-  logic                  fetch_busy;  // request accepted, beats arriving
-  logic                  buf_full;    // fetch_buf holds the whole command at buf_addr
-  logic                  prefetch;    // read next_addr when the port is free
-  logic [31:0]           buf_addr, next_addr;
-  logic [$clog2(FETCH_BEATS + 1)-1:0] fetch_beat;
-  // A beat wider than a command (atalla32: 64-byte beats) brings bytes past the command: unused.
-  /* verilator lint_off UNUSEDSIGNAL */
-  logic [FETCH_BEATS*BEAT_BITS-1:0]   fetch_buf;
-  /* verilator lint_on UNUSEDSIGNAL */
+  // -- command fetch: lines read ahead on DRAM port 1 ---------------------------------------
   logic                  p1_req_valid, p1_req_ready, p1_rvalid, p1_rlast;
   logic [BEAT_BITS-1:0]  p1_rdata;
   logic [31:0]           p1_req_addr;
-  logic                  demand, hit;
-  assign demand       = fetch_req && !fetch_valid;
-  assign hit          = demand && buf_full && buf_addr == fetch_addr;
-  assign p1_req_valid = !fetch_busy && !buf_full && (demand || prefetch);
-  assign p1_req_addr  = demand ? fetch_addr : next_addr;
-  always_ff @(posedge clk_i) begin
-    if (!rst_ni) begin
-      fetch_busy  <= 1'b0;
-      fetch_valid <= 1'b0;
-      fetch_beat  <= '0;
-      buf_full    <= 1'b0;
-      prefetch    <= 1'b0;
-    end else begin
-      fetch_valid <= 1'b0;
-      if (p1_req_valid && p1_req_ready) begin
-        fetch_busy <= 1'b1;
-        fetch_beat <= '0;
-        buf_addr   <= p1_req_addr;
-        prefetch   <= 1'b0;
-      end
-      if (p1_rvalid && fetch_busy) begin
-        fetch_buf[fetch_beat*BEAT_BITS +: BEAT_BITS] <= p1_rdata;
-        fetch_beat <= fetch_beat + 1;
-        if (p1_rlast) begin
-          fetch_busy <= 1'b0;
-          buf_full   <= 1'b1;
-        end
-      end
-      if (hit) begin
-        fetch_valid <= 1'b1;
-        buf_full    <= 1'b0;
-        prefetch    <= 1'b1;
-        next_addr   <= fetch_addr + COMMAND_BYTES;
-      end else if (demand && buf_full) begin
-        buf_full <= 1'b0;  // not the command asked for
-      end
-    end
-  end
-  assign fetch_data = fetch_buf[COMMAND_BYTES*8-1:0];
+  logic [15:0]           p1_req_len;
+  fetch #(.DRAM_BYTES(DRAM_BYTES), .BEAT_BYTES(DMA_BYTES_PER_CYCLE), .COMMAND_BYTES(COMMAND_BYTES)) u_fetch (
+    .clk_i, .rst_ni, .start_i, .prog_base_i,
+    .req_i(fetch_req), .addr_i(fetch_addr), .valid_o(fetch_valid), .data_o(fetch_data),
+    .dram_req_valid_o(p1_req_valid), .dram_req_ready_i(p1_req_ready), .dram_req_addr_o(p1_req_addr),
+    .dram_req_len_o(p1_req_len), .dram_rvalid_i(p1_rvalid), .dram_rdata_i(p1_rdata), .dram_rlast_i(p1_rlast)
+  );
 
   // -- DMA engine, programmed register by register from the firmware's descriptor -------------
   logic                     dma_reg_we, dma_start, dma_busy, dma_idle;
@@ -215,10 +179,10 @@ module atalla_top
     .p0_req_wstrb_i(p0_req_wstrb), .p0_rvalid_o(p0_rvalid), .p0_rdata_o(p0_rdata), .p0_rlast_o(p0_rlast),
     .p0_wack_o(p0_wack),
     .p1_req_valid_i(p1_req_valid), .p1_req_ready_o(p1_req_ready), .p1_req_addr_i(p1_req_addr),
-    .p1_req_len_i(16'(COMMAND_BYTES)), .p1_rvalid_o(p1_rvalid), .p1_rdata_o(p1_rdata), .p1_rlast_o(p1_rlast)
+    .p1_req_len_i(p1_req_len), .p1_rvalid_o(p1_rvalid), .p1_rdata_o(p1_rdata), .p1_rlast_o(p1_rlast)
   );
 
-  // -- compute units and their scratchpad ports (one command at a time: a mux) ----------------
+  // -- compute units and their scratchpad ports (a VEC runs only while the GEMM queue is empty) --
   logic [2:0]                        gemm_rd_en, vec_rd_en;
   logic [2:0][ROW_ADDR_BITS-1:0]     gemm_rd_row, vec_rd_row;
   logic [2:0][PAIR_BITS-1:0]         rd_data;
@@ -228,8 +192,11 @@ module atalla_top
   logic [PAIR_BITS-1:0]              gemm_wr_data, vec_wr_data;
 
   gemm_unit #(.ROWS(ARRAY_ROWS), .COLS(ARRAY_COLS), .LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) u_gemm (
-    .clk_i, .rst_ni, .start_i(gemm_start), .a_row_i(gemm_a_row), .b_row_i(gemm_b_row), .c_row_i(gemm_c_row),
-    .m_i(gemm_m), .k_i(gemm_k), .n_i(gemm_n), .accumulate_i(gemm_accumulate), .done_o(gemm_done),
+    .clk_i, .rst_ni, .push_i(gemm_push), .ready_o(gemm_ready), .a_row_i(gemm_a_row), .a_step_i(gemm_a_step),
+    .b_row_i(gemm_b_row), .c_row_i(gemm_c_row), .d_row_i(gemm_d_row), .m_i(gemm_m), .k_i(gemm_k), .n_i(gemm_n),
+    .accumulate_i(gemm_accumulate), .c_bf16_i(gemm_c_bf16), .c_row_bcast_i(gemm_c_row_bcast),
+    .d_bf16_i(gemm_d_bf16), .busy_o(gemm_busy), .hazard_o(gemm_hazard),
+    .q_lo_i(dma_lo), .q_hi_i(dma_hi), .q_write_i(dma_write), .q_hazard_o(dma_hazard),
     .rd_en_o(gemm_rd_en), .rd_row_o(gemm_rd_row), .rd_data_i(rd_data),
     .wr_en_o(gemm_wr_en), .wr_row_o(gemm_wr_row), .wr_mask_o(gemm_wr_mask), .wr_data_o(gemm_wr_data),
     .mac_count_o, .array_busy_cycles_o
@@ -244,7 +211,7 @@ module atalla_top
   );
 
   logic gemm_owns;
-  assign gemm_owns = opcode_o == OP_GEMM;
+  assign gemm_owns = !vec_busy;
 
   scratchpad #(.SP_ROWS(SP_ROWS), .ROW_BYTES(SP_ROW_BYTES), .SP_BANKS(SP_BANKS), .NUM_RD(3)) u_scratchpad (
     .clk_i,
@@ -258,5 +225,5 @@ module atalla_top
   // Read enables only gate the testbench models (this scratchpad reads every cycle); the DMA's
   // own last-beat flag and busy/idle states are not needed here.
   logic unused;
-  assign unused = ^{gemm_rd_en, vec_rd_en, dma_idle, p0_rlast, vec_busy};
+  assign unused = ^{gemm_rd_en, vec_rd_en, dma_idle, p0_rlast};
 endmodule

@@ -1,6 +1,7 @@
 // DRAM timing model over the C++ storage of rtl/dram_model.cpp (DPI-C: this models the off-chip part).
 //
-// One channel, two request ports with fixed priority (port 0 wins), one beat of BEAT_BYTES per cycle
+// One channel, two request ports with fixed priority (port 1 wins: command fetch is a line now and
+// then, and the command processor waits for it), one beat of BEAT_BYTES per cycle
 // shared by both ports, requests served strictly in the order they were accepted.
 //
 //   port 0 (DMA)            reads and writes
@@ -17,8 +18,8 @@
 //          len is ignored. The write happens DRAM_LATENCY cycles after it is accepted and
 //          p0_wack_o pulses in that cycle; from then on reads see it. Reads and writes never pass each
 //          other, so a read accepted after a write returns the written data.
-// Acceptance: a port is ready while the request queue (QUEUE_DEPTH entries) has room; port 1 only
-// when port 0 is not requesting. With one-beat requests a queue at least DRAM_LATENCY deep keeps the
+// Acceptance: a port is ready while the request queue (QUEUE_DEPTH entries) has room; port 0 only
+// when port 1 is not requesting. With one-beat requests a queue at least DRAM_LATENCY deep keeps the
 // channel at one beat per cycle.
 //
 // Addresses outside DRAM_BYTES read zeros and drop writes (the C++ model warns once).
@@ -84,21 +85,21 @@ module dram #(
   logic [    31:0] cycle_q;
   logic [    15:0] served_q;  // bytes of the head request already returned
 
-  // Acceptance: port 0 first.
+  // Acceptance: port 1 first.
   logic not_full, push;
   req_t incoming;
   assign not_full       = count_q != (PtrW + 1)'(QUEUE_DEPTH);
-  assign p0_req_ready_o = not_full;
-  assign p1_req_ready_o = not_full && !p0_req_valid_i;
+  assign p0_req_ready_o = not_full && !p1_req_valid_i;
+  assign p1_req_ready_o = not_full;
   assign push           = not_full && (p0_req_valid_i || p1_req_valid_i);
 
   always_comb begin
-    if (p0_req_valid_i) begin
-      incoming = '{port: 1'b0, write: p0_req_write_i, addr: p0_req_addr_i, len: p0_req_len_i,
-                   wdata: p0_req_wdata_i, wstrb: p0_req_wstrb_i, stamp: cycle_q};
-    end else begin
+    if (p1_req_valid_i) begin
       incoming = '{port: 1'b1, write: 1'b0, addr: p1_req_addr_i, len: p1_req_len_i, wdata: '0,
                    wstrb: '0, stamp: cycle_q};
+    end else begin
+      incoming = '{port: 1'b0, write: p0_req_write_i, addr: p0_req_addr_i, len: p0_req_len_i,
+                   wdata: p0_req_wdata_i, wstrb: p0_req_wstrb_i, stamp: cycle_q};
     end
   end
 

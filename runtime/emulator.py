@@ -32,6 +32,7 @@ class _InFlight:
     direction: DmaDirection
     sp: tuple[int, int]  # byte range [lo, hi)
     dram: tuple[int, int]  # byte range [lo, hi)
+    desc: DmaDescriptor
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -122,11 +123,15 @@ class Emulator:
             raise fail(f"handle {handle} is not bound to a scratchpad buffer (no ALLOC, or already freed)")
         return self.handles[handle]
 
-    def _no_conflict(self, fail, sp=None, dram=None, writes_sp=True, writes_dram=False) -> None:
+    def _no_conflict(self, fail, sp=None, dram=None, writes_sp=True, writes_dram=False,
+                     desc: DmaDescriptor | None = None) -> None:
+        """desc: the DRAM side is this DMA block, compared element by element with other blocks
+        (the tiles of one tensor interleave without sharing a byte)."""
         for ticket, f in self.in_flight.items():
             sp_clash = sp is not None and _overlap(sp, f.sp) and (writes_sp or f.direction == DmaDirection.LOAD)
             dram_clash = dram is not None and _overlap(dram, f.dram) and (
-                writes_dram or f.direction == DmaDirection.STORE)
+                writes_dram or f.direction == DmaDirection.STORE) and (
+                desc is None or np.intersect1d(desc.dram_elements(), f.desc.dram_elements()).size > 0)
             if sp_clash or dram_clash:
                 where = "scratchpad" if sp_clash else "DRAM"
                 raise fail(f"touches {where} that DMA command {f.index} (ticket {ticket}) still owns: WAIT for it first")
@@ -145,35 +150,46 @@ class Emulator:
         direction = DmaDirection.LOAD if load else DmaDirection.STORE
         desc = DmaDescriptor(direction, sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket)
         lo, hi = desc.dram_span()
-        self._no_conflict(fail, sp=sp, dram=(lo, hi), writes_sp=load, writes_dram=not load)
+        self._no_conflict(fail, sp=sp, dram=(lo, hi), writes_sp=load, writes_dram=not load, desc=desc)
         self._call(fail, MailboxCall.DMA, (int(direction), sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket))
-        self.in_flight[ticket] = _InFlight(index, direction, sp, (lo, hi))
+        self.in_flight[ticket] = _InFlight(index, direction, sp, (lo, hi), desc)
 
     # -- scratchpad tiles ----------------------------------------------------------------------------
-    def _span(self, fail, ref: int, rows: int, fp32: bool) -> tuple[int, int]:
+    def _rows(self, fail, ref: int, rows: int, what: str) -> tuple[int, int]:
+        """Byte range of `rows` scratchpad rows from a buffer reference, checked like _span."""
         handle, row = split_ref(ref)
         addr, nbytes = self._bound(fail, handle)
         row_bytes = self.config.sp_row_bytes
-        per_row = 2 if fp32 else 1
-        lo, hi = addr + row * row_bytes, addr + (row + rows * per_row) * row_bytes
+        lo, hi = addr + row * row_bytes, addr + (row + rows) * row_bytes
         if hi > addr + nbytes:
-            raise fail(f"{rows} {'fp32' if fp32 else 'bf16'} rows from row {row} overrun handle {handle} "
-                       f"({nbytes // row_bytes} rows)")
+            raise fail(f"{what} from row {row} overrun handle {handle} ({nbytes // row_bytes} rows)")
         self._no_conflict(fail, sp=(lo, hi), writes_sp=False)
         return lo, hi
 
+    def _span(self, fail, ref: int, rows: int, fp32: bool) -> tuple[int, int]:
+        """Byte range of a tile of `rows` rows (fp32 rows take two scratchpad rows)."""
+        return self._rows(fail, ref, rows * (2 if fp32 else 1), f"{rows} {'fp32' if fp32 else 'bf16'} rows")
+
     def _gemm(self, fail, cmd: Command) -> None:
-        a_ref, b_ref, c_ref, m, k, n = cmd.args
-        cfg = self.config
+        a_ref, b_ref, c_ref, d_ref, m, k, n = cmd.args
+        cfg, flags, a_step = self.config, cmd.flags, cmd.func
         if not (0 < k <= cfg.array_rows and 0 < n <= cfg.array_cols and m > 0):
             raise fail(f"tile {m}x{k}x{n} does not fit the {cfg.array_rows}x{cfg.array_cols} array")
-        a_span, b_span = self._span(fail, a_ref, m, False), self._span(fail, b_ref, k, False)
-        c_span = self._span(fail, c_ref, m, True)
-        if _overlap(c_span, a_span) or _overlap(c_span, b_span):
-            raise fail("the accumulator overlaps an operand")
-        self._no_conflict(fail, sp=c_span, writes_sp=True)
-        units.gemm(self.sp, a_span[0], b_span[0], c_span[0], m, k, n, bool(cmd.flags & Flag.ACCUMULATE),
-                   cfg.sp_row_bytes)
+        a_span = self._rows(fail, a_ref, (m - 1) * a_step + 1, "A's rows")
+        b_span = self._rows(fail, b_ref, k, "B's rows")
+        d_span = self._rows(fail, d_ref, units.gemm_d_rows(m, flags), "D's rows")
+        for name, span in (("A", a_span), ("B", b_span)):
+            if _overlap(d_span, span):
+                raise fail(f"D overlaps {name}")
+        c_span = (0, 0)  # C is not read without ACCUMULATE
+        if flags & Flag.ACCUMULATE:
+            c_span = self._rows(fail, c_ref, units.gemm_c_rows(m, flags), "C's rows")
+            same_rows = c_span == d_span and bool(flags & Flag.C_BF16) == bool(flags & Flag.D_BF16)
+            if _overlap(c_span, d_span) and not same_rows:
+                raise fail("D partially overlaps C (in place is fine: the same rows, the same format)")
+        self._no_conflict(fail, sp=d_span, writes_sp=True)
+        units.gemm(self.sp, a_span[0], a_step, b_span[0], c_span[0], d_span[0], m, k, n,
+                   flags, cfg.sp_row_bytes, cfg.array_cols)
 
     def _vec(self, fail, cmd: Command) -> None:
         dst_ref, a_ref, b_word, rows, cols = cmd.args

@@ -271,19 +271,19 @@ def _read_host_ops(body: bytes, strings: bytes, num_tensors: int) -> list[HostOp
 
 # Fields holding a buffer reference (handle[31:24] | row[23:0]).
 _REF_FIELDS: dict[Opcode, tuple[str, ...]] = {
-    Opcode.DMA_LOAD: ("sp",), Opcode.DMA_STORE: ("sp",), Opcode.GEMM: ("a", "b", "c"), Opcode.VEC: ("dst", "a", "b"),
+    Opcode.DMA_LOAD: ("sp",), Opcode.DMA_STORE: ("sp",), Opcode.GEMM: ("a", "b", "c", "d"), Opcode.VEC: ("dst", "a", "b"),
 }
 # Flag bits each opcode defines; any other bit set is a corrupt or miscompiled command.
 _ALLOWED_FLAGS: dict[Opcode, int] = {
-    Opcode.GEMM: Flag.ACCUMULATE,
+    Opcode.GEMM: isa.GEMM_FLAGS,
     Opcode.VEC: Flag.DST_FP32 | Flag.A_FP32 | Flag.B_FP32 | isa.BMODE_MASK,
 }
 
 
 def _check_command(i: int, c: Command, config: HardwareConfig, num_host_ops: int) -> None:
     where = f"command {i} ({c.kind})"
-    if c.op != Opcode.VEC and c.func:
-        _fail(f"{where}: func {c.func} must be 0 outside VEC")
+    if c.op not in (Opcode.VEC, Opcode.GEMM) and c.func:
+        _fail(f"{where}: func {c.func} must be 0 outside VEC and GEMM")
     if c.flags & ~_ALLOWED_FLAGS.get(c.op, 0):
         _fail(f"{where}: undefined flag bits {c.flags & ~_ALLOWED_FLAGS.get(c.op, 0):#x}")
     handles = [("handle", c.field("handle"))] if c.op in (Opcode.ALLOC, Opcode.FREE) else []

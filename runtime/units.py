@@ -63,9 +63,27 @@ def vec(sp: np.ndarray, func: VecFunc, flags: int, dst: int, a: int, b_word: int
     write_tile(sp, dst, result.reshape(rows, out_cols), bool(flags & Flag.DST_FP32), row_bytes)
 
 
-def gemm(sp: np.ndarray, a: int, b: int, c: int, m: int, k: int, n: int, accumulate: bool, row_bytes: int) -> None:
-    """One GEMM command on byte addresses of A (bf16 m x k), B (bf16 k x n) and C (fp32 m x n)."""
-    a_bits = sp[a : a + m * row_bytes].view("<u2").reshape(m, -1)[:, :k]
+def gemm_c_rows(m: int, flags: int) -> int:
+    """Scratchpad rows the C operand of a GEMM covers."""
+    return (1 if flags & Flag.C_ROW else m) * (1 if flags & Flag.C_BF16 else 2)
+
+
+def gemm_d_rows(m: int, flags: int) -> int:
+    return m if flags & Flag.D_BF16 else 2 * m
+
+
+def gemm(sp: np.ndarray, a: int, a_step: int, b: int, c: int, d: int, m: int, k: int, n: int, flags: int,
+         row_bytes: int, cols: int) -> None:
+    """One GEMM command on byte addresses: A row i (bf16) at a + i*a_step*row_bytes, B (bf16 k x n),
+    C and D as the flags say. D's rows are written whole: columns n..cols-1 become +0."""
+    step = a_step * row_bytes // 2
+    a_bits = sp.view("<u2")[a // 2 + step * np.arange(m)[:, None] + np.arange(k)[None, :]]
     b_bits = sp[b : b + k * row_bytes].view("<u2").reshape(k, -1)[:, :n]
-    old = read_tile(sp, c, m, n, True, row_bytes) if accumulate else None
-    write_tile(sp, c, nu.gemm(a_bits, b_bits, old), True, row_bytes)
+    old = None
+    if flags & Flag.ACCUMULATE:
+        c_bf16 = bool(flags & Flag.C_BF16)
+        old = read_tile(sp, c, 1 if flags & Flag.C_ROW else m, n, not c_bf16, row_bytes)
+        old = np.broadcast_to(old, (m, n))
+    result = np.zeros((m, cols), dtype=np.float32)
+    result[:, :n] = nu.gemm(a_bits, b_bits, old)
+    write_tile(sp, d, result, not flags & Flag.D_BF16, row_bytes)

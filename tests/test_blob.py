@@ -40,7 +40,7 @@ def make_program(**changes) -> Program:
         command(Opcode.DMA_LOAD, sp=make_ref(1), dram_addr=128, rows=8, cols=8, row_stride=8, col_stride=1, ticket=1),
         command(Opcode.WAIT, ticket=0),
         command(Opcode.WAIT, ticket=1),
-        command(Opcode.GEMM, flags=Flag.ACCUMULATE, a=make_ref(0), b=make_ref(1), c=make_ref(1, 8), m=2, k=8, n=8),
+        command(Opcode.GEMM, func=1, flags=Flag.ACCUMULATE, a=make_ref(0), b=make_ref(1), c=make_ref(1, 8), d=make_ref(1, 8), m=2, k=8, n=8),
         command(Opcode.VEC, func=VecFunc.MUL, flags=Flag.DST_FP32 | BMode.SCALAR << BMODE_SHIFT,
                 dst=make_ref(1, 8), a=make_ref(1, 8), b=0x3F000000, rows=2, cols=8),
         command(Opcode.DMA_STORE, sp=make_ref(1, 8), dram_addr=320, rows=2, cols=8, row_stride=8, col_stride=1,
@@ -219,7 +219,8 @@ def test_missing_end() -> None:
 
 @pytest.mark.parametrize("cmd, words", [
     (command(Opcode.ALLOC, handle=CFG.num_handles, bytes=16), "handle"),
-    (command(Opcode.GEMM, a=make_ref(0), b=make_ref(CFG.num_handles), c=make_ref(1), m=1, k=1, n=1), "b handle"),
+    (command(Opcode.GEMM, a=make_ref(0), b=make_ref(CFG.num_handles), c=make_ref(1), d=make_ref(1), m=1, k=1,
+             n=1), "b handle"),
     (command(Opcode.WAIT, ticket=CFG.num_tickets), "ticket"),
     (command(Opcode.HOST, index=1), "host op index 1"),
     (command(Opcode.DMA_LOAD, flags=Flag.ACCUMULATE, sp=0, dram_addr=0, rows=1, cols=1, row_stride=1,

@@ -87,7 +87,8 @@ def test_dma_outside_dram_is_refused_by_firmware():
 
 
 def test_gemm_tile_too_big():
-    cfg_fp32 = command(Opcode.GEMM, flags=Flag.ACCUMULATE, a=make_ref(0), b=make_ref(0), c=make_ref(1), m=1, k=9, n=8)
+    cfg_fp32 = command(Opcode.GEMM, func=1, flags=Flag.ACCUMULATE, a=make_ref(0), b=make_ref(0), c=make_ref(1),
+                       d=make_ref(1), m=1, k=9, n=8)
     with pytest.raises(EmulatorError, match=r"tile 1x9x8 does not fit the 8x8 array"):
         run(program(*ALLOC, cfg_fp32))
 

@@ -28,13 +28,13 @@ def assert_same_bits(got, want):
 
 
 def gemm_reference(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, k_tile: int) -> np.ndarray:
-    """K tiles accumulate in fp32 in order; the bias is added to the fp32 sum; one bf16 rounding."""
+    """The fp32 sum starts from the bias (or from the first K tile); K tiles accumulate in order;
+    one bf16 rounding."""
     a_bits, b_bits = nu.f32_to_bf16_bits(a), nu.f32_to_bf16_bits(b)
-    acc = None
+    shape = (a.shape[0], b.shape[1])
+    acc = None if bias is None else np.broadcast_to(nu.round_to_bf16(bias), shape).astype(np.float32)
     for k0 in range(0, a.shape[1], k_tile):
         acc = nu.gemm(a_bits[:, k0 : k0 + k_tile], b_bits[k0 : k0 + k_tile], acc)
-    if bias is not None:
-        acc = nu.add(acc, np.broadcast_to(nu.round_to_bf16(bias), acc.shape))
     return nu.round_to_bf16(acc)
 
 

@@ -50,7 +50,7 @@ module atalla_tb
   mailbox_call_e                     mb_call_o;
   logic [MAILBOX_MAX_ARGS-1:0][31:0] mb_args_o;
   logic [31:0]                       cycles_o, fetch_cycles_o, gemm_cycles_o, vec_cycles_o, mailbox_cycles_o,
-                                     wait_cycles_o;
+                                     wait_cycles_o, interlock_cycles_o;
   logic [NUM_OPCODES-1:0][31:0]      op_count_o;
   logic [63:0]                       mac_count_o, array_busy_cycles_o;
 
@@ -91,7 +91,8 @@ module atalla_tb
     .mb_doorbell_o, .mb_call_o, .mb_args_o, .mb_resp_doorbell_i(resp_doorbell),
     .mb_resp_status_i(status_e'(fw_resp_status_i)), .mb_resp_value_i(fw_resp_value_i),
     .fw_dma_start_i(dma_start), .fw_dma_desc_i, .fw_dma_idle_o,
-    .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o, .op_count_o,
+    .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o,
+    .interlock_cycles_o, .op_count_o,
     .mac_count_o, .array_busy_cycles_o
   );
 

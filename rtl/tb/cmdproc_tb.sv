@@ -47,7 +47,8 @@ module cmdproc_tb
   end
 
   // mailbox, firmware side driven by the test
-  logic                              mb_req, mb_resp_valid;
+  logic                              mb_req, mb_full, mb_empty, mb_resp_valid;
+  logic [31:0]                       mb_tag, mb_resp_tag;
   mailbox_call_e                     mb_call;
   logic [MAILBOX_MAX_ARGS-1:0][31:0] mb_args;
   status_e                           mb_resp_status;
@@ -60,8 +61,9 @@ module cmdproc_tb
   logic [31:0]                       resp_value_i = '0;
 
   mailbox u_mailbox (
-    .clk_i, .rst_ni, .req_i(mb_req), .call_i(mb_call), .args_i(mb_args),
-    .resp_valid_o(mb_resp_valid), .resp_status_o(mb_resp_status), .resp_value_o(mb_resp_value),
+    .clk_i, .rst_ni, .req_i(mb_req), .call_i(mb_call), .args_i(mb_args), .tag_i(mb_tag), .full_o(mb_full),
+    .empty_o(mb_empty), .resp_valid_o(mb_resp_valid), .resp_status_o(mb_resp_status), .resp_value_o(mb_resp_value),
+    .resp_tag_o(mb_resp_tag),
     .doorbell_o, .req_call_o, .req_args_o, .resp_doorbell_i, .resp_status_i(status_e'(resp_status_i)),
     .resp_value_i
   );
@@ -69,17 +71,20 @@ module cmdproc_tb
   // units and DMA completion, answered by the test
   logic                             dma_done_i = 1'b0;
   logic [$clog2(NUM_TICKETS)-1:0]   dma_done_ticket_i = '0;
-  logic                             gemm_start_o, vec_start_o;
-  logic                             gemm_done_i = 1'b0, vec_done_i = 1'b0;
-  logic [ROW_ADDR_BITS-1:0]         gemm_a_row_o, gemm_b_row_o, gemm_c_row_o, vec_dst_row_o, vec_a_row_o;
-  logic [31:0]                      gemm_m_o, gemm_k_o, gemm_n_o, vec_b_word_o;
-  logic                             gemm_accumulate_o, vec_dst_fp32_o, vec_a_fp32_o, vec_b_fp32_o;
+  logic                             gemm_push_o, vec_start_o;
+  logic                             vec_done_i = 1'b0;
+  logic [ROW_ADDR_BITS-1:0]         gemm_a_row_o, gemm_b_row_o, gemm_c_row_o, gemm_d_row_o, vec_dst_row_o,
+                                    vec_a_row_o;
+  logic [7:0]                       gemm_a_step_o;
+  logic [31:0]                      gemm_m_o, gemm_k_o, gemm_n_o, vec_b_word_o, dma_lo_o, dma_hi_o;
+  logic                             gemm_accumulate_o, gemm_c_bf16_o, gemm_c_row_bcast_o, gemm_d_bf16_o;
+  logic                             dma_write_o, vec_dst_fp32_o, vec_a_fp32_o, vec_b_fp32_o;
   vec_func_e                        vec_func_o;
   bmode_e                           vec_bmode_o;
   logic [23:0]                      vec_rows_o;
   logic [15:0]                      vec_cols_o;
   logic [31:0]                      cycles_o, fetch_cycles_o, gemm_cycles_o, vec_cycles_o, mailbox_cycles_o,
-                                    wait_cycles_o;
+                                    wait_cycles_o, interlock_cycles_o;
   logic [NUM_OPCODES-1:0][31:0]     op_count_o;
 
   cmdproc #(.ROW_BYTES(ROW_BYTES), .ROW_ADDR_BITS(ROW_ADDR_BITS), .NUM_HANDLES(NUM_HANDLES),
@@ -87,22 +92,26 @@ module cmdproc_tb
     .clk_i, .rst_ni, .start_i, .prog_base_i, .done_o, .fault_o, .fault_code_o, .fault_status_o, .cmd_index_o,
     .opcode_o,
     .fetch_req_o(fetch_req), .fetch_addr_o(fetch_addr), .fetch_valid_i(fetch_valid), .fetch_data_i(fetch_data),
-    .mb_req_o(mb_req), .mb_call_o(mb_call), .mb_args_o(mb_args), .mb_resp_valid_i(mb_resp_valid),
-    .mb_resp_status_i(mb_resp_status), .mb_resp_value_i(mb_resp_value),
+    .mb_req_o(mb_req), .mb_call_o(mb_call), .mb_args_o(mb_args), .mb_tag_o(mb_tag), .mb_full_i(mb_full),
+    .mb_empty_i(mb_empty), .mb_resp_valid_i(mb_resp_valid), .mb_resp_status_i(mb_resp_status),
+    .mb_resp_value_i(mb_resp_value), .mb_resp_tag_i(mb_resp_tag),
     .dma_done_i, .dma_done_ticket_i,
-    .gemm_start_o, .gemm_a_row_o, .gemm_b_row_o, .gemm_c_row_o, .gemm_m_o, .gemm_k_o, .gemm_n_o,
-    .gemm_accumulate_o, .gemm_done_i,
+    .gemm_push_o, .gemm_a_row_o, .gemm_a_step_o, .gemm_b_row_o, .gemm_c_row_o, .gemm_d_row_o, .gemm_m_o,
+    .gemm_k_o, .gemm_n_o, .gemm_accumulate_o, .gemm_c_bf16_o, .gemm_c_row_bcast_o, .gemm_d_bf16_o,
+    .gemm_ready_i(1'b1), .gemm_busy_i(gemm_busy != '0), .gemm_hazard_i(1'b0),
+    .dma_lo_o, .dma_hi_o, .dma_write_o, .dma_hazard_i(1'b0),
     .vec_start_o, .vec_func_o, .vec_dst_fp32_o, .vec_a_fp32_o, .vec_b_fp32_o, .vec_bmode_o, .vec_dst_row_o,
     .vec_a_row_o, .vec_b_word_o, .vec_rows_o, .vec_cols_o, .vec_done_i,
-    .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o, .op_count_o
+    .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o,
+    .interlock_cycles_o, .op_count_o
   );
 
-  // Units finish a fixed few cycles after their start pulse: the test checks dispatch, not math.
+  // Units finish a fixed few cycles after their start (the GEMM queue: after the last push): the
+  // test checks dispatch, not math.
   logic [2:0] gemm_busy = '0, vec_busy = '0;
   always_ff @(posedge clk_i) begin
-    gemm_busy <= {gemm_busy[1:0], gemm_start_o};
+    gemm_busy <= gemm_push_o ? 3'b111 : {gemm_busy[1:0], 1'b0};
     vec_busy  <= {vec_busy[1:0], vec_start_o};
-    gemm_done_i <= gemm_busy[2];
     vec_done_i  <= vec_busy[2];
   end
 endmodule

@@ -16,7 +16,9 @@ module scratchpad_model #(
   import "DPI-C" function void spm_read_pair(input int row, output bit [1023:0] data);
   import "DPI-C" function void spm_write_pair(input int row, input int mask, input bit [1023:0] data);
 
+  // Write first, like rtl/scratchpad.sv: a read of the row written in the same cycle sees the new data.
   always_ff @(posedge clk_i) begin
+    if (wr_en_i) spm_write_pair(int'(wr_row_i), int'(wr_mask_i), 1024'(wr_data_i));
     for (int p = 0; p < 3; p++) begin
       if (rd_en_i[p]) begin
         bit [1023:0] pair;
@@ -24,6 +26,5 @@ module scratchpad_model #(
         rd_data_o[p] <= pair[2*LANES*16-1:0];
       end
     end
-    if (wr_en_i) spm_write_pair(int'(wr_row_i), int'(wr_mask_i), 1024'(wr_data_i));
   end
 endmodule
