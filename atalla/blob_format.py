@@ -14,7 +14,7 @@ from dataclasses import fields as _config_fields
 from atalla.config import HardwareConfig
 
 MAGIC = b"ATLB"
-VERSION_MAJOR = 1  # a loader refuses any other major version
+VERSION_MAJOR = 2  # a loader refuses any other major version
 VERSION_MINOR = 0  # a loader accepts minor versions up to its own
 NO_CONSTANT = 0xFFFFFFFF  # const_offset of a tensor that has no initial data
 MAX_DIMS = 6

@@ -168,7 +168,7 @@ _Static_assert(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_command s
 
 #define ATALLA_BLOB_MAGIC "ATLB"
 #define ATALLA_BLOB_MAGIC_U32 0x424c5441u  /* magic read as a LE u32 */
-#define ATALLA_BLOB_VERSION_MAJOR 1  /* must equal the blob's */
+#define ATALLA_BLOB_VERSION_MAJOR 2  /* must equal the blob's */
 #define ATALLA_BLOB_VERSION_MINOR 0  /* the blob's may be lower, never higher */
 #define ATALLA_BLOB_NO_CONSTANT 0xffffffffu
 #define ATALLA_BLOB_MAX_DIMS 6
