@@ -156,7 +156,8 @@ class Emulator:
 
     # -- scratchpad tiles ----------------------------------------------------------------------------
     def _rows(self, fail, ref: int, rows: int, what: str) -> tuple[int, int]:
-        """Byte range of `rows` scratchpad rows from a buffer reference, checked like _span."""
+        """Byte range of `rows` scratchpad rows from a buffer reference: inside its buffer, and not
+        written by a DMA in flight."""
         handle, row = split_ref(ref)
         addr, nbytes = self._bound(fail, handle)
         row_bytes = self.config.sp_row_bytes

@@ -62,6 +62,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
     k_tiles, n_spans = spans(k_total, rows_r), spans(n_total, cols_c)
     kt, nt = len(k_tiles), len(n_spans)
     bias_kind = "" if bias is None else "row" if bias.strides[0] == 0 else "tile"
+    bias_blk = view_2d(bias) if bias is not None else None
     # Row-major A with whole K tiles: the panel is one DMA of rows_r-element chunks, chunk i of row r
     # at panel row r*kt + i, and the GEMM of K tile i reads A rows i, i + kt, i + 2kt, ...
     chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and k_total % rows_r == 0 and kt < 256
@@ -98,12 +99,11 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
 
     def load_b(t: int) -> int:
         _, _, _, _, n0, nn = work[t]
-        return em.load(b_panels[t % 2 if reload_b else 0], b_blk.sub(0, n0, k_total, nn))
+        return em.load(b_panels[t % len(b_panels)], b_blk.sub(0, n0, k_total, nn))
 
     a_loads = {0: load_a(0)}
     b_loads = {0: load_b(0)}
     if bias_kind == "row":  # the whole bias row, a panel row per N tile: full rows, then the rest
-        bias_blk = view_2d(bias)
         full, rest = divmod(n_total, cols_c)
         step = bias_blk.col_stride
         bias_loads = [em.load(bias_tile, Block(bias_blk.view, bias_blk.offset, full, cols_c, cols_c * step, step))
@@ -121,14 +121,14 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
             for transfer in a_loads.pop(bi):
                 em.wait(transfer)
         if bias_kind == "tile":
-            em.wait(em.load(bias_tile, view_2d(bias).sub(m0, n0, mm, nn)))
+            em.wait(em.load(bias_tile, bias_blk.sub(m0, n0, mm, nn)))
         out_tile = outs[t % 2]
         for i, (k0, kk) in enumerate(k_tiles):
             last = i == kt - 1
             if last and t - 2 in stores:
                 em.wait(stores.pop(t - 2))  # this tile's output buffer is still being stored
             c = acc if i > 0 else bias_tile
-            em.gemm(a_panels[bi % a_bufs], b_panels[t % 2 if reload_b else 0], out_tile if last else acc, mm, kk, nn,
+            em.gemm(a_panels[bi % a_bufs], b_panels[t % len(b_panels)], out_tile if last else acc, mm, kk, nn,
                     c=c, c_is_row=bias_kind == "row" and i == 0, c_row=j if bias_kind == "row" and i == 0 else 0,
                     a_row=i if chunked else i * m_tile, a_step=kt if chunked else 1, b_row=k0)
             if i == 0:  # ask ahead while this command streams
