@@ -69,6 +69,7 @@ def _scalars() -> list[tuple[str, int, str]]:
         ("REF_HANDLE_SHIFT", isa.REF_HANDLE_SHIFT, "buffer reference = handle[31:24] | row[23:0]"),
         ("MAILBOX_MAX_ARGS", isa.MAILBOX_MAX_ARGS, "argument words of the longest mailbox call"),
         ("NUM_OPCODES", max(isa.Opcode) + 1, "opcodes are numbered densely from 0"),
+        ("GEMM_QUEUE_DEPTH", isa.GEMM_QUEUE_DEPTH, "GEMM commands the GEMM unit holds"),
     ]
 
 

@@ -22,6 +22,10 @@ COMMAND_WORDS = 8
 COMMAND_BYTES = 4 * COMMAND_WORDS
 REF_HANDLE_SHIFT = 24
 REF_ROW_MASK = (1 << REF_HANDLE_SHIFT) - 1
+# GEMM commands the GEMM unit holds, queued or running (a power of two). Kernels rely on it: a
+# command issued GEMM_QUEUE_DEPTH - 1 GEMMs after another one reaches the command processor only
+# once that one has retired, so it never waits on its rows.
+GEMM_QUEUE_DEPTH = 4
 
 
 class Opcode(IntEnum):

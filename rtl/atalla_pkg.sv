@@ -11,6 +11,7 @@ package atalla_pkg;
   localparam int REF_HANDLE_SHIFT = 24;  // buffer reference = handle[31:24] | row[23:0]
   localparam int MAILBOX_MAX_ARGS = 8;  // argument words of the longest mailbox call
   localparam int NUM_OPCODES = 10;  // opcodes are numbered densely from 0
+  localparam int GEMM_QUEUE_DEPTH = 4;  // GEMM commands the GEMM unit holds
   localparam int REF_ROW_MASK = 32'h00ffffff;
 
   // Opcode values

@@ -191,7 +191,8 @@ module atalla_top
   logic [1:0]                        gemm_wr_mask, vec_wr_mask;
   logic [PAIR_BITS-1:0]              gemm_wr_data, vec_wr_data;
 
-  gemm_unit #(.ROWS(ARRAY_ROWS), .COLS(ARRAY_COLS), .LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) u_gemm (
+  gemm_unit #(.ROWS(ARRAY_ROWS), .COLS(ARRAY_COLS), .LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS),
+              .QUEUE(GEMM_QUEUE_DEPTH)) u_gemm (
     .clk_i, .rst_ni, .push_i(gemm_push), .ready_o(gemm_ready), .a_row_i(gemm_a_row), .a_step_i(gemm_a_step),
     .b_row_i(gemm_b_row), .c_row_i(gemm_c_row), .d_row_i(gemm_d_row), .m_i(gemm_m), .k_i(gemm_k), .n_i(gemm_n),
     .accumulate_i(gemm_accumulate), .c_bf16_i(gemm_c_bf16), .c_row_bcast_i(gemm_c_row_bcast),

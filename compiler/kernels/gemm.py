@@ -11,14 +11,19 @@ holds back only commands that touch rows a queued GEMM still uses):
   two panels fit; else after it); when A is row-major with K a multiple of array_rows it is one
   DMA, read back with a row step;
 - the B panel (all of K x array_cols) of the next tile loads while this tile computes;
-- each output tile is stored while the next one computes.
-m_tile comes from a cost model of the hardware config: the cycles of the array, of the DMA
-traffic (B is read once per row block) and of the first panels' latency.
+- each output tile is stored while the next one computes;
+- the first A panel may load in row pieces, the first tile computing on each as it lands, so the
+  array starts after a piece rather than the whole panel.
+m_tile, the number of A panels and of first pieces come from a cost model of the hardware config (_cost): tile
+after tile at the pace of the slowest of the array, the tile's transfers and the firmware's
+calls, bounded below by the DRAM traffic (B is read once per row block; the program is fetched
+from DRAM too), plus the first panels' latency and the last store.
 """
 
 from __future__ import annotations
 
 from atalla.config import HardwareConfig
+from atalla.isa import COMMAND_BYTES, GEMM_QUEUE_DEPTH
 from compiler.emitter import Block, Emitter
 from compiler.errors import CompileError
 from compiler.kernels.tiling import spans, view_2d
@@ -27,6 +32,10 @@ from compiler.values import View
 
 # Cycles the command processor spends on a command when it need not wait (fetch, decode, issue).
 ISSUE_CYCLES = 4
+# A transfer that only just fits the compute it hides behind still stalls the array: the program
+# fetch and the other transfers share the DRAM port. Measured on small 256^3: m_tile 13, whose B
+# panels load in about one tile's time, ran 20% slower than m_tile 32.
+TRANSFER_SLACK = 1.25
 
 
 def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles: int, bias: str) -> int:
@@ -39,18 +48,60 @@ def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles
     return a_panels + b_panels + acc + outs + bias_rows
 
 
-def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile: int, a_panels: int) -> float:
-    """Estimated cycles: the larger of array time and DMA time, plus the first panels' latency, plus,
-    with one A panel, loading each later panel while the array waits."""
-    k_tiles, n_tiles = spans(k_total, cfg.array_rows), spans(n_total, cfg.array_cols)
-    # A command streams its m rows; a weight load or the command's issue taking longer shows.
-    array = sum(max(mm, cfg.array_rows, ISSUE_CYCLES) for _, mm in spans(m_total, m_tile)) * len(k_tiles) * len(n_tiles)
-    blocks = -(-m_total // m_tile)
-    dma_bytes = 2 * (m_total * k_total + blocks * k_total * n_total + m_total * n_total)
-    request = cfg.fw_dma_cycles + 2 * cfg.dram_latency
-    first = request + 2 * k_total * (m_tile + cfg.array_cols) / cfg.dma_bytes_per_cycle
-    reload = 0 if a_panels == 2 else (blocks - 1) * (request + 2 * k_total * m_tile / cfg.dma_bytes_per_cycle)
-    return max(array, dma_bytes / cfg.dma_bytes_per_cycle) + first + reload
+def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile: int, a_panels: int,
+          first_pieces: int = 1, chunked: bool = True, bias: str = "") -> float:
+    """Estimated cycles of the kernel: the first panels' latency, then tile after tile at the pace of
+    the slowest of the array, the tile's transfers and the firmware's calls, then the last store.
+    first_pieces: the first A panel loads in this many row pieces, each computed on as it lands."""
+    rows_r, cols_c, bw = cfg.array_rows, cfg.array_cols, cfg.dma_bytes_per_cycle
+    kt, nt = len(spans(k_total, rows_r)), len(spans(n_total, cols_c))
+    blocks = [mm for _, mm in spans(m_total, m_tile)]
+    request = cfg.fw_dma_cycles + cfg.dram_latency  # a DMA call until its first beat
+    drain = rows_r + cols_c  # a GEMM's last results leave the array this long after its last A row
+
+    def a_load(mm: int) -> float:
+        return (request if chunked else kt * cfg.fw_dma_cycles) + 2 * mm * k_total / bw
+
+    b_load = request + 2 * k_total * cols_c / bw if nt > 1 else 0
+    calls = (1 + (nt > 1)) * cfg.fw_dma_cycles  # the store and the next B panel, one call each
+    total = 0.0
+    for bi, mm in enumerate(blocks):
+        tile = max(kt * max(mm, rows_r, ISSUE_CYCLES), TRANSFER_SLACK * b_load, calls)
+        if kt < GEMM_QUEUE_DEPTH:  # the tile's requests reach a queue still holding the last tile's GEMMs
+            tile += drain
+        if bias == "tile":  # each tile waits for its bias block
+            tile += request + 2 * mm * cols_c / bw
+        block = nt * tile
+        if bi == 0:  # the first tile runs as its A pieces land
+            piece = -(-mm // first_pieces)
+            gemms = kt * max(piece, rows_r, ISSUE_CYCLES)
+            landing = max(cfg.fw_dma_cycles, 2 * piece * k_total / bw)
+            block += max(first_pieces * gemms, (first_pieces - 1) * landing + gemms) - tile
+        else:  # this block's A panel: loaded during the last block, or after it with one panel
+            block = block + a_load(mm) if a_panels == 1 else max(block, TRANSFER_SLACK * a_load(mm))
+        total += block
+    commands = len(blocks) * nt * (kt + 4)  # GEMMs, and per tile about a load, a store and their waits
+    dram_bytes = 2 * (m_total * k_total + len(blocks) * k_total * n_total + m_total * n_total)
+    dram = (dram_bytes + commands * COMMAND_BYTES) / bw
+    # B panel first, then the first A piece
+    startup = cfg.fw_alloc_cycles + request + 2 * (k_total * cols_c + -(-blocks[0] // first_pieces) * k_total) / bw
+    tail = drain + request + 2 * blocks[-1] * cols_c / bw
+    return startup + max(total, dram) + tail
+
+
+def _schedule(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, chunked: bool, bias: str,
+              free_rows: int) -> tuple[int, int, int]:
+    """(m_tile, A panels, pieces of the first A panel) of least cost that fits the free scratchpad
+    rows. A piece as short as the array is tall still hides the next command's weight load."""
+    kt, nt = len(spans(k_total, cfg.array_rows)), len(spans(n_total, cfg.array_cols))
+    fits = [(m, panels, pieces) for m in {-(-m_total // blocks) for blocks in range(1, m_total + 1)}
+            for panels in (1, 2) for pieces in (1, 2, 4, 8) if pieces == 1 or chunked and m // pieces >= cfg.array_rows
+            if _rows_needed(m, panels, k_total, kt, nt, bias) <= free_rows]
+    if not fits:
+        raise CompileError(f"GEMM {m_total}x{k_total}x{n_total}: even one row of A with the B panels "
+                           f"({_rows_needed(1, 1, k_total, kt, nt, bias)} scratchpad rows) does not fit "
+                           f"the {free_rows} free rows")
+    return min(fits, key=lambda f: (_cost(cfg, m_total, k_total, n_total, *f, chunked, bias), -f[0], -f[1], f[2]))
 
 
 def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> None:
@@ -68,13 +119,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
     chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and k_total % rows_r == 0 and kt < 256
 
     free_rows = em.sp_free_bytes() // cfg.sp_row_bytes - cfg.sp_page_bytes // cfg.sp_row_bytes
-    fits = [(m, panels) for m in {-(-m_total // blocks) for blocks in range(1, m_total + 1)} for panels in (1, 2)
-            if _rows_needed(m, panels, k_total, kt, nt, bias_kind) <= free_rows]
-    if not fits:
-        raise CompileError(f"GEMM {m_total}x{k_total}x{n_total}: even one row of A with the B panels "
-                           f"({_rows_needed(1, 1, k_total, kt, nt, bias_kind)} scratchpad rows) does not fit "
-                           f"the {free_rows} free rows")
-    m_tile, a_bufs = min(fits, key=lambda f: (_cost(cfg, m_total, k_total, n_total, *f), -f[0], -f[1]))
+    m_tile, a_bufs, first_pieces = _schedule(cfg, m_total, k_total, n_total, chunked, bias_kind, free_rows)
 
     reload_b = nt > 1
     tiles = em.alloc_group(
@@ -90,19 +135,21 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
     blocks = spans(m_total, m_tile)
     work = [(bi, m0, mm, j, n0, nn) for bi, (m0, mm) in enumerate(blocks) for j, (n0, nn) in enumerate(n_spans)]
 
-    def load_a(bi: int) -> list[int]:
+    def load_a(bi: int, pieces: int = 1) -> list[list[int]]:
+        """The block's A panel; per row piece (chunked layout), the transfers to wait for."""
         m0, mm = blocks[bi]
         panel = a_panels[bi % a_bufs]
         if chunked:
-            return [em.load(panel, Block(a_blk.view, a_blk.offset + m0 * k_total, mm * kt, rows_r, rows_r, 1))]
-        return [em.load(panel, a_blk.sub(m0, k0, mm, kk), row=i * m_tile) for i, (k0, kk) in enumerate(k_tiles)]
+            return [[em.load(panel, Block(a_blk.view, a_blk.offset + (m0 + r0) * k_total, rr * kt, rows_r, rows_r, 1),
+                             row=r0 * kt)] for r0, rr in spans(mm, -(-mm // pieces))]
+        return [[em.load(panel, a_blk.sub(m0, k0, mm, kk), row=i * m_tile) for i, (k0, kk) in enumerate(k_tiles)]]
 
     def load_b(t: int) -> int:
         _, _, _, _, n0, nn = work[t]
         return em.load(b_panels[t % len(b_panels)], b_blk.sub(0, n0, k_total, nn))
 
-    a_loads = {0: load_a(0)}
-    b_loads = {0: load_b(0)}
+    b_loads = {0: load_b(0)}  # the smaller first: the first GEMM needs both
+    a_loads = {0: load_a(0, first_pieces)}
     if bias_kind == "row":  # the whole bias row, a panel row per N tile: full rows, then the rest
         full, rest = divmod(n_total, cols_c)
         step = bias_blk.col_stride
@@ -114,29 +161,42 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
         for transfer in bias_loads:
             em.wait(transfer)
     stores: dict[int, int] = {}
+    # The requests go out after GEMM `ask` of a tile: by then the GEMMs of the tile before, whose
+    # output and B panel they reuse, have left the GEMM queue, and the command processor need not
+    # hold them while the array drains.
+    ask = min(GEMM_QUEUE_DEPTH - 1, kt - 1)
     for t, (bi, m0, mm, j, n0, nn) in enumerate(work):
         if t in b_loads:
             em.wait(b_loads.pop(t))
-        if j == 0:
-            for transfer in a_loads.pop(bi):
-                em.wait(transfer)
+        a_pieces = a_loads.pop(bi) if j == 0 else [[]]
         if bias_kind == "tile":
             em.wait(em.load(bias_tile, bias_blk.sub(m0, n0, mm, nn)))
         out_tile = outs[t % 2]
-        for i, (k0, kk) in enumerate(k_tiles):
-            last = i == kt - 1
-            if last and t - 2 in stores:
-                em.wait(stores.pop(t - 2))  # this tile's output buffer is still being stored
-            c = acc if i > 0 else bias_tile
-            em.gemm(a_panels[bi % a_bufs], b_panels[t % len(b_panels)], out_tile if last else acc, mm, kk, nn,
-                    c=c, c_is_row=bias_kind == "row" and i == 0, c_row=j if bias_kind == "row" and i == 0 else 0,
-                    a_row=i if chunked else i * m_tile, a_step=kt if chunked else 1, b_row=k0)
-            if i == 0:  # ask ahead while this command streams
+        issued = 0
+        for (r0, rr), a_waits in zip(spans(mm, -(-mm // len(a_pieces))), a_pieces):
+            for transfer in a_waits:
+                em.wait(transfer)
+            for i, (k0, kk) in enumerate(k_tiles):
+                last = i == kt - 1
+                if last and t - 2 in stores:
+                    em.wait(stores.pop(t - 2))  # this tile's output buffer is still being stored
+                if i > 0:
+                    c, c_row = acc, r0
+                else:
+                    c, c_row = bias_tile, j if bias_kind == "row" else r0
+                em.gemm(a_panels[bi % a_bufs], b_panels[t % len(b_panels)], out_tile if last else acc, rr, kk, nn,
+                        c=c, c_is_row=bias_kind == "row" and i == 0, c_row=c_row,
+                        a_row=r0 * kt + i if chunked else i * m_tile + r0, a_step=kt if chunked else 1, b_row=k0,
+                        d_row=r0)
+                issued += 1
+                if issued - 1 != ask:
+                    continue
+                # Ask ahead while the queue streams: the next B panel first, the array needs it soonest.
+                if reload_b and t + 1 < len(work):
+                    b_loads[t + 1] = load_b(t + 1)
                 if t > 0:
                     _, pm0, pmm, _, pn0, pnn = work[t - 1]
                     stores[t - 1] = em.store(outs[(t - 1) % 2], out_blk.sub(pm0, pn0, pmm, pnn))
-                if reload_b and t + 1 < len(work):
-                    b_loads[t + 1] = load_b(t + 1)
                 if a_bufs == 2 and j == min(1, nt - 1) and bi + 1 < len(blocks):
                     a_loads[bi + 1] = load_a(bi + 1)
         if a_bufs == 1 and j == nt - 1 and bi + 1 < len(blocks):
