@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atalla import numerics as nu
 from atalla.config import get_config
+from compiler.kernels import gemm as gemm_kernel
 from tests.conftest import Fn, emulate
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
@@ -91,6 +93,34 @@ def test_linear_with_bias(m, k, n, decompose):
     assert_same_bits(out, gemm_reference(x.numpy(), w.T, bias, 8))
 
 
+# Schedules the cost model picks for larger GEMMs, forced on small ones: one or two A panels,
+# several row blocks, the first panel in row pieces; K a multiple of the array (one DMA per panel)
+# or not (one per K tile).
+GEMM_SCHEDULES = [("small", 50, 32, 20, (16, 2, 2)), ("small", 50, 32, 20, (16, 1, 1)),
+                  ("small", 50, 32, 20, (50, 1, 4)), ("small", 23, 30, 9, (7, 2, 1)),
+                  ("atalla32", 70, 64, 40, (35, 2, 2)), ("atalla32", 70, 96, 33, (70, 1, 8))]
+
+
+@pytest.mark.parametrize("config,m,k,n,schedule", GEMM_SCHEDULES)
+@pytest.mark.parametrize("bias", [False, True])
+def test_gemm_schedules(monkeypatch, config, m, k, n, schedule, bias):
+    monkeypatch.setattr(gemm_kernel, "_schedule", lambda *args: schedule)
+    torch.manual_seed(m + k + n)
+    layer = torch.nn.Linear(k, n, bias=bias)
+    x = randn((m, k), 6)
+    (out,), compiled, _ = emulate(layer, (x,), config)
+    w = layer.weight.detach().numpy()
+    want = gemm_reference(x.numpy(), w.T, layer.bias.detach().numpy() if bias else None, get_config(config).array_rows)
+    assert_same_bits(out, want)
+    # The first GEMM waits only for the B panel, the bias and the first A piece: every piece is asked for before it.
+    kinds = [c.kind for c in compiled.program.commands]
+    first_gemm = kinds.index("GEMM")
+    rows_r, cols_c = get_config(config).array_rows, get_config(config).array_cols
+    a_loads = schedule[2] if k % rows_r == 0 else -(-k // rows_r)
+    bias_loads = (n >= cols_c) + (n % cols_c != 0) if bias else 0  # full bias rows, then the rest
+    assert kinds[:first_gemm].count("DMA_LOAD") == 1 + a_loads + bias_loads
+
+
 broadcast_shapes = st.sampled_from([((5, 37), (5, 37)), ((5, 37), (37,)), ((5, 37), (5, 1)), ((2, 3, 9), (3, 1)),
                                     ((4, 1, 6), (1, 7, 6)), ((1,), (3, 17)), ((16, 40), ())])
 OPS = {"add": (torch.add, nu.add), "sub": (torch.sub, nu.sub), "mul": (torch.mul, nu.mul), "div": (torch.div, nu.div)}
@@ -105,6 +135,21 @@ def test_elementwise_broadcasting(shapes, op, swap):
     (out,), _, _ = emulate(Fn(t_op), (a, b))
     ra, rb = np.broadcast_arrays(nu.round_to_bf16(a.numpy()), nu.round_to_bf16(b.numpy()))
     assert_same_bits(out, nu.round_to_bf16(n_op(ra, rb)))
+
+
+@pytest.mark.parametrize("shape", [(32, 256), (3, 1037), (2, 4100)])
+def test_elementwise_contiguous_is_few_double_buffered_transfers(shape):
+    """A contiguous tensor moves in rows of lanes, many rows per DMA; the next chunk loads before
+    this one computes."""
+    a, b = randn(shape, 10), randn(shape, 11)
+    (out,), compiled, _ = emulate(Fn(torch.add), (a, b))
+    assert_same_bits(out, nu.round_to_bf16(nu.add(nu.round_to_bf16(a.numpy()), nu.round_to_bf16(b.numpy()))))
+    cfg = get_config("small")
+    full_rows, rest = divmod(a.numel(), cfg.lanes)
+    chunks = -(-full_rows // (cfg.sp_rows // 12)) + (rest > 0)  # two sets of 3 tiles in half the scratchpad
+    kinds = [c.op.name for c in compiled.program.commands]
+    assert kinds.count("DMA_LOAD") == 2 * chunks and kinds.count("VEC") == chunks
+    assert kinds[: kinds.index("VEC")].count("DMA_LOAD") == min(4, 2 * chunks)
 
 
 @SETTINGS

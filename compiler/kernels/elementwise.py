@@ -2,37 +2,64 @@
 
 Broadcast operands are views with stride 0, so the strided DMA replicates them into full tiles;
 a scalar operand rides in the command itself.
+
+Double buffered: two sets of tiles, so the next chunk's operands load while this chunk computes
+and the last chunk's result stores.
 """
 
 from __future__ import annotations
 
 from atalla.isa import VecFunc
-from compiler.emitter import Emitter
+from compiler.emitter import Block, Emitter
 from compiler.kernels.tiling import blocks_2d, spans
 from compiler.values import View
+
+
+def _lane_rows(blocks: list[Block], lanes: int) -> list[list[Block]]:
+    """A one-row block group (what a contiguous tensor coalesces to) refolded into rows of `lanes`
+    elements, and the remainder: one DMA moves many rows rather than one row per chunk."""
+    first = blocks[0]
+    if first.rows != 1 or first.cols <= lanes:
+        return [blocks]
+    rows, rest = divmod(first.cols, lanes)
+    groups = [[Block(b.view, b.offset, rows, lanes, lanes * b.col_stride, b.col_stride) for b in blocks]]
+    if rest:
+        groups.append([Block(b.view, b.offset + rows * lanes * b.col_stride, 1, rest, b.row_stride, b.col_stride)
+                       for b in blocks])
+    return groups
 
 
 def elementwise(em: Emitter, func: VecFunc, out: View, a: View, b: View | float | None = None) -> None:
     lanes = em.config.lanes
     operands = [a] + ([b] if isinstance(b, View) else [])
-    max_rows = em.config.sp_rows // (2 * (len(operands) + 1))
-    tiles = None
-    pending_store = None
-    for blocks in blocks_2d([out, *(v.broadcast_to(out.shape) for v in operands)]):
-        out_blk, in_blks = blocks[0], blocks[1:]
-        for r0, nr in spans(out_blk.rows, max_rows):
-            for c0, nc in spans(out_blk.cols, lanes):
-                if tiles is None:
-                    rows = min(out_blk.rows, max_rows)
-                    tiles = [em.alloc(rows) for _ in range(len(operands) + 1)]
-                loads = [em.load(t, blk.sub(r0, c0, nr, nc)) for t, blk in zip(tiles[1:], in_blks)]
-                for ticket in loads:
-                    em.wait(ticket)
-                if pending_store is not None:
-                    em.wait(pending_store)  # the output tile is about to be overwritten
-                second = tiles[2] if isinstance(b, View) else b
-                em.vec(func, tiles[0], tiles[1], second, rows=nr, cols=nc)
-                pending_store = em.store(tiles[0], out_blk.sub(r0, c0, nr, nc))
-    if tiles is not None:
-        em.wait(pending_store)
-        em.free(*tiles)
+    max_rows = em.config.sp_rows // (4 * (len(operands) + 1))  # two sets of tiles in half the scratchpad
+    chunks = [[blk.sub(r0, c0, nr, nc) for blk in group]
+              for blocks in blocks_2d([out, *(v.broadcast_to(out.shape) for v in operands)])
+              for group in _lane_rows(blocks, lanes)
+              for r0, nr in spans(group[0].rows, max_rows) for c0, nc in spans(group[0].cols, lanes)]
+    if not chunks:
+        return
+    rows = max(chunk[0].rows for chunk in chunks)
+    per_set = len(operands) + 1  # the output tile, then the operands'
+    sets_count = 2 if len(chunks) > 1 else 1
+    tiles = em.alloc_group([(rows, False)] * (per_set * sets_count))
+    sets = [tiles[s * per_set : (s + 1) * per_set] for s in range(sets_count)]
+
+    def load(c: int) -> list[int]:
+        return [em.load(tile, blk) for tile, blk in zip(sets[c % sets_count][1:], chunks[c][1:])]
+
+    loads = {0: load(0)}
+    stores: dict[int, int] = {}
+    for c, (out_blk, *_) in enumerate(chunks):
+        if c + 1 < len(chunks):  # the other set's operands were read by the VEC before this one
+            loads[c + 1] = load(c + 1)
+        for transfer in loads.pop(c):
+            em.wait(transfer)
+        if c - sets_count in stores:
+            em.wait(stores.pop(c - sets_count))  # the output tile is about to be overwritten
+        dst, *srcs = sets[c % sets_count]
+        em.vec(func, dst, srcs[0], srcs[1] if isinstance(b, View) else b, rows=out_blk.rows, cols=out_blk.cols)
+        stores[c] = em.store(dst, out_blk)
+    for transfer in stores.values():
+        em.wait(transfer)
+    em.free(*tiles)
