@@ -4,11 +4,16 @@ Runs inside the simulator and stays lean: the outer process (cocotb_tests/cosim.
 model, ran the emulator and the golden; this module only loads the blob into the DRAM model,
 serves the firmware, and writes what happened to COSIM_DIR. Python wakes on the mailbox doorbell
 and at the end of the run, never per clock.
+
+Everything Python puts into the run (each driven value, the DRAM image, the bytes each host op
+writes) is recorded with its simulation time in rtl_recording.bin (format: cocotb_tests/recording.py)
+so that rtl/tb/replay_main.cpp can replay the run without Python (cocotb_tests/replay.py).
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import os
 import time
@@ -16,11 +21,13 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import First, RisingEdge
 
 from atalla.blob_format import Role
 from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
 from cocotb_tests.packed import pack, words
+from cocotb_tests.recording import Recording
 from firmware import Firmware
 from firmware.dma import DmaDescriptor
 from runtime import image
@@ -34,24 +41,48 @@ def c_array(lib, base: str, size: int) -> np.ndarray:
     return np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(getattr(lib, base)()))
 
 
+class Driver:
+    """Python's only way to drive the DUT: each value is also recorded with its simulation time.
+    A value the signal already holds is skipped, a no-op for the design that costs a VPI call."""
+
+    def __init__(self, dut, recording: Recording):
+        self.dut, self.recording = dut, recording
+        self.handles, self.held = {}, {}
+
+    def __call__(self, signal: str, value: int) -> None:
+        if self.held.get(signal) == value:
+            return
+        if signal not in self.handles:
+            self.handles[signal] = getattr(self.dut, signal)
+        self.handles[signal].value = value
+        self.held[signal] = value
+        self.recording.write(get_sim_time(), signal, value)
+
+    def flip(self, signal: str) -> None:
+        held = self.held[signal] if signal in self.held else int(getattr(self.dut, signal).value)
+        self(signal, 1 - held)
+
+
 class RtlDmaEngine:
     """The firmware's DMA programming: the descriptor goes to the engine's register port."""
 
-    def __init__(self, dut):
-        self.dut = dut
+    def __init__(self, drive: Driver):
+        self.drive = drive
 
     def start(self, desc: DmaDescriptor) -> None:
         values = [int(desc.direction), desc.sp_addr, desc.dram_addr, desc.rows, desc.cols, desc.row_stride,
                   desc.col_stride, desc.ticket]
-        self.dut.fw_dma_desc_i.value = pack(values)
-        self.dut.fw_dma_toggle_i.value = 1 - int(self.dut.fw_dma_toggle_i.value)
+        self.drive("fw_dma_desc_i", pack(values))
+        self.drive.flip("fw_dma_toggle_i")
 
 
 class MailboxAgent:
     """Serves every mailbox call with the firmware library; answers after the call's service latency."""
 
-    def __init__(self, dut, firmware: Firmware, latency: dict[MailboxCall, int], progress: Path, commands: int):
-        self.dut, self.firmware, self.latency = dut, firmware, latency
+    def __init__(self, dut, drive: Driver, firmware: Firmware, latency: dict[MailboxCall, int], progress: Path,
+                 commands: int, dram_extent: int):
+        self.dut, self.drive, self.firmware, self.latency = dut, drive, firmware, latency
+        self.dram_extent = dram_extent  # host ops write only the program's tensors, all below this
         self.pending: MailboxCall | None = None
         self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
         # Fault injection for tests: never answer this call (by its position in the log).
@@ -72,11 +103,23 @@ class MailboxAgent:
             if len(self.firmware.log) == self.drop_call:
                 continue  # the answer is lost: the command processor waits and the watchdog must end it
             args = words(int(dut.mb_args_o.value), len(MAILBOX_ARGS[kind]))
+            if kind == MailboxCall.HOST:
+                before = self.firmware.dram[: self.dram_extent].copy()
             status, value = self.firmware.call(kind, args)
-            dut.fw_resp_status_i.value, dut.fw_resp_value_i.value = int(status), value
-            dut.fw_resp_delay_i.value = self.latency[kind]
-            dut.fw_resp_toggle_i.value = 1 - int(dut.fw_resp_toggle_i.value)
+            if kind == MailboxCall.HOST:
+                self.record_changes(before)
+            self.drive("fw_resp_status_i", int(status))
+            self.drive("fw_resp_value_i", value)
+            self.drive("fw_resp_delay_i", self.latency[kind])
+            self.drive.flip("fw_resp_toggle_i")
             self.pending = None
+
+    def record_changes(self, before: np.ndarray) -> None:
+        """The DRAM bytes a host op wrote, as one span from the first changed byte to the last."""
+        changed = np.flatnonzero(self.firmware.dram[: self.dram_extent] != before)
+        if len(changed):
+            first, last = int(changed[0]), int(changed[-1]) + 1
+            self.drive.recording.dram(get_sim_time(), first, self.firmware.dram[first:last].tobytes())
 
 
 @cocotb.test()
@@ -92,22 +135,34 @@ async def run_blob(dut):
     inputs = np.load(out / "inputs.npz")
     for i, tensor in enumerate(program.by_role(Role.INPUT)):
         image.write_tensor(dram, tensor, inputs[f"input{i}"])
+    # What the firmware imports on first use is start-up, not simulation: import it before the clock.
+    importlib.import_module("numpy.ma")  # np.unique (the DMA store check) imports it: 8 ms
+    if program.host_ops:
+        importlib.import_module("torch")  # the host ops run on PyTorch: about a second
 
-    firmware = Firmware(cfg, program, dram, RtlDmaEngine(dut), sp_capacity)
+    recording = Recording(cfg.dram_bytes)
+    nonzero = np.flatnonzero(dram)
+    used = int(nonzero[-1]) + 1 if len(nonzero) else 0  # the image's used prefix: the rest is zero
+    recording.dram(get_sim_time(), 0, dram[:used].tobytes())
+    drive = Driver(dut, recording)
+    firmware = Firmware(cfg, program, dram, RtlDmaEngine(drive), sp_capacity)
     latency = {MailboxCall.ALLOC: cfg.fw_alloc_cycles, MailboxCall.FREE: cfg.fw_free_cycles,
                MailboxCall.DMA: cfg.fw_dma_cycles, MailboxCall.HOST: cfg.fw_host_cycles}
-    agent = MailboxAgent(dut, firmware, latency, out / "progress.txt", len(program.commands))
+    extent = max((t.dram_offset + t.nbytes for t in program.tensors), default=0)
+    agent = MailboxAgent(dut, drive, firmware, latency, out / "progress.txt", len(program.commands), extent)
     cocotb.start_soon(agent.serve())
 
     await RisingEdge(dut.rst_ni)
     await RisingEdge(dut.clk_i)
-    dut.prog_base_i.value = program.program_dram_offset
-    dut.start_i.value = 1
+    drive("prog_base_i", program.program_dram_offset)
+    drive("start_i", 1)
     await RisingEdge(dut.clk_i)
-    dut.start_i.value = 0
+    drive("start_i", 0)
     started = time.perf_counter()
+    recording.window_start = get_sim_time()
     await First(RisingEdge(dut.done_o), RisingEdge(dut.fault_o), RisingEdge(dut.watchdog_o))
     wall = time.perf_counter() - started
+    recording.end_time = get_sim_time()
 
     index = int(dut.cmd_index_o.value)
     result = {
@@ -137,4 +192,5 @@ async def run_blob(dut):
     n = lib.trace_count()
     raw = (ctypes.c_uint8 * (n * TRACE_DTYPE.itemsize)).from_address(lib.trace_data()) if n else b""
     np.save(out / "rtl_trace.npy", np.frombuffer(bytes(raw), TRACE_DTYPE))
+    recording.save(out / "rtl_recording.bin")
     # How the program ended (done, fault, watchdog) is a result, judged by the outer process.

@@ -1,0 +1,143 @@
+"""The pure-Verilator baseline of co-simulation speed: a co-simulation run replayed without Python.
+
+tb_cosim.py records everything Python put into a run (rtl_recording.bin, cocotb_tests/recording.py);
+rtl/tb/replay_main.cpp, built from the same design, parameters and Verilator flags as the
+co-simulation, applies the recording at its simulation times. replay() runs it on a run
+directory of run_rtl and checks that it reproduced the run exactly (how it ended, the cycle and
+every counter, the trace events, the outputs and intact intermediates bit for bit) before
+reporting its speed: co-simulation cycles/s over replay cycles/s is then Python's cost alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from atalla.blob_format import Role
+from atalla.config import HardwareConfig
+from atalla.isa import Fault, Opcode, Status
+from cocotb_tests.cosim import design
+from cocotb_tests.packed import words
+from cocotb_tests.recording import Recording
+from cocotb_tests.sim import BUILD_ROOT, RTL, tool_env
+from runtime import image
+from runtime.loader import load_file
+
+REPLAY_MAIN = "tb/replay_main.cpp"
+
+
+class ReplayMismatch(RuntimeError):
+    """The replay did not reproduce the co-simulation run."""
+
+
+@dataclass
+class ReplayRun:
+    cycles: int
+    wall_seconds: float  # the window the co-simulation timed: from the start pulse to the end
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.cycles / self.wall_seconds
+
+
+def build(config: HardwareConfig) -> Path:
+    """The replay executable for a config, built once per content into sim_build/replay-<hash>."""
+    dut = design(config)
+    # The co-simulation's Verilator arguments (cocotb's runner adds the first five and the timescale)
+    # with replay_main.cpp in place of cocotb's main: the same model, only the driver differs.
+    args = ["--top-module", dut.top, "--vpi", "--public-flat-rw", "--prefix", "Vtop", *dut.build_args(None),
+            "--timescale", "1ns/1ps", *(f"-G{name}={value}" for name, value in dut.parameters)]
+    key = hashlib.sha256(repr((dut.key(None), args)).encode() + (RTL / REPLAY_MAIN).read_bytes()).hexdigest()[:12]
+    build_dir = BUILD_ROOT / f"replay-{key}"
+    exe = build_dir / "replay"
+    if exe.exists():
+        return exe
+    tmp = build_dir.with_name(build_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log = tmp.with_name(tmp.name + ".log")
+    command = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1), "-Mdir", str(tmp),
+               "-o", "replay", *args, str(RTL / REPLAY_MAIN), *(str(RTL / s) for s in dut.sources)]
+    with log.open("w") as out:
+        done = subprocess.run(command, env={**os.environ, **tool_env()}, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the replay of {dut.top} failed: see {log}")
+    tmp.rename(build_dir)  # only a finished build is ever reused
+    return exe
+
+
+def replay(run_dir: Path, config: HardwareConfig) -> ReplayRun:
+    """Replay the co-simulation run in run_dir (left by run_rtl); raise ReplayMismatch naming every
+    difference from the co-simulation."""
+    exe = build(config)
+    out = run_dir / "replay"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    recording = run_dir / "rtl_recording.bin"
+    if not recording.exists():
+        raise FileNotFoundError(f"{recording}: no recording; run the co-simulation (run_rtl) first")
+    done = subprocess.run([str(exe), str(recording), str(out)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the replay of {run_dir} failed: {(done.stderr or done.stdout).strip()}")
+    result = json.loads((out / "replay_result.json").read_text())
+    cosim = json.loads((run_dir / "rtl_result.json").read_text())
+    problems = _differences(run_dir, out, result, cosim, Recording.load(recording).end_time)
+    if problems:
+        raise ReplayMismatch(f"the replay of {run_dir} differs from the co-simulation: " + "; ".join(problems))
+    return ReplayRun(cycles=cosim["counters"]["cycles"], wall_seconds=result["wall_seconds"])
+
+
+def _differences(run_dir: Path, out: Path, result: dict, cosim: dict, end_time: int) -> list[str]:
+    signals = {name: int(value, 16) for name, value in result["signals"].items()}
+    index = signals["cmd_index_o"]
+    program = load_file(run_dir / "model.atb")
+    # How the run ended, as tb_cosim reads it from the same signals.
+    replayed = {
+        "status": result["status"],
+        "end time (ps)": result["sim_time"],
+        "command_index": index,
+        "command": program.commands[index].kind if index < len(program.commands) else None,
+        "fault": Fault(signals["fault_code_o"]).name,
+        "fault_status": Status(signals["fault_status_o"]).name,
+        **{name: signals[f"{name}_o"] for name in cosim["counters"]},
+        **{f"op_count {op.name}": n for op, n in zip(Opcode, words(signals["op_count_o"], len(Opcode)))},
+    }
+    expected = {
+        **{k: cosim[k] for k in ("status", "command_index", "command", "fault", "fault_status")},
+        "end time (ps)": end_time,
+        **cosim["counters"],
+        **{f"op_count {name}": n for name, n in cosim["op_count"].items()},
+    }
+    problems = [f"{name}: co-sim {expected[name]}, replay {replayed.get(name)}" for name in expected
+                if replayed.get(name) != expected[name]]
+
+    trace = np.load(run_dir / "rtl_trace.npy")
+    got = np.frombuffer((out / "replay_trace.bin").read_bytes(), trace.dtype)
+    if not np.array_equal(got, trace):
+        n = min(len(got), len(trace))
+        at = int(next(iter(np.flatnonzero(got[:n] != trace[:n])), n))
+
+        def show(events: np.ndarray):
+            return tuple(int(events[at][f]) for f in ("cycle", "kind", "a", "b")) if at < len(events) else "none"
+
+        problems.append(f"trace: {len(trace)} events in the co-sim, {len(got)} in the replay, first difference at "
+                        f"event {at} (cycle, kind, a, b): co-sim {show(trace)}, replay {show(got)}")
+
+    raw = (out / "replay_dram.bin").read_bytes()
+    dram = np.zeros(program.config.dram_bytes, np.uint8)
+    dram[: len(raw)] = np.frombuffer(raw, np.uint8)
+    outputs, tensors = np.load(run_dir / "rtl_outputs.npz"), np.load(run_dir / "rtl_tensors.npz")
+    checks = [(f"output{i}", t, outputs[f"output{i}"]) for i, t in enumerate(program.by_role(Role.OUTPUT))]
+    checks += [(t.name, t, tensors[t.name]) for t in program.tensors if t.role == Role.INTERMEDIATE]
+    for name, tensor, want in checks:
+        bad = np.flatnonzero(image.read_tensor(dram, tensor).view(np.uint32) != want.view(np.uint32))
+        if len(bad):
+            problems.append(f"{name}: {len(bad)} of {want.size} values differ, the first at flat index {bad[0]}")
+    return problems
