@@ -93,10 +93,20 @@ def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: dict[int
     else:
         fail(f"scratchpad span [{desc.sp_addr:#x}, {sp_end:#x}) is not inside any live buffer")
     # A store that writes one DRAM element twice has no defined result (which write wins?).
-    if desc.direction == DmaDirection.STORE and (desc.rows > 1 or desc.cols > 1):
-        elems = desc.dram_elements()
-        if np.unique(elems).size != elems.size:
-            fail("store writes some DRAM elements more than once (overlapping strides)")
+    if desc.direction == DmaDirection.STORE and not _distinct_elements(desc):
+        fail("store writes some DRAM elements more than once (overlapping strides)")
+
+
+def _distinct_elements(desc: DmaDescriptor) -> bool:
+    """Whether the block's elements are distinct DRAM elements. Arithmetic for the usual blocks (a
+    nonzero inner stride and rows that do not interleave, in either order); counted otherwise."""
+    rs, cs = abs(desc.row_stride), abs(desc.col_stride)
+    if desc.rows == 1 or desc.cols == 1:
+        return (desc.cols == 1 or cs > 0) and (desc.rows == 1 or rs > 0)
+    if (cs > 0 and rs >= desc.cols * cs) or (rs > 0 and cs >= desc.rows * rs):
+        return True
+    elems = desc.dram_elements()
+    return np.unique(elems).size == elems.size
 
 
 class DmaEngine(Protocol):

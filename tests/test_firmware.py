@@ -19,6 +19,7 @@ from atalla.numerics import bf16_bits_to_f32, f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
 from firmware import (AllocatorError, BadFree, CallRecord, DmaDescriptor, DmaError, Firmware, HostOpError,
                       ImmediateDmaEngine, OutOfMemory, ScratchpadAllocator, run_host_op, validate)
+from firmware.dma import _distinct_elements
 
 CFG = get_config("small")  # lanes 8, sp_row_bytes 16, pages of 256 bytes, 16 tickets
 PAGE = CFG.sp_page_bytes
@@ -436,3 +437,12 @@ def test_random_dma_calls_never_raise(args: tuple[int, ...]):
 
 
 DRAM = np.zeros(CFG.dram_bytes, dtype=np.uint8)  # shared by the hypothesis test; nothing writes it
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(rows=st.integers(1, 6), cols=st.integers(1, 6), row_stride=st.integers(-12, 12), col_stride=st.integers(-12, 12))
+def test_store_overlap_check_is_exact(rows, cols, row_stride, col_stride):
+    """The arithmetic shortcut agrees with counting the block's DRAM elements."""
+    desc = DmaDescriptor(DmaDirection.STORE, 0, 4096, rows, cols, row_stride, col_stride, 0)
+    elems = desc.dram_elements()
+    assert _distinct_elements(desc) == (np.unique(elems).size == elems.size)

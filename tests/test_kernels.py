@@ -98,6 +98,7 @@ def test_linear_with_bias(m, k, n, decompose):
 # or not (one per K tile).
 GEMM_SCHEDULES = [("small", 50, 32, 20, (16, 2, 2)), ("small", 50, 32, 20, (16, 1, 1)),
                   ("small", 50, 32, 20, (50, 1, 4)), ("small", 23, 30, 9, (7, 2, 1)),
+                  ("small", 150, 100, 30, (75, 2, 1)),
                   ("atalla32", 70, 64, 40, (35, 2, 2)), ("atalla32", 70, 96, 33, (70, 1, 8))]
 
 

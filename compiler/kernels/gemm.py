@@ -58,6 +58,7 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
     blocks = [mm for _, mm in spans(m_total, m_tile)]
     request = cfg.fw_dma_cycles + cfg.dram_latency  # a DMA call until its first beat
     drain = rows_r + cols_c  # a GEMM's last results leave the array this long after its last A row
+    first_rows = -(-blocks[0] // first_pieces)
 
     def a_load(mm: int) -> float:
         return (request if chunked else kt * cfg.fw_dma_cycles) + 2 * mm * k_total / bw
@@ -72,19 +73,20 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
         if bias == "tile":  # each tile waits for its bias block
             tile += request + 2 * mm * cols_c / bw
         block = nt * tile
-        if bi == 0:  # the first tile runs as its A pieces land
-            piece = -(-mm // first_pieces)
-            gemms = kt * max(piece, rows_r, ISSUE_CYCLES)
-            landing = max(cfg.fw_dma_cycles, 2 * piece * k_total / bw)
-            block += max(first_pieces * gemms, (first_pieces - 1) * landing + gemms) - tile
+        if bi == 0:  # the first tile computes on each piece of A as it lands (a K tile when not chunked)
+            units, gemms, unit_bytes = ((first_pieces, kt * max(first_rows, rows_r, ISSUE_CYCLES), first_rows * k_total)
+                                        if chunked else (kt, max(mm, rows_r, ISSUE_CYCLES), mm * rows_r))
+            landing = max(cfg.fw_dma_cycles, 2 * unit_bytes / bw)
+            block += max(units * gemms, (units - 1) * landing + gemms) - tile
         else:  # this block's A panel: loaded during the last block, or after it with one panel
             block = block + a_load(mm) if a_panels == 1 else max(block, TRANSFER_SLACK * a_load(mm))
         total += block
     commands = len(blocks) * nt * (kt + 4)  # GEMMs, and per tile about a load, a store and their waits
     dram_bytes = 2 * (m_total * k_total + len(blocks) * k_total * n_total + m_total * n_total)
     dram = (dram_bytes + commands * COMMAND_BYTES) / bw
-    # B panel first, then the first A piece
-    startup = cfg.fw_alloc_cycles + request + 2 * (k_total * cols_c + -(-blocks[0] // first_pieces) * k_total) / bw
+    # B panel first, then the first piece of A
+    startup = cfg.fw_alloc_cycles + request + 2 * (k_total * cols_c + (first_rows * k_total if chunked else
+                                                                       blocks[0] * rows_r)) / bw
     tail = drain + request + 2 * blocks[-1] * cols_c / bw
     return startup + max(total, dram) + tail
 
@@ -135,14 +137,19 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
     blocks = spans(m_total, m_tile)
     work = [(bi, m0, mm, j, n0, nn) for bi, (m0, mm) in enumerate(blocks) for j, (n0, nn) in enumerate(n_spans)]
 
-    def load_a(bi: int, pieces: int = 1) -> list[list[int]]:
-        """The block's A panel; per row piece (chunked layout), the transfers to wait for."""
+    def load_a(bi: int, pieces: int = 1) -> list[list[int | None]]:
+        """The block's A panel, per row piece: the transfer GEMM i of the piece waits for (or None).
+        Chunked, a piece is one DMA; otherwise each K tile is one, and GEMM i needs only the i-th."""
         m0, mm = blocks[bi]
         panel = a_panels[bi % a_bufs]
         if chunked:
             return [[em.load(panel, Block(a_blk.view, a_blk.offset + (m0 + r0) * k_total, rr * kt, rows_r, rows_r, 1),
-                             row=r0 * kt)] for r0, rr in spans(mm, -(-mm // pieces))]
-        return [[em.load(panel, a_blk.sub(m0, k0, mm, kk), row=i * m_tile) for i, (k0, kk) in enumerate(k_tiles)]]
+                             row=r0 * kt)] + [None] * (kt - 1) for r0, rr in spans(mm, -(-mm // pieces))]
+        return [[load_a_k_tile(bi, i) for i in range(kt)]]
+
+    def load_a_k_tile(bi: int, i: int) -> int:
+        (m0, mm), (k0, kk) = blocks[bi], k_tiles[i]
+        return em.load(a_panels[bi % a_bufs], a_blk.sub(m0, k0, mm, kk), row=i * m_tile)
 
     def load_b(t: int) -> int:
         _, _, _, _, n0, nn = work[t]
@@ -165,18 +172,26 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
     # output and B panel they reuse, have left the GEMM queue, and the command processor need not
     # hold them while the array drains.
     ask = min(GEMM_QUEUE_DEPTH - 1, kt - 1)
+    # Not chunked, the next block's A panel is kt DMA calls: they go out one per `spacing` GEMMs,
+    # the firmware's pace, so the command processor never waits on a full mailbox queue.
+    spread: list[int] = []
     for t, (bi, m0, mm, j, n0, nn) in enumerate(work):
+        if j == 0:
+            for i in spread:
+                a_loads[bi][0].append(load_a_k_tile(bi, i))
+            spread = []
+        spacing = -(-cfg.fw_dma_cycles // max(mm, rows_r, ISSUE_CYCLES))
         if t in b_loads:
             em.wait(b_loads.pop(t))
-        a_pieces = a_loads.pop(bi) if j == 0 else [[]]
+        a_pieces = a_loads.pop(bi) if j == 0 else [[None] * kt]
         if bias_kind == "tile":
             em.wait(em.load(bias_tile, bias_blk.sub(m0, n0, mm, nn)))
         out_tile = outs[t % 2]
         issued = 0
         for (r0, rr), a_waits in zip(spans(mm, -(-mm // len(a_pieces))), a_pieces):
-            for transfer in a_waits:
-                em.wait(transfer)
             for i, (k0, kk) in enumerate(k_tiles):
+                if a_waits[i] is not None:
+                    em.wait(a_waits[i])
                 last = i == kt - 1
                 if last and t - 2 in stores:
                     em.wait(stores.pop(t - 2))  # this tile's output buffer is still being stored
@@ -189,6 +204,8 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
                         a_row=r0 * kt + i if chunked else i * m_tile + r0, a_step=kt if chunked else 1, b_row=k0,
                         d_row=r0)
                 issued += 1
+                if spread and issued - 1 > ask and (issued - 1 - ask) % spacing == 0:
+                    a_loads[bi + 1][0].append(load_a_k_tile(bi + 1, spread.pop(0)))
                 if issued - 1 != ask:
                     continue
                 # Ask ahead while the queue streams: the next B panel first, the array needs it soonest.
@@ -198,7 +215,10 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
                     _, pm0, pmm, _, pn0, pnn = work[t - 1]
                     stores[t - 1] = em.store(outs[(t - 1) % 2], out_blk.sub(pm0, pn0, pmm, pnn))
                 if a_bufs == 2 and j == min(1, nt - 1) and bi + 1 < len(blocks):
-                    a_loads[bi + 1] = load_a(bi + 1)
+                    if chunked:
+                        a_loads[bi + 1] = load_a(bi + 1)
+                    else:
+                        a_loads[bi + 1], spread = [[]], list(range(kt))
         if a_bufs == 1 and j == nt - 1 and bi + 1 < len(blocks):
             a_loads[bi + 1] = load_a(bi + 1)  # the one panel is free once this block's GEMMs are done
     _, lm0, lmm, _, ln0, lnn = work[-1]
