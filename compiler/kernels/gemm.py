@@ -49,7 +49,7 @@ def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles
 
 
 def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile: int, a_panels: int,
-          first_pieces: int = 1, chunked: bool = True, bias: str = "") -> float:
+          first_pieces: int, chunked: bool, bias: str) -> float:
     """Estimated cycles of the kernel: the first panels' latency, then tile after tile at the pace of
     the slowest of the array, the tile's transfers and the firmware's calls, then the last store.
     first_pieces: the first A panel loads in this many row pieces, each computed on as it lands."""
@@ -155,6 +155,10 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
         _, _, _, _, n0, nn = work[t]
         return em.load(b_panels[t % len(b_panels)], b_blk.sub(0, n0, k_total, nn))
 
+    def store_out(t: int) -> int:
+        _, m0, mm, _, n0, nn = work[t]
+        return em.store(outs[t % 2], out_blk.sub(m0, n0, mm, nn))
+
     b_loads = {0: load_b(0)}  # the smaller first: the first GEMM needs both
     a_loads = {0: load_a(0, first_pieces)}
     if bias_kind == "row":  # the whole bias row, a panel row per N tile: full rows, then the rest
@@ -187,7 +191,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
         if bias_kind == "tile":
             em.wait(em.load(bias_tile, bias_blk.sub(m0, n0, mm, nn)))
         out_tile = outs[t % 2]
-        issued = 0
+        issued = 0  # GEMMs of this tile so far
         for (r0, rr), a_waits in zip(spans(mm, -(-mm // len(a_pieces))), a_pieces):
             for i, (k0, kk) in enumerate(k_tiles):
                 if a_waits[i] is not None:
@@ -203,17 +207,16 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
                         c=c, c_is_row=bias_kind == "row" and i == 0, c_row=c_row,
                         a_row=r0 * kt + i if chunked else i * m_tile + r0, a_step=kt if chunked else 1, b_row=k0,
                         d_row=r0)
-                issued += 1
-                if spread and issued - 1 > ask and (issued - 1 - ask) % spacing == 0:
+                g, issued = issued, issued + 1
+                if spread and g > ask and (g - ask) % spacing == 0:
                     a_loads[bi + 1][0].append(load_a_k_tile(bi + 1, spread.pop(0)))
-                if issued - 1 != ask:
+                if g != ask:
                     continue
                 # Ask ahead while the queue streams: the next B panel first, the array needs it soonest.
                 if reload_b and t + 1 < len(work):
                     b_loads[t + 1] = load_b(t + 1)
                 if t > 0:
-                    _, pm0, pmm, _, pn0, pnn = work[t - 1]
-                    stores[t - 1] = em.store(outs[(t - 1) % 2], out_blk.sub(pm0, pn0, pmm, pnn))
+                    stores[t - 1] = store_out(t - 1)
                 if a_bufs == 2 and j == min(1, nt - 1) and bi + 1 < len(blocks):
                     if chunked:
                         a_loads[bi + 1] = load_a(bi + 1)
@@ -221,8 +224,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
                         a_loads[bi + 1], spread = [[]], list(range(kt))
         if a_bufs == 1 and j == nt - 1 and bi + 1 < len(blocks):
             a_loads[bi + 1] = load_a(bi + 1)  # the one panel is free once this block's GEMMs are done
-    _, lm0, lmm, _, ln0, lnn = work[-1]
-    stores[len(work) - 1] = em.store(outs[(len(work) - 1) % 2], out_blk.sub(lm0, ln0, lmm, lnn))
+    stores[len(work) - 1] = store_out(len(work) - 1)
     for transfer in stores.values():
         em.wait(transfer)
     em.free(*a_panels)
