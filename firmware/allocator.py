@@ -5,7 +5,9 @@ One instance serves both front doors (emulator and cocotb), so both see the same
 
 from __future__ import annotations
 
-import numpy as np
+import bisect
+from collections.abc import Mapping
+from types import MappingProxyType
 
 
 class AllocatorError(Exception):
@@ -21,40 +23,42 @@ class BadFree(AllocatorError):
 
 
 class ScratchpadAllocator:
+    """Kept as a sorted list of free page runs: the firmware serves a call in the simulation's time
+    slot, so each call is a few list steps (a page map in NumPy cost tens of microseconds a call)."""
+
     def __init__(self, capacity_bytes: int, page_bytes: int) -> None:
         if page_bytes <= 0 or capacity_bytes < 0:
             raise ValueError(f"bad allocator geometry: capacity {capacity_bytes}, page {page_bytes}")
         self.page_bytes = page_bytes
         # A capacity that is not whole pages (fault injection) is floored to whole pages.
-        self.capacity_bytes = capacity_bytes // page_bytes * page_bytes
-        self._used = np.zeros(capacity_bytes // page_bytes, dtype=bool)  # page map
+        pages = capacity_bytes // page_bytes
+        self.capacity_bytes = pages * page_bytes
+        self._free_runs: list[list[int]] = [[0, pages]] if pages else []  # [first page, end page), address order
         self._live: dict[int, tuple[int, str]] = {}  # addr -> (reserved bytes, owner)
+        self.buffers: Mapping[int, tuple[int, str]] = MappingProxyType(self._live)  # live(), unordered
         self.used_bytes = 0
         self.peak_bytes = 0
 
-    def _free_runs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(start page, length) of every maximal run of free pages, in address order."""
-        edges = np.diff(np.concatenate(([0], (~self._used).view(np.int8), [0])))
-        starts = np.flatnonzero(edges == 1)
-        return starts, np.flatnonzero(edges == -1) - starts
-
     def largest_free_bytes(self) -> int:
-        _, lengths = self._free_runs()
-        return int(lengths.max(initial=0)) * self.page_bytes
+        return max((end - first for first, end in self._free_runs), default=0) * self.page_bytes
 
     def alloc(self, nbytes: int, owner: str) -> int:
         if nbytes <= 0:
             raise AllocatorError(f"scratchpad alloc by {owner}: asked {nbytes} bytes; must be positive")
         pages = -(-nbytes // self.page_bytes)
-        starts, lengths = self._free_runs()
-        fits = np.flatnonzero(lengths >= pages)
-        if fits.size == 0:
+        for i, run in enumerate(self._free_runs):
+            first, end = run
+            if end - first >= pages:
+                break
+        else:
             raise OutOfMemory(
                 f"scratchpad out of memory: {owner} asked {nbytes} bytes; "
                 f"{self.capacity_bytes - self.used_bytes} of {self.capacity_bytes} bytes free, "
-                f"largest free run {int(lengths.max(initial=0)) * self.page_bytes} bytes")
-        first = int(starts[fits[0]])
-        self._used[first : first + pages] = True
+                f"largest free run {self.largest_free_bytes()} bytes")
+        if end - first == pages:
+            del self._free_runs[i]
+        else:
+            run[0] = first + pages
         addr, size = first * self.page_bytes, pages * self.page_bytes
         self._live[addr] = (size, owner)
         self.used_bytes += size
@@ -70,9 +74,18 @@ class ScratchpadAllocator:
             # The handle table and the allocator disagree: a command-processor or compiler bug.
             raise BadFree(f"free of {addr:#x} by {owner}: the buffer belongs to {holder}")
         del self._live[addr]
-        first = addr // self.page_bytes
-        self._used[first : first + size // self.page_bytes] = False
         self.used_bytes -= size
+        first = addr // self.page_bytes
+        end = first + size // self.page_bytes
+        runs = self._free_runs
+        i = bisect.bisect_left(runs, [first])  # the first free run after the buffer
+        if i < len(runs) and runs[i][0] == end:  # joins the run after
+            runs[i][0] = first
+        else:
+            runs.insert(i, [first, end])
+        if i > 0 and runs[i - 1][1] == first:  # and the run before
+            runs[i - 1][1] = runs[i][1]
+            del runs[i]
 
     def live(self) -> dict[int, tuple[int, str]]:
         """addr -> (reserved bytes, i.e. rounded up to pages, owner), in address order."""

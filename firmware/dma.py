@@ -6,8 +6,8 @@ and at scratchpad byte sp_addr + r*sp_row_bytes + 2*c. Loads zero the rest of ea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Protocol
+from collections.abc import Mapping
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -19,8 +19,9 @@ class DmaError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class DmaDescriptor:
+class DmaDescriptor(NamedTuple):
+    """A DMA call's arguments, in their mailbox order (a tuple: decoding one costs little)."""
+
     direction: DmaDirection
     sp_addr: int
     dram_addr: int
@@ -33,16 +34,13 @@ class DmaDescriptor:
     @classmethod
     def from_args(cls, args: tuple[int, ...]) -> DmaDescriptor:
         """Decode a DMA mailbox call; ValueError if the arguments are not a DMA call's."""
-        names = MAILBOX_ARGS[MailboxCall.DMA]
-        if len(args) != len(names):
-            raise ValueError(f"DMA takes {len(names)} arguments {names}, got {len(args)}")
-        values = dict(zip(names, (int(a) for a in args)))
+        if len(args) != len(cls._fields):
+            raise ValueError(f"DMA takes {len(cls._fields)} arguments {cls._fields}, got {len(args)}")
         try:
-            values["direction"] = DmaDirection(values["direction"])
+            direction = DmaDirection(args[0])
         except ValueError:
-            raise ValueError(f"DMA direction {values['direction']} is neither LOAD nor STORE") from None
-        # Field names are the contract's argument names; fail loudly if they ever drift apart.
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+            raise ValueError(f"DMA direction {args[0]} is neither LOAD nor STORE") from None
+        return cls(direction, *map(int, args[1:]))
 
     def describe(self) -> str:
         return (f"DMA {self.direction.name.lower()} sp={self.sp_addr:#06x} dram={self.dram_addr:#010x} "
@@ -63,8 +61,15 @@ class DmaDescriptor:
         return lo, hi
 
 
-def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: dict[int, tuple[int, str]]) -> None:
-    """Raise DmaError unless the descriptor is safe to hand to the engine."""
+# The fields are the mailbox call's arguments, in order; fail loudly if they ever drift apart.
+if DmaDescriptor._fields != MAILBOX_ARGS[MailboxCall.DMA]:
+    raise ImportError(f"DmaDescriptor fields {DmaDescriptor._fields} are not the DMA call's arguments "
+                      f"{MAILBOX_ARGS[MailboxCall.DMA]}")
+
+
+def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[int, tuple[int, str]]) -> None:
+    """Raise DmaError unless the descriptor is safe to hand to the engine. live_buffers: addr ->
+    (bytes, owner) of the allocated scratchpad buffers, in any order."""
 
     def fail(why: str) -> None:
         raise DmaError(f"{desc.describe()}: {why}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,8 +17,7 @@ from firmware.host_ops import HostOpError, run_host_op
 WORD_LIMIT = 1 << 32  # mailbox arguments are 32-bit words
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
     kind: MailboxCall | int  # the raw int when the kind is unknown
     args: tuple[int, ...]
     status: Status
@@ -50,7 +49,7 @@ class Firmware:
 
     def call(self, kind: MailboxCall | int, args: tuple[int, ...]) -> tuple[Status, int]:
         """Serve one mailbox request. Never raises for a bad request: the status says what went wrong."""
-        args = tuple(int(a) for a in args)
+        args = tuple(map(int, args))
         try:
             kind = MailboxCall(kind)
         except ValueError:
@@ -92,7 +91,7 @@ class Firmware:
                 desc = DmaDescriptor.from_args(args)
             except ValueError as e:
                 raise _BadCall(str(e)) from None
-            validate(desc, self.config, self.allocator.live())
+            validate(desc, self.config, self.allocator.buffers)
             self.dma_engine.start(desc)
             return 0
         (index,) = args  # HOST
