@@ -116,7 +116,7 @@ def _c_struct(rec: bf.Record) -> list[str]:
         lines.append(f"    {_C_TYPES[base]} {name}{'[' + count if bracket else ''};")
     lines += [
         "} __attribute__((packed));",
-        f'_Static_assert(sizeof(struct {rec.name}) == {rec.size}, "{rec.name} must be {rec.size} bytes");',
+        f'ATALLA_STATIC_ASSERT(sizeof(struct {rec.name}) == {rec.size}, "{rec.name} must be {rec.size} bytes");',
     ]
     return lines
 
@@ -135,6 +135,13 @@ def c_header() -> str:
         "",
         "#include <stdint.h>",
         "",
+        "/* C and C++ (the testbench's DPI-C models include this too). */",
+        "#ifdef __cplusplus",
+        "#define ATALLA_STATIC_ASSERT(cond, message) static_assert(cond, message)",
+        "#else",
+        "#define ATALLA_STATIC_ASSERT(cond, message) _Static_assert(cond, message)",
+        "#endif",
+        "",
         "/* ---- Command set (atalla/isa.py) ---- */",
         "",
     ]
@@ -152,7 +159,7 @@ def c_header() -> str:
         "typedef struct atalla_command {",
         "    uint32_t words[ATALLA_COMMAND_WORDS];",
         "} atalla_command;",
-        '_Static_assert(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_command size");',
+        'ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_command size");',
         "",
     ]
     lines += [f"#define ATALLA_{n} {v}" for n, v in _field_words()]

@@ -27,7 +27,8 @@ WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call
 
 def design(config: HardwareConfig) -> Dut:
     """The whole-design bench for one hardware config."""
-    return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"), cpp=("dram_model.cpp", "tb/trace_recorder.cpp"),
+    return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
+               cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
                vlt="tb/atalla_tb.vlt",
                parameters=(("ARRAY_ROWS", config.array_rows), ("ARRAY_COLS", config.array_cols),
                            ("SP_BYTES", config.sp_bytes), ("SP_ROW_BYTES", config.sp_row_bytes),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RTL = ROOT / "rtl"
+ABI_HEADER = ROOT / "include" / "atalla_abi.h"
 # Builds are cached here; ATALLA_SIM_BUILD moves the cache (make bench measures a cold start with it).
 BUILD_ROOT = Path(os.environ.get("ATALLA_SIM_BUILD", ROOT / "sim_build"))
 
@@ -68,6 +69,8 @@ class Dut:
         h = hashlib.sha256(repr((self, waves, self.build_args(waves))).encode())
         for name in (*self.sources, *self.cpp, *((self.vlt,) if self.vlt else ())):
             h.update((RTL / name).read_bytes())
+        if self.cpp:
+            h.update(ABI_HEADER.read_bytes())  # the C++ models may include it
         return h.hexdigest()[:12]
 
 

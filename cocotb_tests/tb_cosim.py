@@ -3,10 +3,12 @@
 Runs inside the simulator and stays lean: the outer process (cocotb_tests/cosim.py) compiled the
 model, ran the emulator and the golden; this module only loads the blob into the DRAM model,
 serves the firmware, and writes what happened to COSIM_DIR. Python wakes on the mailbox doorbell
-and at the end of the run, never per clock.
+and at the end of the run, never per clock, and reads requests and posts answers and DMA
+descriptors through the firmware port in C memory (rtl/tb/firmware_port.cpp): a signal read or
+write through cocotb costs microseconds, a ctypes call well under one.
 
-Everything Python puts into the run (each driven value, the DRAM image, the bytes each host op
-writes) is recorded with its simulation time in rtl_recording.bin (format: cocotb_tests/recording.py)
+Everything Python puts into the run (each driven value, each post, the DRAM image, the bytes each
+host op writes) is recorded with its simulation time in rtl_recording.bin (format: cocotb_tests/recording.py)
 so that rtl/tb/replay_main.cpp can replay the run without Python (cocotb_tests/replay.py).
 """
 
@@ -22,12 +24,12 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import First, RisingEdge
+from cocotb.triggers import RisingEdge
 
 from atalla.blob_format import Role
-from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
-from cocotb_tests.packed import pack, words
-from cocotb_tests.recording import Recording
+from atalla.isa import MAILBOX_ARGS, MAILBOX_MAX_ARGS, Fault, MailboxCall, Opcode, Status
+from cocotb_tests.packed import words
+from cocotb_tests.recording import Port, Recording
 from firmware import Firmware
 from firmware.dma import DmaDescriptor
 from runtime import image
@@ -47,41 +49,63 @@ class Driver:
 
     def __init__(self, dut, recording: Recording):
         self.dut, self.recording = dut, recording
-        self.handles, self.held = {}, {}
+        self.held = {}
 
     def __call__(self, signal: str, value: int) -> None:
         if self.held.get(signal) == value:
             return
-        if signal not in self.handles:
-            self.handles[signal] = getattr(self.dut, signal)
-        self.handles[signal].value = value
+        getattr(self.dut, signal).value = value
         self.held[signal] = value
         self.recording.write(get_sim_time(), signal, value)
 
-    def flip(self, signal: str) -> None:
-        held = self.held[signal] if signal in self.held else int(getattr(self.dut, signal).value)
-        self(signal, 1 - held)
+
+class FirmwarePort:
+    """The firmware's registers in C memory (rtl/tb/firmware_port.cpp); every post is recorded."""
+
+    def __init__(self, lib, recording: Recording):
+        self.lib, self.recording = lib, recording
+        self.args, self.dma_idle = (ctypes.c_uint32 * MAILBOX_MAX_ARGS)(), ctypes.c_uint32()
+        self.desc = ctypes.c_uint32 * len(MAILBOX_ARGS[MailboxCall.DMA])
+        lib.atalla_fw_request.restype = ctypes.c_uint32
+        lib.atalla_fw_request.argtypes = (ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32))
+        lib.atalla_fw_answer.argtypes = (ctypes.c_uint32,) * 3
+        lib.atalla_fw_dma.argtypes = (ctypes.POINTER(ctypes.c_uint32),)
+
+    def request(self) -> tuple[int, tuple[int, ...], bool]:
+        """The request that rang: (call kind, its argument words, whether the DMA port was idle)."""
+        call = self.lib.atalla_fw_request(self.args, ctypes.byref(self.dma_idle))
+        return call, tuple(self.args), bool(self.dma_idle.value)
+
+    def answer(self, status: int, value: int, delay: int) -> None:
+        self._post(Port.ANSWER, self.lib.atalla_fw_answer(status, value, delay), (status, value, delay))
+
+    def dma(self, desc: tuple[int, ...]) -> None:
+        self._post(Port.DMA, self.lib.atalla_fw_dma(self.desc(*desc)), desc)
+
+    def _post(self, port: Port, failed: int, words: tuple[int, ...]) -> None:
+        if failed:  # the bench takes each post at the next falling edge, before Python runs again
+            raise RuntimeError(f"firmware port: {port.name} posted at {get_sim_time()} ps before the "
+                               "testbench took the previous one")
+        self.recording.post(get_sim_time(), port, words)
 
 
 class RtlDmaEngine:
     """The firmware's DMA programming: the descriptor goes to the engine's register port."""
 
-    def __init__(self, drive: Driver):
-        self.drive = drive
+    def __init__(self, port: FirmwarePort):
+        self.port = port
 
     def start(self, desc: DmaDescriptor) -> None:
-        values = [int(desc.direction), desc.sp_addr, desc.dram_addr, desc.rows, desc.cols, desc.row_stride,
-                  desc.col_stride, desc.ticket]
-        self.drive("fw_dma_desc_i", pack(values))
-        self.drive.flip("fw_dma_toggle_i")
+        self.port.dma((int(desc.direction), desc.sp_addr, desc.dram_addr, desc.rows, desc.cols, desc.row_stride,
+                       desc.col_stride, desc.ticket))
 
 
 class MailboxAgent:
     """Serves every mailbox call with the firmware library; answers after the call's service latency."""
 
-    def __init__(self, dut, drive: Driver, firmware: Firmware, latency: dict[MailboxCall, int], progress: Path,
-                 commands: int, dram_extent: int):
-        self.dut, self.drive, self.firmware, self.latency = dut, drive, firmware, latency
+    def __init__(self, dut, port: FirmwarePort, firmware: Firmware, latency: dict[MailboxCall, int],
+                 progress: Path, commands: int, dram_extent: int):
+        self.dut, self.port, self.firmware, self.latency = dut, port, firmware, latency
         self.dram_extent = dram_extent  # host ops write only the program's tensors, all below this
         self.pending: MailboxCall | None = None
         self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
@@ -96,22 +120,20 @@ class MailboxAgent:
                 self.shown = time.perf_counter()
                 self.progress.write_text(f"simulating: command {int(dut.cmd_index_o.value)}/{self.commands}, "
                                          f"cycle {int(dut.cycle.value)}")
-            kind = MailboxCall(int(dut.mb_call_o.value))
+            call, args, dma_idle = self.port.request()
+            kind = MailboxCall(call)
             self.pending = kind
-            if kind == MailboxCall.DMA and not int(dut.fw_dma_idle_o.value):
+            if kind == MailboxCall.DMA and not dma_idle:
                 await RisingEdge(dut.fw_dma_idle_o)  # the engine's register port is still busy
             if len(self.firmware.log) == self.drop_call:
                 continue  # the answer is lost: the command processor waits and the watchdog must end it
-            args = words(int(dut.mb_args_o.value), len(MAILBOX_ARGS[kind]))
+            args = args[: len(MAILBOX_ARGS[kind])]
             if kind == MailboxCall.HOST:
                 before = self.firmware.dram[: self.dram_extent].copy()
             status, value = self.firmware.call(kind, args)
             if kind == MailboxCall.HOST:
                 self.record_changes(before)
-            self.drive("fw_resp_status_i", int(status))
-            self.drive("fw_resp_value_i", value)
-            self.drive("fw_resp_delay_i", self.latency[kind])
-            self.drive.flip("fw_resp_toggle_i")
+            self.port.answer(int(status), value, self.latency[kind])
             self.pending = None
 
     def record_changes(self, before: np.ndarray) -> None:
@@ -119,7 +141,7 @@ class MailboxAgent:
         changed = np.flatnonzero(self.firmware.dram[: self.dram_extent] != before)
         if len(changed):
             first, last = int(changed[0]), int(changed[-1]) + 1
-            self.drive.recording.dram(get_sim_time(), first, self.firmware.dram[first:last].tobytes())
+            self.port.recording.dram(get_sim_time(), first, self.firmware.dram[first:last].tobytes())
 
 
 @cocotb.test()
@@ -145,11 +167,12 @@ async def run_blob(dut):
     used = int(nonzero[-1]) + 1 if len(nonzero) else 0  # the image's used prefix: the rest is zero
     recording.dram(get_sim_time(), 0, dram[:used].tobytes())
     drive = Driver(dut, recording)
-    firmware = Firmware(cfg, program, dram, RtlDmaEngine(drive), sp_capacity)
+    port = FirmwarePort(lib, recording)
+    firmware = Firmware(cfg, program, dram, RtlDmaEngine(port), sp_capacity)
     latency = {MailboxCall.ALLOC: cfg.fw_alloc_cycles, MailboxCall.FREE: cfg.fw_free_cycles,
                MailboxCall.DMA: cfg.fw_dma_cycles, MailboxCall.HOST: cfg.fw_host_cycles}
     extent = max((t.dram_offset + t.nbytes for t in program.tensors), default=0)
-    agent = MailboxAgent(dut, drive, firmware, latency, out / "progress.txt", len(program.commands), extent)
+    agent = MailboxAgent(dut, port, firmware, latency, out / "progress.txt", len(program.commands), extent)
     cocotb.start_soon(agent.serve())
 
     await RisingEdge(dut.rst_ni)
@@ -160,7 +183,7 @@ async def run_blob(dut):
     drive("start_i", 0)
     started = time.perf_counter()
     recording.window_start = get_sim_time()
-    await First(RisingEdge(dut.done_o), RisingEdge(dut.fault_o), RisingEdge(dut.watchdog_o))
+    await RisingEdge(dut.ended_o)
     wall = time.perf_counter() - started
     recording.end_time = get_sim_time()
 

@@ -4,6 +4,13 @@
 
 #include <stdint.h>
 
+/* C and C++ (the testbench's DPI-C models include this too). */
+#ifdef __cplusplus
+#define ATALLA_STATIC_ASSERT(cond, message) static_assert(cond, message)
+#else
+#define ATALLA_STATIC_ASSERT(cond, message) _Static_assert(cond, message)
+#endif
+
 /* ---- Command set (atalla/isa.py) ---- */
 
 #define ATALLA_COMMAND_WORDS 8  /* 32-bit little-endian words per command */
@@ -112,7 +119,7 @@ enum atalla_trace_event {
 typedef struct atalla_command {
     uint32_t words[ATALLA_COMMAND_WORDS];
 } atalla_command;
-_Static_assert(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_command size");
+ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_command size");
 
 #define ATALLA_ALLOC_HANDLE_WORD 1
 #define ATALLA_ALLOC_BYTES_WORD 2
@@ -229,7 +236,7 @@ struct atalla_blob_header {
     uint32_t cfg_fw_dma_cycles;
     uint32_t cfg_fw_host_cycles;
 } __attribute__((packed));
-_Static_assert(sizeof(struct atalla_blob_header) == 112, "atalla_blob_header must be 112 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_header) == 112, "atalla_blob_header must be 112 bytes");
 
 struct atalla_blob_section {
     uint32_t kind;
@@ -237,7 +244,7 @@ struct atalla_blob_section {
     uint32_t size;
     uint32_t crc32;
 } __attribute__((packed));
-_Static_assert(sizeof(struct atalla_blob_section) == 16, "atalla_blob_section must be 16 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_section) == 16, "atalla_blob_section must be 16 bytes");
 
 struct atalla_blob_tensor {
     uint32_t dram_offset;
@@ -252,7 +259,7 @@ struct atalla_blob_tensor {
     uint32_t shape[6];
     uint32_t strides[6];
 } __attribute__((packed));
-_Static_assert(sizeof(struct atalla_blob_tensor) == 72, "atalla_blob_tensor must be 72 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_tensor) == 72, "atalla_blob_tensor must be 72 bytes");
 
 struct atalla_blob_host_op {
     uint32_t target_offset;
@@ -260,6 +267,6 @@ struct atalla_blob_host_op {
     uint32_t args_offset;
     uint32_t args_len;
 } __attribute__((packed));
-_Static_assert(sizeof(struct atalla_blob_host_op) == 16, "atalla_blob_host_op must be 16 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_host_op) == 16, "atalla_blob_host_op must be 16 bytes");
 
 #endif /* ATALLA_ABI_H */

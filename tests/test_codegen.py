@@ -35,7 +35,7 @@ def _c_checks() -> str:
     lines = ["#include <stddef.h>", '#include "atalla_abi.h"']
 
     def check(expr: str, value: int) -> None:
-        lines.append(f'_Static_assert(({expr}) == {value}u, "{expr}");')
+        lines.append(f'ATALLA_STATIC_ASSERT(({expr}) == {value}u, "{expr}");')
 
     for cls, prefix, _, _ in codegen.ISA_ENUMS:
         for m in cls:
@@ -60,10 +60,11 @@ def test_c_header_compiles(tmp_path: Path) -> None:
         pytest.skip("gcc not installed")
     src = tmp_path / "check.c"
     src.write_text(_c_checks())
-    for flags in (["-std=c99"], ["-std=c11", "-pedantic"]):
+    # C as firmware would include it, C++ as the testbench's DPI-C models do.
+    for flags in (["-std=c99"], ["-std=c11", "-pedantic"], ["-x", "c++", "-std=c++20", "-pedantic"]):
         result = subprocess.run([gcc, *flags, "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
                                  f"-I{codegen.ROOT / 'include'}", str(src)], capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 0, (flags, result.stderr)
 
 
 def _verilator() -> tuple[str, dict[str, str]] | None:

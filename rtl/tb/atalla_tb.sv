@@ -2,10 +2,11 @@
 // and of the DMA register port, a cycle watchdog, and an event recorder for the trace.
 //
 // Python (cocotb_tests/tb_cosim.py) wakes only on the mailbox doorbell and on the end of the
-// run. Everything per cycle stays here:
-// - it answers a call by writing the response and flipping fw_resp_toggle_i; this bench rings the
-//   response doorbell fw_resp_delay_i cycles later (the firmware's service latency);
-// - it programs the DMA engine by writing a descriptor and flipping fw_dma_toggle_i;
+// run, and exchanges everything else through C memory (firmware_port.cpp), not signals:
+// - at a request's doorbell this bench copies the request to the firmware port;
+// - the firmware posts its answer and DMA descriptors there; this bench takes them at the next
+//   falling edge, rings the response doorbell the answer's service latency later and starts the
+//   DMA engine's register port at the next rising edge;
 // - the watchdog raises watchdog_o when no command completes for WATCHDOG_CYCLES cycles;
 // - every command start, DMA completion and mailbox request/response is recorded with its cycle
 //   through DPI-C (trace_recorder.cpp) for the Perfetto timeline.
@@ -25,6 +26,10 @@ module atalla_tb
   parameter int     WATCHDOG_CYCLES = 1000000
 );
   import "DPI-C" function void trace_event(input longint cycle, input int kind, input int a, input int b);
+  import "DPI-C" function void fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
+                                               input bit dma_idle);
+  import "DPI-C" function bit fw_port_take_answer(output int status, output int value, output int delay);
+  import "DPI-C" function bit fw_port_take_dma(output bit [DMA_ARG_COUNT*32-1:0] desc);
 
   logic clk_i = 1'b0;
   always #5 clk_i = ~clk_i;
@@ -37,10 +42,6 @@ module atalla_tb
   // Driven by the cocotb test.
   logic        start_i = 1'b0;
   logic [31:0] prog_base_i = '0;
-  logic        fw_resp_toggle_i = 1'b0;
-  logic [31:0] fw_resp_status_i = '0, fw_resp_value_i = '0, fw_resp_delay_i = '0;
-  logic        fw_dma_toggle_i = 1'b0;
-  logic [DMA_ARG_COUNT-1:0][31:0] fw_dma_desc_i = '0;
 
   logic                              done_o, fault_o, mb_doorbell_o, fw_dma_idle_o;
   fault_e                            fault_code_o;
@@ -54,18 +55,27 @@ module atalla_tb
   logic [NUM_OPCODES-1:0][31:0]      op_count_o;
   logic [63:0]                       mac_count_o, array_busy_cycles_o;
 
+  always @(posedge mb_doorbell_o) fw_port_request(int'(mb_call_o), mb_args_o, fw_dma_idle_o);
+
+  // What the firmware posted, taken half a cycle before the design samples it.
+  logic                           fw_answer = 1'b0, fw_dma_start = 1'b0;
+  int                             fw_answer_status = 0, fw_answer_value = 0, fw_answer_delay = 0;
+  logic [DMA_ARG_COUNT-1:0][31:0] fw_dma_desc = '0;
+  always @(negedge clk_i) begin
+    fw_answer    = fw_port_take_answer(fw_answer_status, fw_answer_value, fw_answer_delay);
+    fw_dma_start = fw_port_take_dma(fw_dma_desc) && rst_ni;
+  end
+
   // The firmware's answer, rung after its service latency.
-  logic        resp_seen, resp_pending, resp_doorbell;
+  logic        resp_pending, resp_doorbell;
   logic [31:0] resp_countdown;
   always_ff @(posedge clk_i) begin
     resp_doorbell <= 1'b0;
     if (!rst_ni) begin
-      resp_seen    <= 1'b0;
       resp_pending <= 1'b0;
-    end else if (fw_resp_toggle_i != resp_seen) begin
-      resp_seen      <= fw_resp_toggle_i;
+    end else if (fw_answer) begin
       resp_pending   <= 1'b1;
-      resp_countdown <= fw_resp_delay_i;
+      resp_countdown <= fw_answer_delay;
     end else if (resp_pending) begin
       if (resp_countdown <= 1) begin
         resp_pending  <= 1'b0;
@@ -73,13 +83,6 @@ module atalla_tb
       end else resp_countdown <= resp_countdown - 1;
     end
   end
-
-  logic dma_seen, dma_start;
-  always_ff @(posedge clk_i) begin
-    if (!rst_ni) dma_seen <= 1'b0;
-    else dma_seen <= fw_dma_toggle_i;
-  end
-  assign dma_start = rst_ni && fw_dma_toggle_i != dma_seen;
 
   atalla_top #(
     .ARRAY_ROWS(ARRAY_ROWS), .ARRAY_COLS(ARRAY_COLS), .SP_BYTES(SP_BYTES), .SP_ROW_BYTES(SP_ROW_BYTES),
@@ -89,8 +92,8 @@ module atalla_tb
     .clk_i, .rst_ni, .start_i, .prog_base_i, .done_o, .fault_o, .fault_code_o, .fault_status_o, .cmd_index_o,
     .opcode_o,
     .mb_doorbell_o, .mb_call_o, .mb_args_o, .mb_resp_doorbell_i(resp_doorbell),
-    .mb_resp_status_i(status_e'(fw_resp_status_i)), .mb_resp_value_i(fw_resp_value_i),
-    .fw_dma_start_i(dma_start), .fw_dma_desc_i, .fw_dma_idle_o,
+    .mb_resp_status_i(status_e'(fw_answer_status)), .mb_resp_value_i(fw_answer_value),
+    .fw_dma_start_i(fw_dma_start), .fw_dma_desc_i(fw_dma_desc), .fw_dma_idle_o,
     .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o,
     .interlock_cycles_o, .op_count_o,
     .mac_count_o, .array_busy_cycles_o
@@ -102,6 +105,8 @@ module atalla_tb
   logic        last_doorbell = 1'b0, ended = 1'b0;
   int          idle_cycles = 0;
   logic        watchdog_o = 1'b0;
+  logic        ended_o;
+  assign ended_o = done_o || fault_o || watchdog_o;  // Python waits on one signal: each costs every time slot
   always_ff @(posedge clk_i) begin
     if (dut.u_cmdproc.running) begin
       cycle <= cycle + 1;
@@ -115,7 +120,7 @@ module atalla_tb
       end
       if (dut.dma_done) trace_event(cycle, int'(TRACE_DMA_DONE), int'(dut.dma_done_ticket), 0);
       if (mb_doorbell_o && !last_doorbell) trace_event(cycle, int'(TRACE_MB_REQUEST), int'(mb_call_o), 0);
-      if (!mb_doorbell_o && last_doorbell) trace_event(cycle, int'(TRACE_MB_RESPONSE), int'(fw_resp_status_i), 0);
+      if (!mb_doorbell_o && last_doorbell) trace_event(cycle, int'(TRACE_MB_RESPONSE), fw_answer_status, 0);
       last_doorbell <= mb_doorbell_o;
     end
     if (rst_ni && (done_o || fault_o) && !ended) begin

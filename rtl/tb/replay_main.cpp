@@ -17,7 +17,8 @@
 // Applying a recorded value: the co-simulation wrote it from a callback that ran after the time
 // slot's evaluation and evaluated again before time moved on; the replay does the same. Signals
 // are reached through Verilator's symbol table (they are public through atalla_tb.vlt) and written
-// in place, which is all vpi_put_value does besides asking for another evaluation.
+// in place, which is all vpi_put_value does besides asking for another evaluation. Answers and DMA
+// descriptors are posted to the firmware port (firmware_port.cpp) through the functions Python used.
 
 #include <verilated.h>
 #include <verilated_syms.h>
@@ -35,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "../../include/atalla_abi.h"
 #include "Vtop.h"
 
 extern "C" {
@@ -43,12 +45,16 @@ uint64_t atalla_dram_size();
 uint8_t* atalla_dram_base();
 uint64_t trace_count();                   // trace_recorder.cpp
 const void* trace_data();
+int atalla_fw_answer(uint32_t status, uint32_t value, uint32_t delay);  // firmware_port.cpp
+int atalla_fw_dma(const uint32_t* desc);
 }
 
 namespace {
 
-constexpr char kMagic[8] = {'A', 'T', 'L', 'R', 'P', 'L', 'Y', '1'};
+constexpr char kMagic[8] = {'A', 'T', 'L', 'R', 'P', 'L', 'Y', '2'};
 constexpr uint32_t kDramTag = 0xFFFFFFFF;
+constexpr uint32_t kAnswerTag = 0xFFFFFFFE;  // posts to the firmware port (recording.py's Port)
+constexpr uint32_t kDmaTag = 0xFFFFFFFD;
 constexpr size_t kTraceEventBytes = 24;  // trace_recorder.cpp's Event: i64 cycle, 4 x i32
 constexpr const char* kScope = "TOP.atalla_tb";
 
@@ -56,7 +62,7 @@ struct Record {
     uint64_t time;
     uint32_t tag;
     uint64_t address = 0;                // DRAM records
-    std::vector<uint32_t> words;         // signal writes
+    std::vector<uint32_t> words;         // signal writes and posts
     std::vector<uint8_t> bytes;          // DRAM records
 };
 
@@ -119,10 +125,13 @@ Recording load(const std::string& path) {
             const char* p = r.take(length);
             x.bytes.assign(p, p + length);
         } else {
-            if (x.tag >= n_signals)
+            if (x.tag >= n_signals && x.tag != kAnswerTag && x.tag != kDmaTag)
                 throw std::runtime_error(path + ": write to unknown signal tag " + std::to_string(x.tag));
             const uint32_t n = r.get<uint32_t>();
             for (uint32_t i = 0; i < n; ++i) x.words.push_back(r.get<uint32_t>());
+            if ((x.tag == kAnswerTag && n != 3) || (x.tag == kDmaTag && n != ATALLA_DMA_ARG_COUNT))
+                throw std::runtime_error(path + ": a post of " + std::to_string(n) + " words at time " +
+                                         std::to_string(x.time));
         }
         rec.records.push_back(std::move(x));
     }
@@ -232,6 +241,11 @@ int replay(const std::string& recording_path, const std::string& out_dir) {
                         throw std::runtime_error("the design's DRAM size differs from the recording's " +
                                                  std::to_string(rec.dram_bytes));
                     std::memcpy(atalla_dram_base() + r.address, r.bytes.data(), r.bytes.size());
+                } else if (r.tag == kAnswerTag || r.tag == kDmaTag) {
+                    const int failed = r.tag == kAnswerTag ? atalla_fw_answer(r.words[0], r.words[1], r.words[2])
+                                                           : atalla_fw_dma(r.words.data());
+                    if (failed) throw std::runtime_error("a post at time " + std::to_string(r.time) +
+                                                         " before the testbench took the previous one");
                 } else {
                     targets[r.tag].write(r.words);
                 }
