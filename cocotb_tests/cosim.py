@@ -93,7 +93,10 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
     with _Progress(run_dir / "progress.txt", enabled=progress):
         run(design(config), "cocotb_tests.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
             quiet=quiet or progress)
-    result_file = run_dir / "rtl_result.json"
+    result_file, error_file = run_dir / "rtl_result.json", run_dir / "rtl_firmware_error.txt"
+    if error_file.exists():
+        last = error_file.read_text().strip().splitlines()[-1]
+        raise RuntimeError(f"the firmware raised during the simulation: {last} (traceback in {error_file})")
     if not result_file.exists():
         raise RuntimeError(f"the simulation ended without a result; see {run_dir / 'sim'}")
     result = json.loads(result_file.read_text())

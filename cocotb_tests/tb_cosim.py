@@ -2,10 +2,12 @@
 
 Runs inside the simulator and stays lean: the outer process (cocotb_tests/cosim.py) compiled the
 model, ran the emulator and the golden; this module only loads the blob into the DRAM model,
-serves the firmware, and writes what happened to COSIM_DIR. Python wakes on the mailbox doorbell
-and at the end of the run, never per clock, and reads requests and posts answers and DMA
-descriptors through the firmware port in C memory (rtl/tb/firmware_port.cpp): a signal read or
-write through cocotb costs microseconds, a ctypes call well under one.
+serves the firmware, and writes what happened to COSIM_DIR. The test waits only for the end of
+the run. The firmware is served through the firmware port in C memory (rtl/tb/firmware_port.cpp):
+the bench hands each request over when it can be served and the port calls MailboxAgent.on_request
+there and then, which reads the request and posts the answer and any DMA descriptor through
+ctypes. Waking cocotb on a signal and reading and driving signals through it cost tens of
+microseconds a call, and each signal waited on costs every time slot.
 
 Everything Python puts into the run (each driven value, each post, the DRAM image, the bytes each
 host op writes) is recorded with its simulation time in rtl_recording.bin (format: cocotb_tests/recording.py)
@@ -19,6 +21,7 @@ import importlib
 import json
 import os
 import time
+import traceback
 from pathlib import Path
 
 import cocotb
@@ -30,7 +33,7 @@ from atalla.blob_format import Role
 from atalla.isa import MAILBOX_ARGS, MAILBOX_MAX_ARGS, Fault, MailboxCall, Opcode, Status
 from cocotb_tests.packed import words
 from cocotb_tests.recording import Port, Recording
-from firmware import Firmware
+from firmware import Firmware, host_ops
 from firmware.dma import DmaDescriptor
 from runtime import image
 from runtime.loader import load_file
@@ -62,19 +65,33 @@ class Driver:
 class FirmwarePort:
     """The firmware's registers in C memory (rtl/tb/firmware_port.cpp); every post is recorded."""
 
+    HANDLER = ctypes.CFUNCTYPE(ctypes.c_int)
+
     def __init__(self, lib, recording: Recording):
         self.lib, self.recording = lib, recording
-        self.args, self.dma_idle = (ctypes.c_uint32 * MAILBOX_MAX_ARGS)(), ctypes.c_uint32()
+        self.args = (ctypes.c_uint32 * MAILBOX_MAX_ARGS)()
+        self.command, self.cycle = ctypes.c_uint32(), ctypes.c_uint64()
         self.desc = ctypes.c_uint32 * len(MAILBOX_ARGS[MailboxCall.DMA])
+        self.handler = None  # the registered callback, kept alive while C holds it
+        self.now = 0  # the simulation time of the request being served: posts are stamped with it
+        lib.atalla_fw_on_request.argtypes = (self.HANDLER,)
         lib.atalla_fw_request.restype = ctypes.c_uint32
-        lib.atalla_fw_request.argtypes = (ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32))
+        lib.atalla_fw_request.argtypes = (ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+                                          ctypes.POINTER(ctypes.c_uint64))
         lib.atalla_fw_answer.argtypes = (ctypes.c_uint32,) * 3
         lib.atalla_fw_dma.argtypes = (ctypes.POINTER(ctypes.c_uint32),)
 
-    def request(self) -> tuple[int, tuple[int, ...], bool]:
-        """The request that rang: (call kind, its argument words, whether the DMA port was idle)."""
-        call = self.lib.atalla_fw_request(self.args, ctypes.byref(self.dma_idle))
-        return call, tuple(self.args), bool(self.dma_idle.value)
+    def on_request(self, handler) -> None:
+        """handler() serves each request as the bench hands it over (None: stop); it returns 0, or
+        1 if the firmware failed, which ends the run."""
+        self.handler = self.HANDLER(handler) if handler else self.HANDLER()
+        self.lib.atalla_fw_on_request(self.handler)
+
+    def request(self) -> tuple[int, tuple[int, ...], int, int]:
+        """The request handed over: (call kind, its argument words, command index, cycle)."""
+        call = self.lib.atalla_fw_request(self.args, ctypes.byref(self.command), ctypes.byref(self.cycle))
+        self.now = get_sim_time()
+        return call, tuple(self.args), self.command.value, self.cycle.value
 
     def answer(self, status: int, value: int, delay: int) -> None:
         self._post(Port.ANSWER, self.lib.atalla_fw_answer(status, value, delay), (status, value, delay))
@@ -83,10 +100,10 @@ class FirmwarePort:
         self._post(Port.DMA, self.lib.atalla_fw_dma(self.desc(*desc)), desc)
 
     def _post(self, port: Port, failed: int, words: tuple[int, ...]) -> None:
-        if failed:  # the bench takes each post at the next falling edge, before Python runs again
-            raise RuntimeError(f"firmware port: {port.name} posted at {get_sim_time()} ps before the "
+        if failed:  # the bench takes each post at the next falling edge, before the next request
+            raise RuntimeError(f"firmware port: {port.name} posted at {self.now} ps before the "
                                "testbench took the previous one")
-        self.recording.post(get_sim_time(), port, words)
+        self.recording.post(self.now, port, words)
 
 
 class RtlDmaEngine:
@@ -96,52 +113,57 @@ class RtlDmaEngine:
         self.port = port
 
     def start(self, desc: DmaDescriptor) -> None:
-        self.port.dma((int(desc.direction), desc.sp_addr, desc.dram_addr, desc.rows, desc.cols, desc.row_stride,
-                       desc.col_stride, desc.ticket))
+        self.port.dma(desc)
 
 
 class MailboxAgent:
-    """Serves every mailbox call with the firmware library; answers after the call's service latency."""
+    """Serves every mailbox call with the firmware library; answers after the call's service latency.
 
-    def __init__(self, dut, port: FirmwarePort, firmware: Firmware, latency: dict[MailboxCall, int],
+    on_request runs inside the simulator's evaluation (called from the bench through DPI-C), so it
+    touches no signal: everything goes through the port."""
+
+    def __init__(self, port: FirmwarePort, firmware: Firmware, latency: dict[MailboxCall, int],
                  progress: Path, commands: int, dram_extent: int):
-        self.dut, self.port, self.firmware, self.latency = dut, port, firmware, latency
+        self.port, self.firmware, self.latency = port, firmware, latency
         self.dram_extent = dram_extent  # host ops write only the program's tensors, all below this
         self.pending: MailboxCall | None = None
+        self.error: BaseException | None = None  # what the firmware raised; the run ends at once
         self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
         # Fault injection for tests: never answer this call (by its position in the log).
         self.drop_call = int(os.environ.get("COSIM_DROP_CALL", "-1"))
 
-    async def serve(self) -> None:
-        dut = self.dut
-        while True:
-            await RisingEdge(dut.mb_doorbell_o)
-            if time.perf_counter() - self.shown > 1.0:  # the outer process shows this line
-                self.shown = time.perf_counter()
-                self.progress.write_text(f"simulating: command {int(dut.cmd_index_o.value)}/{self.commands}, "
-                                         f"cycle {int(dut.cycle.value)}")
-            call, args, dma_idle = self.port.request()
-            kind = MailboxCall(call)
-            self.pending = kind
-            if kind == MailboxCall.DMA and not dma_idle:
-                await RisingEdge(dut.fw_dma_idle_o)  # the engine's register port is still busy
-            if len(self.firmware.log) == self.drop_call:
-                continue  # the answer is lost: the command processor waits and the watchdog must end it
-            args = args[: len(MAILBOX_ARGS[kind])]
-            if kind == MailboxCall.HOST:
-                before = self.firmware.dram[: self.dram_extent].copy()
-            status, value = self.firmware.call(kind, args)
-            if kind == MailboxCall.HOST:
-                self.record_changes(before)
-            self.port.answer(int(status), value, self.latency[kind])
-            self.pending = None
+    def on_request(self) -> int:
+        try:
+            self.serve()
+        except BaseException as e:  # noqa: BLE001 -- raised again by the test, once the run has ended
+            self.error = e
+            return 1
+        return 0
+
+    def serve(self) -> None:
+        call, args, command, cycle = self.port.request()
+        if time.perf_counter() - self.shown > 1.0:  # the outer process shows this line
+            self.shown = time.perf_counter()
+            self.progress.write_text(f"simulating: command {command}/{self.commands}, cycle {cycle}")
+        kind = MailboxCall(call)
+        self.pending = kind
+        if len(self.firmware.log) == self.drop_call:
+            return  # the answer is lost: the command processor waits and the watchdog must end it
+        args = args[: len(MAILBOX_ARGS[kind])]
+        if kind == MailboxCall.HOST:
+            before = self.firmware.dram[: self.dram_extent].copy()
+        status, value = self.firmware.call(kind, args)
+        if kind == MailboxCall.HOST:
+            self.record_changes(before)
+        self.port.answer(int(status), value, self.latency[kind])
+        self.pending = None
 
     def record_changes(self, before: np.ndarray) -> None:
         """The DRAM bytes a host op wrote, as one span from the first changed byte to the last."""
         changed = np.flatnonzero(self.firmware.dram[: self.dram_extent] != before)
         if len(changed):
             first, last = int(changed[0]), int(changed[-1]) + 1
-            self.port.recording.dram(get_sim_time(), first, self.firmware.dram[first:last].tobytes())
+            self.port.recording.dram(self.port.now, first, self.firmware.dram[first:last].tobytes())
 
 
 @cocotb.test()
@@ -160,7 +182,10 @@ async def run_blob(dut):
     # What the firmware imports on first use is start-up, not simulation: import it before the clock.
     importlib.import_module("numpy.ma")  # np.unique (the DMA store check) imports it: 8 ms
     if program.host_ops:
-        importlib.import_module("torch")  # the host ops run on PyTorch: about a second
+        torch = importlib.import_module("torch")  # the host ops run on PyTorch: about a second
+        # One thread: the ops are small, and waking a pool of workers costs more than they do.
+        torch.set_num_threads(1)
+        host_ops.warm_up(program)  # each op's first call in a process sets it up: a millisecond
 
     recording = Recording(cfg.dram_bytes)
     nonzero = np.flatnonzero(dram)
@@ -172,8 +197,8 @@ async def run_blob(dut):
     latency = {MailboxCall.ALLOC: cfg.fw_alloc_cycles, MailboxCall.FREE: cfg.fw_free_cycles,
                MailboxCall.DMA: cfg.fw_dma_cycles, MailboxCall.HOST: cfg.fw_host_cycles}
     extent = max((t.dram_offset + t.nbytes for t in program.tensors), default=0)
-    agent = MailboxAgent(dut, port, firmware, latency, out / "progress.txt", len(program.commands), extent)
-    cocotb.start_soon(agent.serve())
+    agent = MailboxAgent(port, firmware, latency, out / "progress.txt", len(program.commands), extent)
+    port.on_request(agent.on_request)
 
     await RisingEdge(dut.rst_ni)
     await RisingEdge(dut.clk_i)
@@ -186,6 +211,10 @@ async def run_blob(dut):
     await RisingEdge(dut.ended_o)
     wall = time.perf_counter() - started
     recording.end_time = get_sim_time()
+    port.on_request(None)
+    if agent.error is not None:  # a bug in the firmware or this bench, not a program's fault
+        (out / "rtl_firmware_error.txt").write_text("".join(traceback.format_exception(agent.error)))
+        raise agent.error
 
     index = int(dut.cmd_index_o.value)
     result = {

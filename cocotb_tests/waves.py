@@ -18,7 +18,7 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, int | str], ...]], ...] = (
                      ("dut.u_vector.done_o", 1))),
     ("DMA", (("dut.dma_start", 1), ("dut.dma_busy", 1), ("dut.p0_req_valid", 1), ("dut.p0_req_addr", 32),
              ("dut.p0_rvalid", 1), ("dut.sp_dma_we", 1), ("dut.dma_done", 1), ("dut.dma_done_ticket", "ticket_bits"))),
-    ("Mailbox", (("mb_doorbell_o", 1), ("mb_call_o", 32), ("fw_answer", 1), ("fw_answer_status", 32),
+    ("Mailbox", (("mb_doorbell_o", 1), ("mb_call_o", 32), ("fw_ready", 1), ("fw_answer", 1), ("fw_answer_status", 32),
                  ("resp_doorbell", 1), ("fw_dma_start", 1))),
 )
 

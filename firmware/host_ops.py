@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,28 @@ def _dram_bits(dram: np.ndarray, info: TensorInfo, what: str) -> np.ndarray:
 
 def run_host_op(op: HostOp, program: Program, dram: np.ndarray) -> None:
     """Raise HostOpError (one line, naming the op and tensor) on any failure; DRAM is then untouched."""
+    what = f"host op {op.target}"
+    # Convert and check every result before writing anything: a failing op leaves DRAM as it was.
+    results = _results(op, program, lambda info: bf16_bits_to_f32(_dram_bits(dram, info, what)))
+    for info, bits in results:
+        _dram_bits(dram, info, what)[:] = bits
+
+
+def warm_up(program: Program) -> None:
+    """Run each host op once on zeros, results discarded: PyTorch sets an op (and the conversions
+    around it) up on its first call in a process, about a millisecond for GELU, which a firmware
+    does once, at boot, not inside the first call it serves. Failures are left for the real call."""
+    for op in program.host_ops:
+        try:
+            _results(op, program, lambda info: np.zeros(info.shape, np.float32))
+        except HostOpError:
+            pass
+
+
+def _results(op: HostOp, program: Program,
+             operand: Callable[[TensorInfo], np.ndarray]) -> list[tuple[TensorInfo, np.ndarray]]:
+    """(output tensor, its bf16 bits) for each result of the op applied to its arguments, each
+    {"tensor": id} replaced by operand(its info), fp32 values."""
     import torch  # lazily: the simulation process stays light until a host op actually runs
 
     what = f"host op {op.target}"
@@ -42,8 +65,7 @@ def run_host_op(op: HostOp, program: Program, dram: np.ndarray) -> None:
         # JSON-able args: {"tensor": id} is an input tensor; lists (and dicts) may nest them.
         if isinstance(value, dict) and set(value) == {"tensor"}:
             info = _tensor_info(program, value["tensor"], what)
-            f32 = bf16_bits_to_f32(_dram_bits(dram, info, what)).reshape(info.shape)
-            return torch.from_numpy(f32.copy())
+            return torch.from_numpy(operand(info).reshape(info.shape))
         if isinstance(value, (list, tuple)):
             return [load(v) for v in value]
         if isinstance(value, dict):
@@ -56,12 +78,10 @@ def run_host_op(op: HostOp, program: Program, dram: np.ndarray) -> None:
         result = fn(*args, **kwargs)
     except Exception as e:  # noqa: BLE001 -- any ATen failure is this op's failure
         raise HostOpError(f"{what} failed: {type(e).__name__}: {_first_line(e)}") from e
-
     results = list(result) if isinstance(result, (tuple, list)) else [result]
     if len(results) != len(op.outputs):
         raise HostOpError(f"{what} returned {len(results)} results, the program expects {len(op.outputs)}")
-    # Convert and check everything before writing anything: a failing op leaves DRAM as it was.
-    writes = []
+    out = []
     for tid, value in zip(op.outputs, results):
         info = _tensor_info(program, tid, what)
         if not isinstance(value, torch.Tensor) or value.is_complex():
@@ -73,9 +93,8 @@ def run_host_op(op: HostOp, program: Program, dram: np.ndarray) -> None:
                               f"expected {tuple(info.shape)}")
         # DRAM holds only bf16; integer and bool results go through fp32 like any other.
         f32 = value.detach().to(torch.float32).contiguous().numpy().reshape(-1)
-        writes.append((_dram_bits(dram, info, what), f32_to_bf16_bits(f32)))
-    for dst, bits in writes:
-        dst[:] = bits
+        out.append((info, f32_to_bf16_bits(f32)))
+    return out
 
 
 def _resolve(target: str) -> Any:

@@ -17,6 +17,7 @@ from atalla.config import get_config
 from atalla.isa import DmaDirection, MailboxCall, Status
 from atalla.numerics import bf16_bits_to_f32, f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
+from firmware import host_ops
 from firmware import (AllocatorError, BadFree, CallRecord, DmaDescriptor, DmaError, Firmware, HostOpError,
                       ImmediateDmaEngine, OutOfMemory, ScratchpadAllocator, run_host_op, validate)
 from firmware.dma import _distinct_elements
@@ -311,6 +312,21 @@ def test_host_op_errors(dram: np.ndarray, op: HostOp, why: str):
     fw = Firmware(CFG, prog, dram, RecordingEngine())
     assert fw.call(MailboxCall.HOST, (0,)) == (Status.HOST_FAILED, 0)
     assert fw.last_error.startswith("HOST 0: ") and why in fw.last_error
+
+
+def test_warm_up_runs_each_op_once_on_zeros_and_leaves_failures_to_the_real_call(dram, monkeypatch):
+    prog = make_program([("x", (2, 3)), ("y", (2, 3))],
+                        [HostOp("aten.gelu.default", [{"tensor": 0}], {"approximate": "bogus"}, [1]),
+                         HostOp("aten.neg.default", [{"tensor": 0}], {}, [1])])
+    calls = []
+    resolve = host_ops._resolve
+    monkeypatch.setattr(host_ops, "_resolve", lambda target: lambda *a, **k: (calls.append((target, a)),
+                                                                             resolve(target)(*a, **k)))
+    host_ops.warm_up(prog)  # the first op fails on any input: warming up says nothing
+    assert [(t, [tuple(x.shape) for x in a], [float(x.abs().max()) for x in a]) for t, a in calls] == [
+        ("aten.gelu.default", [(2, 3)], [0.0]), ("aten.neg.default", [(2, 3)], [0.0])]
+    with pytest.raises(HostOpError, match="failed: RuntimeError"):
+        run_host_op(prog.host_ops[0], prog, dram)
 
 
 def test_importing_firmware_does_not_import_torch():

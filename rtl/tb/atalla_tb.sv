@@ -1,9 +1,10 @@
 // Co-simulation testbench around atalla_top: clock, reset, the firmware's side of the mailbox
 // and of the DMA register port, a cycle watchdog, and an event recorder for the trace.
 //
-// Python (cocotb_tests/tb_cosim.py) wakes only on the mailbox doorbell and on the end of the
-// run, and exchanges everything else through C memory (firmware_port.cpp), not signals:
-// - at a request's doorbell this bench copies the request to the firmware port;
+// Python (cocotb_tests/tb_cosim.py) waits only for the end of the run; the firmware is called
+// through the firmware port (firmware_port.cpp), C memory behind DPI-C, not through signals:
+// - once a request can be served (a DMA call also needs the DMA register port idle) this bench
+//   hands it to the port, which runs the firmware's handler in that call;
 // - the firmware posts its answer and DMA descriptors there; this bench takes them at the next
 //   falling edge, rings the response doorbell the answer's service latency later and starts the
 //   DMA engine's register port at the next rising edge;
@@ -26,8 +27,8 @@ module atalla_tb
   parameter int     WATCHDOG_CYCLES = 1000000
 );
   import "DPI-C" function void trace_event(input longint cycle, input int kind, input int a, input int b);
-  import "DPI-C" function void fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
-                                               input bit dma_idle);
+  import "DPI-C" function int fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
+                                              input int command, input longint cycle);
   import "DPI-C" function bit fw_port_take_answer(output int status, output int value, output int delay);
   import "DPI-C" function bit fw_port_take_dma(output bit [DMA_ARG_COUNT*32-1:0] desc);
 
@@ -55,7 +56,13 @@ module atalla_tb
   logic [NUM_OPCODES-1:0][31:0]      op_count_o;
   logic [63:0]                       mac_count_o, array_busy_cycles_o;
 
-  always @(posedge mb_doorbell_o) fw_port_request(int'(mb_call_o), mb_args_o, fw_dma_idle_o);
+  longint cycle = 0;  // cycles the program has run: the clock of the trace and of the firmware
+
+  // The request in the mailbox goes to the firmware once it can be served, and once.
+  logic fw_served = 1'b0, fw_failed = 1'b0, fw_ready;
+  assign fw_ready = mb_doorbell_o && !fw_served && (mb_call_o != CALL_DMA || fw_dma_idle_o);
+  always @(posedge fw_ready)
+    if (fw_port_request(int'(mb_call_o), mb_args_o, int'(cmd_index_o), cycle) != 0) fw_failed = 1'b1;
 
   // What the firmware posted, taken half a cycle before the design samples it.
   logic                           fw_answer = 1'b0, fw_dma_start = 1'b0;
@@ -64,6 +71,7 @@ module atalla_tb
   always @(negedge clk_i) begin
     fw_answer    = fw_port_take_answer(fw_answer_status, fw_answer_value, fw_answer_delay);
     fw_dma_start = fw_port_take_dma(fw_dma_desc) && rst_ni;
+    fw_served    = mb_doorbell_o && (fw_served || fw_answer);  // until the doorbell drops
   end
 
   // The firmware's answer, rung after its service latency.
@@ -100,13 +108,14 @@ module atalla_tb
   );
 
   // -- watchdog and trace --------------------------------------------------------------------
-  longint      cycle = 0;
   logic [31:0] last_index = '1;
   logic        last_doorbell = 1'b0, ended = 1'b0;
   int          idle_cycles = 0;
   logic        watchdog_o = 1'b0;
   logic        ended_o;
-  assign ended_o = done_o || fault_o || watchdog_o;  // Python waits on one signal: each costs every time slot
+  // Python waits on this one signal (each one waited on costs every time slot); fw_failed: the
+  // firmware raised, and tb_cosim reports it.
+  assign ended_o = done_o || fault_o || watchdog_o || fw_failed;
   always_ff @(posedge clk_i) begin
     if (dut.u_cmdproc.running) begin
       cycle <= cycle + 1;

@@ -1,13 +1,15 @@
 // The firmware's side of the mailbox and of the DMA register port, in C memory (atalla_tb).
 //
-// Python serves the mailbox through these functions (ctypes, as the DRAM model) instead of reading
-// and driving signals through VPI, which cost tens of microseconds per call:
-//   - at a request's doorbell the testbench copies the request in (fw_port_request) and Python,
-//     woken by the doorbell, reads it (atalla_fw_request);
-//   - Python posts its answer (atalla_fw_answer) and DMA descriptors (atalla_fw_dma) and the
+// Python serves the mailbox through these functions (ctypes, as the DRAM model) instead of waking
+// on signals and reading and driving them through VPI, which cost tens of microseconds per call:
+//   - when a request can be served the testbench hands it over (fw_port_request), which calls the
+//     firmware's handler (registered with atalla_fw_on_request) there and then; the handler reads
+//     the request (atalla_fw_request);
+//   - it posts its answer (atalla_fw_answer) and DMA descriptors (atalla_fw_dma) and the
 //     testbench takes them at the next falling clock edge (fw_port_take_*), so the design sees
-//     them at the rising edge after the one that rang, as a register written by a CPU would be.
-// rtl/tb/replay_main.cpp posts the recorded answers and descriptors through the same functions.
+//     them at the next rising edge, as a register written by a control core would be.
+// rtl/tb/replay_main.cpp registers no handler and posts the recorded answers and descriptors
+// through the same functions.
 
 #include <svdpi.h>
 
@@ -26,12 +28,17 @@ struct Posted {
     bool pending = false;  // posted and not yet taken by the testbench
 };
 
+// Serves the request just handed over; returns 0, or nonzero if the firmware failed (the run ends).
+using RequestHandler = int (*)();
+
 struct FirmwarePort {
     uint32_t call = 0;
     uint32_t args[ATALLA_MAILBOX_MAX_ARGS] = {};
-    uint32_t dma_idle = 0;  // the DMA register port was ready when the request rang
-    Posted answer;          // status, value, service latency in cycles
-    Posted dma;             // ATALLA_DMA_ARG_COUNT descriptor words
+    uint32_t command = 0;  // the command index and cycle the request was handed over at
+    uint64_t cycle = 0;
+    Posted answer;         // status, value, service latency in cycles
+    Posted dma;            // ATALLA_DMA_ARG_COUNT descriptor words
+    RequestHandler handler = nullptr;
 };
 
 FirmwarePort g_port;
@@ -59,10 +66,15 @@ extern "C" {
 
 // ---- Python side (ctypes) --------------------------------------------------------------------
 
-// The request that rang last: its call kind, and its ATALLA_MAILBOX_MAX_ARGS argument words in args.
-uint32_t atalla_fw_request(uint32_t* args, uint32_t* dma_idle) {
+// The handler fw_port_request calls (nullptr: none).
+void atalla_fw_on_request(RequestHandler handler) { g_port.handler = handler; }
+
+// The request handed over last: its call kind, its ATALLA_MAILBOX_MAX_ARGS argument words in args,
+// and the command index and cycle it was handed over at.
+uint32_t atalla_fw_request(uint32_t* args, uint32_t* command, uint64_t* cycle) {
     std::memcpy(args, g_port.args, sizeof g_port.args);
-    *dma_idle = g_port.dma_idle;
+    *command = g_port.command;
+    *cycle = g_port.cycle;
     return g_port.call;
 }
 
@@ -77,12 +89,15 @@ int atalla_fw_dma(const uint32_t* desc) { return post(g_port.dma, desc, ATALLA_D
 
 // ---- SystemVerilog side (DPI-C imports) ------------------------------------------------------
 
-// import "DPI-C" function void fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
-//                                              input bit dma_idle);
-void fw_port_request(int call, const svBitVecVal* args, svBit dma_idle) {
+// import "DPI-C" function int fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
+//                                             input int command, input longint cycle);
+// Returns the handler's result (0 without one).
+int fw_port_request(int call, const svBitVecVal* args, int command, long long cycle) {
     g_port.call = static_cast<uint32_t>(call);
     std::memcpy(g_port.args, args, sizeof g_port.args);
-    g_port.dma_idle = dma_idle;
+    g_port.command = static_cast<uint32_t>(command);
+    g_port.cycle = static_cast<uint64_t>(cycle);
+    return g_port.handler ? g_port.handler() : 0;
 }
 
 // import "DPI-C" function bit fw_port_take_answer(output int status, output int value, output int delay);
