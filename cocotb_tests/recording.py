@@ -3,9 +3,11 @@
 tb_cosim.py records every value it drives into the DUT, every answer and DMA descriptor it posts
 to the firmware port (rtl/tb/firmware_port.cpp) and every DRAM byte it writes, each with the
 simulation time (in simulator steps, 1 ps) at which it happened; rtl/tb/replay_main.cpp applies
-them at those times to the same design. The co-simulation applies a write after the
-time slot's evaluation (the value-change callback that woke Python ran after it) and before the
-next one, and so does the replay, so the replay reproduces the run cycle for cycle.
+them at those times to the same design. The co-simulation drives signals from cocotb callbacks,
+after the time slot's evaluation; the firmware posts and writes host-op results to DRAM during
+the evaluation of the slot its request was handed over in, and the design reads neither before
+the next clock edge. The replay applies every record after its slot's evaluation, so it
+reproduces the run cycle for cycle (cocotb_tests/replay.py checks that it does).
 
 The file format, the one definition that the writer here and the reader in replay_main.cpp
 follow (all integers little-endian):

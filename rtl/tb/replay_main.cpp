@@ -14,11 +14,13 @@
 // cocotb_tests/replay.py builds this (with the co-simulation's sources, parameters and flags) and
 // compares the results with the co-simulation's.
 //
-// Applying a recorded value: the co-simulation wrote it from a callback that ran after the time
-// slot's evaluation and evaluated again before time moved on; the replay does the same. Signals
-// are reached through Verilator's symbol table (they are public through atalla_tb.vlt) and written
-// in place, which is all vpi_put_value does besides asking for another evaluation. Answers and DMA
-// descriptors are posted to the firmware port (firmware_port.cpp) through the functions Python used.
+// Applying a recorded value: the co-simulation drove signals from callbacks that ran after the
+// time slot's evaluation, then evaluated again before time moved on; the replay does the same.
+// Signals are reached through Verilator's symbol table (they are public through atalla_tb.vlt) and
+// written in place, which is all vpi_put_value does besides asking for another evaluation. Answers
+// and DMA descriptors are posted to the firmware port (firmware_port.cpp) through the functions
+// the firmware used; it posted them (and wrote host-op results to DRAM) during the slot's
+// evaluation, but the bench reads neither before the next clock edge, so after it is the same.
 
 #include <verilated.h>
 #include <verilated_syms.h>
