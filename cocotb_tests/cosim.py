@@ -71,13 +71,14 @@ class RtlRun:
 
 
 def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_dir: Path, *, waves: str | None = None,
-            sp_capacity: int | None = None, drop_call: int | None = None, progress: bool = False,
-            quiet: bool = False) -> RtlRun:
+            sp_capacity: int | None = None, drop_call: int | None = None, raise_call: int | None = None,
+            progress: bool = False, quiet: bool = False) -> RtlRun:
     """waves: None, "vcd" or "fst"; progress: show a line that follows the simulation; quiet: keep the
     tools' logs in files (sim_build/*.log, run_dir/sim/sim.log) rather than on the console.
 
     Fault injection: sp_capacity gives the firmware's allocator less scratchpad; drop_call makes
-    the firmware never answer that call (counted from 0)."""
+    the firmware never answer that call (counted from 0); raise_call makes it raise in that call,
+    as a bug in it would (the run ends there and this raises RuntimeError naming the exception)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.glob("rtl_*"):
         stale.unlink()
@@ -90,6 +91,8 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
         env["COSIM_SP_CAPACITY"] = str(sp_capacity)
     if drop_call is not None:
         env["COSIM_DROP_CALL"] = str(drop_call)
+    if raise_call is not None:
+        env["COSIM_RAISE_CALL"] = str(raise_call)
     with _Progress(run_dir / "progress.txt", enabled=progress):
         run(design(config), "cocotb_tests.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
             quiet=quiet or progress)

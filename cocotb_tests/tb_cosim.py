@@ -129,8 +129,10 @@ class MailboxAgent:
         self.pending: MailboxCall | None = None
         self.error: BaseException | None = None  # what the firmware raised; the run ends at once
         self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
-        # Fault injection for tests: never answer this call (by its position in the log).
+        # Fault injection for tests, by the call's position in the log: never answer it, or raise in
+        # it as a firmware bug would.
         self.drop_call = int(os.environ.get("COSIM_DROP_CALL", "-1"))
+        self.raise_call = int(os.environ.get("COSIM_RAISE_CALL", "-1"))
 
     def on_request(self) -> int:
         try:
@@ -149,6 +151,8 @@ class MailboxAgent:
         self.pending = kind
         if len(self.firmware.log) == self.drop_call:
             return  # the answer is lost: the command processor waits and the watchdog must end it
+        if len(self.firmware.log) == self.raise_call:
+            raise RuntimeError(f"injected firmware failure in call {self.raise_call} ({kind.name}) at cycle {cycle}")
         args = args[: len(MAILBOX_ARGS[kind])]
         if kind == MailboxCall.HOST:
             before = self.firmware.dram[: self.dram_extent].copy()

@@ -64,6 +64,15 @@ def test_a_lost_firmware_answer_ends_with_the_watchdog(tmp_path):
     assert "mailbox call" in rtl.problem() and f"command {rtl.command_index} (" in rtl.problem()
 
 
+def test_a_firmware_exception_ends_the_run_and_is_named(tmp_path):
+    program_c, _, inputs = compiled("host_fallback", "small")
+    with pytest.raises(RuntimeError, match=r"^the firmware raised during the simulation: RuntimeError: injected "
+                                           r"firmware failure in call 3 \(DMA\) at cycle \d+ \(traceback in .*\)$"):
+        run_rtl(program_c.blob(), inputs, CONFIGS["small"], tmp_path, raise_call=3)
+    assert "Traceback" in (tmp_path / "rtl_firmware_error.txt").read_text()
+    assert not (tmp_path / "rtl_result.json").exists()
+
+
 def test_user_model_with_trace_and_waves(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "odd.py").write_text(textwrap.dedent("""
