@@ -30,7 +30,7 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import RisingEdge
 
 from atalla.blob_format import Role
-from atalla.isa import MAILBOX_ARGS, MAILBOX_MAX_ARGS, Fault, MailboxCall, Opcode, Status
+from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
 from cocotb_tests.packed import words
 from cocotb_tests.recording import Port, Recording
 from firmware import Firmware, host_ops
@@ -65,33 +65,23 @@ class Driver:
 class FirmwarePort:
     """The firmware's registers in C memory (rtl/tb/firmware_port.cpp); every post is recorded."""
 
-    HANDLER = ctypes.CFUNCTYPE(ctypes.c_int)
+    # handler(call kind, argument words, command index, cycle) -> 0, or 1 if the firmware failed
+    HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32), ctypes.c_uint32,
+                               ctypes.c_uint64)
 
     def __init__(self, lib, recording: Recording):
         self.lib, self.recording = lib, recording
-        self.args = (ctypes.c_uint32 * MAILBOX_MAX_ARGS)()
-        self.command, self.cycle = ctypes.c_uint32(), ctypes.c_uint64()
         self.desc = ctypes.c_uint32 * len(MAILBOX_ARGS[MailboxCall.DMA])
         self.handler = None  # the registered callback, kept alive while C holds it
         self.now = 0  # the simulation time of the request being served: posts are stamped with it
         lib.atalla_fw_on_request.argtypes = (self.HANDLER,)
-        lib.atalla_fw_request.restype = ctypes.c_uint32
-        lib.atalla_fw_request.argtypes = (ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
-                                          ctypes.POINTER(ctypes.c_uint64))
         lib.atalla_fw_answer.argtypes = (ctypes.c_uint32,) * 3
         lib.atalla_fw_dma.argtypes = (ctypes.POINTER(ctypes.c_uint32),)
 
     def on_request(self, handler) -> None:
-        """handler() serves each request as the bench hands it over (None: stop); it returns 0, or
-        1 if the firmware failed, which ends the run."""
+        """handler serves each request as the bench hands it over (None: stop); a failure (1) ends the run."""
         self.handler = self.HANDLER(handler) if handler else self.HANDLER()
         self.lib.atalla_fw_on_request(self.handler)
-
-    def request(self) -> tuple[int, tuple[int, ...], int, int]:
-        """The request handed over: (call kind, its argument words, command index, cycle)."""
-        call = self.lib.atalla_fw_request(self.args, ctypes.byref(self.command), ctypes.byref(self.cycle))
-        self.now = get_sim_time()
-        return call, tuple(self.args), self.command.value, self.cycle.value
 
     def answer(self, status: int, value: int, delay: int) -> None:
         self._post(Port.ANSWER, self.lib.atalla_fw_answer(status, value, delay), (status, value, delay))
@@ -134,16 +124,17 @@ class MailboxAgent:
         self.drop_call = int(os.environ.get("COSIM_DROP_CALL", "-1"))
         self.raise_call = int(os.environ.get("COSIM_RAISE_CALL", "-1"))
 
-    def on_request(self) -> int:
+    def on_request(self, call: int, args, command: int, cycle: int) -> int:
         try:
-            self.serve()
+            self.port.now = get_sim_time()
+            self.serve(call, args, command, cycle)
         except BaseException as e:  # noqa: BLE001 -- raised again by the test, once the run has ended
             self.error = e
             return 1
         return 0
 
-    def serve(self) -> None:
-        call, args, command, cycle = self.port.request()
+    def serve(self, call: int, args, command: int, cycle: int) -> None:
+        """args: the request's MAILBOX_MAX_ARGS argument words (a C array)."""
         if time.perf_counter() - self.shown > 1.0:  # the outer process shows this line
             self.shown = time.perf_counter()
             self.progress.write_text(f"simulating: command {command}/{self.commands}, cycle {cycle}")
@@ -153,7 +144,7 @@ class MailboxAgent:
             return  # the answer is lost: the command processor waits and the watchdog must end it
         if len(self.firmware.log) == self.raise_call:
             raise RuntimeError(f"injected firmware failure in call {self.raise_call} ({kind.name}) at cycle {cycle}")
-        args = args[: len(MAILBOX_ARGS[kind])]
+        args = tuple(args[: len(MAILBOX_ARGS[kind])])
         if kind == MailboxCall.HOST:
             before = self.firmware.dram[: self.dram_extent].copy()
         status, value = self.firmware.call(kind, args)

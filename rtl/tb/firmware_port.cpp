@@ -3,8 +3,7 @@
 // Python serves the mailbox through these functions (ctypes, as the DRAM model) instead of waking
 // on signals and reading and driving them through VPI, which cost tens of microseconds per call:
 //   - when a request can be served the testbench hands it over (fw_port_request), which calls the
-//     firmware's handler (registered with atalla_fw_on_request) there and then; the handler reads
-//     the request (atalla_fw_request);
+//     firmware's handler (registered with atalla_fw_on_request) with it there and then;
 //   - it posts its answer (atalla_fw_answer) and DMA descriptors (atalla_fw_dma) and the
 //     testbench takes them at the next falling clock edge (fw_port_take_*), so the design sees
 //     them at the next rising edge, as a register written by a control core would be.
@@ -28,16 +27,13 @@ struct Posted {
     bool pending = false;  // posted and not yet taken by the testbench
 };
 
-// Serves the request just handed over; returns 0, or nonzero if the firmware failed (the run ends).
-using RequestHandler = int (*)();
+// Serves a request: its call kind, ATALLA_MAILBOX_MAX_ARGS argument words, and the command index
+// and cycle it was handed over at. Returns 0, or nonzero if the firmware failed (the run ends).
+using RequestHandler = int (*)(uint32_t call, const uint32_t* args, uint32_t command, uint64_t cycle);
 
 struct FirmwarePort {
-    uint32_t call = 0;
-    uint32_t args[ATALLA_MAILBOX_MAX_ARGS] = {};
-    uint32_t command = 0;  // the command index and cycle the request was handed over at
-    uint64_t cycle = 0;
-    Posted answer;         // status, value, service latency in cycles
-    Posted dma;            // ATALLA_DMA_ARG_COUNT descriptor words
+    Posted answer;  // status, value, service latency in cycles
+    Posted dma;     // ATALLA_DMA_ARG_COUNT descriptor words
     RequestHandler handler = nullptr;
 };
 
@@ -69,15 +65,6 @@ extern "C" {
 // The handler fw_port_request calls (nullptr: none).
 void atalla_fw_on_request(RequestHandler handler) { g_port.handler = handler; }
 
-// The request handed over last: its call kind, its ATALLA_MAILBOX_MAX_ARGS argument words in args,
-// and the command index and cycle it was handed over at.
-uint32_t atalla_fw_request(uint32_t* args, uint32_t* command, uint64_t* cycle) {
-    std::memcpy(args, g_port.args, sizeof g_port.args);
-    *command = g_port.command;
-    *cycle = g_port.cycle;
-    return g_port.call;
-}
-
 // Returns 0, or -1 if the previous answer has not been taken (a testbench bug).
 int atalla_fw_answer(uint32_t status, uint32_t value, uint32_t delay) {
     const uint32_t words[3] = {status, value, delay};
@@ -93,11 +80,10 @@ int atalla_fw_dma(const uint32_t* desc) { return post(g_port.dma, desc, ATALLA_D
 //                                             input int command, input longint cycle);
 // Returns the handler's result (0 without one).
 int fw_port_request(int call, const svBitVecVal* args, int command, long long cycle) {
-    g_port.call = static_cast<uint32_t>(call);
-    std::memcpy(g_port.args, args, sizeof g_port.args);
-    g_port.command = static_cast<uint32_t>(command);
-    g_port.cycle = static_cast<uint64_t>(cycle);
-    return g_port.handler ? g_port.handler() : 0;
+    static_assert(sizeof(svBitVecVal) == sizeof(uint32_t), "DPI packs bit vectors in 32-bit words");
+    if (!g_port.handler) return 0;
+    return g_port.handler(static_cast<uint32_t>(call), args, static_cast<uint32_t>(command),
+                          static_cast<uint64_t>(cycle));
 }
 
 // import "DPI-C" function bit fw_port_take_answer(output int status, output int value, output int delay);
