@@ -38,8 +38,9 @@ def run_host_op(op: HostOp, program: Program, dram: np.ndarray) -> None:
     what = f"host op {op.target}"
     # Convert and check every result before writing anything: a failing op leaves DRAM as it was.
     results = _results(op, program, lambda info: bf16_bits_to_f32(_dram_bits(dram, info, what)))
-    for info, bits in results:
-        _dram_bits(dram, info, what)[:] = bits
+    writes = [(_dram_bits(dram, info, what), bits) for info, bits in results]
+    for dst, bits in writes:
+        dst[:] = bits
 
 
 def warm_up(program: Program) -> None:

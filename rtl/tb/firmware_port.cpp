@@ -13,7 +13,6 @@
 #include <svdpi.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 
 #include "../../include/atalla_abi.h"
@@ -39,11 +38,9 @@ struct FirmwarePort {
 
 FirmwarePort g_port;
 
-int post(Posted& slot, const uint32_t* words, int n, const char* what) {
-    if (slot.pending) {
-        std::fprintf(stderr, "atalla firmware_port: %s posted before the testbench took the previous one\n", what);
-        return -1;
-    }
+// -1 if the previous post is still there: its poster (tb_cosim.py, replay_main.cpp) names the error.
+int post(Posted& slot, const uint32_t* words, int n) {
+    if (slot.pending) return -1;
     std::memcpy(slot.words, words, sizeof(uint32_t) * n);
     slot.pending = true;
     return 0;
@@ -68,11 +65,11 @@ void atalla_fw_on_request(RequestHandler handler) { g_port.handler = handler; }
 // Returns 0, or -1 if the previous answer has not been taken (a testbench bug).
 int atalla_fw_answer(uint32_t status, uint32_t value, uint32_t delay) {
     const uint32_t words[3] = {status, value, delay};
-    return post(g_port.answer, words, 3, "an answer");
+    return post(g_port.answer, words, 3);
 }
 
 // desc: ATALLA_DMA_ARG_COUNT words. Returns 0, or -1 if the previous descriptor has not been taken.
-int atalla_fw_dma(const uint32_t* desc) { return post(g_port.dma, desc, ATALLA_DMA_ARG_COUNT, "a DMA descriptor"); }
+int atalla_fw_dma(const uint32_t* desc) { return post(g_port.dma, desc, ATALLA_DMA_ARG_COUNT); }
 
 // ---- SystemVerilog side (DPI-C imports) ------------------------------------------------------
 
