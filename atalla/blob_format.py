@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from enum import IntEnum
-
 from dataclasses import fields as _config_fields
+from enum import IntEnum
 
 from atalla.config import HardwareConfig
 

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from atalla.config import CONFIGS, HardwareConfig
-from cocotb_tests.cosim import run_rtl
-from cocotb_tests.replay import replay
 from compiler.driver import compile_model
 from golden.zoo import ZOO
 from runtime.emulator import Emulator
+from runtime.rtl.cosim import run_rtl
+from runtime.rtl.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench"
@@ -119,7 +119,7 @@ def cosim_speed(work: Path) -> list[dict]:
 
 def end_to_end() -> dict:
     """Wall time of the command `make sim MODEL=mlp` runs, with the design built (warm) and not (cold)."""
-    command = [sys.executable, "-m", "atalla.cli", "run", "mlp", "--backend", "rtl"]
+    command = [sys.executable, "-m", "cli", "run", "mlp", "--backend", "rtl"]
     out = {}
     with tempfile.TemporaryDirectory() as cold_cache:
         for label, env in (("cold", {"ATALLA_SIM_BUILD": cold_cache}), ("warm", {})):

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from cocotb.triggers import Event, RisingEdge
-from pyuvm import (ConfigDB, uvm_analysis_port, uvm_component, uvm_driver, uvm_env, uvm_get_port,
-                   uvm_sequence, uvm_sequence_item, uvm_sequencer, uvm_tlm_analysis_fifo)
+from pyuvm import (ConfigDB, uvm_analysis_port, uvm_component, uvm_driver, uvm_env, uvm_get_port, uvm_sequence,
+                   uvm_sequence_item, uvm_sequencer, uvm_tlm_analysis_fifo)
 
 from atalla.config import HardwareConfig
+from atalla.dma import DmaDescriptor
 from atalla.isa import DmaDirection
-from firmware.dma import DmaDescriptor, ImmediateDmaEngine
+from runtime.emulator.dma import ImmediateDmaEngine
+from runtime.rtl.signals import c_bytes, simulator
 
 FETCH_REGION = 64 * 1024  # top of DRAM: command-fetch traffic only, never written by the DMA
 
@@ -42,7 +44,7 @@ def _c_array(lib: ctypes.CDLL, prefix: str, nbytes: int) -> np.ndarray:
     base.restype = ctypes.c_void_p
     if init(nbytes) != 0 or size() != nbytes:
         raise RuntimeError(f"{prefix}: cannot allocate {nbytes} bytes")
-    return np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(base()))
+    return c_bytes(base(), nbytes)
 
 
 def _toggle(signal) -> None:
@@ -55,7 +57,7 @@ class DmaTb:
 
     def __init__(self, dut, cfg: HardwareConfig) -> None:
         self.dut, self.cfg = dut, cfg
-        lib = ctypes.CDLL(None)  # the simulator exports dram_model.cpp's functions
+        lib = simulator()
         self.dram = _c_array(lib, "atalla_dram", cfg.dram_bytes)
         self.stage = _c_array(lib, "atalla_tb_buf", cfg.sp_bytes)
         self.stage_rows = self.stage.reshape(cfg.sp_rows, cfg.sp_row_bytes)

@@ -7,13 +7,14 @@ import ctypes
 
 import numpy as np
 
+from runtime.rtl.signals import c_bytes, simulator
+
 
 def scratchpad(rows: int, row_bytes: int) -> np.ndarray:
     """A zero-copy view of the model's bytes (sized here)."""
-    lib = ctypes.CDLL(None)
+    lib = simulator()
     lib.spm_init.restype = ctypes.c_void_p
-    address = lib.spm_init(rows, row_bytes)
-    return np.ctypeslib.as_array((ctypes.c_uint8 * (rows * row_bytes)).from_address(address))
+    return c_bytes(lib.spm_init(rows, row_bytes), rows * row_bytes)
 
 
 def fill(sp: np.ndarray, rng: np.random.Generator, raw_fraction: float = 0.05) -> None:

@@ -10,12 +10,12 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
+from atalla.dma import DmaDescriptor
 from atalla.isa import COMMAND_WORDS, MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
-from cocotb_tests.packed import words
 from firmware import Firmware
-from firmware.dma import DmaDescriptor
 from runtime.emulator import Emulator, EmulatorError
 from runtime.loader import load_file
+from runtime.rtl.signals import c_bytes, simulator, words
 
 FW_LATENCY = 5  # cycles the firmware takes to answer; small: this bench checks behaviour, not cost
 
@@ -31,10 +31,9 @@ class TicketEngine:
 
 
 def program_memory(program) -> np.ndarray:
-    lib = ctypes.CDLL(None)
+    lib = simulator()
     lib.ctb_init.restype = ctypes.c_void_p
-    size = program.dram_bytes_used
-    return np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(lib.ctb_init(size)))
+    return c_bytes(lib.ctb_init(program.dram_bytes_used), program.dram_bytes_used)
 
 
 async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:

@@ -15,9 +15,10 @@ import pyuvm
 from pyuvm import ConfigDB, uvm_test
 
 from atalla.config import get_config
+from atalla.dma import DmaDescriptor
 from atalla.isa import DmaDirection
 from cocotb_tests.dma_env import FETCH_REGION, DmaEnv, DmaRandomSeq, DmaTb
-from firmware.dma import DmaDescriptor, ImmediateDmaEngine
+from runtime.emulator.dma import ImmediateDmaEngine
 
 CFG = get_config(os.environ.get("ATALLA_CONFIG", "small"))
 COUNT = int(os.environ.get("ATALLA_DMA_COUNT", "300"))

@@ -17,7 +17,7 @@ from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
 from atalla.isa import Flag
 from cocotb_tests.scratchpad_model import fill, scratchpad
-from runtime import units
+from runtime.emulator import units
 
 ARRAY = int(os.environ["GTB_ARRAY"])
 LANES = int(os.environ["GTB_LANES"])

@@ -10,7 +10,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from atalla.isa import BMODE_SHIFT, UNARY_FUNCS, BMode, Flag, VecFunc
 from cocotb_tests.scratchpad_model import fill, scratchpad
-from runtime import units
+from runtime.emulator import units
 
 LANES = int(os.environ["VTB_LANES"])
 ROWS = int(os.environ["VTB_ROWS"])

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from atalla.config import CONFIGS
-from cocotb_tests.sim import RTL, Dut, run, tool_env
 from compiler.driver import compile_model
 from golden.zoo import ZOO
+from runtime.rtl.build import RTL, Dut, run, tool_env
 
 SOURCES = ("atalla_pkg.sv", "mailbox.sv", "cmdproc.sv")
 TESTS = ("runs_like_the_emulator", "firmware_fault_halts_at_the_emulators_command", "unknown_opcode_faults")

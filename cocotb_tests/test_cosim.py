@@ -11,15 +11,15 @@ import textwrap
 import numpy as np
 import pytest
 
-from atalla.cli import main
 from atalla.config import CONFIGS
-from cocotb_tests.cosim import DESIGN, design, run_rtl
-from cocotb_tests.sim import RTL, fst_supported, tool_env
-from cocotb_tests.waves import signal_names, vcd_names
+from cli.main import main
 from compiler.driver import compile_model
 from golden.reference import compare, golden_outputs
 from golden.zoo import ZOO
 from runtime.emulator import Emulator, EmulatorError
+from runtime.rtl.build import RTL, fst_supported, tool_env
+from runtime.rtl.cosim import DESIGN, design, run_rtl
+from runtime.rtl.waves import signal_names, vcd_names
 
 CASES = [(model, "small") for model in sorted(ZOO)] + [("mlp", "atalla32")]
 

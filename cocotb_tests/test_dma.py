@@ -11,7 +11,7 @@ import pytest
 
 from atalla.config import get_config
 from cocotb_tests.dma_env import tb_parameters
-from cocotb_tests.sim import RTL, Dut, build, run, tool_env, verilator_root
+from runtime.rtl.build import RTL, Dut, build, run, tool_env, verilator_root
 
 SOURCES = ("dram.sv", "scratchpad.sv", "dma.sv", "tb/dma_tb.sv")
 CONFIGS = ("small", "atalla32")

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from cocotb_tests.sim import RTL, Dut, run, tool_env
+from runtime.rtl.build import RTL, Dut, run, tool_env
 
 FP_MODULES = ("fp32_add", "fp32_mul", "fp32_div", "fp32_minmax", "fp32_round", "fp32_ldexp", "fp32_to_bf16")
 FP_PKG = "fp/fp32_pkg.sv"  # the arithmetic, as functions; every fp user compiles it before the modules

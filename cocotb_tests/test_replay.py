@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 
 from atalla.config import CONFIGS
-from cocotb_tests.cosim import run_rtl
-from cocotb_tests.recording import DramWrite, Port, Post, Recording, Write
-from cocotb_tests.replay import ReplayMismatch, replay
 from compiler.driver import compile_model
 from golden.zoo import ZOO
+from runtime.rtl.cosim import run_rtl
+from runtime.rtl.recording import DramWrite, Port, Post, Recording, Write
+from runtime.rtl.replay import ReplayMismatch, replay
 
 CONFIG = CONFIGS["small"]
 CYCLE_PS = 10_000  # atalla_tb's clock: 10 ns, the simulation counts picoseconds

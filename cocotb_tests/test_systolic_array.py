@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from atalla.config import CONFIGS
-from cocotb_tests.sim import RTL, Dut, run, tool_env
+from runtime.rtl.build import RTL, Dut, run, tool_env
 
 SOURCES = ("fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv")
 # Random tiles per config: the 32x32 model is the slow one (a few thousand cycles/s).

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from atalla.config import CONFIGS
-from cocotb_tests.sim import RTL, Dut, run, tool_env
+from runtime.rtl.build import RTL, Dut, run, tool_env
 
 SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "vector_unit.sv")
 

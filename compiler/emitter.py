@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from atalla.allocator import AllocatorError, ScratchpadAllocator
 from atalla.config import HardwareConfig
 from atalla.isa import BMODE_SHIFT, COMMAND_FIELDS, BMode, Command, Flag, Opcode, VecFunc, command, make_ref
 from atalla.numerics import flush
 from compiler.errors import CompileError
 from compiler.values import View
-from firmware.allocator import AllocatorError, ScratchpadAllocator
 
 
 @dataclass(frozen=True)

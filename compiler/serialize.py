@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import zlib
 
-from atalla.blob_format import (
-    CONFIG_FIELDS, CONFIG_NAME_BYTES, HEADER, HOST_OP, MAGIC, MAX_DIMS, SECTION, SECTION_ALIGN, TENSOR,
-    VERSION_MAJOR, VERSION_MINOR, SectionKind,
-)
+from atalla.blob_format import (CONFIG_FIELDS, CONFIG_NAME_BYTES, HEADER, HOST_OP, MAGIC, MAX_DIMS, SECTION,
+                                SECTION_ALIGN, TENSOR, VERSION_MAJOR, VERSION_MINOR, SectionKind)
 from atalla.program import HostOp, Program
-
 
 
 def align_up(n: int, align: int) -> int:

@@ -7,11 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from atalla.allocator import AllocatorError, BadFree, OutOfMemory, ScratchpadAllocator
 from atalla.config import HardwareConfig
+from atalla.dma import DmaDescriptor
 from atalla.isa import MAILBOX_ARGS, MailboxCall, Status
 from atalla.program import Program
-from firmware.allocator import AllocatorError, BadFree, OutOfMemory, ScratchpadAllocator
-from firmware.dma import DmaDescriptor, DmaEngine, DmaError, validate
+from firmware.dma import DmaEngine, DmaError, validate
 from firmware.host_ops import HostOpError, run_host_op
 
 WORD_LIMIT = 1 << 32  # mailbox arguments are 32-bit words

@@ -1,37 +1,9 @@
-from __future__ import annotations
+"""Fixtures of the Python tests (shared helpers live in tests/helpers.py)."""
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
-
-from atalla.config import get_config
-from compiler.driver import compile_model
-from runtime.emulator import Emulator
-
-
-class Fn(nn.Module):
-    """Wraps a function of tensors as a module, for exporting one op at a time."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
-
-
-def emulate(module: nn.Module, inputs: tuple, config: str = "small", decompose: bool = False):
-    """Compile and run on the emulator; returns (outputs, compiled, emulator)."""
-    compiled = compile_model(module, inputs, get_config(config), "test", decompose=decompose)
-    emu = Emulator(compiled.program)
-    return emu.run([x.numpy() for x in inputs]), compiled, emu
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
-
-
-def randn(*shape, seed=0) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from atalla.cli import main
+from cli.main import main
 from compiler.serialize import serialize
 from runtime.loader import load
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def atalla(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "atalla.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from compiler.partition import HOST
 from compiler.plan import lifetime, plan
 from compiler.values import Buffer
 from golden.zoo import ZOO
-from tests.conftest import Fn, emulate, randn
+from tests.helpers import Fn, emulate, randn
 
 SMALL = get_config("small")
 

@@ -12,15 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from atalla.allocator import AllocatorError, BadFree, OutOfMemory, ScratchpadAllocator
 from atalla.blob_format import Role
 from atalla.config import get_config
+from atalla.dma import DmaDescriptor
 from atalla.isa import DmaDirection, MailboxCall, Status
 from atalla.numerics import bf16_bits_to_f32, f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
-from firmware import host_ops
-from firmware import (AllocatorError, BadFree, CallRecord, DmaDescriptor, DmaError, Firmware, HostOpError,
-                      ImmediateDmaEngine, OutOfMemory, ScratchpadAllocator, run_host_op, validate)
+from firmware import CallRecord, DmaError, Firmware, HostOpError, host_ops, run_host_op, validate
 from firmware.dma import _distinct_elements
+from runtime.emulator.dma import ImmediateDmaEngine
 
 CFG = get_config("small")  # lanes 8, sp_row_bytes 16, pages of 256 bytes, 16 tickets
 PAGE = CFG.sp_page_bytes

@@ -4,15 +4,15 @@ directly from atalla.numerics (the documented order of every operation)."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atalla import numerics as nu
 from atalla.config import get_config
 from compiler.kernels import gemm as gemm_kernel
-from tests.conftest import Fn, emulate
+from tests.helpers import Fn, emulate
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 dims = st.integers(1, 40)

@@ -5,10 +5,10 @@ import numpy as np
 import torch
 
 from atalla.config import get_config
-from cocotb_tests.cosim import first_difference, intact_intermediates
 from compiler.driver import compile_model
 from golden.zoo import ZOO
-from tests.conftest import Fn, randn
+from runtime.rtl.cosim import first_difference, intact_intermediates
+from tests.helpers import Fn, randn
 
 
 def test_first_difference_names_the_element():

@@ -29,7 +29,6 @@ from compiler.errors import CompileError
 from compiler.kernels.tiling import spans, view_2d
 from compiler.values import View
 
-
 # Cycles the command processor spends on a command when it need not wait (fetch, decode, issue).
 ISSUE_CYCLES = 4
 # A transfer that only just fits the compute it hides behind still stalls the array: the program

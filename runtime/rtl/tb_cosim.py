@@ -30,20 +30,15 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import RisingEdge
 
 from atalla.blob_format import Role
+from atalla.dma import DmaDescriptor
 from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
-from cocotb_tests.packed import words
-from cocotb_tests.recording import Port, Recording
 from firmware import Firmware, host_ops
-from firmware.dma import DmaDescriptor
 from runtime import image
 from runtime.loader import load_file
+from runtime.rtl.recording import Port, Recording
+from runtime.rtl.signals import c_bytes, simulator, words
 
 TRACE_DTYPE = np.dtype([("cycle", "<i8"), ("kind", "<i4"), ("a", "<i4"), ("b", "<i4"), ("pad", "<i4")])
-
-
-def c_array(lib, base: str, size: int) -> np.ndarray:
-    getattr(lib, base).restype = ctypes.c_void_p
-    return np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(getattr(lib, base)()))
 
 
 class Driver:
@@ -167,9 +162,10 @@ async def run_blob(dut):
     program = load_file(out / "model.atb")
     cfg = program.config
     sp_capacity = int(os.environ["COSIM_SP_CAPACITY"]) if os.environ.get("COSIM_SP_CAPACITY") else None
-    lib = ctypes.CDLL(None)
+    lib = simulator()
     lib.atalla_dram_init(ctypes.c_uint64(cfg.dram_bytes))
-    dram = c_array(lib, "atalla_dram_base", cfg.dram_bytes)
+    lib.atalla_dram_base.restype = ctypes.c_void_p
+    dram = c_bytes(lib.atalla_dram_base(), cfg.dram_bytes)
     image.write_image(dram, program)
     inputs = np.load(out / "inputs.npz")
     for i, tensor in enumerate(program.by_role(Role.INPUT)):
@@ -237,7 +233,7 @@ async def run_blob(dut):
     lib.trace_count.restype = ctypes.c_uint64
     lib.trace_data.restype = ctypes.c_void_p
     n = lib.trace_count()
-    raw = (ctypes.c_uint8 * (n * TRACE_DTYPE.itemsize)).from_address(lib.trace_data()) if n else b""
-    np.save(out / "rtl_trace.npy", np.frombuffer(bytes(raw), TRACE_DTYPE))
+    raw = c_bytes(lib.trace_data(), n * TRACE_DTYPE.itemsize) if n else np.zeros(0, np.uint8)
+    np.save(out / "rtl_trace.npy", raw.view(TRACE_DTYPE).copy())
     recording.save(out / "rtl_recording.bin")
     # How the program ended (done, fault, watchdog) is a result, judged by the outer process.

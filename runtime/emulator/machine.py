@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from atalla.blob_format import Role
-from atalla.isa import (UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall,
-                        Opcode, Status, VecFunc, split_ref)
+from atalla.dma import DmaDescriptor
+from atalla.isa import UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall, Opcode, Status, VecFunc, split_ref
 from atalla.program import Program
 from firmware import Firmware
-from firmware.dma import DmaDescriptor, ImmediateDmaEngine
-from runtime import image, units
+from runtime import image
+from runtime.emulator import units
+from runtime.emulator.dma import ImmediateDmaEngine
 
 
 class EmulatorError(Exception):

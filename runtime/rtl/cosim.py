@@ -17,7 +17,7 @@ import numpy as np
 
 from atalla.config import HardwareConfig
 from atalla.isa import MailboxCall, Status
-from cocotb_tests.sim import Dut, run
+from runtime.rtl.build import Dut, run
 
 DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
           "gemm_unit.sv", "vector_unit.sv", "cmdproc.sv", "mailbox.sv", "fetch.sv", "scratchpad.sv", "dram.sv", "dma.sv",
@@ -94,7 +94,7 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
     if raise_call is not None:
         env["COSIM_RAISE_CALL"] = str(raise_call)
     with _Progress(run_dir / "progress.txt", enabled=progress):
-        run(design(config), "cocotb_tests.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
+        run(design(config), "runtime.rtl.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
             quiet=quiet or progress)
     result_file, error_file = run_dir / "rtl_result.json", run_dir / "rtl_firmware_error.txt"
     if error_file.exists():

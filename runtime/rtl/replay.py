@@ -23,12 +23,12 @@ import numpy as np
 from atalla.blob_format import Role
 from atalla.config import HardwareConfig
 from atalla.isa import Fault, Opcode, Status
-from cocotb_tests.cosim import design
-from cocotb_tests.packed import words
-from cocotb_tests.recording import Recording
-from cocotb_tests.sim import BUILD_ROOT, RTL, build_once, tool_env
 from runtime import image
 from runtime.loader import load_file
+from runtime.rtl.build import BUILD_ROOT, RTL, build_once, tool_env
+from runtime.rtl.cosim import design
+from runtime.rtl.recording import Recording
+from runtime.rtl.signals import words
 
 REPLAY_MAIN = "tb/replay_main.cpp"
 

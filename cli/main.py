@@ -137,9 +137,9 @@ def cmd_run(args) -> int:
 
 def _run_rtl(args, compiled, program, blob, values, emu, emu_outputs, config, report, lines, problems):
     """Simulate on the RTL; check it against the emulator; fill in the report. Returns the outputs."""
-    from cocotb_tests import trace
-    from cocotb_tests.cosim import first_difference, intact_intermediates, run_rtl
-    from cocotb_tests.waves import write_gtkw
+    from runtime.rtl import trace
+    from runtime.rtl.cosim import first_difference, intact_intermediates, run_rtl
+    from runtime.rtl.waves import write_gtkw
 
     run_dir = _run_dir(compiled.model, args.config).resolve()
     try:

@@ -1,6 +1,8 @@
-"""Scratchpad allocator: page-granular, first-fit over contiguous free pages.
+"""The scratchpad allocation policy: page-granular, first-fit over contiguous free pages.
 
-One instance serves both front doors (emulator and cocotb), so both see the same addresses.
+A contract, not a choice of either side: the firmware serves ALLOC and FREE with it (one instance
+behind both front doors, emulator and cocotb, so both see the same addresses), and the compiler
+replays it while it emits, so a program that compiles never runs out of scratchpad at run time.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RTL = ROOT / "rtl"
 ABI_HEADER = ROOT / "include" / "atalla_abi.h"
 # Builds are cached here; ATALLA_SIM_BUILD moves the cache (make bench measures a cold start with it).

@@ -1,0 +1,62 @@
+"""A DMA transfer as the firmware's DMA call names it: the one definition of a block's elements.
+
+Element (r, c) of a block is the bf16 at DRAM byte dram_addr + 2*(r*row_stride + c*col_stride)
+and at scratchpad byte sp_addr + r*sp_row_bytes + 2*c. Loads zero the rest of each scratchpad row.
+The emulator, the firmware, the RTL benches and the compiler's checks all address blocks through it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from atalla.isa import MAILBOX_ARGS, DmaDirection, MailboxCall
+
+
+class DmaDescriptor(NamedTuple):
+    """A DMA call's arguments, in their mailbox order (a tuple: decoding one costs little)."""
+
+    direction: DmaDirection
+    sp_addr: int
+    dram_addr: int
+    rows: int
+    cols: int
+    row_stride: int  # in elements
+    col_stride: int  # in elements
+    ticket: int
+
+    @classmethod
+    def from_args(cls, args: tuple[int, ...]) -> DmaDescriptor:
+        """Decode a DMA mailbox call; ValueError if the arguments are not a DMA call's."""
+        if len(args) != len(cls._fields):
+            raise ValueError(f"DMA takes {len(cls._fields)} arguments {cls._fields}, got {len(args)}")
+        try:
+            direction = DmaDirection(args[0])
+        except ValueError:
+            raise ValueError(f"DMA direction {args[0]} is neither LOAD nor STORE") from None
+        return cls(direction, *map(int, args[1:]))
+
+    def describe(self) -> str:
+        return (f"DMA {self.direction.name.lower()} sp={self.sp_addr:#06x} dram={self.dram_addr:#010x} "
+                f"rows={self.rows} cols={self.cols} stride=({self.row_stride},{self.col_stride}) "
+                f"ticket={self.ticket}")
+
+    def dram_elements(self) -> np.ndarray:
+        """rows x cols DRAM element indices (byte address // 2) of the block."""
+        r = np.arange(self.rows, dtype=np.int64)[:, None] * self.row_stride
+        c = np.arange(self.cols, dtype=np.int64)[None, :] * self.col_stride
+        return self.dram_addr // 2 + r + c
+
+    def dram_span(self) -> tuple[int, int]:
+        """[lowest, highest] DRAM byte touched."""
+        r, c = (self.rows - 1) * self.row_stride, (self.cols - 1) * self.col_stride
+        lo = self.dram_addr + 2 * (min(r, 0) + min(c, 0))
+        hi = self.dram_addr + 2 * (max(r, 0) + max(c, 0)) + 1
+        return lo, hi
+
+
+# The fields are the mailbox call's arguments, in order; fail loudly if they ever drift apart.
+if DmaDescriptor._fields != MAILBOX_ARGS[MailboxCall.DMA]:
+    raise ImportError(f"DmaDescriptor fields {DmaDescriptor._fields} are not the DMA call's arguments "
+                      f"{MAILBOX_ARGS[MailboxCall.DMA]}")
