@@ -128,6 +128,11 @@ MAILBOX_ARGS: dict[MailboxCall, tuple[str, ...]] = {
 MAILBOX_MAX_ARGS = max(len(a) for a in MAILBOX_ARGS.values())
 
 
+def call_name(call: int) -> str:
+    """A mailbox call number as reports name it: the kind, or UNKNOWN(n)."""
+    return MailboxCall(call).name if call in MailboxCall._value2member_map_ else f"UNKNOWN({call})"
+
+
 class DmaDirection(IntEnum):
     LOAD = 0  # DRAM -> scratchpad
     STORE = 1  # scratchpad -> DRAM

@@ -3,7 +3,7 @@
 1. GEMM efficiency on the RTL: roofline-ideal cycles / measured cycles, both configs, beside
    SCALE-Sim's weight-stationary compute cycles for the same GEMM and array.
 2. Co-simulation speed: simulated cycles per second of each zoo model, against a pure-Verilator
-   replay of the same run (cocotb_tests/replay.py): co-sim speed / replay speed is what Python costs.
+   replay of the same run (runtime/rtl/replay.py): co-sim speed / replay speed is what Python costs.
 3. End to end: wall time of `atalla run mlp --backend rtl` (what `make sim` runs), warm and cold.
 4. Emulator: time to run each zoo model's blob vs PyTorch eager on the same inputs.
 5. Memory planner: DRAM peak vs the liveness lower bound, per zoo model.
@@ -22,14 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from atalla.config import CONFIGS, HardwareConfig
 from compiler.driver import compile_model
+from golden.reference import golden_outputs
 from golden.zoo import ZOO
+from runtime.check import check
 from runtime.emulator import Emulator
-from runtime.rtl.cosim import run_rtl
+from runtime.interface import RunError
+from runtime.rtl.backend import RtlBackend
 from runtime.rtl.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,20 +67,29 @@ def gemm_efficiency(work: Path) -> list[dict]:
         for m, k, n in GEMM_SHAPES:
             torch.manual_seed(0)
             module, a = Gemm(k, n), torch.randn(m, k)
-            compiled = compile_model(module, (a,), cfg, f"gemm{m}x{k}x{n}")
-            expected = Emulator(compiled.program).run([a.numpy()])[0]
-            rtl = run_rtl(compiled.blob(), [a.numpy()], cfg, work / f"gemm-{config}-{m}x{k}x{n}", quiet=True)
-            if rtl.problem() or not np.array_equal(rtl.outputs[0].view(np.uint32), expected.view(np.uint32)):
-                raise SystemExit(f"GEMM {m}x{k}x{n} on {config}: the RTL run failed or differs from the emulator")
-            cycles = rtl.counters["cycles"]
+            blob = compile_model(module, (a,), cfg, f"gemm{m}x{k}x{n}").blob()
+            run = checked(blob, module, (a,), RtlBackend(work / f"gemm-{config}-{m}x{k}x{n}", quiet=True),
+                          f"GEMM {m}x{k}x{n} on {config}")
+            cycles = run["cycles"]
             ideal = roofline_cycles(m, k, n, cfg)
             rows.append({"config": config, "m": m, "k": k, "n": n, "cycles": cycles, "roofline_cycles": ideal,
                          "efficiency": ideal / cycles, "scalesim_cycles": ref.get((m, k, n)),
-                         "utilization": rtl.counters["mac_count"] / (cycles * cfg.array_rows * cfg.array_cols),
-                         "sim_cycles_per_second": cycles / rtl.wall_seconds})
+                         "utilization": run["array_utilization"], "sim_cycles_per_second": run["sim_cycles_per_second"]})
             print(f"  gemm {m}x{k}x{n} on {config}: {cycles} cycles, {rows[-1]['efficiency']:.1%} of roofline",
                   file=sys.stderr)
     return rows
+
+
+def checked(blob: bytes, module: torch.nn.Module, inputs: tuple, backend: RtlBackend, what: str) -> dict:
+    """The run's figures, once runtime.check has passed it: bit-exact with the emulator, within
+    tolerance of PyTorch. A figure of a wrong run is no figure: the bench stops."""
+    try:
+        result = check(blob, [x.numpy() for x in inputs], golden_outputs(module, inputs), backend)
+    except RunError as e:
+        raise SystemExit(f"{what}: {e}") from None
+    if not result.passed:
+        raise SystemExit(f"{what}: the run failed its check: {result.mismatches or result.comparisons}")
+    return result.stats
 
 
 def scalesim_reference():
@@ -100,17 +111,14 @@ def cosim_speed(work: Path) -> list[dict]:
     rows = []
     for model in sorted(ZOO):
         module, inputs = ZOO[model]()
-        compiled = compile_model(module, inputs, CONFIGS["small"], model)
+        blob = compile_model(module, inputs, CONFIGS["small"], model).blob()
         cosim_wall, replay_wall = [], []
         for _ in range(SPEED_REPEATS):
-            rtl = run_rtl(compiled.blob(), [x.numpy() for x in inputs], CONFIGS["small"], work / f"speed-{model}",
-                          quiet=True)
-            if rtl.problem():
-                raise SystemExit(f"co-simulating {model}: {rtl.problem()}")
-            cosim_wall.append(rtl.wall_seconds)
-            replay_wall.append(replay(rtl.run_dir, CONFIGS["small"]).wall_seconds)
-        cycles = rtl.counters["cycles"]
-        rows.append({"model": model, "cycles": cycles, "mailbox_calls": len(rtl.firmware_calls),
+            run = checked(blob, module, inputs, RtlBackend(work / f"speed-{model}", quiet=True), f"co-simulating {model}")
+            cosim_wall.append(run["wall_seconds"])
+            replay_wall.append(replay(Path(run["run_dir"]), CONFIGS["small"]).wall_seconds)
+        cycles = run["cycles"]
+        rows.append({"model": model, "cycles": cycles, "mailbox_calls": sum(run["mailbox_calls_by_kind"].values()),
                      "wall_seconds": min(cosim_wall), "cycles_per_second": cycles / min(cosim_wall),
                      "replay_wall_seconds": min(replay_wall), "replay_cycles_per_second": cycles / min(replay_wall),
                      "cosim_over_replay": min(replay_wall) / min(cosim_wall)})

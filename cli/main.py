@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -85,125 +84,73 @@ def _run_dir(model: str, config: str) -> Path:
 
 
 def cmd_run(args) -> int:
-    from golden.reference import MAX_ABS_ERR_OF_RANGE, MIN_COSINE, compare, golden_outputs
-    from runtime.emulator import Emulator, EmulatorError
-    from runtime.loader import load
+    from golden.reference import MAX_ABS_ERR_OF_RANGE, MIN_COSINE, golden_outputs
+    from runtime.check import check
+    from runtime.emulator.backend import EmulatorBackend
+    from runtime.interface import RunError
+    from runtime.rtl.backend import RtlBackend, RtlError
 
     compiled, module, inputs = _compile(args.model, args.config, args.decompose)
     config = get_config(args.config)
-    blob = compiled.blob()
-    program = load(blob, expect_config=config)  # run exactly what would ship
-    values = [x.numpy() for x in inputs]
-    started = time.perf_counter()
-    emu = Emulator(program)
-    try:
-        emu_outputs = emu.run(values)
-    except EmulatorError as e:
-        raise UserError(f"model {compiled.model!r}: {e}") from None
-    emu_seconds = time.perf_counter() - started
-    goldens = golden_outputs(module, inputs)
-    report: dict = {"backend": args.backend, "config": args.config, "model": compiled.model}
-    lines: list[str] = []
-    problems: list[str] = []
     if args.backend == "emulator":
-        outputs = emu_outputs
-        stats = emu.stats()
-        lines += ["  commands: " + ", ".join(f"{k} {n}" for k, n in stats["commands_by_kind"].items()),
-                  "  firmware calls: " + ", ".join(f"{k} {n}" for k, n in stats["firmware_calls_by_kind"].items()),
-                  f"  scratchpad peak {stats['scratchpad_peak_bytes']} bytes; emulated in {emu_seconds:.2f} s"]
-        report.update(stats, wall_seconds=round(emu_seconds, 3))
+        backend = EmulatorBackend()
     else:
-        outputs = _run_rtl(args, compiled, program, blob, values, emu, emu_outputs, config, report, lines, problems)
-    results = [compare(f"output{i}", got, ref) for i, (got, ref) in enumerate(zip(outputs, goldens))]
-    passed = all(r.passed for r in results) and not problems
-    print(f"model {compiled.model} on {args.backend} (config {args.config}): {'PASS' if passed else 'FAIL'}")
+        backend = RtlBackend(_run_dir(compiled.model, args.config), waves=args.waves, trace=args.trace,
+                             progress=not args.verbose)
+    try:  # the blob is what would ship: it is loaded and validated, not taken from the compiler's memory
+        result = check(compiled.blob(), [x.numpy() for x in inputs], golden_outputs(module, inputs), backend,
+                       expect_config=config)
+    except RunError as e:
+        raise UserError(f"model {compiled.model!r}{' on the RTL' if isinstance(e, RtlError) else ''}: {e}") from None
+    print(f"model {compiled.model} on {args.backend} (config {args.config}): {'PASS' if result.passed else 'FAIL'}")
     print(f"  tolerance: cosine >= {MIN_COSINE}, max abs err <= {MAX_ABS_ERR_OF_RANGE:g} x max |golden|")
-    for r in results:
+    for r in result.comparisons:
         where = "" if r.first_bad_index is None else f", first bad element {list(r.first_bad_index)}"
         print(f"  {r.name} {list(r.shape)}: cosine {r.cosine:.6f}, max abs err {r.max_abs_err:.4g} "
               f"(tol {r.abs_tolerance:.4g}), max rel err {r.max_rel_err:.4g} -> "
               f"{'pass' if r.passed else 'FAIL'}{where}")
-    for p in problems:
-        print(f"  MISMATCH: {p}")
-    for line in lines:
+    for problem in result.mismatches:
+        print(f"  MISMATCH: {problem}")
+    stats = result.stats
+    for line in (_emulator_lines if args.backend == "emulator" else _rtl_lines)(result, stats):
         print(line)
     if args.json:
-        report.update(passed=passed, outputs=[r.as_dict() for r in results], problems=problems,
+        report = {"backend": args.backend, "config": args.config, "model": compiled.model, **stats}
+        if args.backend == "rtl":
+            report["firmware_calls_equal"] = result.firmware_calls_equal
+        report.update(passed=result.passed, outputs=[r.as_dict() for r in result.comparisons],
+                      problems=result.mismatches,
                       tolerance={"min_cosine": MIN_COSINE, "max_abs_err_of_range": MAX_ABS_ERR_OF_RANGE},
-                      memory_plan=program.metadata["memory_plan"])
+                      memory_plan=result.program.metadata["memory_plan"])
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if passed else EXIT_FAIL
+    return 0 if result.passed else EXIT_FAIL
 
 
-def _run_rtl(args, compiled, program, blob, values, emu, emu_outputs, config, report, lines, problems):
-    """Simulate on the RTL; check it against the emulator; fill in the report. Returns the outputs."""
-    from runtime.rtl import trace
-    from runtime.rtl.cosim import first_difference, intact_intermediates, run_rtl
-    from runtime.rtl.waves import write_gtkw
+def _emulator_lines(result, stats: dict) -> list[str]:
+    return ["  commands: " + ", ".join(f"{k} {n}" for k, n in stats["commands_by_kind"].items()),
+            "  firmware calls: " + ", ".join(f"{k} {n}" for k, n in stats["firmware_calls_by_kind"].items()),
+            f"  scratchpad peak {stats['scratchpad_peak_bytes']} bytes; emulated in {stats['wall_seconds']:.2f} s"]
 
-    run_dir = _run_dir(compiled.model, args.config).resolve()
-    try:
-        rtl = run_rtl(blob, values, config, run_dir, waves=args.waves, progress=not args.verbose)
-    except RuntimeError as e:  # the design did not build, or the simulator died
-        raise UserError(f"model {compiled.model!r} on the RTL: {e}") from None
-    if rtl.problem() is not None:
-        raise UserError(f"model {compiled.model!r} on the RTL: {rtl.problem()}")
-    # Bit for bit against the emulator: outputs, then the first intermediate that differs.
-    for i, (got, want) in enumerate(zip(rtl.outputs, emu_outputs)):
-        diff = first_difference(got, want)
-        if diff is not None:
-            problems.append(f"output{i}: {diff}")
-    if problems:
-        for name in intact_intermediates(program):
-            diff = first_difference(rtl.intermediates[name], emu.read_tensor(name))
-            if diff is not None:
-                source = program.metadata["tensor_sources"].get(name, name)
-                problems.append(f"first wrong intermediate: {name} (node {source}): {diff}")
-                break
-    emu_calls = [(r.kind, r.args, r.status, r.value) for r in emu.firmware.log]
-    if rtl.firmware_calls != emu_calls:
-        at = next((i for i, (a, b) in enumerate(zip(rtl.firmware_calls, emu_calls)) if a != b),
-                  min(len(rtl.firmware_calls), len(emu_calls)))
-        problems.append(f"firmware call sequences differ at call {at} ({len(rtl.firmware_calls)} on the RTL, "
-                        f"{len(emu_calls)} on the emulator)")
-    tl = trace.timeline(program, rtl.trace)
-    c = rtl.counters
-    cycles = c["cycles"]
-    pes = config.array_rows * config.array_cols
-    dma_bytes = sum(2 * a[3] * a[4] for k, a, _, _ in rtl.firmware_calls if k.name == "DMA")
-    calls_by_kind: dict[str, int] = {}
-    for k, *_ in rtl.firmware_calls:
-        calls_by_kind[k.name] = calls_by_kind.get(k.name, 0) + 1
-    speed = cycles / rtl.wall_seconds if rtl.wall_seconds > 0 else 0.0
-    layers = trace.layer_cycles(program, tl)
-    lines.append(f"  RTL equals emulator bit for bit: {'yes' if not problems else 'NO'}; firmware calls "
-                 f"{'equal' if rtl.firmware_calls == emu_calls else 'DIFFER'} ({len(emu_calls)})")
-    # The GEMM unit runs beside the command processor; the rest says where the command processor waited.
-    lines.append(f"  cycles {cycles}: GEMM unit busy {c['gemm_cycles']}; command processor waiting on vector "
-                 f"{c['vec_cycles']}, mailbox {c['mailbox_cycles']}, DMA {c['wait_cycles']}, GEMM queue "
-                 f"{c['interlock_cycles']}, fetch {c['fetch_cycles']}")
-    lines.append(f"  array utilization {c['mac_count'] / (cycles * pes):.2%} ({c['mac_count']} MACs on {pes} PEs)")
-    lines.append(f"  DMA {dma_bytes} bytes, busy {tl.dma_busy_cycles()} cycles")
-    lines.append("  mailbox calls: " + ", ".join(f"{k} {n}" for k, n in sorted(calls_by_kind.items())))
-    lines.append("  cycles per layer: " + ", ".join(f"{node} {n}" for node, _, n in layers))
-    lines.append(f"  simulated {cycles} cycles in {rtl.wall_seconds:.2f} s: {speed:,.0f} cycles/s")
-    report.update(cycles=cycles, counters=c, array_utilization=c["mac_count"] / (cycles * pes), dma_bytes=dma_bytes,
-                  dma_busy_cycles=tl.dma_busy_cycles(), mailbox_calls_by_kind=calls_by_kind,
-                  layer_cycles={node: n for node, _, n in layers}, sim_cycles_per_second=speed,
-                  wall_seconds=round(rtl.wall_seconds, 3), commands_by_kind=rtl.op_count,
-                  firmware_calls_equal=rtl.firmware_calls == emu_calls, run_dir=str(run_dir))
-    if args.trace:
-        trace.write_trace(run_dir / "trace.json", program, tl)
-        (run_dir / "mailbox.log").write_text(trace.mailbox_log(tl, (run_dir / "rtl_firmware_log.txt").read_text()
-                                                               .splitlines()))
-        lines.append(f"  trace: {run_dir / 'trace.json'} (open in ui.perfetto.dev), mailbox log: "
-                     f"{run_dir / 'mailbox.log'}")
-    if args.waves:
-        dump = next((p for p in (run_dir / "sim").glob("dump.*")), None)
-        if dump is not None:
-            write_gtkw(run_dir / "waves.gtkw", dump, config)
-            lines.append(f"  waves: {dump} (gtkwave {run_dir / 'waves.gtkw'})")
-    return rtl.outputs
+
+def _rtl_lines(result, stats: dict) -> list[str]:
+    c, files = stats["counters"], stats["files"]
+    lines = [f"  RTL equals emulator bit for bit: {'yes' if result.bit_exact else 'NO'}; firmware calls "
+             f"{'equal' if result.firmware_calls_equal else 'DIFFER'} ({result.firmware_calls})",
+             # The GEMM unit runs beside the command processor; the rest says where the command processor waited.
+             f"  cycles {stats['cycles']}: GEMM unit busy {c['gemm_cycles']}; command processor waiting on vector "
+             f"{c['vec_cycles']}, mailbox {c['mailbox_cycles']}, DMA {c['wait_cycles']}, GEMM queue "
+             f"{c['interlock_cycles']}, fetch {c['fetch_cycles']}",
+             f"  array utilization {stats['array_utilization']:.2%} ({c['mac_count']} MACs on {stats['pes']} PEs)",
+             f"  DMA {stats['dma_bytes']} bytes, busy {stats['dma_busy_cycles']} cycles",
+             "  mailbox calls: " + ", ".join(f"{k} {n}" for k, n in stats["mailbox_calls_by_kind"].items()),
+             "  cycles per layer: " + ", ".join(f"{node} {n}" for node, n in stats["layer_cycles"].items()),
+             f"  simulated {stats['cycles']} cycles in {stats['wall_seconds']:.2f} s: "
+             f"{stats['sim_cycles_per_second']:,.0f} cycles/s"]
+    if "trace" in files:
+        lines.append(f"  trace: {files['trace']} (open in ui.perfetto.dev), mailbox log: {files['mailbox_log']}")
+    if "waves" in files:
+        lines.append(f"  waves: {files['waves']} (gtkwave {files['gtkw']})")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,13 +11,13 @@ import numpy as np
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
 from atalla.dma import DmaDescriptor
-from atalla.isa import COMMAND_WORDS, MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from atalla.isa import COMMAND_WORDS, MAILBOX_MAX_ARGS, Fault, Opcode, Status
 from firmware import Firmware
 from runtime.emulator import Emulator, EmulatorError
 from runtime.loader import load_file
 from runtime.rtl.signals import c_bytes, simulator, words
 
-FW_LATENCY = 5  # cycles the firmware takes to answer; small: this bench checks behaviour, not cost
+FW_LATENCY = 5  # cycles the firmware takes to answer here
 
 
 class TicketEngine:
@@ -43,9 +43,9 @@ async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
         await ReadOnly()
         if not int(dut.doorbell_o.value):
             await RisingEdge(dut.doorbell_o)
-        kind = MailboxCall(int(dut.req_call_o.value))
-        status, value = firmware.call(kind, words(int(dut.req_args_o.value), len(MAILBOX_ARGS[kind])))
-        await ClockCycles(dut.clk_i, FW_LATENCY)
+        status, value, _ = firmware.request(int(dut.req_call_o.value), words(int(dut.req_args_o.value),
+                                                                            MAILBOX_MAX_ARGS))
+        await ClockCycles(dut.clk_i, FW_LATENCY)  # not the config's latency: this bench checks behaviour
         dut.resp_status_i.value, dut.resp_value_i.value = int(status), value
         dut.resp_doorbell_i.value = 1
         await RisingEdge(dut.clk_i)

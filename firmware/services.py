@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from atalla.allocator import AllocatorError, BadFree, OutOfMemory, ScratchpadAllocator
 from atalla.config import HardwareConfig
 from atalla.dma import DmaDescriptor
-from atalla.isa import MAILBOX_ARGS, MailboxCall, Status
+from atalla.isa import MAILBOX_ARGS, MailboxCall, Status, call_name
 from atalla.program import Program
 from firmware.dma import DmaEngine, DmaError, validate
 from firmware.host_ops import HostOpError, run_host_op
@@ -43,10 +44,23 @@ class Firmware:
                                              config.sp_page_bytes)
         self.log: list[CallRecord] = []
         self.last_error: str | None = None
+        # The firmware runs on a control core: each call kind takes its service latency to answer.
+        self.latency = {MailboxCall.ALLOC: config.fw_alloc_cycles, MailboxCall.FREE: config.fw_free_cycles,
+                        MailboxCall.DMA: config.fw_dma_cycles, MailboxCall.HOST: config.fw_host_cycles}
 
     @property
     def sp_peak_bytes(self) -> int:
         return self.allocator.peak_bytes
+
+    def request(self, call: int, words: Sequence[int]) -> tuple[Status, int, int]:
+        """Serve a request as the mailbox carries it: the call number and MAILBOX_MAX_ARGS argument
+        words, of which the call takes as many as it has arguments. Returns (status, value, cycles
+        to answer in); an unknown call is refused (BAD_CALL) in the time of the quickest call."""
+        try:
+            kind = MailboxCall(call)
+        except ValueError:
+            return *self.call(call, tuple(words)), min(self.latency.values())
+        return *self.call(kind, tuple(words[: len(MAILBOX_ARGS[kind])])), self.latency[kind]
 
     def call(self, kind: MailboxCall | int, args: tuple[int, ...]) -> tuple[Status, int]:
         """Serve one mailbox request. Never raises for a bad request: the status says what went wrong."""
@@ -121,12 +135,12 @@ class Firmware:
         return [f"#{i} {self._describe(r)} -> {self._outcome(r)}" for i, r in enumerate(self.log)]
 
     def calls_by_kind(self) -> dict[str, int]:
-        return dict(Counter(_kind_name(r.kind) for r in self.log))
+        return dict(Counter(call_name(r.kind) for r in self.log))
 
     def _describe(self, r: CallRecord) -> str:
         names = MAILBOX_ARGS.get(r.kind) if isinstance(r.kind, MailboxCall) else None
         if names is None or len(r.args) != len(names):
-            return f"{_kind_name(r.kind)} args={r.args}"
+            return f"{call_name(r.kind)} args={r.args}"
         if r.kind == MailboxCall.ALLOC:
             return f"ALLOC handle={r.args[0]} bytes={r.args[1]}"
         if r.kind == MailboxCall.FREE:
@@ -145,7 +159,3 @@ class Firmware:
         if r.status != Status.OK:
             return f"{r.status.name}: {r.message}"
         return f"OK {r.value:#06x}" if r.kind == MailboxCall.ALLOC else "OK"
-
-
-def _kind_name(kind: MailboxCall | int) -> str:
-    return kind.name if isinstance(kind, MailboxCall) else f"UNKNOWN({kind})"

@@ -411,6 +411,18 @@ def test_bad_calls(dram: np.ndarray, kind, args, why: str):
     assert len(fw.log_lines()) == 1
 
 
+def test_a_mailbox_request_takes_its_calls_words_and_answers_after_its_latency(dram: np.ndarray):
+    fw = Firmware(CFG, gelu_program(), dram, RecordingEngine())
+    words = (3, 2 * PAGE, 0xDEAD, 0xBEEF, 0, 0, 0, 0)  # MAILBOX_MAX_ARGS words; ALLOC reads two
+    assert fw.request(MailboxCall.ALLOC, words) == (Status.OK, 0, CFG.fw_alloc_cycles)
+    assert fw.log[-1].args == (3, 2 * PAGE)
+    assert fw.request(MailboxCall.FREE, (3, 0, 7, 7, 7, 7, 7, 7)) == (Status.OK, 0, CFG.fw_free_cycles)
+    # An unknown call is refused, in the time of the quickest call, with every word in the log.
+    quickest = min(CFG.fw_alloc_cycles, CFG.fw_free_cycles, CFG.fw_dma_cycles, CFG.fw_host_cycles)
+    assert fw.request(9, words) == (Status.BAD_CALL, 0, quickest)
+    assert fw.log[-1].args == words and fw.last_error == "unknown mailbox call kind 9"
+
+
 def test_small_sp_capacity_gives_out_of_memory(dram: np.ndarray):
     fw = Firmware(CFG, gelu_program(), dram, RecordingEngine(), sp_capacity=2 * PAGE)
     assert fw.call(MailboxCall.ALLOC, (0, 2 * PAGE)) == (Status.OK, 0)

@@ -7,7 +7,7 @@ import torch
 from atalla.config import get_config
 from compiler.driver import compile_model
 from golden.zoo import ZOO
-from runtime.rtl.cosim import first_difference, intact_intermediates
+from runtime.check import first_difference, intact_intermediates
 from tests.helpers import Fn, randn
 
 

@@ -21,9 +21,10 @@ from firmware import Firmware
 from runtime import image
 from runtime.emulator import units
 from runtime.emulator.dma import ImmediateDmaEngine
+from runtime.interface import RunError
 
 
-class EmulatorError(Exception):
+class EmulatorError(RunError):
     """The program did something the hardware cannot do, or the firmware refused a call."""
 
 

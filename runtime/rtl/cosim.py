@@ -18,6 +18,7 @@ import numpy as np
 from atalla.config import HardwareConfig
 from atalla.isa import MailboxCall, Status
 from runtime.rtl.build import Dut, run
+from runtime.rtl.results import RunFiles
 
 DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
           "gemm_unit.sv", "vector_unit.sv", "cmdproc.sv", "mailbox.sv", "fetch.sv", "scratchpad.sv", "dram.sv", "dma.sv",
@@ -79,11 +80,12 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
     Fault injection: sp_capacity gives the firmware's allocator less scratchpad; drop_call makes
     the firmware never answer that call (counted from 0); raise_call makes it raise in that call,
     as a bug in it would (the run ends there and this raises RuntimeError naming the exception)."""
+    files = RunFiles(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.glob("rtl_*"):
-        stale.unlink()
-    (run_dir / "model.atb").write_bytes(blob)
-    np.savez(run_dir / "inputs.npz", **{f"input{i}": x for i, x in enumerate(inputs)})
+    for stale in files.stale():
+        stale.unlink(missing_ok=True)
+    files.blob.write_bytes(blob)
+    np.savez(files.inputs, **{f"input{i}": x for i, x in enumerate(inputs)})
     # The simulation is one thread and host ops are small: PyTorch's OpenMP workers must sleep between
     # ops rather than spin for a core the simulator needs (measured on 2 cores: a GELU took 7 ms, now 80 us).
     env = {"COSIM_DIR": str(run_dir), "OMP_WAIT_POLICY": "PASSIVE"}
@@ -93,22 +95,20 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
         env["COSIM_DROP_CALL"] = str(drop_call)
     if raise_call is not None:
         env["COSIM_RAISE_CALL"] = str(raise_call)
-    with _Progress(run_dir / "progress.txt", enabled=progress):
+    with _Progress(files.progress, enabled=progress):
         run(design(config), "runtime.rtl.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
             quiet=quiet or progress)
-    result_file, error_file = run_dir / "rtl_result.json", run_dir / "rtl_firmware_error.txt"
-    if error_file.exists():
-        last = error_file.read_text().strip().splitlines()[-1]
-        raise RuntimeError(f"the firmware raised during the simulation: {last} (traceback in {error_file})")
-    if not result_file.exists():
+    if files.firmware_error.exists():
+        last = files.firmware_error.read_text().strip().splitlines()[-1]
+        raise RuntimeError(f"the firmware raised during the simulation: {last} (traceback in {files.firmware_error})")
+    if not files.result.exists():
         raise RuntimeError(f"the simulation ended without a result; see {run_dir / 'sim'}")
-    result = json.loads(result_file.read_text())
-    outputs = np.load(run_dir / "rtl_outputs.npz")
-    calls = [(MailboxCall(k), tuple(a), Status(s), v)
-             for k, a, s, v in json.loads((run_dir / "rtl_firmware_log.json").read_text())]
+    result = json.loads(files.result.read_text())
+    outputs = np.load(files.outputs)
+    calls = [(MailboxCall(k), tuple(a), Status(s), v) for k, a, s, v in json.loads(files.firmware_calls.read_text())]
     return RtlRun(**result, outputs=[outputs[f"output{i}"] for i in range(len(outputs.files))],
-                  intermediates=dict(np.load(run_dir / "rtl_tensors.npz")), firmware_calls=calls,
-                  trace=np.load(run_dir / "rtl_trace.npy"), run_dir=run_dir)
+                  intermediates=dict(np.load(files.tensors)), firmware_calls=calls, trace=np.load(files.trace),
+                  run_dir=run_dir)
 
 
 class _Progress:
@@ -139,26 +139,3 @@ class _Progress:
         if self.enabled:
             self.stop.set()
             self.thread.join()
-
-
-def intact_intermediates(program) -> list[str]:
-    """Intermediates no later tensor overwrote, in the order they were produced: their final DRAM
-    bytes are their values, so RTL and emulator can be compared on them after the run."""
-    lifetimes = program.metadata.get("lifetimes", {})
-    tensors = sorted((t for t in program.tensors if t.name in lifetimes), key=lambda t: lifetimes[t.name][0])
-    intact = []
-    for t in tensors:
-        born = lifetimes[t.name][0]
-        if not any(lifetimes[u.name][0] > born and u.dram_offset < t.dram_offset + t.nbytes
-                   and t.dram_offset < u.dram_offset + u.nbytes for u in tensors):
-            intact.append(t.name)
-    return intact
-
-
-def first_difference(got: np.ndarray, want: np.ndarray) -> str | None:
-    """Where two arrays first differ bit for bit, and the values there, or None."""
-    diff = np.argwhere(got.view(np.uint32) != want.view(np.uint32))
-    if not len(diff):
-        return None
-    at = tuple(int(i) for i in diff[0])
-    return f"{len(diff)} elements differ, first {list(at)}: rtl {got[at]!r}, emulator {want[at]!r}"

@@ -22,13 +22,12 @@ import numpy as np
 
 from atalla.blob_format import Role
 from atalla.config import HardwareConfig
-from atalla.isa import Fault, Opcode, Status
 from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.build import BUILD_ROOT, RTL, build_once, tool_env
 from runtime.rtl.cosim import design
 from runtime.rtl.recording import Recording
-from runtime.rtl.signals import words
+from runtime.rtl.results import RunFiles, ending
 
 REPLAY_MAIN = "tb/replay_main.cpp"
 
@@ -73,48 +72,40 @@ def replay(run_dir: Path, config: HardwareConfig) -> ReplayRun:
     """Replay the co-simulation run in run_dir (left by run_rtl); raise ReplayMismatch naming every
     difference from the co-simulation."""
     exe = build(config)
+    files = RunFiles(run_dir)
     out = run_dir / "replay"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    recording = run_dir / "rtl_recording.bin"
-    if not recording.exists():
-        raise FileNotFoundError(f"{recording}: no recording; run the co-simulation (run_rtl) first")
-    done = subprocess.run([str(exe), str(recording), str(out)], capture_output=True, text=True)
+    if not files.recording.exists():
+        raise FileNotFoundError(f"{files.recording}: no recording; run the co-simulation (run_rtl) first")
+    done = subprocess.run([str(exe), str(files.recording), str(out)], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the replay of {run_dir} failed: {(done.stderr or done.stdout).strip()}")
     result = json.loads((out / "replay_result.json").read_text())
-    cosim = json.loads((run_dir / "rtl_result.json").read_text())
-    problems = _differences(run_dir, out, result, cosim, Recording.load(recording).end_time)
+    cosim = json.loads(files.result.read_text())
+    problems = _differences(files, out, result, cosim, Recording.load(files.recording).end_time)
     if problems:
         raise ReplayMismatch(f"the replay of {run_dir} differs from the co-simulation: " + "; ".join(problems))
     return ReplayRun(cycles=cosim["counters"]["cycles"], wall_seconds=result["wall_seconds"])
 
 
-def _differences(run_dir: Path, out: Path, result: dict, cosim: dict, end_time: int) -> list[str]:
+def _differences(files: RunFiles, out: Path, result: dict, cosim: dict, end_time: int) -> list[str]:
+    """Every way the replay (its result file and final DRAM in `out`) differs from the co-simulation."""
     signals = {name: int(value, 16) for name, value in result["signals"].items()}
-    index = signals["cmd_index_o"]
-    program = load_file(run_dir / "model.atb")
-    # How the run ended, as tb_cosim reads it from the same signals.
-    replayed = {
-        "status": result["status"],
-        "end time (ps)": result["sim_time"],
-        "command_index": index,
-        "command": program.commands[index].kind if index < len(program.commands) else None,
-        "fault": Fault(signals["fault_code_o"]).name,
-        "fault_status": Status(signals["fault_status_o"]).name,
-        **{name: signals[f"{name}_o"] for name in cosim["counters"]},
-        **{f"op_count {op.name}": n for op, n in zip(Opcode, words(signals["op_count_o"], len(Opcode)))},
-    }
-    expected = {
-        **{k: cosim[k] for k in ("status", "command_index", "command", "fault", "fault_status")},
-        "end time (ps)": end_time,
-        **cosim["counters"],
-        **{f"op_count {name}": n for name, n in cosim["op_count"].items()},
-    }
+    program = load_file(files.blob)
+
+    def flat(ended: dict, time: int) -> dict:
+        """How a run ended, one entry per figure, so that each difference is named."""
+        return {**{k: ended[k] for k in ("status", "command_index", "command", "fault", "fault_status")},
+                "end time (ps)": time, **ended["counters"],
+                **{f"op_count {name}": n for name, n in ended["op_count"].items()}}
+
+    replayed = flat(ending(program, result["status"], signals.__getitem__), result["sim_time"])
+    expected = flat(cosim, end_time)
     problems = [f"{name}: co-sim {expected[name]}, replay {replayed.get(name)}" for name in expected
                 if replayed.get(name) != expected[name]]
 
-    trace = np.load(run_dir / "rtl_trace.npy")
+    trace = np.load(files.trace)
     got = np.frombuffer((out / "replay_trace.bin").read_bytes(), trace.dtype)
     if not np.array_equal(got, trace):
         n = min(len(got), len(trace))
@@ -129,7 +120,7 @@ def _differences(run_dir: Path, out: Path, result: dict, cosim: dict, end_time: 
     raw = (out / "replay_dram.bin").read_bytes()
     dram = np.zeros(program.config.dram_bytes, np.uint8)
     dram[: len(raw)] = np.frombuffer(raw, np.uint8)
-    outputs, tensors = np.load(run_dir / "rtl_outputs.npz"), np.load(run_dir / "rtl_tensors.npz")
+    outputs, tensors = np.load(files.outputs), np.load(files.tensors)
     checks = [(f"output{i}", t, outputs[f"output{i}"]) for i, t in enumerate(program.by_role(Role.OUTPUT))]
     checks += [(t.name, t, tensors[t.name]) for t in program.tensors if t.role == Role.INTERMEDIATE]
     for name, tensor, want in checks:

@@ -31,12 +31,13 @@ from cocotb.triggers import RisingEdge
 
 from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
-from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from atalla.isa import MAILBOX_ARGS, MAILBOX_MAX_ARGS, MailboxCall, call_name
 from firmware import Firmware, host_ops
 from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.recording import Port, Recording
-from runtime.rtl.signals import c_bytes, simulator, words
+from runtime.rtl.results import RunFiles, ending
+from runtime.rtl.signals import c_bytes, simulator
 
 TRACE_DTYPE = np.dtype([("cycle", "<i8"), ("kind", "<i4"), ("a", "<i4"), ("b", "<i4"), ("pad", "<i4")])
 
@@ -107,11 +108,10 @@ class MailboxAgent:
     on_request runs inside the simulator's evaluation (called from the bench through DPI-C), so it
     touches no signal: everything goes through the port."""
 
-    def __init__(self, port: FirmwarePort, firmware: Firmware, latency: dict[MailboxCall, int],
-                 progress: Path, commands: int, dram_extent: int):
-        self.port, self.firmware, self.latency = port, firmware, latency
+    def __init__(self, port: FirmwarePort, firmware: Firmware, progress: Path, commands: int, dram_extent: int):
+        self.port, self.firmware = port, firmware
         self.dram_extent = dram_extent  # host ops write only the program's tensors, all below this
-        self.pending: MailboxCall | None = None
+        self.pending: int | None = None  # the call being served, until it is answered
         self.error: BaseException | None = None  # what the firmware raised; the run ends at once
         self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
         # Fault injection for tests, by the call's position in the log: never answer it, or raise in
@@ -133,19 +133,18 @@ class MailboxAgent:
         if time.perf_counter() - self.shown > 1.0:  # the outer process shows this line
             self.shown = time.perf_counter()
             self.progress.write_text(f"simulating: command {command}/{self.commands}, cycle {cycle}")
-        kind = MailboxCall(call)
-        self.pending = kind
+        self.pending = call
         if len(self.firmware.log) == self.drop_call:
             return  # the answer is lost: the command processor waits and the watchdog must end it
         if len(self.firmware.log) == self.raise_call:
-            raise RuntimeError(f"injected firmware failure in call {self.raise_call} ({kind.name}) at cycle {cycle}")
-        args = tuple(args[: len(MAILBOX_ARGS[kind])])
-        if kind == MailboxCall.HOST:
+            raise RuntimeError(f"injected firmware failure in call {self.raise_call} ({call_name(call)}) at "
+                               f"cycle {cycle}")
+        if call == MailboxCall.HOST:
             before = self.firmware.dram[: self.dram_extent].copy()
-        status, value = self.firmware.call(kind, args)
-        if kind == MailboxCall.HOST:
+        status, value, delay = self.firmware.request(call, args[:MAILBOX_MAX_ARGS])
+        if call == MailboxCall.HOST:
             self.record_changes(before)
-        self.port.answer(int(status), value, self.latency[kind])
+        self.port.answer(int(status), value, delay)
         self.pending = None
 
     def record_changes(self, before: np.ndarray) -> None:
@@ -158,8 +157,8 @@ class MailboxAgent:
 
 @cocotb.test()
 async def run_blob(dut):
-    out = Path(os.environ["COSIM_DIR"])
-    program = load_file(out / "model.atb")
+    files = RunFiles(Path(os.environ["COSIM_DIR"]))
+    program = load_file(files.blob)
     cfg = program.config
     sp_capacity = int(os.environ["COSIM_SP_CAPACITY"]) if os.environ.get("COSIM_SP_CAPACITY") else None
     lib = simulator()
@@ -167,7 +166,7 @@ async def run_blob(dut):
     lib.atalla_dram_base.restype = ctypes.c_void_p
     dram = c_bytes(lib.atalla_dram_base(), cfg.dram_bytes)
     image.write_image(dram, program)
-    inputs = np.load(out / "inputs.npz")
+    inputs = np.load(files.inputs)
     for i, tensor in enumerate(program.by_role(Role.INPUT)):
         image.write_tensor(dram, tensor, inputs[f"input{i}"])
     # What the firmware imports on first use is start-up, not simulation: import it before the clock.
@@ -185,10 +184,8 @@ async def run_blob(dut):
     drive = Driver(dut, recording)
     port = FirmwarePort(lib, recording)
     firmware = Firmware(cfg, program, dram, RtlDmaEngine(port), sp_capacity)
-    latency = {MailboxCall.ALLOC: cfg.fw_alloc_cycles, MailboxCall.FREE: cfg.fw_free_cycles,
-               MailboxCall.DMA: cfg.fw_dma_cycles, MailboxCall.HOST: cfg.fw_host_cycles}
     extent = max((t.dram_offset + t.nbytes for t in program.tensors), default=0)
-    agent = MailboxAgent(port, firmware, latency, out / "progress.txt", len(program.commands), extent)
+    agent = MailboxAgent(port, firmware, files.progress, len(program.commands), extent)
     port.on_request(agent.on_request)
 
     await RisingEdge(dut.rst_ni)
@@ -204,36 +201,26 @@ async def run_blob(dut):
     recording.end_time = get_sim_time()
     port.on_request(None)
     if agent.error is not None:  # a bug in the firmware or this bench, not a program's fault
-        (out / "rtl_firmware_error.txt").write_text("".join(traceback.format_exception(agent.error)))
+        files.firmware_error.write_text("".join(traceback.format_exception(agent.error)))
         raise agent.error
 
-    index = int(dut.cmd_index_o.value)
-    result = {
-        "status": "done" if int(dut.done_o.value) else "fault" if int(dut.fault_o.value) else "watchdog",
-        "command_index": index,
-        "command": program.commands[index].kind if index < len(program.commands) else None,
-        "fault": Fault(int(dut.fault_code_o.value)).name,
-        "fault_status": Status(int(dut.fault_status_o.value)).name,
-        "firmware_error": firmware.last_error,
-        "pending_call": agent.pending.name if agent.pending is not None else None,
-        "wall_seconds": wall,
-        "counters": {name: int(getattr(dut, f"{name}_o").value) for name in (
-            "cycles", "fetch_cycles", "gemm_cycles", "vec_cycles", "mailbox_cycles", "wait_cycles", "interlock_cycles", "mac_count",
-            "array_busy_cycles")},
-        "op_count": dict(zip((op.name for op in Opcode), words(int(dut.op_count_o.value), len(Opcode)))),
-    }
-    (out / "rtl_result.json").write_text(json.dumps(result, indent=1))
-    (out / "rtl_firmware_log.json").write_text(json.dumps(
-        [[int(r.kind), list(r.args), int(r.status), r.value] for r in firmware.log]))
-    (out / "rtl_firmware_log.txt").write_text("\n".join(firmware.log_lines()) + "\n")
-    np.savez(out / "rtl_outputs.npz", **{f"output{i}": image.read_tensor(dram, t)
-                                         for i, t in enumerate(program.by_role(Role.OUTPUT))})
-    np.savez(out / "rtl_tensors.npz", **{t.name: image.read_tensor(dram, t) for t in program.tensors
-                                         if t.role == Role.INTERMEDIATE})
+    status = "done" if int(dut.done_o.value) else "fault" if int(dut.fault_o.value) else "watchdog"
+    result = {**ending(program, status, lambda port: int(getattr(dut, port).value)),
+              "firmware_error": firmware.last_error,
+              "pending_call": call_name(agent.pending) if agent.pending is not None else None,
+              "wall_seconds": wall}
+    files.result.write_text(json.dumps(result, indent=1))
+    files.firmware_calls.write_text(json.dumps([[int(r.kind), list(r.args), int(r.status), r.value]
+                                                for r in firmware.log]))
+    files.firmware_log.write_text("\n".join(firmware.log_lines()) + "\n")
+    np.savez(files.outputs, **{f"output{i}": image.read_tensor(dram, t)
+                               for i, t in enumerate(program.by_role(Role.OUTPUT))})
+    np.savez(files.tensors, **{t.name: image.read_tensor(dram, t) for t in program.tensors
+                               if t.role == Role.INTERMEDIATE})
     lib.trace_count.restype = ctypes.c_uint64
     lib.trace_data.restype = ctypes.c_void_p
     n = lib.trace_count()
     raw = c_bytes(lib.trace_data(), n * TRACE_DTYPE.itemsize) if n else np.zeros(0, np.uint8)
-    np.save(out / "rtl_trace.npy", raw.view(TRACE_DTYPE).copy())
-    recording.save(out / "rtl_recording.bin")
+    np.save(files.trace, raw.view(TRACE_DTYPE).copy())
+    recording.save(files.recording)
     # How the program ended (done, fault, watchdog) is a result, judged by the outer process.
