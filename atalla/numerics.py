@@ -123,21 +123,22 @@ def ldexp(a: np.ndarray, n: np.ndarray) -> np.ndarray:
         return _finish(np.where(nan_n, np.nan, _f64(a) * scale))
 
 
-def rowsum(a: np.ndarray) -> np.ndarray:
-    """Sum of each row in column order: ((a0 + a1) + a2) + ...; shape (rows, 1)."""
+def _fold_rows(op, a: np.ndarray) -> np.ndarray:
+    """op over each row in column order: op(op(a0, a1), a2) ...; shape (rows, 1)."""
     a = flush(a)
     acc = a[:, :1]
     for c in range(1, a.shape[1]):
-        acc = add(acc, a[:, c : c + 1])
+        acc = op(acc, a[:, c : c + 1])
     return acc
+
+
+def rowsum(a: np.ndarray) -> np.ndarray:
+    """Sum of each row in column order: ((a0 + a1) + a2) + ...; shape (rows, 1)."""
+    return _fold_rows(add, a)
 
 
 def rowmax(a: np.ndarray) -> np.ndarray:
-    a = flush(a)
-    acc = a[:, :1]
-    for c in range(1, a.shape[1]):
-        acc = maximum(acc, a[:, c : c + 1])
-    return acc
+    return _fold_rows(maximum, a)
 
 
 def gemm(a_bits: np.ndarray, b_bits: np.ndarray, c: np.ndarray | None) -> np.ndarray:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from compiler.emitter import Emitter
-from compiler.kernels.tiling import blocks_2d, spans
+from compiler.kernels.tiling import tiles
 from compiler.values import View
 
 
 def copy(em: Emitter, out: View, src: View) -> None:
-    lanes = em.config.lanes
-    max_rows = em.config.sp_rows // 4
     tile = None
-    for out_blk, src_blk in blocks_2d([out, src]):
-        for r0, nr in spans(out_blk.rows, max_rows):
-            for c0, nc in spans(out_blk.cols, lanes):
-                if tile is None:
-                    tile = em.alloc(min(out_blk.rows, max_rows))
-                em.wait(em.load(tile, src_blk.sub(r0, c0, nr, nc)))
-                em.wait(em.store(tile, out_blk.sub(r0, c0, nr, nc)))
+    for out_tile, src_tile in tiles([out, src], em.config.sp_rows // 4, em.config.lanes):
+        if tile is None:  # as many rows as the first tile, the largest
+            tile = em.alloc(out_tile.rows)
+        em.wait(em.load(tile, src_tile))
+        em.wait(em.store(tile, out_tile))
     if tile is not None:
         em.free(tile)

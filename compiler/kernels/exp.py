@@ -5,7 +5,7 @@ from __future__ import annotations
 from atalla import numerics as nu
 from atalla.isa import VecFunc
 from compiler.emitter import Emitter, Tile
-from compiler.kernels.tiling import blocks_2d, spans
+from compiler.kernels.tiling import tiles
 from compiler.values import View
 
 
@@ -31,18 +31,14 @@ def emit_exp(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, Tile, Tile, T
 
 def exp(em: Emitter, out: View, src: View) -> None:
     """Elementwise exp of a view into a contiguous view of the same shape."""
-    lanes = em.config.lanes
-    max_rows = em.config.sp_rows // 24
-    tiles = None
-    for out_blk, src_blk in blocks_2d([out, src]):
-        for r0, nr in spans(out_blk.rows, max_rows):
-            for c0, nc in spans(out_blk.cols, lanes):
-                if tiles is None:
-                    rows = min(out_blk.rows, max_rows)
-                    tiles = [em.alloc(rows), em.alloc(rows)] + [em.alloc(rows, fp32=True) for _ in range(4)]
-                x, y, *temps = tiles
-                em.wait(em.load(x, src_blk.sub(r0, c0, nr, nc)))
-                emit_exp(em, y, x, tuple(temps), nr, nc)
-                em.wait(em.store(y, out_blk.sub(r0, c0, nr, nc)))
-    if tiles is not None:
-        em.free(*tiles)
+    buffers = None
+    for out_tile, src_tile in tiles([out, src], em.config.sp_rows // 24, em.config.lanes):
+        if buffers is None:  # as many rows as the first tile, the largest
+            rows = out_tile.rows
+            buffers = [em.alloc(rows), em.alloc(rows)] + [em.alloc(rows, fp32=True) for _ in range(4)]
+        x, y, *temps = buffers
+        em.wait(em.load(x, src_tile))
+        emit_exp(em, y, x, tuple(temps), out_tile.rows, out_tile.cols)
+        em.wait(em.store(y, out_tile))
+    if buffers is not None:
+        em.free(*buffers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import product
 
 from compiler.emitter import Block
@@ -47,6 +48,14 @@ def blocks_2d(views: list[View], keep_last: bool = False) -> list[list[Block]]:
             blocks.append(Block(v, offset, rows, cols, row_st[vi], col_st[vi]))
         out.append(blocks)
     return out
+
+
+def tiles(views: list[View], max_rows: int, lanes: int) -> Iterator[list[Block]]:
+    """The tiles of views of one shape, at most max_rows x lanes each: one block per view."""
+    for blocks in blocks_2d(views):
+        for r0, nr in spans(blocks[0].rows, max_rows):
+            for c0, nc in spans(blocks[0].cols, lanes):
+                yield [b.sub(r0, c0, nr, nc) for b in blocks]
 
 
 def view_2d(view: View) -> Block:
