@@ -18,6 +18,7 @@ from torch.export.graph_signature import InputKind
 import atalla
 from atalla.blob_format import NO_CONSTANT, Role
 from atalla.config import HardwareConfig
+from atalla.host_ops import host_op_problem
 from atalla.isa import COMMAND_BYTES
 from atalla.numerics import f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
@@ -163,6 +164,10 @@ class Lowering:
 
         args = [encode(a) for a in node.args]
         kwargs = {k: encode(v) for k, v in node.kwargs.items()}
+        problem = host_op_problem(str(node.target), args, kwargs)
+        if problem is not None:
+            raise CompileError(f"model {self.model!r}, node {node.name} ({node.target}): "
+                               f"{ops.unsupported_reason(node)}, and the host may not run it: {problem}")
         val = node.meta["val"]
         results = list(val) if isinstance(val, (tuple, list)) else [val]
         if not all(isinstance(r, torch.Tensor) and r.dtype == torch.float32 for r in results):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from atalla.blob_format import DType
+from atalla.host_ops import host_op_problem
 from atalla.numerics import bf16_bits_to_f32, f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
 
@@ -34,49 +35,66 @@ def _dram_bits(dram: np.ndarray, info: TensorInfo, what: str) -> np.ndarray:
 
 
 def run_host_op(op: HostOp, program: Program, dram: np.ndarray) -> None:
-    """Raise HostOpError (one line, naming the op and tensor) on any failure; DRAM is then untouched."""
+    """Raise HostOpError (one line, naming the op and tensor) on any failure; DRAM is then untouched.
+    check_results(op) should have passed first: it is what bounds the results' sizes."""
     what = f"host op {op.target}"
     # Convert and check every result before writing anything: a failing op leaves DRAM as it was.
-    results = _results(op, program, lambda info: bf16_bits_to_f32(_dram_bits(dram, info, what)))
+    results = [(info, _bf16_bits(value)) for info, value in
+               _results(op, program, lambda info: _as_tensor(bf16_bits_to_f32(_dram_bits(dram, info, what)), info))]
     writes = [(_dram_bits(dram, info, what), bits) for info, bits in results]
     for dst, bits in writes:
         dst[:] = bits
 
 
-def warm_up(program: Program) -> None:
-    """Run each host op once on zeros, results discarded: PyTorch sets an op (and the conversions
-    around it) up on its first call in a process, about a millisecond for GELU, which a firmware
-    does once, at boot, not inside the first call it serves. Failures are left for the real call."""
-    for op in program.host_ops:
-        try:
-            _results(op, program, lambda info: np.zeros(info.shape, np.float32))
-        except HostOpError:
-            pass
+def check_results(op: HostOp, program: Program) -> None:
+    """HostOpError unless the op may run on the host (atalla.host_ops) and its results have the
+    shapes of the program's output tensors. The shapes come from PyTorch's meta device, which
+    computes none of the values: a result larger than the program's tensors is refused before it
+    takes any memory. About 0.4 ms an op: once per op, at boot (Firmware.warm_up) or on its first call."""
+    import torch
+
+    _results(op, program, lambda info: torch.empty(info.shape, device="meta"))
 
 
-def _results(op: HostOp, program: Program,
-             operand: Callable[[TensorInfo], np.ndarray]) -> list[tuple[TensorInfo, np.ndarray]]:
-    """(output tensor, its bf16 bits) for each result of the op applied to its arguments, each
-    {"tensor": id} replaced by operand(its info), fp32 values."""
+def warm_up(op: HostOp, program: Program) -> None:
+    """Run the op once on zeros, results discarded: PyTorch sets an op (and the conversions around
+    it) up on its first call in a process, about a millisecond for GELU, which a firmware does once,
+    at boot, not inside the first call it serves."""
+    for info, value in _results(op, program, lambda info: _as_tensor(np.zeros(info.shape, np.float32), info)):
+        _bf16_bits(value)
+
+
+def _as_tensor(values: np.ndarray, info: TensorInfo):
+    import torch
+
+    return torch.from_numpy(values.reshape(info.shape))
+
+
+def _bf16_bits(value) -> np.ndarray:
+    """A result in DRAM's format: integer and bool results go through fp32 like any other."""
+    import torch
+
+    return f32_to_bf16_bits(value.detach().to(torch.float32).contiguous().numpy().reshape(-1))
+
+
+def _results(op: HostOp, program: Program, tensor: Callable[[TensorInfo], Any]) -> list[tuple[TensorInfo, Any]]:
+    """(output tensor, result) for each result of the op applied to its arguments, each
+    {"tensor": id} replaced by tensor(its info); the results checked against the outputs."""
     import torch  # lazily: the simulation process stays light until a host op actually runs
 
     what = f"host op {op.target}"
+    problem = host_op_problem(op.target, op.args, op.kwargs)
+    if problem is not None:
+        raise HostOpError(f"{what}: {problem}")
 
     def load(value: Any) -> Any:
-        # JSON-able args: {"tensor": id} is an input tensor; lists (and dicts) may nest them.
-        if isinstance(value, dict) and set(value) == {"tensor"}:
-            info = _tensor_info(program, value["tensor"], what)
-            return torch.from_numpy(operand(info).reshape(info.shape))
-        if isinstance(value, (list, tuple)):
-            return [load(v) for v in value]
-        if isinstance(value, dict):
-            return {k: load(v) for k, v in value.items()}
-        return value
+        if isinstance(value, dict):  # {"tensor": id}: host_op_problem allows no other dict
+            return tensor(_tensor_info(program, value["tensor"], what))
+        return [load(v) for v in value] if isinstance(value, list) else value
 
     fn = _resolve(op.target)
-    args, kwargs = load(op.args), load(op.kwargs)
     try:
-        result = fn(*args, **kwargs)
+        result = fn(*load(op.args), **{k: load(v) for k, v in op.kwargs.items()})
     except Exception as e:  # noqa: BLE001 -- any ATen failure is this op's failure
         raise HostOpError(f"{what} failed: {type(e).__name__}: {_first_line(e)}") from e
     results = list(result) if isinstance(result, (tuple, list)) else [result]
@@ -92,22 +110,16 @@ def _results(op: HostOp, program: Program,
         if tuple(value.shape) != tuple(info.shape):
             raise HostOpError(f"{what}: result for tensor {tid} {info.name!r} has shape {tuple(value.shape)}, "
                               f"expected {tuple(info.shape)}")
-        # DRAM holds only bf16; integer and bool results go through fp32 like any other.
-        f32 = value.detach().to(torch.float32).contiguous().numpy().reshape(-1)
-        out.append((info, f32_to_bf16_bits(f32)))
+        out.append((info, value))
     return out
 
 
 def _resolve(target: str) -> Any:
+    """The overload of an allow-listed target ("aten.<op>.<overload>"; each one exists, a test checks)."""
     import torch
 
-    parts = target.split(".")
-    if len(parts) != 3 or parts[0] != "aten":
-        raise HostOpError(f"host op {target}: not an ATen overload 'aten.<op>.<overload>'")
-    try:
-        return getattr(getattr(torch.ops.aten, parts[1]), parts[2])
-    except (AttributeError, RuntimeError):
-        raise HostOpError(f"host op {target}: no such ATen overload") from None
+    _, name, overload = target.split(".")
+    return getattr(getattr(torch.ops.aten, name), overload)
 
 
 def _first_line(e: Exception) -> str:

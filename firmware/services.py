@@ -14,7 +14,7 @@ from atalla.dma import DmaDescriptor
 from atalla.isa import MAILBOX_ARGS, MailboxCall, Status, call_name
 from atalla.program import Program
 from firmware.dma import DmaEngine, DmaError, validate
-from firmware.host_ops import HostOpError, run_host_op
+from firmware.host_ops import HostOpError, check_results, run_host_op, warm_up
 
 WORD_LIMIT = 1 << 32  # mailbox arguments are 32-bit words
 
@@ -44,6 +44,7 @@ class Firmware:
                                              config.sp_page_bytes)
         self.log: list[CallRecord] = []
         self.last_error: str | None = None
+        self._checked_host_ops: set[int] = set()  # host ops whose results check_results has passed
         # The firmware runs on a control core: each call kind takes its service latency to answer.
         self.latency = {MailboxCall.ALLOC: config.fw_alloc_cycles, MailboxCall.FREE: config.fw_free_cycles,
                         MailboxCall.DMA: config.fw_dma_cycles, MailboxCall.HOST: config.fw_host_cycles}
@@ -112,11 +113,27 @@ class Firmware:
         (index,) = args  # HOST
         if index >= len(self.program.host_ops):
             raise _BadCall(f"HOST index {index}: the program has {len(self.program.host_ops)} host ops")
+        op = self.program.host_ops[index]
         try:
-            run_host_op(self.program.host_ops[index], self.program, self.dram)
+            if index not in self._checked_host_ops:
+                check_results(op, self.program)
+                self._checked_host_ops.add(index)
+            run_host_op(op, self.program, self.dram)
         except HostOpError as e:
             raise HostOpError(f"HOST {index}: {e}") from e
         return 0
+
+    def warm_up(self) -> None:
+        """What the firmware does once, at boot, rather than inside the first call it serves: check
+        each host op's results (the meta device) and run it once on zeros. A failure is left for
+        the op's real call to report."""
+        for index, op in enumerate(self.program.host_ops):
+            try:
+                check_results(op, self.program)
+                self._checked_host_ops.add(index)
+                warm_up(op, self.program)
+            except HostOpError:
+                pass
 
     def _check_handle(self, kind: MailboxCall, handle: int) -> None:
         if handle >= self.config.num_handles:

@@ -18,6 +18,7 @@ from atalla import isa
 from atalla.blob_format import (CONFIG_FIELDS, HEADER, HOST_OP, MAGIC, MAX_DIMS, NO_CONSTANT, SECTION, SECTION_ALIGN,
                                 TENSOR, VERSION_MAJOR, VERSION_MINOR, DType, Record, Role, SectionKind)
 from atalla.config import HardwareConfig
+from atalla.host_ops import host_op_problem, tensor_refs
 from atalla.isa import COMMAND_BYTES, COMMAND_WORDS, BMode, Command, Flag, Opcode
 from atalla.program import HostOp, Program, TensorInfo
 
@@ -222,19 +223,6 @@ def _read_tensors(body: bytes, strings: bytes, constants: bytes, config: Hardwar
 
 # --- host ops --------------------------------------------------------------------------------
 
-def _tensor_refs(value: object) -> Iterator[object]:
-    """Every {"tensor": id} reference inside a JSON value."""
-    if isinstance(value, dict):
-        if set(value) == {"tensor"}:
-            yield value["tensor"]
-        else:
-            for v in value.values():
-                yield from _tensor_refs(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _tensor_refs(v)
-
-
 def _is_id(value: object, count: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < count
 
@@ -255,7 +243,10 @@ def _read_host_ops(body: bytes, strings: bytes, num_tensors: int) -> list[HostOp
                 and isinstance(spec["args"], list) and isinstance(spec["kwargs"], dict)
                 and isinstance(spec["outputs"], list)):
             _fail(f"{where}: args JSON must be {{\"args\": [...], \"kwargs\": {{...}}, \"outputs\": [...]}}")
-        for ref in _tensor_refs([spec["args"], spec["kwargs"]]):
+        problem = host_op_problem(target, spec["args"], spec["kwargs"])
+        if problem is not None:
+            _fail(f"{where}: {problem}")
+        for ref in tensor_refs(spec["args"], spec["kwargs"]):
             if not _is_id(ref, num_tensors):
                 _fail(f"{where}: tensor reference {ref!r} is not a tensor id (< {num_tensors})")
         for out in spec["outputs"]:

@@ -238,6 +238,22 @@ def test_host_op_bad_tensor_reference() -> None:
     expect_error(serialize(make_program(host_ops=ops)), "host op 0", "output 8")
 
 
+@pytest.mark.parametrize("op, words", [
+    # reads a host file into a tensor bound for DRAM
+    (HostOp("aten.from_file.default", ["/etc/passwd", False, 64], {}, [5]), "not an op the host may run"),
+    # allocates whatever size the blob asks
+    (HostOp("aten.empty.memory_format", [[1 << 40]], {}, [5]), "not an op the host may run"),
+    (HostOp("aten.full.default", [[1 << 20, 1 << 20], 1.0], {}, [5]), "not an op the host may run"),
+    # a string that is not one of the op's enum values (a path, a device)
+    (HostOp("aten.gelu.default", [{"tensor": 4}], {"approximate": "/etc/passwd"}, [5]), "the string '/etc/passwd'"),
+    (HostOp("aten.add.Tensor", [{"tensor": 4}, {"tensor": 4}], {"alpha": "cpu"}, [5]), "the string 'cpu'"),
+    # an argument that is neither a tensor, a number, a boolean nor None
+    (HostOp("aten.cat.default", [[{"tensor": 4}, {"path": "/etc/passwd"}]], {}, [5]), "argument 0[1] is a dict"),
+])
+def test_host_ops_outside_the_allow_list_are_refused(op: HostOp, words: str) -> None:
+    expect_error(serialize(make_program(host_ops=[op])), f"host op 0 ({op.target!r})", words)
+
+
 def test_missing_and_duplicated_sections() -> None:
     h = HEADER.unpack(BLOB)
     table = bytearray(BLOB[HEADER.size : h["header_bytes"]])

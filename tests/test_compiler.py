@@ -58,6 +58,13 @@ def test_unsupported_variants_fall_back_to_host():
     np.testing.assert_allclose(out, (x + 2 * x + (1 - x)).numpy(), rtol=0.02, atol=0.05)
 
 
+def test_an_op_with_no_kernel_off_the_host_allow_list_is_a_compile_error():
+    with pytest.raises(CompileError, match=r"^model 'lg', node lgamma \(aten.lgamma.default\): no Atalla kernel for "
+                                           r"aten.lgamma.default, and the host may not run it: not an op the host "
+                                           r"may run \(the allow-list is atalla/host_ops.py\)$"):
+        compile_model(Fn(lambda t: torch.lgamma(t) + 1), (randn(4, 8),), SMALL, "lg")
+
+
 def test_export_failure_names_the_model():
     class DataDependent(torch.nn.Module):
         def forward(self, x):

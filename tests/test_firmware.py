@@ -16,11 +16,13 @@ from atalla.allocator import AllocatorError, BadFree, OutOfMemory, ScratchpadAll
 from atalla.blob_format import Role
 from atalla.config import get_config
 from atalla.dma import DmaDescriptor
+from atalla.host_ops import HOST_OPS
 from atalla.isa import DmaDirection, MailboxCall, Status
 from atalla.numerics import bf16_bits_to_f32, f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
 from firmware import CallRecord, DmaError, Firmware, HostOpError, host_ops, run_host_op, validate
 from firmware.dma import _distinct_elements
+from firmware.host_ops import check_results
 from runtime.emulator.dma import ImmediateDmaEngine
 
 CFG = get_config("small")  # lanes 8, sp_row_bytes 16, pages of 256 bytes, 16 tickets
@@ -293,13 +295,17 @@ def test_nested_list_args_and_tuple_results(dram: np.ndarray):
 
 
 @pytest.mark.parametrize("op, why", [
-    (HostOp("aten.no_such_op.default", [{"tensor": 0}], {}, [1]), "no such ATen overload"),
-    (HostOp("aten.gelu.nope", [{"tensor": 0}], {}, [1]), "no such ATen overload"),
-    (HostOp("prims.add.default", [{"tensor": 0}], {}, [1]), "not an ATen overload"),
+    (HostOp("aten.no_such_op.default", [{"tensor": 0}], {}, [1]), "not an op the host may run"),
+    (HostOp("aten.gelu.nope", [{"tensor": 0}], {}, [1]), "not an op the host may run"),
+    (HostOp("prims.add.default", [{"tensor": 0}], {}, [1]), "not an op the host may run"),
+    (HostOp("aten.from_file.default", ["/etc/passwd"], {}, [1]), "not an op the host may run"),
+    (HostOp("aten.cat.default", [[{"tensor": 0}, {"file": "/etc/passwd"}]], {}, [1]), "argument 0[1] is a dict"),
     (HostOp("aten.sum.default", [{"tensor": 0}], {}, [1]), "has shape (), expected (2, 3)"),
     (HostOp("aten.gelu.default", [{"tensor": 0}], {}, [1, 1]), "returned 1 results, the program expects 2"),
     (HostOp("aten.gelu.default", [{"tensor": 9}], {}, [1]), "tensor id 9"),
-    (HostOp("aten.gelu.default", [{"tensor": 0}], {"approximate": "bogus"}, [1]), "failed: RuntimeError"),
+    (HostOp("aten.gelu.default", [{"tensor": 0}], {"approximate": "bogus"}, [1]),
+     "argument approximate is the string 'bogus'; the op's string arguments are only: none, tanh"),
+    (HostOp("aten.gelu.default", [{"tensor": 0}, "tanh", "tanh"], {}, [1]), "failed: RuntimeError"),
 ])
 def test_host_op_errors(dram: np.ndarray, op: HostOp, why: str):
     prog = make_program([("x", (2, 3)), ("y", (2, 3))], [op])
@@ -315,19 +321,43 @@ def test_host_op_errors(dram: np.ndarray, op: HostOp, why: str):
     assert fw.last_error.startswith("HOST 0: ") and why in fw.last_error
 
 
-def test_warm_up_runs_each_op_once_on_zeros_and_leaves_failures_to_the_real_call(dram, monkeypatch):
+def test_every_allow_listed_host_op_is_an_aten_overload():
+    missing = [t for t in HOST_OPS if not hasattr(getattr(torch.ops.aten, t.split(".")[1], None) or (), t.split(".")[2])]
+    assert not missing
+
+
+def test_a_result_larger_than_its_tensor_is_refused_before_it_is_computed(dram: np.ndarray):
+    # 10^10 elements: computing it would exhaust the host's memory; the meta device only counts them.
+    op = HostOp("aten.repeat.default", [{"tensor": 0}, [50_000, 100_000]], {}, [1])
+    prog = make_program([("x", (2, 3)), ("y", (2, 3))], [op])
+    with pytest.raises(HostOpError, match=r"has shape \(100000, 300000\), expected \(2, 3\)"):
+        check_results(op, prog)
+    before = dram.copy()
+    fw = Firmware(CFG, prog, dram, RecordingEngine())
+    assert fw.call(MailboxCall.HOST, (0,)) == (Status.HOST_FAILED, 0)
+    assert "has shape (100000, 300000)" in fw.last_error and np.array_equal(dram, before)
+
+
+def test_warm_up_checks_and_runs_each_op_once_on_zeros_and_leaves_failures_to_the_real_call(dram, monkeypatch):
     prog = make_program([("x", (2, 3)), ("y", (2, 3))],
-                        [HostOp("aten.gelu.default", [{"tensor": 0}], {"approximate": "bogus"}, [1]),
+                        [HostOp("aten.gelu.default", [{"tensor": 0}, "tanh", "tanh"], {}, [1]),
                          HostOp("aten.neg.default", [{"tensor": 0}], {}, [1])])
     calls = []
     resolve = host_ops._resolve
     monkeypatch.setattr(host_ops, "_resolve", lambda target: lambda *a, **k: (calls.append((target, a)),
-                                                                             resolve(target)(*a, **k)))
-    host_ops.warm_up(prog)  # the first op fails on any input: warming up says nothing
-    assert [(t, [tuple(x.shape) for x in a], [float(x.abs().max()) for x in a]) for t, a in calls] == [
-        ("aten.gelu.default", [(2, 3)], [0.0]), ("aten.neg.default", [(2, 3)], [0.0])]
-    with pytest.raises(HostOpError, match="failed: RuntimeError"):
-        run_host_op(prog.host_ops[0], prog, dram)
+                                                                             resolve(target)(*a, **k))[1])
+    fw = Firmware(CFG, prog, dram, RecordingEngine())
+    fw.warm_up()  # the first op fails on any input: warming up says nothing
+    tensors = [(t, [x for x in a if isinstance(x, torch.Tensor)]) for t, a in calls]
+    ran = [(t, [x.device.type for x in a], [float(x.abs().max()) for x in a if x.device.type == "cpu"])
+           for t, a in tensors]
+    assert ran == [("aten.gelu.default", ["meta"], []), ("aten.neg.default", ["meta"], []),
+                   ("aten.neg.default", ["cpu"], [0.0])]
+    calls.clear()
+    assert fw.call(MailboxCall.HOST, (1,)) == (Status.OK, 0)
+    assert [x.device.type for _, a in calls for x in a] == ["cpu"]  # checked once, at boot
+    assert fw.call(MailboxCall.HOST, (0,)) == (Status.HOST_FAILED, 0)
+    assert "failed: RuntimeError" in fw.last_error
 
 
 def test_importing_firmware_does_not_import_torch():

@@ -32,7 +32,7 @@ from cocotb.triggers import RisingEdge
 from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
 from atalla.isa import MAILBOX_ARGS, MAILBOX_MAX_ARGS, MailboxCall, call_name
-from firmware import Firmware, host_ops
+from firmware import Firmware
 from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.recording import Port, Recording
@@ -175,7 +175,6 @@ async def run_blob(dut):
         torch = importlib.import_module("torch")  # the host ops run on PyTorch: about a second
         # One thread: the ops are small, and waking a pool of workers costs more than they do.
         torch.set_num_threads(1)
-        host_ops.warm_up(program)  # each op's first call in a process sets it up: a millisecond
 
     recording = Recording(cfg.dram_bytes)
     nonzero = np.flatnonzero(dram)
@@ -184,6 +183,7 @@ async def run_blob(dut):
     drive = Driver(dut, recording)
     port = FirmwarePort(lib, recording)
     firmware = Firmware(cfg, program, dram, RtlDmaEngine(port), sp_capacity)
+    firmware.warm_up()  # host ops: checked, and each op's first call in a process set up (a millisecond)
     extent = max((t.dram_offset + t.nbytes for t in program.tensors), default=0)
     agent = MailboxAgent(port, firmware, files.progress, len(program.commands), extent)
     port.on_request(agent.on_request)
