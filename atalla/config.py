@@ -45,19 +45,19 @@ class HardwareConfig:
             if f.name != "name":
                 need(isinstance(getattr(self, f.name), int) and getattr(self, f.name) >= 0,
                      f"{f.name} must be a non-negative integer")
-        need(self.array_rows > 0 and self.array_cols > 0, "array must have rows and columns")
+        for name in ("array_rows", "array_cols", "sp_bytes", "sp_row_bytes", "sp_banks", "sp_page_bytes",
+                     "dram_bytes", "dram_align", "dma_bytes_per_cycle", "num_handles", "num_tickets"):
+            need(getattr(self, name) > 0, f"{name} must be positive")  # before any rule divides by it
         need(self.sp_row_bytes % 2 == 0 and self.lanes > 0, "sp_row_bytes must hold whole bf16 elements")
         need(self.array_rows <= self.lanes and self.array_cols <= self.lanes,
              "a scratchpad row must hold one array row and one array column of bf16")
         need(self.sp_page_bytes % self.sp_row_bytes == 0, "sp_page_bytes must be whole rows")
         need(self.sp_bytes % self.sp_page_bytes == 0, "sp_bytes must be whole pages")
         need(self.sp_rows < 1 << 24, "scratchpad rows must fit the 24-bit row field of a buffer reference")
-        need(self.sp_banks > 0 and self.sp_rows % self.sp_banks == 0, "sp rows must split evenly into banks")
-        need(self.dram_align > 0 and self.dram_align & (self.dram_align - 1) == 0, "dram_align must be a power of two")
+        need(self.sp_rows % self.sp_banks == 0, "sp rows must split evenly into banks")
+        need(self.dram_align & (self.dram_align - 1) == 0, "dram_align must be a power of two")
         need(self.dram_bytes % self.dram_align == 0 and self.dram_bytes <= 1 << 32, "dram_bytes must be aligned and <= 4 GiB")
-        need(0 < self.num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)")
-        need(self.num_tickets > 0, "num_tickets must be positive")
-        need(self.dma_bytes_per_cycle > 0, "dma_bytes_per_cycle must be positive")
+        need(self.num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)")
 
     def as_dict(self) -> dict[str, int | str]:
         return asdict(self)

@@ -190,12 +190,14 @@ def test_config_mismatch() -> None:
                  expect_config=CONFIGS["atalla32"])
 
 
-def test_invalid_config_record() -> None:
-    blob = serialize(make_program(config=dataclasses.replace(CFG, num_handles=1)))  # 1 is valid ...
-    h = HEADER.unpack(blob)
-    h["cfg_num_handles"] = 0  # ... 0 is not
-    expect_error(with_header_crc(blob, h, blob[HEADER.size : h["header_bytes"]]),
-                 "not a valid hardware config", "num_handles")
+@pytest.mark.parametrize("field", ["num_handles", "sp_page_bytes", "sp_row_bytes", "sp_banks", "dram_align",
+                                   "array_rows", "dma_bytes_per_cycle"])
+def test_invalid_config_record(field: str) -> None:
+    """A zero where the config divides or sizes something: the loader's error, never a ZeroDivisionError."""
+    h = HEADER.unpack(BLOB)
+    h[f"cfg_{field}"] = 0
+    expect_error(with_header_crc(BLOB, h, BLOB[HEADER.size : h["header_bytes"]]),
+                 "not a valid hardware config", f"{field} must be positive")
 
 
 def test_unknown_opcode() -> None:
