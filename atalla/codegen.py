@@ -22,8 +22,8 @@ C_PATH = Path("include/atalla_abi.h")
 # (enum, item prefix, type name, SV width): SV `typedef enum logic [w-1:0] {...} <name>_e`, C `enum atalla_<name>`.
 # Mailbox-level values travel in 32-bit mailbox words.
 ISA_ENUMS: tuple[tuple[type[IntEnum], str, str, int], ...] = (
-    (isa.Opcode, "OP_", "opcode", 8),
-    (isa.VecFunc, "VEC_", "vec_func", 8),
+    (isa.Opcode, "OP_", "opcode", isa.OPCODE_BITS),
+    (isa.VecFunc, "VEC_", "vec_func", isa.FUNC_BITS),
     (isa.BMode, "BMODE_", "bmode", 2),
     (isa.MailboxCall, "CALL_", "mailbox_call", 32),
     (isa.DmaDirection, "DMA_DIR_", "dma_direction", 32),
@@ -60,12 +60,23 @@ def _mailbox_args() -> list[tuple[str, int]]:
     return out
 
 
+def _word0_layout() -> str:
+    def field(name: str, shift: int, bits: int) -> str:
+        return f"{name}[{shift + bits - 1}:{shift}]"
+
+    return " | ".join((field("opcode", 0, isa.OPCODE_BITS), field("func", isa.FUNC_SHIFT, isa.FUNC_BITS),
+                       field("flags", isa.FLAGS_SHIFT, isa.FLAGS_BITS)))
+
+
 def _scalars() -> list[tuple[str, int, str]]:
     return [
         ("COMMAND_WORDS", isa.COMMAND_WORDS, "32-bit little-endian words per command"),
         ("COMMAND_BYTES", isa.COMMAND_BYTES, ""),
-        ("FUNC_SHIFT", 8, "word 0 = opcode[7:0] | func[15:8] | flags[31:16]"),
-        ("FLAGS_SHIFT", 16, ""),
+        ("OPCODE_BITS", isa.OPCODE_BITS, f"word 0 = {_word0_layout()}"),
+        ("FUNC_SHIFT", isa.FUNC_SHIFT, ""),
+        ("FUNC_BITS", isa.FUNC_BITS, ""),
+        ("FLAGS_SHIFT", isa.FLAGS_SHIFT, ""),
+        ("FLAGS_BITS", isa.FLAGS_BITS, ""),
         ("REF_HANDLE_SHIFT", isa.REF_HANDLE_SHIFT, "buffer reference = handle[31:24] | row[23:0]"),
         ("MAILBOX_MAX_ARGS", isa.MAILBOX_MAX_ARGS, "argument words of the longest mailbox call"),
         ("NUM_OPCODES", max(isa.Opcode) + 1, "opcodes are numbered densely from 0"),
@@ -95,9 +106,10 @@ def sv_package() -> str:
             lines.append(f"    {prefix}{m.name} = {width}'d{int(m)}" + ("," if i < len(members) - 1 else ""))
         lines.append(f"  }} {type_name}_e;")
     lines += ["", f"  // {_doc(isa.Flag)}"]
-    lines += [f"  localparam logic [15:0] {n} = 16'h{v:04x};" for n, v in _flags()]
+    flags = f"logic [{isa.FLAGS_BITS - 1}:0]"
+    lines += [f"  localparam {flags} {n} = {isa.FLAGS_BITS}'h{v:04x};" for n, v in _flags()]
     lines.append(f"  localparam int BMODE_SHIFT = {int(isa.BMODE_SHIFT)};")
-    lines.append(f"  localparam logic [15:0] BMODE_MASK = 16'h{isa.BMODE_MASK:04x};")
+    lines.append(f"  localparam {flags} BMODE_MASK = {isa.FLAGS_BITS}'h{isa.BMODE_MASK:04x};")
     lines += ["", "  // Word index of each command field (word 0 is opcode/func/flags)."]
     lines += [f"  localparam int {n} = {v};" for n, v in _field_words()]
     lines += ["", "  // Index of each mailbox call argument, and each call's argument count."]
@@ -155,7 +167,8 @@ def c_header() -> str:
     lines += [f"#define ATALLA_BMODE_SHIFT {int(isa.BMODE_SHIFT)}",
               f"#define ATALLA_BMODE_MASK 0x{isa.BMODE_MASK:04x}u", ""]
     lines += [
-        "/* One command: words[0] = opcode | func << 8 | flags << 16; the field macros index words. */",
+        "/* One command: words[0] = opcode | func << ATALLA_FUNC_SHIFT | flags << ATALLA_FLAGS_SHIFT;",
+        "   the field macros index words. */",
         "typedef struct atalla_command {",
         "    uint32_t words[ATALLA_COMMAND_WORDS];",
         "} atalla_command;",

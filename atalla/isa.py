@@ -20,6 +20,12 @@ import numpy as np
 
 COMMAND_WORDS = 8
 COMMAND_BYTES = 4 * COMMAND_WORDS
+# Word 0: opcode[7:0] | func[15:8] | flags[31:16].
+OPCODE_BITS = 8
+FUNC_SHIFT = 8
+FUNC_BITS = 8
+FLAGS_SHIFT = 16
+FLAGS_BITS = 16
 REF_HANDLE_SHIFT = 24
 REF_ROW_MASK = (1 << REF_HANDLE_SHIFT) - 1
 # GEMM commands the GEMM unit holds, queued or running (a power of two). Kernels rely on it: a
@@ -165,6 +171,10 @@ class TraceEvent(IntEnum):
     END = 4  # the program ended: (command index, 1 if faulted)
 
 
+def _mask(bits: int) -> int:
+    return (1 << bits) - 1
+
+
 def make_ref(handle: int, row: int = 0) -> int:
     if not 0 <= handle < 256 or not 0 <= row <= REF_ROW_MASK:
         raise ValueError(f"buffer reference out of range: handle {handle}, row {row}")
@@ -192,7 +202,8 @@ class Command:
 
     def encode(self) -> np.ndarray:
         words = np.zeros(COMMAND_WORDS, dtype="<u4")
-        words[0] = int(self.op) | (self.func & 0xFF) << 8 | (self.flags & 0xFFFF) << 16
+        words[0] = (int(self.op) | (self.func & _mask(FUNC_BITS)) << FUNC_SHIFT
+                    | (self.flags & _mask(FLAGS_BITS)) << FLAGS_SHIFT)
         words[1 : 1 + len(self.args)] = [a & 0xFFFFFFFF for a in self.args]
         return words
 
@@ -208,10 +219,10 @@ def decode(words: np.ndarray, index: int) -> Command:
     """Decode one command; `index` names it in errors."""
     w0 = int(words[0])
     try:
-        op = Opcode(w0 & 0xFF)
+        op = Opcode(w0 & _mask(OPCODE_BITS))
     except ValueError:
-        raise ValueError(f"command {index}: unknown opcode {w0 & 0xFF}") from None
-    func, flags = (w0 >> 8) & 0xFF, w0 >> 16
+        raise ValueError(f"command {index}: unknown opcode {w0 & _mask(OPCODE_BITS)}") from None
+    func, flags = (w0 >> FUNC_SHIFT) & _mask(FUNC_BITS), (w0 >> FLAGS_SHIFT) & _mask(FLAGS_BITS)
     n = len(COMMAND_FIELDS[op])
     if op == Opcode.VEC and func not in VecFunc._value2member_map_:
         raise ValueError(f"command {index}: unknown vector function {func}")

@@ -15,8 +15,11 @@
 
 #define ATALLA_COMMAND_WORDS 8  /* 32-bit little-endian words per command */
 #define ATALLA_COMMAND_BYTES 32
-#define ATALLA_FUNC_SHIFT 8  /* word 0 = opcode[7:0] | func[15:8] | flags[31:16] */
+#define ATALLA_OPCODE_BITS 8  /* word 0 = opcode[7:0] | func[15:8] | flags[31:16] */
+#define ATALLA_FUNC_SHIFT 8
+#define ATALLA_FUNC_BITS 8
 #define ATALLA_FLAGS_SHIFT 16
+#define ATALLA_FLAGS_BITS 16
 #define ATALLA_REF_HANDLE_SHIFT 24  /* buffer reference = handle[31:24] | row[23:0] */
 #define ATALLA_MAILBOX_MAX_ARGS 8  /* argument words of the longest mailbox call */
 #define ATALLA_NUM_OPCODES 10  /* opcodes are numbered densely from 0 */
@@ -115,7 +118,8 @@ enum atalla_trace_event {
 #define ATALLA_BMODE_SHIFT 4
 #define ATALLA_BMODE_MASK 0x0030u
 
-/* One command: words[0] = opcode | func << 8 | flags << 16; the field macros index words. */
+/* One command: words[0] = opcode | func << ATALLA_FUNC_SHIFT | flags << ATALLA_FLAGS_SHIFT;
+   the field macros index words. */
 typedef struct atalla_command {
     uint32_t words[ATALLA_COMMAND_WORDS];
 } atalla_command;

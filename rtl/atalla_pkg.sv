@@ -6,8 +6,11 @@ package atalla_pkg;
 
   localparam int COMMAND_WORDS = 8;  // 32-bit little-endian words per command
   localparam int COMMAND_BYTES = 32;
-  localparam int FUNC_SHIFT = 8;  // word 0 = opcode[7:0] | func[15:8] | flags[31:16]
+  localparam int OPCODE_BITS = 8;  // word 0 = opcode[7:0] | func[15:8] | flags[31:16]
+  localparam int FUNC_SHIFT = 8;
+  localparam int FUNC_BITS = 8;
   localparam int FLAGS_SHIFT = 16;
+  localparam int FLAGS_BITS = 16;
   localparam int REF_HANDLE_SHIFT = 24;  // buffer reference = handle[31:24] | row[23:0]
   localparam int MAILBOX_MAX_ARGS = 8;  // argument words of the longest mailbox call
   localparam int NUM_OPCODES = 10;  // opcodes are numbered densely from 0

@@ -87,9 +87,9 @@ module atalla_pkg_user import atalla_pkg::*; (
   opcode_e op;
   assign op = opcode_e'(cmd[7:0]);
   assign is_gemm = op == OP_GEMM;
-  assign accumulate = |(cmd[FLAGS_SHIFT +: 16] & FLAG_ACCUMULATE);
+  assign accumulate = |(cmd[FLAGS_SHIFT +: FLAGS_BITS] & FLAG_ACCUMULATE);
   logic unused;
-  assign unused = ^cmd[COMMAND_WORDS*32-1:FLAGS_SHIFT+16] ^ ^cmd[FLAGS_SHIFT-1:8];
+  assign unused = ^cmd[COMMAND_WORDS*32-1:FLAGS_SHIFT+FLAGS_BITS] ^ ^cmd[FLAGS_SHIFT-1:OPCODE_BITS];
 endmodule
 """
 
