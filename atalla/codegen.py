@@ -31,6 +31,11 @@ ISA_ENUMS: tuple[tuple[type[IntEnum], str, str, int], ...] = (
     (isa.Fault, "FAULT_", "fault", 8),
     (isa.TraceEvent, "TRACE_", "trace_event", 32),
 )
+# VEC function sets as SV predicates `is_<name>_func(vec_func_e)`.
+FUNC_SETS: tuple[tuple[str, frozenset[isa.VecFunc], str], ...] = (
+    ("unary", isa.UNARY_FUNCS, "read no b operand"),
+    ("reduce", isa.REDUCE_FUNCS, "reduce each row to one column"),
+)
 BLOB_ENUMS: tuple[tuple[type[IntEnum], str, str], ...] = (
     (bf.SectionKind, "SECTION_", "section_kind"),
     (bf.DType, "DTYPE_", "dtype"),
@@ -105,6 +110,11 @@ def sv_package() -> str:
         for i, m in enumerate(members):
             lines.append(f"    {prefix}{m.name} = {width}'d{int(m)}" + ("," if i < len(members) - 1 else ""))
         lines.append(f"  }} {type_name}_e;")
+    for name, funcs, note in FUNC_SETS:
+        members = ", ".join(f"VEC_{f.name}" for f in sorted(funcs))
+        lines += ["", f"  // True for the VEC functions that {note} (isa.{name.upper()}_FUNCS).",
+                  f"  function automatic logic is_{name}_func(vec_func_e func);",
+                  f"    return func inside {{{members}}};", "  endfunction"]
     lines += ["", f"  // {_doc(isa.Flag)}"]
     flags = f"logic [{isa.FLAGS_BITS - 1}:0]"
     lines += [f"  localparam {flags} {n} = {isa.FLAGS_BITS}'h{v:04x};" for n, v in _flags()]

@@ -86,8 +86,8 @@ class VecFunc(IntEnum):
     ROWMAX = 11  # dst[r][0] = max over the row, in column order
 
 
-UNARY_FUNCS = frozenset({VecFunc.COPY, VecFunc.RELU, VecFunc.ROUND, VecFunc.ROWSUM, VecFunc.ROWMAX})
-REDUCE_FUNCS = frozenset({VecFunc.ROWSUM, VecFunc.ROWMAX})
+UNARY_FUNCS = frozenset({VecFunc.COPY, VecFunc.RELU, VecFunc.ROUND, VecFunc.ROWSUM, VecFunc.ROWMAX})  # no b
+REDUCE_FUNCS = frozenset({VecFunc.ROWSUM, VecFunc.ROWMAX})  # dst is one column
 
 
 class BMode(IntEnum):

@@ -98,6 +98,16 @@ package atalla_pkg;
     TRACE_END = 32'd4
   } trace_event_e;
 
+  // True for the VEC functions that read no b operand (isa.UNARY_FUNCS).
+  function automatic logic is_unary_func(vec_func_e func);
+    return func inside {VEC_COPY, VEC_RELU, VEC_ROUND, VEC_ROWSUM, VEC_ROWMAX};
+  endfunction
+
+  // True for the VEC functions that reduce each row to one column (isa.REDUCE_FUNCS).
+  function automatic logic is_reduce_func(vec_func_e func);
+    return func inside {VEC_ROWSUM, VEC_ROWMAX};
+  endfunction
+
   // Bits of the flags field (word 0 bits 31:16).
   localparam logic [15:0] FLAG_ACCUMULATE = 16'h0001;
   localparam logic [15:0] FLAG_DST_FP32 = 16'h0002;

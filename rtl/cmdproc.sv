@@ -125,7 +125,7 @@ module cmdproc
   bmode_e bmode;
   logic   b_is_ref;
   assign bmode    = bmode_e'((flags & BMODE_MASK) >> BMODE_SHIFT);
-  assign b_is_ref = bmode != BMODE_SCALAR && !(func inside {VEC_COPY, VEC_RELU, VEC_ROUND, VEC_ROWSUM, VEC_ROWMAX});
+  assign b_is_ref = bmode != BMODE_SCALAR && !is_unary_func(func);
 
   // Which handles and ticket the command uses, and whether they are valid.
   logic       refs_ok;
