@@ -37,8 +37,6 @@ module vector_unit
   output logic [1:0]                       wr_mask_o,  // which of {row+1, row} to write
   output logic [2*LANES*16-1:0]            wr_data_o
 );
-  localparam logic [31:0] CANONICAL_NAN = 32'h7fc0_0000;
-
   // -- row sequencing ------------------------------------------------------------------------
   logic        active;      // reading tile rows
   logic [23:0] row;         // the tile row being read
@@ -110,7 +108,7 @@ module vector_unit
   // Only the command's own function is evaluated, and only for a row in flight: the arithmetic
   // is called as functions under those conditions so that a simulator spends nothing otherwise.
   function automatic logic [31:0] flushed(logic [31:0] v);  // COPY: docs/numerics.md
-    if (v[30:23] == 8'hff && v[22:0] != 0) return CANONICAL_NAN;
+    if (v[30:23] == 8'hff && v[22:0] != 0) return F32_CANONICAL_NAN;
     if (v[30:23] == 8'h00) return {v[31], 31'h0};
     return v;
   endfunction

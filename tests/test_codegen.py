@@ -12,6 +12,7 @@ import pytest
 
 from atalla import blob_format as bf
 from atalla import codegen, isa
+from atalla import numerics as nu
 
 
 def test_generated_files_are_current() -> None:
@@ -46,6 +47,10 @@ def _c_checks() -> str:
     for op, names in isa.COMMAND_FIELDS.items():
         for i, f in enumerate(names):
             check(f"ATALLA_{op.name}_{f.upper()}_WORD", 1 + i)
+    for name in ("OPCODE_BITS", "FUNC_SHIFT", "FUNC_BITS", "FLAGS_SHIFT", "FLAGS_BITS"):
+        check(f"ATALLA_{name}", getattr(isa, name))
+    for name in ("F32_CANONICAL_NAN", "BF16_CANONICAL_NAN", "LDEXP_LIMIT"):
+        check(f"ATALLA_{name}", int(getattr(nu, name)))
     check("ATALLA_BLOB_VERSION_MAJOR", bf.VERSION_MAJOR)
     check("ATALLA_BLOB_MAGIC_U32", int.from_bytes(bf.MAGIC, "little"))
     for rec in bf.RECORDS:
