@@ -11,6 +11,7 @@ from dataclasses import fields as _config_fields
 from enum import IntEnum
 
 from atalla.config import HardwareConfig
+from atalla.isa import BF16_BYTES
 
 MAGIC = b"ATLB"
 VERSION_MAJOR = 2  # a loader refuses any other major version
@@ -34,7 +35,7 @@ class DType(IntEnum):
     BF16 = 1
 
 
-DTYPE_BYTES = {DType.BF16: 2}
+DTYPE_BYTES = {DType.BF16: BF16_BYTES}
 
 
 class Role(IntEnum):

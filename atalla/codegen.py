@@ -90,6 +90,7 @@ def _scalars() -> list[tuple[str, int, str]]:
         ("MAILBOX_MAX_ARGS", isa.MAILBOX_MAX_ARGS, "argument words of the longest mailbox call"),
         ("NUM_OPCODES", max(isa.Opcode) + 1, "opcodes are numbered densely from 0"),
         ("GEMM_QUEUE_DEPTH", isa.GEMM_QUEUE_DEPTH, "GEMM commands the GEMM unit holds"),
+        ("BF16_BYTES", isa.BF16_BYTES, "a bf16 element; a scratchpad row holds lanes of them"),
     ]
 
 

@@ -32,6 +32,7 @@ REF_ROW_MASK = (1 << REF_HANDLE_SHIFT) - 1
 # command issued GEMM_QUEUE_DEPTH - 1 GEMMs after another one reaches the command processor only
 # once that one has retired, so it never waits on its rows.
 GEMM_QUEUE_DEPTH = 4
+BF16_BYTES = 2  # DRAM tensors and DMA blocks are bf16; a scratchpad row holds `lanes` of them
 
 
 class Opcode(IntEnum):

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from atalla.config import CONFIGS, DEFAULT_CONFIG, get_config
+from atalla.isa import BF16_BYTES
 
 EXIT_FAIL = 1  # ran, but an output is outside tolerance
 EXIT_ERROR = 2  # could not run: bad model, blob, config or program
@@ -170,7 +171,7 @@ def _run_rtl(args, compiled, program, blob, values, emu, emu_outputs, config, re
     c = rtl.counters
     cycles = c["cycles"]
     pes = config.array_rows * config.array_cols
-    dma_bytes = sum(2 * a[3] * a[4] for k, a, _, _ in rtl.firmware_calls if k.name == "DMA")
+    dma_bytes = sum(BF16_BYTES * a[3] * a[4] for k, a, _, _ in rtl.firmware_calls if k.name == "DMA")
     calls_by_kind: dict[str, int] = {}
     for k, *_ in rtl.firmware_calls:
         calls_by_kind[k.name] = calls_by_kind.get(k.name, 0) + 1

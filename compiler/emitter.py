@@ -14,7 +14,7 @@ import numpy as np
 
 from atalla.allocator import AllocatorError, ScratchpadAllocator
 from atalla.config import HardwareConfig
-from atalla.isa import BMODE_SHIFT, COMMAND_FIELDS, BMode, Command, Flag, Opcode, VecFunc, command, make_ref
+from atalla.isa import BF16_BYTES, BMODE_SHIFT, COMMAND_FIELDS, BMode, Command, Flag, Opcode, VecFunc, command, make_ref
 from atalla.numerics import flush
 from compiler.errors import CompileError
 from compiler.values import View
@@ -192,7 +192,7 @@ class Emitter:
         for index, buffer, offset in self.dram_refs:
             cmd = self.commands[index]
             args = list(cmd.args)
-            args[COMMAND_FIELDS[cmd.op].index("dram_addr")] = buffer.dram_offset + 2 * offset
+            args[COMMAND_FIELDS[cmd.op].index("dram_addr")] = buffer.dram_offset + BF16_BYTES * offset
             self.commands[index] = Command(cmd.op, cmd.func, cmd.flags, tuple(args))
 
     def end(self) -> None:

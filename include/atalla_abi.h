@@ -24,6 +24,7 @@
 #define ATALLA_MAILBOX_MAX_ARGS 8  /* argument words of the longest mailbox call */
 #define ATALLA_NUM_OPCODES 10  /* opcodes are numbered densely from 0 */
 #define ATALLA_GEMM_QUEUE_DEPTH 4  /* GEMM commands the GEMM unit holds */
+#define ATALLA_BF16_BYTES 2  /* a bf16 element; a scratchpad row holds lanes of them */
 #define ATALLA_REF_ROW_MASK 0x00ffffffu
 
 /* Opcode values */

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from atalla import numerics as nu
-from atalla.isa import BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY_FUNCS, BMode, Flag, VecFunc
+from atalla.isa import BF16_BYTES, BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY_FUNCS, BMode, Flag, VecFunc
 
 BINARY = {VecFunc.ADD: nu.add, VecFunc.SUB: nu.sub, VecFunc.MUL: nu.mul, VecFunc.DIV: nu.div,
           VecFunc.MAX: nu.maximum, VecFunc.MIN: nu.minimum, VecFunc.LDEXP: nu.ldexp}
@@ -76,8 +76,8 @@ def gemm(sp: np.ndarray, a: int, a_step: int, b: int, c: int, d: int, m: int, k:
          row_bytes: int, cols: int) -> None:
     """One GEMM command on byte addresses: A row i (bf16) at a + i*a_step*row_bytes, B (bf16 k x n),
     C and D as the flags say. D's rows are written whole: columns n..cols-1 become +0."""
-    step = a_step * row_bytes // 2
-    a_bits = sp.view("<u2")[a // 2 + step * np.arange(m)[:, None] + np.arange(k)[None, :]]
+    step = a_step * row_bytes // BF16_BYTES
+    a_bits = sp.view("<u2")[a // BF16_BYTES + step * np.arange(m)[:, None] + np.arange(k)[None, :]]
     b_bits = sp[b : b + k * row_bytes].view("<u2").reshape(k, -1)[:, :n]
     old = None
     if flags & Flag.ACCUMULATE:
