@@ -91,6 +91,7 @@ def _scalars() -> list[tuple[str, int, str]]:
         ("NUM_OPCODES", max(isa.Opcode) + 1, "opcodes are numbered densely from 0"),
         ("GEMM_QUEUE_DEPTH", isa.GEMM_QUEUE_DEPTH, "GEMM commands the GEMM unit holds"),
         ("BF16_BYTES", isa.BF16_BYTES, "a bf16 element; a scratchpad row holds lanes of them"),
+        ("SP_ROWS_PER_FP32_ROW", isa.SP_ROWS_PER_FP32_ROW, "scratchpad rows an fp32 tile row takes"),
     ]
 
 

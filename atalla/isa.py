@@ -5,8 +5,8 @@ Every command is COMMAND_WORDS little-endian 32-bit words. Word 0 is
 GEMM, zero otherwise); words 1.. are the operand fields that
 COMMAND_FIELDS names, in order (unused words are zero). A scratchpad operand is a *buffer
 reference*: ``handle[31:24] | row[23:0]``, a row offset into the buffer the handle names.
-Tile rows sit one per scratchpad row for bf16 and two per row for fp32 (see
-docs/numerics.md); a tile is at most ``lanes`` elements wide.
+Tile rows sit one per scratchpad row for bf16 and SP_ROWS_PER_FP32_ROW per row for fp32
+(see docs/numerics.md); a tile is at most ``lanes`` elements wide.
 
 rtl/atalla_pkg.sv and include/atalla_abi.h are generated from this module (atalla.codegen).
 """
@@ -33,6 +33,8 @@ REF_ROW_MASK = (1 << REF_HANDLE_SHIFT) - 1
 # once that one has retired, so it never waits on its rows.
 GEMM_QUEUE_DEPTH = 4
 BF16_BYTES = 2  # DRAM tensors and DMA blocks are bf16; a scratchpad row holds `lanes` of them
+FP32_BYTES = 4
+SP_ROWS_PER_FP32_ROW = FP32_BYTES // BF16_BYTES  # scratchpad rows an fp32 tile row takes
 
 
 class Opcode(IntEnum):
@@ -170,6 +172,11 @@ class TraceEvent(IntEnum):
     MB_REQUEST = 2  # the mailbox doorbell rings: (call, -)
     MB_RESPONSE = 3  # the firmware answered: (status, -)
     END = 4  # the program ended: (command index, 1 if faulted)
+
+
+def tile_sp_rows(rows: int, fp32: bool) -> int:
+    """Scratchpad rows a tile of `rows` rows takes."""
+    return rows * SP_ROWS_PER_FP32_ROW if fp32 else rows
 
 
 def _mask(bits: int) -> int:

@@ -25,6 +25,7 @@
 #define ATALLA_NUM_OPCODES 10  /* opcodes are numbered densely from 0 */
 #define ATALLA_GEMM_QUEUE_DEPTH 4  /* GEMM commands the GEMM unit holds */
 #define ATALLA_BF16_BYTES 2  /* a bf16 element; a scratchpad row holds lanes of them */
+#define ATALLA_SP_ROWS_PER_FP32_ROW 2  /* scratchpad rows an fp32 tile row takes */
 #define ATALLA_REF_ROW_MASK 0x00ffffffu
 
 /* Opcode values */

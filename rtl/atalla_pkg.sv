@@ -16,6 +16,7 @@ package atalla_pkg;
   localparam int NUM_OPCODES = 10;  // opcodes are numbered densely from 0
   localparam int GEMM_QUEUE_DEPTH = 4;  // GEMM commands the GEMM unit holds
   localparam int BF16_BYTES = 2;  // a bf16 element; a scratchpad row holds lanes of them
+  localparam int SP_ROWS_PER_FP32_ROW = 2;  // scratchpad rows an fp32 tile row takes
   localparam int REF_ROW_MASK = 32'h00ffffff;
 
   // Opcode values

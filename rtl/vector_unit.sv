@@ -46,8 +46,7 @@ module vector_unit
   assign busy_o = active || s1_valid || start_i;
 
   function automatic logic [ROW_ADDR_BITS-1:0] row_of(logic [ROW_ADDR_BITS-1:0] base, logic [23:0] r, logic fp32);
-    // fp32 tile rows take two scratchpad rows
-    return base + ROW_ADDR_BITS'(fp32 ? {r, 1'b0} : {1'b0, r});
+    return base + ROW_ADDR_BITS'(fp32 ? 32'(r) * SP_ROWS_PER_FP32_ROW : 32'(r));
   endfunction
 
   always_comb begin

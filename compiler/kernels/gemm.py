@@ -23,7 +23,7 @@ from DRAM too), plus the first panels' latency and the last store.
 from __future__ import annotations
 
 from atalla.config import HardwareConfig
-from atalla.isa import BF16_BYTES, COMMAND_BYTES, GEMM_QUEUE_DEPTH
+from atalla.isa import BF16_BYTES, COMMAND_BYTES, GEMM_QUEUE_DEPTH, tile_sp_rows
 from compiler.emitter import Block, Emitter
 from compiler.errors import CompileError
 from compiler.kernels.tiling import spans, view_2d
@@ -41,7 +41,7 @@ def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles
     """Scratchpad rows of the kernel's buffers for a row block of m_tile rows."""
     a_panels = a_panels * m_tile * k_tiles
     b_panels = (2 if n_tiles > 1 else 1) * k_total
-    acc = 2 * m_tile if k_tiles > 1 else 0
+    acc = tile_sp_rows(m_tile, fp32=True) if k_tiles > 1 else 0
     outs = 2 * m_tile
     bias_rows = {"row": n_tiles, "tile": m_tile, "": 0}[bias]
     return a_panels + b_panels + acc + outs + bias_rows
