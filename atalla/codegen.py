@@ -1,11 +1,13 @@
 """Generate the constants and records that RTL and C share with Python from the contracts (atalla/).
 
-    rtl/atalla_pkg.sv     from isa.py and numerics.py
-    include/atalla_abi.h  from isa.py, numerics.py and blob_format.py
+    rtl/atalla_pkg.sv           from isa.py and numerics.py
+    include/atalla_abi.h        from isa.py, numerics.py and blob_format.py
+    rtl/tb/atalla_tb_formats.h  from tb_formats.py (the testbench's C++)
 
-The Python modules are the one definition; RTL and C firmware include these generated files so
-the three can never disagree. `python -m atalla.codegen` rewrites them (`make generate`);
-`python -m atalla.codegen --check` exits 1 if either is stale, and tests/test_codegen.py fails.
+The Python modules are the one definition; RTL, C firmware and the testbench include these
+generated files so they can never disagree. `python -m atalla.codegen` rewrites them (`make
+generate`); `python -m atalla.codegen --check` exits 1 if one is stale, and tests/test_codegen.py
+fails.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 from atalla import blob_format as bf
 from atalla import isa
 from atalla import numerics as nu
+from atalla import tb_formats as tb
 
 ROOT = Path(__file__).resolve().parents[1]
 SV_PATH = Path("rtl/atalla_pkg.sv")
 C_PATH = Path("include/atalla_abi.h")
+TB_C_PATH = Path("rtl/tb/atalla_tb_formats.h")
 
 # (enum, item prefix, type name, SV width): SV `typedef enum logic [w-1:0] {...} <name>_e`, C `enum atalla_<name>`.
 # Mailbox-level values travel in 32-bit mailbox words.
@@ -147,14 +151,34 @@ def sv_package() -> str:
     return "\n".join(lines)
 
 
-_C_TYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "char": "char"}
+_C_TYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t", "i32": "int32_t",
+            "i64": "int64_t", "char": "char"}
+
+
+def _c_preamble(src: str, guard: str) -> list[str]:
+    return [
+        f"/* {HEADER_NOTE.format(src=src)} */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        "#include <stdint.h>",
+        "",
+        "/* C and C++ (the testbench's DPI-C models include the generated headers too). */",
+        "#ifndef ATALLA_STATIC_ASSERT",
+        "#ifdef __cplusplus",
+        "#define ATALLA_STATIC_ASSERT(cond, message) static_assert(cond, message)",
+        "#else",
+        "#define ATALLA_STATIC_ASSERT(cond, message) _Static_assert(cond, message)",
+        "#endif",
+        "#endif",
+        "",
+    ]
 
 
 def _c_struct(rec: bf.Record) -> list[str]:
     lines = [f"struct {rec.name} {{"]
-    for name, typ in rec.fields:
-        base, bracket, count = typ.partition("[")
-        lines.append(f"    {_C_TYPES[base]} {name}{'[' + count if bracket else ''};")
+    for name, base, count in rec.layout:
+        lines.append(f"    {_C_TYPES[base]} {name}{'' if count is None else f'[{count}]'};")
     lines += [
         "} __attribute__((packed));",
         f'ATALLA_STATIC_ASSERT(sizeof(struct {rec.name}) == {rec.size}, "{rec.name} must be {rec.size} bytes");',
@@ -169,23 +193,8 @@ def _c_enum(cls: type[IntEnum], prefix: str, type_name: str) -> list[str]:
 
 
 def c_header() -> str:
-    lines = [
-        f"/* {HEADER_NOTE.format(src='atalla/isa.py, atalla/numerics.py and atalla/blob_format.py')} */",
-        "#ifndef ATALLA_ABI_H",
-        "#define ATALLA_ABI_H",
-        "",
-        "#include <stdint.h>",
-        "",
-        "/* C and C++ (the testbench's DPI-C models include this too). */",
-        "#ifdef __cplusplus",
-        "#define ATALLA_STATIC_ASSERT(cond, message) static_assert(cond, message)",
-        "#else",
-        "#define ATALLA_STATIC_ASSERT(cond, message) _Static_assert(cond, message)",
-        "#endif",
-        "",
-        "/* ---- Command set (atalla/isa.py) ---- */",
-        "",
-    ]
+    lines = _c_preamble("atalla/isa.py, atalla/numerics.py and atalla/blob_format.py", "ATALLA_ABI_H")
+    lines += ["/* ---- Command set (atalla/isa.py) ---- */", ""]
     for name, value, note in _scalars():
         lines.append(f"#define ATALLA_{name} {value}" + (f"  /* {note} */" if note else ""))
     lines += [f"#define ATALLA_REF_ROW_MASK 0x{isa.REF_ROW_MASK:08x}u", ""]
@@ -233,9 +242,21 @@ def c_header() -> str:
     return "\n".join(lines)
 
 
+def tb_header() -> str:
+    lines = _c_preamble("atalla/tb_formats.py", "ATALLA_TB_FORMATS_H")
+    lines += [
+        "/* ---- Co-simulation testbench formats (atalla/tb_formats.py); all records little-endian ---- */",
+        "",
+    ]
+    for rec in tb.RECORDS:
+        lines += _c_struct(rec) + [""]
+    lines += ["#endif /* ATALLA_TB_FORMATS_H */", ""]
+    return "\n".join(lines)
+
+
 def generated_files() -> dict[Path, str]:
     """Generated file contents keyed by path relative to ROOT."""
-    return {SV_PATH: sv_package(), C_PATH: c_header()}
+    return {SV_PATH: sv_package(), C_PATH: c_header(), TB_C_PATH: tb_header()}
 
 
 def stale_files() -> list[Path]:

@@ -4,11 +4,13 @@
 
 #include <stdint.h>
 
-/* C and C++ (the testbench's DPI-C models include this too). */
+/* C and C++ (the testbench's DPI-C models include the generated headers too). */
+#ifndef ATALLA_STATIC_ASSERT
 #ifdef __cplusplus
 #define ATALLA_STATIC_ASSERT(cond, message) static_assert(cond, message)
 #else
 #define ATALLA_STATIC_ASSERT(cond, message) _Static_assert(cond, message)
+#endif
 #endif
 
 /* ---- Command set (atalla/isa.py) ---- */

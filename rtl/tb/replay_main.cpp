@@ -1,6 +1,6 @@
 // Pure-Verilator replay of a co-simulation run: the same atalla_tb design and program with no
 // Python. The co-simulation recorded everything Python put into the run (rtl_recording.bin, format
-// in cocotb_tests/recording.py); this main applies it at the recorded simulation times and runs
+// in runtime/rtl/recording.py); this main applies it at the recorded simulation times and runs
 // the timed model until done_o, fault_o or watchdog_o, as fast as Verilator alone goes.
 //
 //     replay <rtl_recording.bin> <out_dir>
@@ -10,8 +10,8 @@
 //                       (recording window_start to the end), and the final value of every public
 //                       signal of atalla_tb as a hex string
 //   replay_dram.bin     the DRAM up to its last nonzero byte (the rest is zero)
-//   replay_trace.bin    the trace recorder's events, the layout of trace_recorder.cpp
-// cocotb_tests/replay.py builds this (with the co-simulation's sources, parameters and flags) and
+//   replay_trace.bin    the trace recorder's events, atalla_trace_record after atalla_trace_record
+// runtime/rtl/replay.py builds this (with the co-simulation's sources, parameters and flags) and
 // compares the results with the co-simulation's.
 //
 // Applying a recorded value: the co-simulation drove signals from callbacks that ran after the
@@ -40,13 +40,14 @@
 
 #include "../../include/atalla_abi.h"
 #include "Vtop.h"
+#include "atalla_tb_formats.h"
 
 extern "C" {
 int atalla_dram_init(uint64_t bytes);     // dram_model.cpp
 uint64_t atalla_dram_size();
 uint8_t* atalla_dram_base();
 uint64_t trace_count();                   // trace_recorder.cpp
-const void* trace_data();
+const atalla_trace_record* trace_data();
 int atalla_fw_answer(uint32_t status, uint32_t value, uint32_t delay);  // firmware_port.cpp
 int atalla_fw_dma(const uint32_t* desc);
 }
@@ -57,7 +58,6 @@ constexpr char kMagic[8] = {'A', 'T', 'L', 'R', 'P', 'L', 'Y', '2'};
 constexpr uint32_t kDramTag = 0xFFFFFFFF;
 constexpr uint32_t kAnswerTag = 0xFFFFFFFE;  // posts to the firmware port (recording.py's Port)
 constexpr uint32_t kDmaTag = 0xFFFFFFFD;
-constexpr size_t kTraceEventBytes = 24;  // trace_recorder.cpp's Event: i64 cycle, 4 x i32
 constexpr const char* kScope = "TOP.atalla_tb";
 
 struct Record {
@@ -287,7 +287,7 @@ int replay(const std::string& recording_path, const std::string& out_dir) {
     uint64_t used = atalla_dram_size();
     while (used && !dram[used - 1]) --used;
     write_file(out_dir + "/replay_dram.bin", dram, used);
-    write_file(out_dir + "/replay_trace.bin", trace_data(), trace_count() * kTraceEventBytes);
+    write_file(out_dir + "/replay_trace.bin", trace_data(), trace_count() * sizeof(atalla_trace_record));
     return 0;
 }
 

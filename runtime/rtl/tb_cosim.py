@@ -32,13 +32,12 @@ from cocotb.triggers import RisingEdge
 from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
 from atalla.isa import MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from atalla.tb_formats import TRACE_DTYPE
 from firmware import Firmware, host_ops
 from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.recording import Port, Recording
 from runtime.rtl.signals import c_bytes, simulator, words
-
-TRACE_DTYPE = np.dtype([("cycle", "<i8"), ("kind", "<i4"), ("a", "<i4"), ("b", "<i4"), ("pad", "<i4")])
 
 
 class Driver:
