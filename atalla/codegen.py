@@ -247,10 +247,13 @@ def tb_header() -> str:
     lines += [
         "/* ---- Co-simulation testbench formats (atalla/tb_formats.py); all records little-endian ---- */",
         "",
+        f'#define ATALLA_REPLAY_MAGIC "{tb.REPLAY_MAGIC.decode()}"  /* the first bytes of a recording */',
+        f"#define ATALLA_REPLAY_DRAM_TAG 0x{tb.REPLAY_DRAM_TAG:08x}u",
+        *(f"#define ATALLA_REPLAY_PORT_{p.name} 0x{int(p):08x}u" for p in tb.ReplayPort),
     ]
     for rec in tb.RECORDS:
-        lines += _c_struct(rec) + [""]
-    lines += ["#endif /* ATALLA_TB_FORMATS_H */", ""]
+        lines += [""] + _c_struct(rec)
+    lines += ["", "#endif /* ATALLA_TB_FORMATS_H */", ""]
     return "\n".join(lines)
 
 

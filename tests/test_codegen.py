@@ -15,6 +15,7 @@ from atalla import blob_format as bf
 from atalla import codegen, isa
 from atalla import numerics as nu
 from atalla import tb_formats as tb
+from runtime.rtl.recording import Port, Recording
 
 
 def test_generated_files_are_current() -> None:
@@ -80,7 +81,10 @@ def _abi_checks() -> str:
 
 def _tb_checks() -> str:
     """The same for atalla_tb_formats.h, included after atalla_abi.h as replay_main.cpp does."""
-    lines = ["#include <stddef.h>", '#include "atalla_abi.h"', '#include "atalla_tb_formats.h"']
+    lines = ["#include <stddef.h>", '#include "atalla_abi.h"', '#include "atalla_tb_formats.h"',
+             _check("sizeof ATALLA_REPLAY_MAGIC - 1", len(tb.REPLAY_MAGIC)),
+             _check("ATALLA_REPLAY_DRAM_TAG", tb.REPLAY_DRAM_TAG)]
+    lines += [_check(f"ATALLA_REPLAY_PORT_{p.name}", int(p)) for p in tb.ReplayPort]
     lines += _offset_checks(tb.RECORDS)
     return "\n".join(lines) + "\n"
 
@@ -103,6 +107,26 @@ def test_c_headers_compile(checks, tmp_path: Path) -> None:
 def test_trace_dtype_is_the_trace_record() -> None:
     assert tb.TRACE_DTYPE.itemsize == tb.TRACE_RECORD.size
     assert tb.TRACE_DTYPE.names == tuple(name for name, _ in tb.TRACE_RECORD.fields)
+
+
+def test_a_recording_is_laid_out_as_the_replay_records(tmp_path: Path) -> None:
+    recording = Recording(dram_bytes=4096, window_start=5, end_time=90)
+    recording.write(1, "start_i", 1)
+    recording.dram(2, 16, b"\x01\x02\x03")
+    recording.post(3, Port.ANSWER, (0, 7, 1))
+    path = tmp_path / "rtl_recording.bin"
+    recording.save(path)
+    raw = path.read_bytes()
+    assert tb.REPLAY_HEADER.unpack(raw) == {"magic": tb.REPLAY_MAGIC, "dram_bytes": 4096, "window_start": 5,
+                                             "end_time": 90, "signal_count": 1}
+    at = tb.REPLAY_HEADER.size + 4 + len("start_i")  # the signal table: one name
+    assert tb.REPLAY_RECORD.unpack(raw, at) == {"time": 1, "tag": 0}
+    at += tb.REPLAY_RECORD.size + 8  # the write: one word
+    assert tb.REPLAY_RECORD.unpack(raw, at) == {"time": 2, "tag": tb.REPLAY_DRAM_TAG}
+    assert tb.REPLAY_DRAM.unpack(raw, at + tb.REPLAY_RECORD.size) == {"address": 16, "length": 3}
+    at += tb.REPLAY_RECORD.size + tb.REPLAY_DRAM.size + 3
+    assert tb.REPLAY_RECORD.unpack(raw, at) == {"time": 3, "tag": tb.ReplayPort.ANSWER}
+    assert Recording.load(path) == recording
 
 
 def _verilator() -> tuple[str, dict[str, str]] | None:

@@ -15,6 +15,11 @@
 
 /* ---- Co-simulation testbench formats (atalla/tb_formats.py); all records little-endian ---- */
 
+#define ATALLA_REPLAY_MAGIC "ATLRPLY2"  /* the first bytes of a recording */
+#define ATALLA_REPLAY_DRAM_TAG 0xffffffffu
+#define ATALLA_REPLAY_PORT_ANSWER 0xfffffffeu
+#define ATALLA_REPLAY_PORT_DMA 0xfffffffdu
+
 struct atalla_trace_record {
     int64_t cycle;
     int32_t kind;
@@ -23,5 +28,26 @@ struct atalla_trace_record {
     int32_t pad;
 } __attribute__((packed));
 ATALLA_STATIC_ASSERT(sizeof(struct atalla_trace_record) == 24, "atalla_trace_record must be 24 bytes");
+
+struct atalla_replay_header {
+    char magic[8];
+    uint64_t dram_bytes;
+    uint64_t window_start;
+    uint64_t end_time;
+    uint32_t signal_count;
+} __attribute__((packed));
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_replay_header) == 36, "atalla_replay_header must be 36 bytes");
+
+struct atalla_replay_record {
+    uint64_t time;
+    uint32_t tag;
+} __attribute__((packed));
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_replay_record) == 12, "atalla_replay_record must be 12 bytes");
+
+struct atalla_replay_dram {
+    uint64_t address;
+    uint64_t length;
+} __attribute__((packed));
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_replay_dram) == 16, "atalla_replay_dram must be 16 bytes");
 
 #endif /* ATALLA_TB_FORMATS_H */
