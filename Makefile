@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run
 
-# Regenerate rtl/atalla_pkg.sv and include/atalla_abi.h from the Python definitions.
+# Regenerate rtl/atalla_pkg.sv, include/atalla_abi.h and rtl/tb/atalla_tb_formats.h from the Python definitions.
 generate: $(STAMP)
 	$(PY) -m atalla.codegen
 

@@ -1,6 +1,7 @@
 """Binary layout of the blob (docs/blob-format.md): the one definition of its records.
 
 All records are little-endian with no padding. include/atalla_abi.h is generated from these.
+Record also lays out the co-simulation testbench's records (atalla/tb_formats.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from dataclasses import dataclass
 from dataclasses import fields as _config_fields
 from enum import IntEnum
 
+import numpy as np
+
 from atalla.config import HardwareConfig
+from atalla.isa import BF16_BYTES
 
 MAGIC = b"ATLB"
 VERSION_MAJOR = 2  # a loader refuses any other major version
@@ -34,7 +38,7 @@ class DType(IntEnum):
     BF16 = 1
 
 
-DTYPE_BYTES = {DType.BF16: 2}
+DTYPE_BYTES = {DType.BF16: BF16_BYTES}
 
 
 class Role(IntEnum):
@@ -44,24 +48,39 @@ class Role(IntEnum):
     INTERMEDIATE = 4
 
 
-_TYPE_CODES = {"u8": "B", "u16": "H", "u32": "I"}
+_TYPE_CODES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i32": "i", "i64": "q"}
 
 
 @dataclass(frozen=True)
 class Record:
-    """A fixed-size little-endian record. Field types: u8, u16, u32, u32[N], char[N]."""
+    """A fixed-size little-endian record. Field types: u8, u16, u32, u64, i32, i64, u32[N], char[N]."""
 
     name: str
     fields: tuple[tuple[str, str], ...]
 
     @property
+    def layout(self) -> tuple[tuple[str, str, int | None], ...]:
+        """(name, base type, count) of each field; count is None for a scalar."""
+        out = []
+        for name, typ in self.fields:
+            base, bracket, count = typ.partition("[")
+            out.append((name, base, int(count.rstrip("]")) if bracket else None))
+        return tuple(out)
+
+    @property
     def format(self) -> str:
-        codes = []
-        for _, typ in self.fields:
-            base, _, count = typ.partition("[")
-            n = count.rstrip("]")
-            codes.append(f"{n}s" if base == "char" else f"{n}{_TYPE_CODES[base]}")
-        return "<" + "".join(codes)
+        """The struct module's format."""
+        return "<" + "".join(f"{n or ''}{'s' if base == 'char' else _TYPE_CODES[base]}" for _, base, n in self.layout)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The NumPy structured dtype, to view an array of records in place."""
+        def field(name: str, base: str, n: int | None) -> tuple:
+            if base == "char":
+                return name, f"S{n}"
+            return (name, f"<{_TYPE_CODES[base]}") + ((n,),) * (n is not None)
+
+        return np.dtype([field(*f) for f in self.layout])
 
     @property
     def size(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from atalla.isa import BF16_BYTES
+
 
 @dataclass(frozen=True)
 class HardwareConfig:
@@ -30,7 +32,7 @@ class HardwareConfig:
     @property
     def lanes(self) -> int:
         """bf16 elements per scratchpad row; also the vector unit's width."""
-        return self.sp_row_bytes // 2
+        return self.sp_row_bytes // BF16_BYTES
 
     @property
     def sp_rows(self) -> int:
@@ -48,7 +50,7 @@ class HardwareConfig:
         for name in ("array_rows", "array_cols", "sp_bytes", "sp_row_bytes", "sp_banks", "sp_page_bytes",
                      "dram_bytes", "dram_align", "dma_bytes_per_cycle", "num_handles", "num_tickets"):
             need(getattr(self, name) > 0, f"{name} must be positive")  # before any rule divides by it
-        need(self.sp_row_bytes % 2 == 0 and self.lanes > 0, "sp_row_bytes must hold whole bf16 elements")
+        need(self.sp_row_bytes % BF16_BYTES == 0 and self.lanes > 0, "sp_row_bytes must hold whole bf16 elements")
         need(self.array_rows <= self.lanes and self.array_cols <= self.lanes,
              "a scratchpad row must hold one array row and one array column of bf16")
         need(self.sp_page_bytes % self.sp_row_bytes == 0, "sp_page_bytes must be whole rows")

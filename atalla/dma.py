@@ -1,8 +1,9 @@
 """A DMA transfer as the firmware's DMA call names it: the one definition of a block's elements.
 
-Element (r, c) of a block is the bf16 at DRAM byte dram_addr + 2*(r*row_stride + c*col_stride)
-and at scratchpad byte sp_addr + r*sp_row_bytes + 2*c. Loads zero the rest of each scratchpad row.
-The emulator, the firmware, the RTL benches and the compiler's checks all address blocks through it.
+Element (r, c) of a block is the bf16 at DRAM byte dram_addr + BF16_BYTES*(r*row_stride +
+c*col_stride) and at scratchpad byte sp_addr + r*sp_row_bytes + BF16_BYTES*c. Loads zero the rest
+of each scratchpad row. The emulator, the firmware, the RTL benches and the compiler's checks all
+address blocks through it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from atalla.isa import MAILBOX_ARGS, DmaDirection, MailboxCall
+from atalla.isa import BF16_BYTES, MAILBOX_ARGS, DmaDirection, MailboxCall
 
 
 class DmaDescriptor(NamedTuple):
@@ -43,16 +44,16 @@ class DmaDescriptor(NamedTuple):
                 f"ticket={self.ticket}")
 
     def dram_elements(self) -> np.ndarray:
-        """rows x cols DRAM element indices (byte address // 2) of the block."""
+        """rows x cols DRAM element indices (byte address // BF16_BYTES) of the block."""
         r = np.arange(self.rows, dtype=np.int64)[:, None] * self.row_stride
         c = np.arange(self.cols, dtype=np.int64)[None, :] * self.col_stride
-        return self.dram_addr // 2 + r + c
+        return self.dram_addr // BF16_BYTES + r + c
 
     def dram_span(self) -> tuple[int, int]:
         """[lowest, highest] DRAM byte touched."""
         r, c = (self.rows - 1) * self.row_stride, (self.cols - 1) * self.col_stride
-        lo = self.dram_addr + 2 * (min(r, 0) + min(c, 0))
-        hi = self.dram_addr + 2 * (max(r, 0) + max(c, 0)) + 1
+        lo = self.dram_addr + BF16_BYTES * (min(r, 0) + min(c, 0))
+        hi = self.dram_addr + BF16_BYTES * (max(r, 0) + max(c, 0)) + BF16_BYTES - 1
         return lo, hi
 
 

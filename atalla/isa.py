@@ -5,8 +5,8 @@ Every command is COMMAND_WORDS little-endian 32-bit words. Word 0 is
 GEMM, zero otherwise); words 1.. are the operand fields that
 COMMAND_FIELDS names, in order (unused words are zero). A scratchpad operand is a *buffer
 reference*: ``handle[31:24] | row[23:0]``, a row offset into the buffer the handle names.
-Tile rows sit one per scratchpad row for bf16 and two per row for fp32 (see
-docs/numerics.md); a tile is at most ``lanes`` elements wide.
+Tile rows sit one per scratchpad row for bf16 and SP_ROWS_PER_FP32_ROW per row for fp32
+(see docs/numerics.md); a tile is at most ``lanes`` elements wide.
 
 rtl/atalla_pkg.sv and include/atalla_abi.h are generated from this module (atalla.codegen).
 """
@@ -20,12 +20,21 @@ import numpy as np
 
 COMMAND_WORDS = 8
 COMMAND_BYTES = 4 * COMMAND_WORDS
+# Word 0: opcode[7:0] | func[15:8] | flags[31:16].
+OPCODE_BITS = 8
+FUNC_SHIFT = 8
+FUNC_BITS = 8
+FLAGS_SHIFT = 16
+FLAGS_BITS = 16
 REF_HANDLE_SHIFT = 24
 REF_ROW_MASK = (1 << REF_HANDLE_SHIFT) - 1
 # GEMM commands the GEMM unit holds, queued or running (a power of two). Kernels rely on it: a
 # command issued GEMM_QUEUE_DEPTH - 1 GEMMs after another one reaches the command processor only
 # once that one has retired, so it never waits on its rows.
 GEMM_QUEUE_DEPTH = 4
+BF16_BYTES = 2  # DRAM tensors and DMA blocks are bf16; a scratchpad row holds `lanes` of them
+FP32_BYTES = 4
+SP_ROWS_PER_FP32_ROW = FP32_BYTES // BF16_BYTES  # scratchpad rows an fp32 tile row takes
 
 
 class Opcode(IntEnum):
@@ -80,8 +89,8 @@ class VecFunc(IntEnum):
     ROWMAX = 11  # dst[r][0] = max over the row, in column order
 
 
-UNARY_FUNCS = frozenset({VecFunc.COPY, VecFunc.RELU, VecFunc.ROUND, VecFunc.ROWSUM, VecFunc.ROWMAX})
-REDUCE_FUNCS = frozenset({VecFunc.ROWSUM, VecFunc.ROWMAX})
+UNARY_FUNCS = frozenset({VecFunc.COPY, VecFunc.RELU, VecFunc.ROUND, VecFunc.ROWSUM, VecFunc.ROWMAX})  # no b
+REDUCE_FUNCS = frozenset({VecFunc.ROWSUM, VecFunc.ROWMAX})  # dst is one column
 
 
 class BMode(IntEnum):
@@ -170,6 +179,15 @@ class TraceEvent(IntEnum):
     END = 4  # the program ended: (command index, 1 if faulted)
 
 
+def tile_sp_rows(rows: int, fp32: bool) -> int:
+    """Scratchpad rows a tile of `rows` rows takes."""
+    return rows * SP_ROWS_PER_FP32_ROW if fp32 else rows
+
+
+def _mask(bits: int) -> int:
+    return (1 << bits) - 1
+
+
 def make_ref(handle: int, row: int = 0) -> int:
     if not 0 <= handle < 256 or not 0 <= row <= REF_ROW_MASK:
         raise ValueError(f"buffer reference out of range: handle {handle}, row {row}")
@@ -197,7 +215,8 @@ class Command:
 
     def encode(self) -> np.ndarray:
         words = np.zeros(COMMAND_WORDS, dtype="<u4")
-        words[0] = int(self.op) | (self.func & 0xFF) << 8 | (self.flags & 0xFFFF) << 16
+        words[0] = (int(self.op) | (self.func & _mask(FUNC_BITS)) << FUNC_SHIFT
+                    | (self.flags & _mask(FLAGS_BITS)) << FLAGS_SHIFT)
         words[1 : 1 + len(self.args)] = [a & 0xFFFFFFFF for a in self.args]
         return words
 
@@ -213,10 +232,10 @@ def decode(words: np.ndarray, index: int) -> Command:
     """Decode one command; `index` names it in errors."""
     w0 = int(words[0])
     try:
-        op = Opcode(w0 & 0xFF)
+        op = Opcode(w0 & _mask(OPCODE_BITS))
     except ValueError:
-        raise ValueError(f"command {index}: unknown opcode {w0 & 0xFF}") from None
-    func, flags = (w0 >> 8) & 0xFF, w0 >> 16
+        raise ValueError(f"command {index}: unknown opcode {w0 & _mask(OPCODE_BITS)}") from None
+    func, flags = (w0 >> FUNC_SHIFT) & _mask(FUNC_BITS), (w0 >> FLAGS_SHIFT) & _mask(FLAGS_BITS)
     n = len(COMMAND_FIELDS[op])
     if op == Opcode.VEC and func not in VecFunc._value2member_map_:
         raise ValueError(f"command {index}: unknown vector function {func}")

@@ -13,6 +13,7 @@ import ml_dtypes
 import numpy as np
 
 BF16 = ml_dtypes.bfloat16
+# The canonical NaNs and LDEXP_LIMIT are generated into rtl/atalla_pkg.sv and include/atalla_abi.h.
 F32_MIN_NORMAL = np.float64(2.0**-126)
 F32_CANONICAL_NAN = np.uint32(0x7FC00000)
 BF16_CANONICAL_NAN = np.uint16(0x7FC0)

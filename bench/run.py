@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from atalla.config import CONFIGS, HardwareConfig
+from atalla.isa import BF16_BYTES
 from compiler.driver import compile_model
 from golden.reference import golden_outputs
 from golden.zoo import ZOO
@@ -54,7 +55,7 @@ class Gemm(torch.nn.Module):
 def roofline_cycles(m: int, k: int, n: int, cfg: HardwareConfig) -> float:
     """The larger of compute at one MAC per PE per cycle, and compulsory DRAM traffic (A, W, C once)."""
     compute = m * n * k / (cfg.array_rows * cfg.array_cols)
-    traffic = 2 * (m * k + k * n + m * n) / cfg.dma_bytes_per_cycle
+    traffic = BF16_BYTES * (m * k + k * n + m * n) / cfg.dma_bytes_per_cycle
     return max(compute, traffic)
 
 

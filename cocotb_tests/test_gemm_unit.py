@@ -11,7 +11,7 @@ import subprocess
 from atalla.config import CONFIGS
 from runtime.rtl.build import RTL, Dut, run, tool_env
 
-SOURCES = ("fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv", "gemm_unit.sv")
+SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv", "gemm_unit.sv")
 
 
 def test_random_gemms_match_the_emulator():

@@ -11,7 +11,7 @@ import pytest
 from atalla.config import CONFIGS
 from runtime.rtl.build import RTL, Dut, run, tool_env
 
-SOURCES = ("fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv")
+SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv")
 # Random tiles per config: the 32x32 model is the slow one (a few thousand cycles/s).
 TILES = {"small": 600, "atalla32": 200}
 

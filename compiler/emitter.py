@@ -14,7 +14,8 @@ import numpy as np
 
 from atalla.allocator import AllocatorError, ScratchpadAllocator
 from atalla.config import HardwareConfig
-from atalla.isa import BMODE_SHIFT, COMMAND_FIELDS, BMode, Command, Flag, Opcode, VecFunc, command, make_ref
+from atalla.isa import (BF16_BYTES, BMODE_SHIFT, COMMAND_FIELDS, BMode, Command, Flag, Opcode, VecFunc, command,
+                        make_ref, tile_sp_rows)
 from atalla.numerics import flush
 from compiler.errors import CompileError
 from compiler.values import View
@@ -30,12 +31,12 @@ class Tile:
     base: int = 0  # first scratchpad row within the handle's buffer (tiles of one ALLOC)
 
     def ref(self, row: int = 0) -> int:
-        """Reference to tile row `row`: fp32 rows take two scratchpad rows."""
-        return make_ref(self.handle, self.base + row * (2 if self.fp32 else 1))
+        """Reference to tile row `row`."""
+        return make_ref(self.handle, self.base + tile_sp_rows(row, self.fp32))
 
     @property
     def sp_rows(self) -> int:
-        return self.rows * (2 if self.fp32 else 1)
+        return tile_sp_rows(self.rows, self.fp32)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Emitter:
 
     # -- scratchpad -------------------------------------------------------------------------
     def tile_bytes(self, rows: int, fp32: bool) -> int:
-        return rows * (2 if fp32 else 1) * self.config.sp_row_bytes
+        return tile_sp_rows(rows, fp32) * self.config.sp_row_bytes
 
     def alloc(self, rows: int, fp32: bool = False) -> Tile:
         return self.alloc_group([(rows, fp32)])[0]
@@ -192,7 +193,7 @@ class Emitter:
         for index, buffer, offset in self.dram_refs:
             cmd = self.commands[index]
             args = list(cmd.args)
-            args[COMMAND_FIELDS[cmd.op].index("dram_addr")] = buffer.dram_offset + 2 * offset
+            args[COMMAND_FIELDS[cmd.op].index("dram_addr")] = buffer.dram_offset + BF16_BYTES * offset
             self.commands[index] = Command(cmd.op, cmd.func, cmd.flags, tuple(args))
 
     def end(self) -> None:

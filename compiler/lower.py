@@ -19,7 +19,7 @@ import atalla
 from atalla.blob_format import NO_CONSTANT, Role
 from atalla.config import HardwareConfig
 from atalla.host_ops import host_op_problem
-from atalla.isa import COMMAND_BYTES
+from atalla.isa import BF16_BYTES, COMMAND_BYTES
 from atalla.numerics import f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
 from compiler import ops
@@ -68,7 +68,8 @@ class Lowering:
         key = (id(view.buffer), view.shape, view.strides, view.offset)
         if key not in self._laid_out:
             source = np.frombuffer(view.buffer.constant, np.uint16)
-            data = np.lib.stride_tricks.as_strided(source[view.offset :], view.shape, [2 * s for s in view.strides])
+            data = np.lib.stride_tricks.as_strided(source[view.offset :], view.shape,
+                                                   [BF16_BYTES * s for s in view.strides])
             others = sum(k[0] == id(view.buffer) for k in self._laid_out)
             name = f"{view.buffer.name}.laid_out" + (str(others) if others else "")
             self._laid_out[key] = View.of(self.new_buffer(name, view.shape, Role.CONSTANT,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from atalla.blob_format import Role
+from atalla.isa import BF16_BYTES
 
 
 @dataclass(eq=False)
@@ -24,7 +25,7 @@ class Buffer:
 
     @property
     def nbytes(self) -> int:
-        return 2 * prod(self.shape)
+        return BF16_BYTES * prod(self.shape)
 
 
 def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from atalla.config import HardwareConfig
 from atalla.dma import DmaDescriptor
-from atalla.isa import DmaDirection
+from atalla.isa import BF16_BYTES, DmaDirection
 
 
 class DmaError(Exception):
@@ -33,7 +33,7 @@ def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[
         fail(f"cols {desc.cols} > lanes {config.lanes}")
     if desc.ticket >= config.num_tickets:
         fail(f"ticket {desc.ticket} >= num_tickets {config.num_tickets}")
-    if desc.dram_addr % 2:
+    if desc.dram_addr % BF16_BYTES:
         fail(f"dram_addr {desc.dram_addr:#x} is odd (not bf16-aligned)")
     lo, hi = desc.dram_span()
     if lo < 0 or hi >= config.dram_bytes:

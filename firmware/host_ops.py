@@ -9,6 +9,7 @@ import numpy as np
 
 from atalla.blob_format import DType
 from atalla.host_ops import host_op_problem
+from atalla.isa import BF16_BYTES
 from atalla.numerics import bf16_bits_to_f32, f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
 
@@ -28,7 +29,7 @@ def _tensor_info(program: Program, tid: Any, what: str) -> TensorInfo:
 
 def _dram_bits(dram: np.ndarray, info: TensorInfo, what: str) -> np.ndarray:
     """The tensor's bf16 bits, a view of DRAM."""
-    if info.dram_offset % 2 or info.dram_offset + info.nbytes > dram.size:
+    if info.dram_offset % BF16_BYTES or info.dram_offset + info.nbytes > dram.size:
         raise HostOpError(f"{what}: tensor {info.name!r} at {info.dram_offset:#x} (+{info.nbytes} bytes) "
                           f"is misaligned or outside DRAM of {dram.size:#x} bytes")
     return dram[info.dram_offset : info.dram_offset + info.nbytes].view("<u2")

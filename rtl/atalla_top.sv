@@ -53,7 +53,7 @@ module atalla_top
   output logic [63:0]                       mac_count_o,
   output logic [63:0]                       array_busy_cycles_o
 );
-  localparam int LANES = SP_ROW_BYTES / 2;
+  localparam int LANES = SP_ROW_BYTES / BF16_BYTES;
   localparam int SP_ROWS = SP_BYTES / SP_ROW_BYTES;
   localparam int ROW_ADDR_BITS = $clog2(SP_ROWS);
   localparam int TICKET_BITS = $clog2(NUM_TICKETS);

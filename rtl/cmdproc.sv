@@ -105,10 +105,10 @@ module cmdproc
   // -- decode ----------------------------------------------------------------------------------
   opcode_e   op;
   vec_func_e func;
-  logic [15:0] flags;
-  assign op    = opcode_e'(cmd[0][7:0]);
-  assign func  = vec_func_e'(cmd[0][15:8]);
-  assign flags = cmd[0][31:16];
+  logic [FLAGS_BITS-1:0] flags;
+  assign op    = opcode_e'(cmd[0][OPCODE_BITS-1:0]);
+  assign func  = vec_func_e'(cmd[0][FUNC_SHIFT +: FUNC_BITS]);
+  assign flags = cmd[0][FLAGS_SHIFT +: FLAGS_BITS];
   assign opcode_o = op;
 
   // A buffer reference is handle[31:24] | row[23:0].
@@ -125,7 +125,7 @@ module cmdproc
   bmode_e bmode;
   logic   b_is_ref;
   assign bmode    = bmode_e'((flags & BMODE_MASK) >> BMODE_SHIFT);
-  assign b_is_ref = bmode != BMODE_SCALAR && !(func inside {VEC_COPY, VEC_RELU, VEC_ROUND, VEC_ROWSUM, VEC_ROWMAX});
+  assign b_is_ref = bmode != BMODE_SCALAR && !is_unary_func(func);
 
   // Which handles and ticket the command uses, and whether they are valid.
   logic       refs_ok;
@@ -155,7 +155,7 @@ module cmdproc
   assign gemm_b_row_o      = row_of(cmd[GEMM_B_WORD]);
   assign gemm_c_row_o      = row_of(cmd[GEMM_C_WORD]);
   assign gemm_d_row_o      = row_of(cmd[GEMM_D_WORD]);
-  assign gemm_a_step_o     = cmd[0][15:8];
+  assign gemm_a_step_o     = cmd[0][FUNC_SHIFT +: FUNC_BITS];
   assign gemm_m_o          = cmd[GEMM_M_WORD];
   assign gemm_k_o          = cmd[GEMM_K_WORD];
   assign gemm_n_o          = cmd[GEMM_N_WORD];

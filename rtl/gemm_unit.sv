@@ -18,7 +18,9 @@
 // GEMMs may accumulate into one another's D in any layout. What the queue cannot order is a later
 // command's A or B (read before its results) against an earlier command's D, nor a DMA against
 // any of it; hazard_o and q_hazard_o report those, and the command processor holds the command.
-module gemm_unit #(
+module gemm_unit
+  import atalla_pkg::*;
+#(
   parameter int ROWS = 8,
   parameter int COLS = 8,
   parameter int LANES = 8,
@@ -104,10 +106,10 @@ module gemm_unit #(
     incoming.b_lo       = 32'(b_row_i);
     incoming.b_hi       = 32'(b_row_i) + k_i;
     incoming.c_lo       = 32'(c_row_i);
-    incoming.c_hi       = accumulate_i ? 32'(c_row_i) + (c_row_bcast_i ? 32'd1 : m_i) * (c_bf16_i ? 32'd1 : 32'd2)
+    incoming.c_hi       = accumulate_i ? 32'(c_row_i) + (c_row_bcast_i ? 32'd1 : m_i) * (c_bf16_i ? 32'd1 : 32'(SP_ROWS_PER_FP32_ROW))
                                        : 32'(c_row_i);
     incoming.d_lo       = 32'(d_row_i);
-    incoming.d_hi       = 32'(d_row_i) + m_i * (d_bf16_i ? 32'd1 : 32'd2);
+    incoming.d_hi       = 32'(d_row_i) + m_i * (d_bf16_i ? 32'd1 : 32'(SP_ROWS_PER_FP32_ROW));
   end
 
   always_comb begin
@@ -253,13 +255,13 @@ module gemm_unit #(
     wb_c_bf16     <= ey.c_bf16;
     wb_d_bf16     <= ey.d_bf16;
     wb_n          <= ey.n;
-    wb_row        <= ey.d_row + ROW_ADDR_BITS'(ey.d_bf16 ? y_count : y_count << 1);
+    wb_row        <= ey.d_row + ROW_ADDR_BITS'(ey.d_bf16 ? y_count : y_count * SP_ROWS_PER_FP32_ROW);
     wb_y          <= y_row;
   end
   assign retire = wb_valid && wb_last;
 
   logic [ROW_ADDR_BITS-1:0] c_read_row;
-  assign c_read_row = ey.c_row + (ey.c_bcast ? '0 : ROW_ADDR_BITS'(ey.c_bf16 ? y_count : y_count << 1));
+  assign c_read_row = ey.c_row + (ey.c_bcast ? '0 : ROW_ADDR_BITS'(ey.c_bf16 ? y_count : y_count * SP_ROWS_PER_FP32_ROW));
 
   // The adders and the rounding run only on a result row (functions: nothing to evaluate otherwise).
   always_comb begin

@@ -37,8 +37,6 @@ module vector_unit
   output logic [1:0]                       wr_mask_o,  // which of {row+1, row} to write
   output logic [2*LANES*16-1:0]            wr_data_o
 );
-  localparam logic [31:0] CANONICAL_NAN = 32'h7fc0_0000;
-
   // -- row sequencing ------------------------------------------------------------------------
   logic        active;      // reading tile rows
   logic [23:0] row;         // the tile row being read
@@ -48,8 +46,7 @@ module vector_unit
   assign busy_o = active || s1_valid || start_i;
 
   function automatic logic [ROW_ADDR_BITS-1:0] row_of(logic [ROW_ADDR_BITS-1:0] base, logic [23:0] r, logic fp32);
-    // fp32 tile rows take two scratchpad rows
-    return base + ROW_ADDR_BITS'(fp32 ? {r, 1'b0} : {1'b0, r});
+    return base + ROW_ADDR_BITS'(fp32 ? 32'(r) * SP_ROWS_PER_FP32_ROW : 32'(r));
   endfunction
 
   always_comb begin
@@ -110,7 +107,7 @@ module vector_unit
   // Only the command's own function is evaluated, and only for a row in flight: the arithmetic
   // is called as functions under those conditions so that a simulator spends nothing otherwise.
   function automatic logic [31:0] flushed(logic [31:0] v);  // COPY: docs/numerics.md
-    if (v[30:23] == 8'hff && v[22:0] != 0) return CANONICAL_NAN;
+    if (v[30:23] == 8'hff && v[22:0] != 0) return F32_CANONICAL_NAN;
     if (v[30:23] == 8'h00) return {v[31], 31'h0};
     return v;
   endfunction
@@ -118,42 +115,37 @@ module vector_unit
   logic [LANES-1:0][31:0] result;
   always_comb begin
     result = '0;
-    if (s1_valid) begin
-      unique case (func_i)
-        VEC_ROWSUM, VEC_ROWMAX: begin
-          // Along the lanes in column order: ((x0 + x1) + x2) + ...
-          result[0] = flushed(x[0]);
-          for (int l = 1; l < LANES; l++) begin
-            if (16'(l) < cols_i) begin
-              result[0] = (func_i == VEC_ROWSUM) ? fp32_pkg::fp32_add(result[0], x[l])
-                                                 : fp32_pkg::fp32_minmax(result[0], x[l], 1'b1);
-            end
-          end
+    if (s1_valid && is_reduce_func(func_i)) begin
+      // Along the lanes in column order: ((x0 + x1) + x2) + ...
+      result[0] = flushed(x[0]);
+      for (int l = 1; l < LANES; l++) begin
+        if (16'(l) < cols_i) begin
+          result[0] = (func_i == VEC_ROWSUM) ? fp32_pkg::fp32_add(result[0], x[l])
+                                             : fp32_pkg::fp32_minmax(result[0], x[l], 1'b1);
         end
-        default: begin
-          for (int l = 0; l < LANES; l++) begin
-            unique case (func_i)
-              VEC_COPY:  result[l] = flushed(x[l]);
-              VEC_ADD:   result[l] = fp32_pkg::fp32_add(x[l], y[l]);
-              VEC_SUB:   result[l] = fp32_pkg::fp32_add(x[l], {~y[l][31], y[l][30:0]});
-              VEC_MUL:   result[l] = fp32_pkg::fp32_mul(x[l], y[l]);
-              VEC_DIV:   result[l] = fp32_pkg::fp32_div(x[l], y[l]);
-              VEC_MAX:   result[l] = fp32_pkg::fp32_minmax(x[l], y[l], 1'b1);
-              VEC_MIN:   result[l] = fp32_pkg::fp32_minmax(x[l], y[l], 1'b0);
-              VEC_RELU:  result[l] = fp32_pkg::fp32_minmax(x[l], 32'h0, 1'b1);
-              VEC_ROUND: result[l] = fp32_pkg::fp32_round(x[l]);
-              VEC_LDEXP: result[l] = fp32_pkg::fp32_ldexp(x[l], y[l]);
-              default:   result[l] = '0;
-            endcase
-          end
-        end
-      endcase
+      end
+    end else if (s1_valid) begin
+      for (int l = 0; l < LANES; l++) begin
+        unique case (func_i)
+          VEC_COPY:  result[l] = flushed(x[l]);
+          VEC_ADD:   result[l] = fp32_pkg::fp32_add(x[l], y[l]);
+          VEC_SUB:   result[l] = fp32_pkg::fp32_add(x[l], {~y[l][31], y[l][30:0]});
+          VEC_MUL:   result[l] = fp32_pkg::fp32_mul(x[l], y[l]);
+          VEC_DIV:   result[l] = fp32_pkg::fp32_div(x[l], y[l]);
+          VEC_MAX:   result[l] = fp32_pkg::fp32_minmax(x[l], y[l], 1'b1);
+          VEC_MIN:   result[l] = fp32_pkg::fp32_minmax(x[l], y[l], 1'b0);
+          VEC_RELU:  result[l] = fp32_pkg::fp32_minmax(x[l], 32'h0, 1'b1);
+          VEC_ROUND: result[l] = fp32_pkg::fp32_round(x[l]);
+          VEC_LDEXP: result[l] = fp32_pkg::fp32_ldexp(x[l], y[l]);
+          default:   result[l] = '0;
+        endcase
+      end
     end
   end
 
   // -- write back: the tile's columns take the result, the rest keep the old destination ----
   logic [15:0] out_cols;
-  assign out_cols = (func_i == VEC_ROWSUM || func_i == VEC_ROWMAX) ? 16'd1 : cols_i;
+  assign out_cols = is_reduce_func(func_i) ? 16'd1 : cols_i;
 
   always_comb begin
     wr_data_o = rd_data_i[2];

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Iterator
 from typing import NoReturn
 
 import numpy as np

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -293,8 +294,19 @@ def test_any_flipped_byte_is_caught(offset: int, mask: int) -> None:
     assert loaded == PROGRAM  # only possible if the byte was ignorable padding
 
 
+DOC = Path(__file__).resolve().parents[1] / "docs" / "blob-format.md"
+
+
+def test_doc_states_the_format_version() -> None:
+    doc, version = DOC.read_text(), f"{VERSION_MAJOR}.{VERSION_MINOR}"
+    assert set(re.findall(r"version (\d+\.\d+)", doc)) == {version}, "docs/blob-format.md names another version"
+    assert f"currently **{version}**" in doc
+    assert f"| `version_major` | u16 | {VERSION_MAJOR} (see *Versioning*) |" in doc
+    assert f"| `version_minor` | u16 | {VERSION_MINOR} |" in doc
+
+
 def test_doc_describes_every_record_field() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "blob-format.md").read_text()
+    doc = DOC.read_text()
     for rec in RECORDS:
         assert f"`{rec.name}`, {rec.size} bytes" in doc, f"docs/blob-format.md: {rec.name} size"
         for name, typ in rec.fields:

@@ -23,7 +23,7 @@ from DRAM too), plus the first panels' latency and the last store.
 from __future__ import annotations
 
 from atalla.config import HardwareConfig
-from atalla.isa import COMMAND_BYTES, GEMM_QUEUE_DEPTH
+from atalla.isa import BF16_BYTES, COMMAND_BYTES, GEMM_QUEUE_DEPTH, tile_sp_rows
 from compiler.emitter import Block, Emitter
 from compiler.errors import CompileError
 from compiler.kernels.tiling import spans, view_2d
@@ -41,7 +41,7 @@ def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles
     """Scratchpad rows of the kernel's buffers for a row block of m_tile rows."""
     a_panels = a_panels * m_tile * k_tiles
     b_panels = (2 if n_tiles > 1 else 1) * k_total
-    acc = 2 * m_tile if k_tiles > 1 else 0
+    acc = tile_sp_rows(m_tile, fp32=True) if k_tiles > 1 else 0
     outs = 2 * m_tile
     bias_rows = {"row": n_tiles, "tile": m_tile, "": 0}[bias]
     return a_panels + b_panels + acc + outs + bias_rows
@@ -60,9 +60,9 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
     first_rows = -(-blocks[0] // first_pieces)
 
     def a_load(mm: int) -> float:
-        return (request if chunked else kt * cfg.fw_dma_cycles) + 2 * mm * k_total / bw
+        return (request if chunked else kt * cfg.fw_dma_cycles) + BF16_BYTES * mm * k_total / bw
 
-    b_load = request + 2 * k_total * cols_c / bw if nt > 1 else 0
+    b_load = request + BF16_BYTES * k_total * cols_c / bw if nt > 1 else 0
     calls = (1 + (nt > 1)) * cfg.fw_dma_cycles  # the store and the next B panel, one call each
     total = 0.0
     for bi, mm in enumerate(blocks):
@@ -70,23 +70,23 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
         if kt < GEMM_QUEUE_DEPTH:  # the tile's requests reach a queue still holding the last tile's GEMMs
             tile += drain
         if bias == "tile":  # each tile waits for its bias block
-            tile += request + 2 * mm * cols_c / bw
+            tile += request + BF16_BYTES * mm * cols_c / bw
         block = nt * tile
         if bi == 0:  # the first tile computes on each piece of A as it lands (a K tile when not chunked)
             units, gemms, unit_bytes = ((first_pieces, kt * max(first_rows, rows_r, ISSUE_CYCLES), first_rows * k_total)
                                         if chunked else (kt, max(mm, rows_r, ISSUE_CYCLES), mm * rows_r))
-            landing = max(cfg.fw_dma_cycles, 2 * unit_bytes / bw)
+            landing = max(cfg.fw_dma_cycles, BF16_BYTES * unit_bytes / bw)
             block += max(units * gemms, (units - 1) * landing + gemms) - tile
         else:  # this block's A panel: loaded during the last block, or after it with one panel
             block = block + a_load(mm) if a_panels == 1 else max(block, TRANSFER_SLACK * a_load(mm))
         total += block
     commands = len(blocks) * nt * (kt + 4)  # GEMMs, and per tile about a load, a store and their waits
-    dram_bytes = 2 * (m_total * k_total + len(blocks) * k_total * n_total + m_total * n_total)
+    dram_bytes = BF16_BYTES * (m_total * k_total + len(blocks) * k_total * n_total + m_total * n_total)
     dram = (dram_bytes + commands * COMMAND_BYTES) / bw
     # B panel first, then the first piece of A
-    startup = cfg.fw_alloc_cycles + request + 2 * (k_total * cols_c + (first_rows * k_total if chunked else
+    startup = cfg.fw_alloc_cycles + request + BF16_BYTES * (k_total * cols_c + (first_rows * k_total if chunked else
                                                                        blocks[0] * rows_r)) / bw
-    tail = drain + request + 2 * blocks[-1] * cols_c / bw
+    tail = drain + request + BF16_BYTES * blocks[-1] * cols_c / bw
     return startup + max(total, dram) + tail
 
 

@@ -9,7 +9,7 @@ Per block of rows, with the row split into lane-wide column tiles j:
 
 from __future__ import annotations
 
-from atalla.isa import BMode, VecFunc
+from atalla.isa import BMode, VecFunc, tile_sp_rows
 from compiler.emitter import Emitter
 from compiler.errors import CompileError
 from compiler.kernels.exp import emit_exp
@@ -21,9 +21,10 @@ def softmax_lastdim(em: Emitter, out: View, x: View) -> None:
     cfg = em.config
     length = x.shape[-1]
     cols = spans(length, cfg.lanes)
-    # Scratchpad rows per row of the block: x (1) and e (2) per column tile, 4 exp temps (2 each),
-    # 3 one-wide fp32 tiles (2 each) and the output tile (1).
-    rows_per_row = 3 * len(cols) + 8 + 6 + 1
+    # Scratchpad rows per row of the block: x (bf16) and e (fp32) per column tile, 4 fp32 exp temps,
+    # 3 one-wide fp32 tiles and the bf16 output tile.
+    fp32_rows = tile_sp_rows(1, fp32=True)
+    rows_per_row = (1 + fp32_rows) * len(cols) + 4 * fp32_rows + 3 * fp32_rows + 1
     max_rows = (cfg.sp_rows // 2) // rows_per_row
     if max_rows == 0:
         raise CompileError(f"softmax over {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")

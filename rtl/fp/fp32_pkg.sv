@@ -8,14 +8,16 @@
 // overflow to infinity. All functions are automatic, without state, loops of constant bounds.
 //
 // Every name here starts with fp32_ / FP32_, so a wildcard import next to atalla_pkg::* is safe.
+// The canonical NaNs and the LDEXP limit are atalla_pkg's (generated from atalla/numerics.py):
+// compile atalla_pkg.sv first.
 // fp32_round_pack, fp32_greater and the fp32_is_* helpers are internal.
 package fp32_pkg;
   localparam int FP32_SIG = 24;  // significand bits, hidden bit included
   localparam int FP32_EW = 10;  // signed exponent width: holds every intermediate biased exponent
   localparam int FP32_BIAS = 127;
   localparam logic [7:0] FP32_EXP_SPECIAL = 8'hFF;  // inf / NaN
-  localparam logic [31:0] FP32_QNAN = 32'h7FC0_0000;
-  localparam logic [15:0] FP32_BF16_QNAN = 16'h7FC0;
+  localparam logic [31:0] FP32_QNAN = atalla_pkg::F32_CANONICAL_NAN;
+  localparam logic [15:0] FP32_BF16_QNAN = atalla_pkg::BF16_CANONICAL_NAN;
 
   // ---- internal helpers -------------------------------------------------------------------
 
@@ -202,13 +204,14 @@ package fp32_pkg;
     return {a[31], exp, rounded[SIG-2:0]};
   endfunction
 
-  // LDEXP: a * 2^n with n = trunc(n) saturated to [-255, 255]; NaN if a or n is NaN. A normal a
+  // LDEXP: a * 2^n with n = trunc(n) saturated to +-LDEXP_LIMIT; NaN if a or n is NaN. A normal a
   // scaled by 2^n is exact unless it leaves the normal range, where it flushes to a signed zero
   // or overflows to infinity; zeros (and denormals) and infinities keep.
   function automatic logic [31:0] fp32_ldexp(input logic [31:0] a, input logic [31:0] n);
     localparam int EW = FP32_EW;
-    localparam int N_LIMIT = 255;  // larger scales over/underflow any fp32 anyway
-    localparam int N_BITS = 8;  // |n| <= N_LIMIT < 2^N_BITS: from exponent BIAS + N_BITS on, saturate
+    localparam int N_LIMIT = atalla_pkg::LDEXP_LIMIT;  // larger scales over/underflow any fp32 anyway
+    // |n| <= N_LIMIT < 2^N_BITS: from exponent BIAS + N_BITS on, saturate (N_LIMIT is all ones)
+    localparam int N_BITS = $clog2(N_LIMIT + 1);
     logic [7:0] n_exp;
     logic [N_BITS-1:0] n_mag;
     logic signed [EW-1:0] exp;

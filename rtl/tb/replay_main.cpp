@@ -1,6 +1,6 @@
 // Pure-Verilator replay of a co-simulation run: the same atalla_tb design and program with no
 // Python. The co-simulation recorded everything Python put into the run (rtl_recording.bin, format
-// in cocotb_tests/recording.py); this main applies it at the recorded simulation times and runs
+// in atalla/tb_formats.py); this main applies it at the recorded simulation times and runs
 // the timed model until done_o, fault_o or watchdog_o, as fast as Verilator alone goes.
 //
 //     replay <rtl_recording.bin> <out_dir>
@@ -10,8 +10,8 @@
 //                       (recording window_start to the end), and the final value of every public
 //                       signal of atalla_tb as a hex string
 //   replay_dram.bin     the DRAM up to its last nonzero byte (the rest is zero)
-//   replay_trace.bin    the trace recorder's events, the layout of trace_recorder.cpp
-// cocotb_tests/replay.py builds this (with the co-simulation's sources, parameters and flags) and
+//   replay_trace.bin    the trace recorder's events, atalla_trace_record after atalla_trace_record
+// runtime/rtl/replay.py builds this (with the co-simulation's sources, parameters and flags) and
 // compares the results with the co-simulation's.
 //
 // Applying a recorded value: the co-simulation drove signals from callbacks that ran after the
@@ -40,24 +40,20 @@
 
 #include "../../include/atalla_abi.h"
 #include "Vtop.h"
+#include "atalla_tb_formats.h"
 
 extern "C" {
 int atalla_dram_init(uint64_t bytes);     // dram_model.cpp
 uint64_t atalla_dram_size();
 uint8_t* atalla_dram_base();
 uint64_t trace_count();                   // trace_recorder.cpp
-const void* trace_data();
+const atalla_trace_record* trace_data();
 int atalla_fw_answer(uint32_t status, uint32_t value, uint32_t delay);  // firmware_port.cpp
 int atalla_fw_dma(const uint32_t* desc);
 }
 
 namespace {
 
-constexpr char kMagic[8] = {'A', 'T', 'L', 'R', 'P', 'L', 'Y', '2'};
-constexpr uint32_t kDramTag = 0xFFFFFFFF;
-constexpr uint32_t kAnswerTag = 0xFFFFFFFE;  // posts to the firmware port (recording.py's Port)
-constexpr uint32_t kDmaTag = 0xFFFFFFFD;
-constexpr size_t kTraceEventBytes = 24;  // trace_recorder.cpp's Event: i64 cycle, 4 x i32
 constexpr const char* kScope = "TOP.atalla_tb";
 
 struct Record {
@@ -103,35 +99,38 @@ class Reader {
 
 Recording load(const std::string& path) {
     Reader r(path);
-    if (std::memcmp(r.take(sizeof kMagic), kMagic, sizeof kMagic))
+    const auto header = r.get<atalla_replay_header>();
+    if (std::memcmp(header.magic, ATALLA_REPLAY_MAGIC, sizeof header.magic))
         throw std::runtime_error(path + ": not a co-simulation recording (bad magic)");
     Recording rec;
-    rec.dram_bytes = r.get<uint64_t>();
-    rec.window_start = r.get<uint64_t>();
-    rec.end_time = r.get<uint64_t>();
-    const uint32_t n_signals = r.get<uint32_t>();
+    rec.dram_bytes = header.dram_bytes;
+    rec.window_start = header.window_start;
+    rec.end_time = header.end_time;
+    const uint32_t n_signals = header.signal_count;
     for (uint32_t i = 0; i < n_signals; ++i) {
         const uint32_t length = r.get<uint32_t>();
         rec.signals.emplace_back(r.take(length), length);
     }
     while (!r.done()) {
-        Record x{r.get<uint64_t>(), r.get<uint32_t>()};
+        const auto head = r.get<atalla_replay_record>();
+        Record x{head.time, head.tag};
         if (!rec.records.empty() && x.time < rec.records.back().time)
             throw std::runtime_error(path + ": records out of time order at time " + std::to_string(x.time));
-        if (x.tag == kDramTag) {
-            x.address = r.get<uint64_t>();
-            const uint64_t length = r.get<uint64_t>();
-            if (x.address + length > rec.dram_bytes)
+        if (x.tag == ATALLA_REPLAY_DRAM_TAG) {
+            const auto dram = r.get<atalla_replay_dram>();
+            x.address = dram.address;
+            if (x.address + dram.length > rec.dram_bytes)
                 throw std::runtime_error(path + ": DRAM record outside the DRAM at address " +
                                          std::to_string(x.address));
-            const char* p = r.take(length);
-            x.bytes.assign(p, p + length);
+            const char* p = r.take(dram.length);
+            x.bytes.assign(p, p + dram.length);
         } else {
-            if (x.tag >= n_signals && x.tag != kAnswerTag && x.tag != kDmaTag)
+            if (x.tag >= n_signals && x.tag != ATALLA_REPLAY_PORT_ANSWER && x.tag != ATALLA_REPLAY_PORT_DMA)
                 throw std::runtime_error(path + ": write to unknown signal tag " + std::to_string(x.tag));
             const uint32_t n = r.get<uint32_t>();
             for (uint32_t i = 0; i < n; ++i) x.words.push_back(r.get<uint32_t>());
-            if ((x.tag == kAnswerTag && n != 3) || (x.tag == kDmaTag && n != ATALLA_DMA_ARG_COUNT))
+            if ((x.tag == ATALLA_REPLAY_PORT_ANSWER && n != 3) ||
+                (x.tag == ATALLA_REPLAY_PORT_DMA && n != ATALLA_DMA_ARG_COUNT))
                 throw std::runtime_error(path + ": a post of " + std::to_string(n) + " words at time " +
                                          std::to_string(x.time));
         }
@@ -238,14 +237,15 @@ int replay(const std::string& recording_path, const std::string& out_dir) {
         if (next < rec.records.size() && rec.records[next].time == now) {
             for (; next < rec.records.size() && rec.records[next].time == now; ++next) {
                 const Record& r = rec.records[next];
-                if (r.tag == kDramTag) {
+                if (r.tag == ATALLA_REPLAY_DRAM_TAG) {
                     if (atalla_dram_size() != rec.dram_bytes)
                         throw std::runtime_error("the design's DRAM size differs from the recording's " +
                                                  std::to_string(rec.dram_bytes));
                     std::memcpy(atalla_dram_base() + r.address, r.bytes.data(), r.bytes.size());
-                } else if (r.tag == kAnswerTag || r.tag == kDmaTag) {
-                    const int failed = r.tag == kAnswerTag ? atalla_fw_answer(r.words[0], r.words[1], r.words[2])
-                                                           : atalla_fw_dma(r.words.data());
+                } else if (r.tag == ATALLA_REPLAY_PORT_ANSWER || r.tag == ATALLA_REPLAY_PORT_DMA) {
+                    const int failed = r.tag == ATALLA_REPLAY_PORT_ANSWER
+                                           ? atalla_fw_answer(r.words[0], r.words[1], r.words[2])
+                                           : atalla_fw_dma(r.words.data());
                     if (failed) throw std::runtime_error("a post at time " + std::to_string(r.time) +
                                                          " before the testbench took the previous one");
                 } else {
@@ -287,7 +287,7 @@ int replay(const std::string& recording_path, const std::string& out_dir) {
     uint64_t used = atalla_dram_size();
     while (used && !dram[used - 1]) --used;
     write_file(out_dir + "/replay_dram.bin", dram, used);
-    write_file(out_dir + "/replay_trace.bin", trace_data(), trace_count() * kTraceEventBytes);
+    write_file(out_dir + "/replay_trace.bin", trace_data(), trace_count() * sizeof(atalla_trace_record));
     return 0;
 }
 

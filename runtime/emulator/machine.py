@@ -15,7 +15,8 @@ import numpy as np
 
 from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
-from atalla.isa import UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall, Opcode, Status, VecFunc, split_ref
+from atalla.isa import (UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall, Opcode, Status, VecFunc,
+                        split_ref, tile_sp_rows)
 from atalla.program import Program
 from firmware import Firmware
 from runtime import image
@@ -170,8 +171,8 @@ class Emulator:
         return lo, hi
 
     def _span(self, fail, ref: int, rows: int, fp32: bool) -> tuple[int, int]:
-        """Byte range of a tile of `rows` rows (fp32 rows take two scratchpad rows)."""
-        return self._rows(fail, ref, rows * (2 if fp32 else 1), f"{rows} {'fp32' if fp32 else 'bf16'} rows")
+        """Byte range of a tile of `rows` rows."""
+        return self._rows(fail, ref, tile_sp_rows(rows, fp32), f"{rows} {'fp32' if fp32 else 'bf16'} rows")
 
     def _gemm(self, fail, cmd: Command) -> None:
         a_ref, b_ref, c_ref, d_ref, m, k, n = cmd.args

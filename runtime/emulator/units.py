@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from atalla import numerics as nu
-from atalla.isa import BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY_FUNCS, BMode, Flag, VecFunc
+from atalla.isa import (BF16_BYTES, BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY_FUNCS, BMode, Flag, VecFunc,
+                        tile_sp_rows)
 
 BINARY = {VecFunc.ADD: nu.add, VecFunc.SUB: nu.sub, VecFunc.MUL: nu.mul, VecFunc.DIV: nu.div,
           VecFunc.MAX: nu.maximum, VecFunc.MIN: nu.minimum, VecFunc.LDEXP: nu.ldexp}
@@ -18,7 +19,7 @@ UNARY = {VecFunc.COPY: nu.flush, VecFunc.RELU: nu.relu, VecFunc.ROUND: nu.round_
 
 
 def tile_bytes(rows: int, fp32: bool, row_bytes: int) -> int:
-    return rows * (2 if fp32 else 1) * row_bytes
+    return tile_sp_rows(rows, fp32) * row_bytes
 
 
 def read_tile(sp: np.ndarray, addr: int, rows: int, cols: int, fp32: bool, row_bytes: int) -> np.ndarray:
@@ -65,19 +66,19 @@ def vec(sp: np.ndarray, func: VecFunc, flags: int, dst: int, a: int, b_word: int
 
 def gemm_c_rows(m: int, flags: int) -> int:
     """Scratchpad rows the C operand of a GEMM covers."""
-    return (1 if flags & Flag.C_ROW else m) * (1 if flags & Flag.C_BF16 else 2)
+    return tile_sp_rows(1 if flags & Flag.C_ROW else m, not flags & Flag.C_BF16)
 
 
 def gemm_d_rows(m: int, flags: int) -> int:
-    return m if flags & Flag.D_BF16 else 2 * m
+    return tile_sp_rows(m, not flags & Flag.D_BF16)
 
 
 def gemm(sp: np.ndarray, a: int, a_step: int, b: int, c: int, d: int, m: int, k: int, n: int, flags: int,
          row_bytes: int, cols: int) -> None:
     """One GEMM command on byte addresses: A row i (bf16) at a + i*a_step*row_bytes, B (bf16 k x n),
     C and D as the flags say. D's rows are written whole: columns n..cols-1 become +0."""
-    step = a_step * row_bytes // 2
-    a_bits = sp.view("<u2")[a // 2 + step * np.arange(m)[:, None] + np.arange(k)[None, :]]
+    step = a_step * row_bytes // BF16_BYTES
+    a_bits = sp.view("<u2")[a // BF16_BYTES + step * np.arange(m)[:, None] + np.arange(k)[None, :]]
     b_bits = sp[b : b + k * row_bytes].view("<u2").reshape(k, -1)[:, :n]
     old = None
     if flags & Flag.ACCUMULATE:

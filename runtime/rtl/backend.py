@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from atalla.blob_format import DTYPE_BYTES, DType, Role
+from atalla.blob_format import Role
 from atalla.config import HardwareConfig
 from atalla.dma import DmaDescriptor
-from atalla.isa import MailboxCall
+from atalla.isa import BF16_BYTES, MailboxCall
 from atalla.program import Program
 from runtime.interface import FirmwareCall, RunError
 from runtime.loader import load
@@ -82,7 +82,7 @@ class RtlBackend:
         for kind, *_ in run.firmware_calls:
             calls_by_kind[kind.name] = calls_by_kind.get(kind.name, 0) + 1
         dma = [DmaDescriptor.from_args(args) for kind, args, _, _ in run.firmware_calls if kind == MailboxCall.DMA]
-        dma_bytes = sum(DTYPE_BYTES[DType.BF16] * d.rows * d.cols for d in dma)
+        dma_bytes = sum(BF16_BYTES * d.rows * d.cols for d in dma)
         return {"cycles": cycles, "counters": c, "array_utilization": c["mac_count"] / (cycles * pes), "pes": pes,
                 "dma_bytes": dma_bytes, "dma_busy_cycles": self.timeline.dma_busy_cycles(),
                 "mailbox_calls_by_kind": dict(sorted(calls_by_kind.items())),

@@ -17,7 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RTL = ROOT / "rtl"
-ABI_HEADER = ROOT / "include" / "atalla_abi.h"
+# The generated headers the C++ models may include.
+CPP_HEADERS = (ROOT / "include" / "atalla_abi.h", RTL / "tb" / "atalla_tb_formats.h")
 # Builds are cached here; ATALLA_SIM_BUILD moves the cache (make bench measures a cold start with it).
 BUILD_ROOT = Path(os.environ.get("ATALLA_SIM_BUILD", ROOT / "sim_build"))
 
@@ -70,7 +71,8 @@ class Dut:
         for name in (*self.sources, *self.cpp, *((self.vlt,) if self.vlt else ())):
             h.update((RTL / name).read_bytes())
         if self.cpp:
-            h.update(ABI_HEADER.read_bytes())  # the C++ models may include it
+            for header in CPP_HEADERS:
+                h.update(header.read_bytes())
         return h.hexdigest()[:12]
 
 

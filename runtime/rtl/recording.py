@@ -7,48 +7,25 @@ them at those times to the same design. The co-simulation drives signals from co
 after the time slot's evaluation; the firmware posts and writes host-op results to DRAM during
 the evaluation of the slot its request was handed over in, and the design reads neither before
 the next clock edge. The replay applies every record after its slot's evaluation, so it
-reproduces the run cycle for cycle (cocotb_tests/replay.py checks that it does).
+reproduces the run cycle for cycle (runtime/rtl/replay.py checks that it does).
 
-The file format, the one definition that the writer here and the reader in replay_main.cpp
-follow (all integers little-endian):
-
-    header   8 bytes  magic b"ATLRPLY2"
-             u64      dram_bytes    the DRAM model's size (allocated zeroed before time 0)
-             u64      window_start  time at which the co-simulation started its wall clock
-             u64      end_time      time at which it saw done, fault or watchdog
-             u32      n_signals
-    signals  n_signals x (u32 name_length, name bytes in UTF-8): public signals of atalla_tb
-    records  until the end of the file, in nondecreasing time:
-             u64 time, u32 tag, then
-               tag <  n_signals:  a write of that signal: u32 n_words, n_words x u32 (the value,
-                                  least significant word first)
-               tag == DRAM_TAG:   DRAM bytes: u64 address, u64 length, length bytes
-               tag == a Port:     words posted to the firmware port: u32 n_words, n_words x u32
-                                  (ANSWER: status, value, delay; DMA: the descriptor's words)
+The file format is defined once, in atalla/tb_formats.py, for the writer here and the reader in
+replay_main.cpp (which includes the header generated from it).
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from enum import IntEnum
 from pathlib import Path
 
-MAGIC = b"ATLRPLY2"
-DRAM_TAG = 0xFFFFFFFF
-
-
-class Port(IntEnum):
-    """What Python posts to the firmware port, by record tag."""
-
-    ANSWER = 0xFFFFFFFE  # atalla_fw_answer(status, value, delay)
-    DMA = 0xFFFFFFFD  # atalla_fw_dma(descriptor words)
-
+from atalla.tb_formats import REPLAY_DRAM, REPLAY_DRAM_TAG, REPLAY_HEADER, REPLAY_MAGIC, REPLAY_RECORD
+from atalla.tb_formats import ReplayPort as Port
 
 _PORT_TAGS = frozenset(Port)
 
-_HEADER = struct.Struct("<8sQQQI")
-_RECORD = struct.Struct("<QI")
+_RECORD = struct.Struct(REPLAY_RECORD.format)
+_DRAM = struct.Struct(REPLAY_DRAM.format)
 
 
 @dataclass
@@ -100,7 +77,9 @@ class Recording:
             raise ValueError("recording: records are not in time order")
         signals = list(dict.fromkeys(r.signal for r in self.records if isinstance(r, Write)))
         tags = {name: i for i, name in enumerate(signals)}
-        out = [_HEADER.pack(MAGIC, self.dram_bytes, self.window_start, self.end_time, len(signals))]
+        header = {"magic": REPLAY_MAGIC, "dram_bytes": self.dram_bytes, "window_start": self.window_start,
+                  "end_time": self.end_time, "signal_count": len(signals)}
+        out = [REPLAY_HEADER.pack(header)]
         for name in signals:
             encoded = name.encode()
             out += [struct.pack("<I", len(encoded)), encoded]
@@ -111,28 +90,29 @@ class Recording:
             elif isinstance(r, Post):
                 out += [_RECORD.pack(r.time, r.port), struct.pack(f"<I{len(r.words)}I", len(r.words), *r.words)]
             else:
-                out += [_RECORD.pack(r.time, DRAM_TAG), struct.pack("<QQ", r.address, len(r.data)), r.data]
+                out += [_RECORD.pack(r.time, REPLAY_DRAM_TAG), _DRAM.pack(r.address, len(r.data)), r.data]
         path.write_bytes(b"".join(out))
 
     @classmethod
     def load(cls, path: Path) -> Recording:
         raw = path.read_bytes()
-        magic, dram_bytes, window_start, end_time, n_signals = _HEADER.unpack_from(raw)
-        if magic != MAGIC:
-            raise ValueError(f"{path}: not a co-simulation recording (magic {magic!r})")
-        at, signals = _HEADER.size, []
-        for _ in range(n_signals):
+        header = REPLAY_HEADER.unpack(raw)
+        if header["magic"] != REPLAY_MAGIC:
+            raise ValueError(f"{path}: not a co-simulation recording (magic {header['magic']!r})")
+        at, signals = REPLAY_HEADER.size, []
+        for _ in range(header["signal_count"]):
             (length,) = struct.unpack_from("<I", raw, at)
             signals.append(raw[at + 4 : at + 4 + length].decode())
             at += 4 + length
-        rec = cls(dram_bytes, window_start, end_time)
+        rec = cls(header["dram_bytes"], header["window_start"], header["end_time"])
         while at < len(raw):
             time, tag = _RECORD.unpack_from(raw, at)
             at += _RECORD.size
-            if tag == DRAM_TAG:
-                address, length = struct.unpack_from("<QQ", raw, at)
-                rec.records.append(DramWrite(time, address, raw[at + 16 : at + 16 + length]))
-                at += 16 + length
+            if tag == REPLAY_DRAM_TAG:
+                address, length = _DRAM.unpack_from(raw, at)
+                at += _DRAM.size
+                rec.records.append(DramWrite(time, address, raw[at : at + length]))
+                at += length
             else:
                 (n,) = struct.unpack_from("<I", raw, at)
                 words = struct.unpack_from(f"<{n}I", raw, at + 4)

@@ -32,14 +32,13 @@ from cocotb.triggers import RisingEdge
 from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
 from atalla.isa import MAILBOX_ARGS, MAILBOX_MAX_ARGS, MailboxCall, call_name
+from atalla.tb_formats import TRACE_DTYPE
 from firmware import Firmware
 from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.recording import Port, Recording
 from runtime.rtl.results import RunFiles, ending
 from runtime.rtl.signals import c_bytes, simulator
-
-TRACE_DTYPE = np.dtype([("cycle", "<i8"), ("kind", "<i4"), ("a", "<i4"), ("b", "<i4"), ("pad", "<i4")])
 
 
 class Driver:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from atalla.isa import MailboxCall, Opcode, TraceEvent
+from atalla.isa import BF16_BYTES, MailboxCall, Opcode, TraceEvent
 from atalla.program import Program
 
 
@@ -95,7 +95,7 @@ def perfetto(program: Program, tl: Timeline) -> dict:
     for index, ticket, start, done in tl.dma:
         cmd = program.commands[index]
         events.append({"ph": "X", "pid": 1, "tid": 100 + ticket, "name": cmd.kind, "ts": start, "dur": done - start,
-                       "args": {"command": index, "bytes": 2 * cmd.field("rows") * cmd.field("cols")}})
+                       "args": {"command": index, "bytes": BF16_BYTES * cmd.field("rows") * cmd.field("cols")}})
     for call, request, response, status in tl.mailbox:
         events.append({"ph": "X", "pid": 1, "tid": tracks["mailbox"], "name": MailboxCall(call).name, "ts": request,
                        "dur": response - request, "args": {"status": status}})
