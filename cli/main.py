@@ -16,6 +16,7 @@ from atalla.config import CONFIGS, DEFAULT_CONFIG, get_config
 
 EXIT_FAIL = 1  # ran, but an output is outside tolerance
 EXIT_ERROR = 2  # could not run: bad model, blob, config or program
+BLOB_SUFFIX = ".atb"
 
 
 class UserError(Exception):
@@ -35,7 +36,7 @@ def _compile(spec: str, config_name: str, decompose: bool):
 
 
 def cmd_compile(args) -> int:
-    compiled, _, _ = _compile(args.model, args.config, args.decompose)
+    compiled, module, inputs = _compile(args.model, args.config or DEFAULT_CONFIG, args.decompose)
     blob = compiled.blob()
     Path(args.output).write_bytes(blob)
     p = compiled.program
@@ -44,6 +45,17 @@ def cmd_compile(args) -> int:
     print(f"wrote {args.output}: {len(blob)} bytes, {len(p.commands)} commands, {len(p.host_ops)} host ops, "
           f"DRAM peak {plan['peak_bytes']} bytes ({plan['peak_over_lower_bound']:.3f}x the lower bound), "
           f"config {p.config.name}")
+    if args.save_io:
+        from atalla.blob_format import Role
+        from golden.reference import golden_outputs
+        from runtime import tensor_io
+
+        stem = Path(args.output).with_suffix("")
+        files = {Role.INPUT: stem.with_suffix(".inputs.npz"), Role.OUTPUT: stem.with_suffix(".golden.npz")}
+        tensor_io.save(p, Role.INPUT, files[Role.INPUT], [x.numpy() for x in inputs])
+        tensor_io.save(p, Role.OUTPUT, files[Role.OUTPUT], golden_outputs(module, inputs))
+        print(f"wrote {files[Role.INPUT]} (the example inputs) and {files[Role.OUTPUT]} (PyTorch's outputs); run "
+              f"the blob with: atalla run {args.output} --inputs {files[Role.INPUT]} --golden {files[Role.OUTPUT]}")
     return 0
 
 
@@ -83,27 +95,58 @@ def _run_dir(model: str, config: str) -> Path:
     return Path("out") / f"{safe}-{config}"
 
 
+def _what_to_run(args):
+    """(what it is, its name, blob, program, inputs, goldens or None) for a model or a blob file (*.atb)."""
+    from atalla.blob_format import Role
+    from golden.reference import golden_outputs
+    from runtime import tensor_io
+    from runtime.loader import BlobError, load
+
+    if Path(args.model).suffix == BLOB_SUFFIX:
+        if args.inputs is None:
+            raise UserError(f"running the blob {args.model} needs --inputs FILE.npz (atalla compile --save-io "
+                            "writes one beside the blob)")
+        try:
+            blob = Path(args.model).read_bytes()
+            program = load(blob, expect_config=get_config(args.config) if args.config else None)
+            inputs = tensor_io.load(program, Role.INPUT, args.inputs)
+            goldens = tensor_io.load(program, Role.OUTPUT, args.golden) if args.golden else None
+        except (BlobError, OSError, tensor_io.TensorFileError) as e:
+            raise UserError(f"{args.model}: {e}" if isinstance(e, BlobError) else str(e)) from None
+        return f"blob {args.model}", Path(args.model).stem, blob, program, inputs, goldens
+    if args.inputs or args.golden:
+        raise UserError("--inputs and --golden are for blob runs (atalla run model.atb); a model brings its own "
+                        "example inputs and PyTorch computes its golden")
+    compiled, module, inputs = _compile(args.model, args.config or DEFAULT_CONFIG, args.decompose)
+    return (f"model {compiled.model}", compiled.model, compiled.blob(), compiled.program, [x.numpy() for x in inputs],
+            golden_outputs(module, inputs))
+
+
 def cmd_run(args) -> int:
-    from golden.reference import MAX_ABS_ERR_OF_RANGE, MIN_COSINE, golden_outputs
+    from atalla.blob_format import Role
+    from golden.reference import MAX_ABS_ERR_OF_RANGE, MIN_COSINE
+    from runtime import tensor_io
     from runtime.check import check
     from runtime.emulator.backend import EmulatorBackend
     from runtime.interface import RunError
     from runtime.rtl.backend import RtlBackend, RtlError
 
-    compiled, module, inputs = _compile(args.model, args.config, args.decompose)
-    config = get_config(args.config)
+    what, name, blob, program, inputs, goldens = _what_to_run(args)
+    config = program.config
     if args.backend == "emulator":
         backend = EmulatorBackend()
     else:
-        backend = RtlBackend(_run_dir(compiled.model, args.config), waves=args.waves, trace=args.trace,
+        backend = RtlBackend(_run_dir(name, config.name), waves=args.waves, trace=args.trace,
                              progress=not args.verbose)
     try:  # the blob is what would ship: it is loaded and validated, not taken from the compiler's memory
-        result = check(compiled.blob(), [x.numpy() for x in inputs], golden_outputs(module, inputs), backend,
-                       expect_config=config)
+        result = check(blob, inputs, goldens, backend, expect_config=config)
     except RunError as e:
-        raise UserError(f"model {compiled.model!r}{' on the RTL' if isinstance(e, RtlError) else ''}: {e}") from None
-    print(f"model {compiled.model} on {args.backend} (config {args.config}): {'PASS' if result.passed else 'FAIL'}")
-    print(f"  tolerance: cosine >= {MIN_COSINE}, max abs err <= {MAX_ABS_ERR_OF_RANGE:g} x max |golden|")
+        raise UserError(f"{what}{' on the RTL' if isinstance(e, RtlError) else ''}: {e}") from None
+    print(f"{what} on {args.backend} (config {config.name}): {'PASS' if result.passed else 'FAIL'}")
+    if goldens is None:
+        print("  no golden given (--golden FILE.npz): outputs not compared with PyTorch")
+    else:
+        print(f"  tolerance: cosine >= {MIN_COSINE}, max abs err <= {MAX_ABS_ERR_OF_RANGE:g} x max |golden|")
     for r in result.comparisons:
         where = "" if r.first_bad_index is None else f", first bad element {list(r.first_bad_index)}"
         print(f"  {r.name} {list(r.shape)}: cosine {r.cosine:.6f}, max abs err {r.max_abs_err:.4g} "
@@ -114,8 +157,11 @@ def cmd_run(args) -> int:
     stats = result.stats
     for line in (_emulator_lines if args.backend == "emulator" else _rtl_lines)(result, stats):
         print(line)
+    if args.outputs:
+        tensor_io.save(program, Role.OUTPUT, args.outputs, result.outputs)
+        print(f"  outputs: {args.outputs}")
     if args.json:
-        report = {"backend": args.backend, "config": args.config, "model": compiled.model, **stats}
+        report = {"backend": args.backend, "config": config.name, "model": program.metadata.get("model"), **stats}
         if args.backend == "rtl":
             report["firmware_calls_equal"] = result.firmware_calls_equal
         report.update(passed=result.passed, outputs=[r.as_dict() for r in result.comparisons],
@@ -158,20 +204,26 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     model_help = "a zoo model (mlp, attention, host_fallback) or path/to/file.py:factory"
 
-    def common(p):
-        p.add_argument("model", help=model_help)
-        p.add_argument("--config", default=DEFAULT_CONFIG, choices=sorted(CONFIGS), help="hardware config")
+    def common(p, what: str = model_help):
+        p.add_argument("model", help=what)
+        p.add_argument("--config", choices=sorted(CONFIGS),
+                       help=f"hardware config (default: {DEFAULT_CONFIG} for a model; for a blob, its own)")
         p.add_argument("--decompose", action="store_true", help="lower the core-ATen decomposed graph")
 
     p = sub.add_parser("compile", help="compile a model to a blob")
     common(p)
     p.add_argument("-o", "--output", required=True, help="blob file to write")
+    p.add_argument("--save-io", action="store_true",
+                   help="also write the example inputs and PyTorch's outputs beside the blob (.inputs.npz, .golden.npz)")
     p.set_defaults(func=cmd_compile)
     p = sub.add_parser("inspect", help="print what a blob holds")
     p.add_argument("blob")
     p.set_defaults(func=cmd_inspect)
-    p = sub.add_parser("run", help="compile, run, compare with PyTorch; exit 0 only on pass")
-    common(p)
+    p = sub.add_parser("run", help="compile (or load a blob), run, compare; exit 0 only on pass")
+    common(p, f"{model_help}, or a blob file (*{BLOB_SUFFIX})")
+    p.add_argument("--inputs", metavar="FILE.npz", help="a blob's inputs, by input tensor name or arr_0, arr_1, ...")
+    p.add_argument("--golden", metavar="FILE.npz", help="a blob's expected outputs, compared as PyTorch's are")
+    p.add_argument("--outputs", metavar="FILE.npz", help="write the outputs, by output tensor name")
     p.add_argument("--backend", default="emulator", choices=["emulator", "rtl"],
                    help="the bit-exact emulator, or the Verilator-simulated RTL (checked against the emulator)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")

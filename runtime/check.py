@@ -37,11 +37,11 @@ class RunCheck:
         return all(c.passed for c in self.comparisons) and not self.mismatches
 
 
-def check(blob: bytes, inputs: list[np.ndarray], goldens: list[np.ndarray], backend: Backend | None = None,
+def check(blob: bytes, inputs: list[np.ndarray], goldens: list[np.ndarray] | None, backend: Backend | None = None,
           expect_config: HardwareConfig | None = None) -> RunCheck:
     """Run the blob on the emulator and, unless `backend` is an emulator (its own reference), on
-    `backend` (default: the emulator); compare. Raises BlobError for a bad blob and RunError when a
-    run cannot finish."""
+    `backend` (default: the emulator); compare, with PyTorch's outputs too unless goldens is None.
+    Raises BlobError for a bad blob and RunError when a run cannot finish."""
     reference = backend if isinstance(backend, EmulatorBackend) else EmulatorBackend()
     program = reference.init(blob, expect_config)
     expected = reference.execute(inputs)  # first: it names bad inputs and misbehaving programs exactly
@@ -57,7 +57,7 @@ def check(blob: bytes, inputs: list[np.ndarray], goldens: list[np.ndarray], back
         at = next((i for i, (a, b) in enumerate(zip(got_calls, calls)) if a != b), min(len(got_calls), len(calls)))
         mismatches.append(f"firmware call sequences differ at call {at} ({len(got_calls)} on the {backend.name}, "
                           f"{len(calls)} on the emulator)")
-    comparisons = [compare(f"output{i}", got, ref) for i, (got, ref) in enumerate(zip(outputs, goldens))]
+    comparisons = [compare(f"output{i}", got, ref) for i, (got, ref) in enumerate(zip(outputs, goldens or []))]
     return RunCheck(backend.name, program, outputs, comparisons, mismatches, len(calls), got_calls == calls,
                     backend.stats())
 

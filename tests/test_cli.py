@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cli.main import main
@@ -117,3 +118,59 @@ def test_unknown_model_is_a_one_line_error():
     result = atalla("run", "nosuchmodel")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unknown model 'nosuchmodel'" in result.stderr
+
+
+# ---- running a blob on its own ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def saved_io(tmp_path_factory) -> Path:
+    """attention.atb with the example inputs and PyTorch's outputs beside it (compile --save-io)."""
+    blob = tmp_path_factory.mktemp("io") / "attention.atb"
+    assert main(["compile", "attention", "-o", str(blob), "--save-io"]) == 0
+    return blob
+
+
+def test_a_saved_blob_runs_with_its_inputs_and_golden_and_writes_outputs(saved_io, tmp_path, capsys):
+    inputs, golden = saved_io.with_suffix(".inputs.npz"), saved_io.with_suffix(".golden.npz")
+    assert set(np.load(inputs).files) == {"x"} and set(np.load(golden).files) == {"output0"}
+    outputs = tmp_path / "out.npz"
+    assert main(["run", str(saved_io), "--inputs", str(inputs), "--golden", str(golden),
+                 "--outputs", str(outputs)]) == 0
+    out = capsys.readouterr().out
+    assert f"blob {saved_io} on emulator (config small): PASS" in out and "cosine 0.99" in out
+    # The same bits as the model run gives.
+    assert main(["run", "attention", "--outputs", str(tmp_path / "model.npz")]) == 0
+    np.testing.assert_array_equal(np.load(outputs)["output0"].view(np.uint32),
+                                  np.load(tmp_path / "model.npz")["output0"].view(np.uint32))
+
+
+def test_a_blob_without_a_golden_runs_and_says_so(saved_io, tmp_path, capsys):
+    positional = tmp_path / "positional.npz"
+    np.savez(positional, np.load(saved_io.with_suffix(".inputs.npz"))["x"])  # saved as arr_0
+    assert main(["run", str(saved_io), "--inputs", str(positional)]) == 0
+    assert "no golden given (--golden FILE.npz): outputs not compared with PyTorch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arrays, words", [
+    ({"y": np.zeros((2, 16, 32), np.float32)}, "the program has no input tensor named y (its inputs: x)"),
+    ({"x": np.zeros((2, 16, 31), np.float32)}, "input 'x' has shape [2, 16, 31]; the program was compiled for "
+                                               "[2, 16, 32]"),
+    ({"x": np.zeros((2, 16, 32))}, "input 'x' is float64; the program takes float32"),
+    ({}, "no array for input 'x' (name it so, or give every input in order as arr_0)"),
+])
+def test_bad_blob_inputs_are_one_line_errors_naming_the_tensor(saved_io, tmp_path, capsys, arrays, words):
+    path = tmp_path / "in.npz"
+    np.savez(path, **arrays)
+    assert main(["run", str(saved_io), "--inputs", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_blob_run_errors(saved_io, capsys):
+    assert main(["run", str(saved_io)]) == 2
+    assert "needs --inputs FILE.npz" in capsys.readouterr().err
+    inputs = str(saved_io.with_suffix(".inputs.npz"))
+    assert main(["run", str(saved_io), "--inputs", inputs, "--config", "atalla32"]) == 2
+    assert "compiled for config 'small' but this run uses 'atalla32'" in capsys.readouterr().err
+    assert main(["run", "mlp", "--inputs", inputs]) == 2
+    assert "--inputs and --golden are for blob runs" in capsys.readouterr().err
