@@ -29,13 +29,6 @@ from runtime.rtl.signals import c_bytes, simulator
 FETCH_REGION = 64 * 1024  # top of DRAM: command-fetch traffic only, never written by the DMA
 
 
-def tb_parameters(cfg: HardwareConfig) -> tuple[tuple[str, int], ...]:
-    """Verilator -G parameters of dma_tb for a hardware config."""
-    return (("ROW_BYTES", cfg.sp_row_bytes), ("SP_ROWS", cfg.sp_rows), ("SP_BANKS", cfg.sp_banks),
-            ("BEAT_BYTES", cfg.dma_bytes_per_cycle), ("DRAM_BYTES", cfg.dram_bytes),
-            ("DRAM_LATENCY", cfg.dram_latency))
-
-
 def _c_array(lib: ctypes.CDLL, prefix: str, nbytes: int) -> np.ndarray:
     """Allocate (idempotently) one of dram_model.cpp's byte arrays and view it with NumPy."""
     init, size, base = (getattr(lib, f"{prefix}_{n}") for n in ("init", "size", "base"))

@@ -1,13 +1,22 @@
-"""Python side of the testbench scratchpad model (rtl/tb/scratchpad_model.*): a NumPy view of
-its storage, and random contents."""
+"""Python side of the testbench scratchpad model (rtl/tb/scratchpad_model.*): the config a bench
+of it runs with, a NumPy view of its storage, and random contents."""
 
 from __future__ import annotations
 
 import ctypes
+from dataclasses import replace
 
 import numpy as np
 
+from atalla.config import HardwareConfig
 from runtime.rtl.signals import c_bytes, simulator
+
+MODEL_ROWS = 1 << 10  # the model's rows whatever the config: a unit bench needs no more
+
+
+def model_config(config: HardwareConfig) -> HardwareConfig:
+    """The config with the model's scratchpad: what a bench of a unit on it is built and run with."""
+    return replace(config, name=f"{config.name}-sp{MODEL_ROWS}", sp_bytes=MODEL_ROWS * config.sp_row_bytes)
 
 
 def scratchpad(rows: int, row_bytes: int) -> np.ndarray:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runtime.rtl.params import Parameters, parameter_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 RTL = ROOT / "rtl"
@@ -50,7 +53,7 @@ class Dut:
 
     top: str
     sources: tuple[str, ...]
-    parameters: tuple[tuple[str, int | str], ...] = ()  # a str is a sized SV literal, e.g. "64'd1024"
+    parameters: Parameters = ()  # a str is a sized SV literal, e.g. "64'd1024"
     cpp: tuple[str, ...] = ()  # C++ files (DPI-C models), relative to rtl/
     vlt: str | None = None  # Verilator control file naming the public signals; None keeps all public
     extra_args: tuple[str, ...] = field(default=())
@@ -134,3 +137,12 @@ def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: d
     except SystemExit:
         pass  # the runner exits when a test failed; results.xml says which (and its absence, a crash)
     return get_results(results)
+
+
+def lint(sources: tuple[str, ...], *, top: str | None = None, parameters: Parameters = (),
+         timing: bool = False) -> subprocess.CompletedProcess:
+    """Verilator's lint (-Wall) of sources (relative to rtl/) with these parameters; timing: the
+    sources are a testbench (not synthesizable: --timing for its clock)."""
+    command = [str(verilator_root() / "bin" / "verilator"), "--lint-only", "-Wall", *(["--timing"] if timing else []),
+               *(["--top-module", top] if top else []), *parameter_flags(parameters), *(str(RTL / s) for s in sources)]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **tool_env()})

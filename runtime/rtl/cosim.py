@@ -18,6 +18,7 @@ import numpy as np
 from atalla.config import HardwareConfig
 from atalla.isa import MailboxCall, Status
 from runtime.rtl.build import Dut, run
+from runtime.rtl.params import verilator_parameters
 
 DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
           "gemm_unit.sv", "vector_unit.sv", "cmdproc.sv", "mailbox.sv", "fetch.sv", "scratchpad.sv", "dram.sv", "dma.sv",
@@ -30,13 +31,7 @@ def design(config: HardwareConfig) -> Dut:
     return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
                cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
                vlt="tb/atalla_tb.vlt",
-               parameters=(("ARRAY_ROWS", config.array_rows), ("ARRAY_COLS", config.array_cols),
-                           ("SP_BYTES", config.sp_bytes), ("SP_ROW_BYTES", config.sp_row_bytes),
-                           ("SP_BANKS", config.sp_banks), ("DRAM_BYTES", f"64'd{config.dram_bytes}"),
-                           ("DRAM_LATENCY", config.dram_latency),
-                           ("DMA_BYTES_PER_CYCLE", config.dma_bytes_per_cycle),
-                           ("NUM_HANDLES", config.num_handles), ("NUM_TICKETS", config.num_tickets),
-                           ("WATCHDOG_CYCLES", WATCHDOG_CYCLES)))
+               parameters=(*verilator_parameters(config, "atalla_tb"), ("WATCHDOG_CYCLES", WATCHDOG_CYCLES)))
 
 
 @dataclass

@@ -27,6 +27,7 @@ from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.build import BUILD_ROOT, RTL, build_once, tool_env
 from runtime.rtl.cosim import design
+from runtime.rtl.params import parameter_flags
 from runtime.rtl.recording import Recording
 from runtime.rtl.signals import words
 
@@ -53,7 +54,7 @@ def build(config: HardwareConfig) -> Path:
     # The co-simulation's Verilator arguments (cocotb's runner adds the first five and the timescale)
     # with replay_main.cpp in place of cocotb's main: the same model, only the driver differs.
     args = ["--top-module", dut.top, "--vpi", "--public-flat-rw", "--prefix", "Vtop", *dut.build_args(None),
-            "--timescale", "1ns/1ps", *(f"-G{name}={value}" for name, value in dut.parameters)]
+            "--timescale", "1ns/1ps", *parameter_flags(dut.parameters)]
     key = hashlib.sha256(repr((dut.key(None), args)).encode() + (RTL / REPLAY_MAIN).read_bytes()).hexdigest()[:12]
     build_dir = BUILD_ROOT / f"replay-{key}"
 
