@@ -19,11 +19,11 @@ def model_config(config: HardwareConfig) -> HardwareConfig:
     return replace(config, name=f"{config.name}-sp{MODEL_ROWS}", sp_bytes=MODEL_ROWS * config.sp_row_bytes)
 
 
-def scratchpad(rows: int, row_bytes: int) -> np.ndarray:
-    """A zero-copy view of the model's bytes (sized here)."""
+def scratchpad(config: HardwareConfig) -> np.ndarray:
+    """A zero-copy view of the model's bytes, sized here for a model_config()."""
     lib = simulator()
     lib.spm_init.restype = ctypes.c_void_p
-    return c_bytes(lib.spm_init(rows, row_bytes), rows * row_bytes)
+    return c_bytes(lib.spm_init(config.sp_rows, config.sp_row_bytes), config.sp_bytes)
 
 
 def fill(sp: np.ndarray, rng: np.random.Generator, raw_fraction: float = 0.05) -> None:

@@ -4,7 +4,6 @@ answering over the mailbox; control flow must match the emulator's exactly."""
 from __future__ import annotations
 
 import ctypes
-import os
 
 import cocotb
 import numpy as np
@@ -15,6 +14,7 @@ from atalla.isa import COMMAND_WORDS, MAILBOX_ARGS, Fault, MailboxCall, Opcode, 
 from firmware import Firmware
 from runtime.emulator import Emulator, EmulatorError
 from runtime.loader import load_file
+from runtime.rtl.settings import bench_settings
 from runtime.rtl.signals import c_bytes, simulator, words
 
 FW_LATENCY = 5  # cycles the firmware takes to answer; small: this bench checks behaviour, not cost
@@ -96,7 +96,7 @@ def calls(firmware: Firmware) -> list[tuple]:
 
 @cocotb.test()
 async def runs_like_the_emulator(dut):
-    program = load_file(os.environ["CTB_BLOB"])
+    program = load_file(bench_settings()["blob"])
     firmware = await run_program(dut, program)
     assert dut.done_o.value == 1, f"not done: fault={int(dut.fault_o.value)} at command {int(dut.cmd_index_o.value)}"
     emu, error = emulate(program)
@@ -111,7 +111,7 @@ async def runs_like_the_emulator(dut):
 
 @cocotb.test()
 async def firmware_fault_halts_at_the_emulators_command(dut):
-    program = load_file(os.environ["CTB_BLOB"])
+    program = load_file(bench_settings()["blob"])
     capacity = program.config.sp_page_bytes * 2
     firmware = await run_program(dut, program, sp_capacity=capacity)
     emu, error = emulate(program, sp_capacity=capacity)
@@ -125,7 +125,7 @@ async def firmware_fault_halts_at_the_emulators_command(dut):
 
 @cocotb.test()
 async def unknown_opcode_faults(dut):
-    program = load_file(os.environ["CTB_BLOB"])
+    program = load_file(bench_settings()["blob"])
     await run_program(dut, program, patch=(3, 0x7F))
     assert dut.fault_o.value == 1 and Fault(int(dut.fault_code_o.value)) == Fault.BAD_OPCODE
     assert int(dut.cmd_index_o.value) == 3

@@ -34,7 +34,7 @@ def blobs(tmp_path_factory) -> dict[str, str]:
 @pytest.mark.parametrize("testcase", TESTS)
 def test_cmdproc(blobs, model, testcase, tmp_path):
     tests, failures = run(bench("small"), "cocotb_tests.tb_cmdproc", testcase=testcase,
-                          extra_env={"CTB_BLOB": blobs[model]}, test_dir=tmp_path)
+                          settings={"blob": blobs[model]}, test_dir=tmp_path)
     assert tests == 1 and failures == 0
 
 

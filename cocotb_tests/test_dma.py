@@ -33,8 +33,8 @@ def built() -> None:
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_dma(built, config: str) -> None:
-    tests, failures = run(dma_dut(config), "cocotb_tests.tb_dma",
-                          extra_env={"ATALLA_CONFIG": config, "ATALLA_DMA_COUNT": str(COUNT[config])})
+    tests, failures = run(dma_dut(config), "cocotb_tests.tb_dma", config=get_config(config),
+                          settings={"count": COUNT[config]})
     assert tests > 0
     assert failures == 0
 

@@ -19,9 +19,7 @@ def test_random_gemms_match_the_emulator():
     cfg = model_config(CONFIGS["small"])
     dut = Dut("gemm_tb", (*SOURCES, "tb/scratchpad_model.sv", "tb/gemm_tb.sv"), cpp=("tb/scratchpad_model.cpp",),
               parameters=verilator_parameters(cfg, "gemm_tb"))
-    env = {"GTB_ARRAY": str(cfg.array_rows), "GTB_LANES": str(cfg.lanes), "GTB_ROWS": str(cfg.sp_rows),
-           "GTB_COMMANDS": "300"}
-    tests, failures = run(dut, "cocotb_tests.tb_gemm", extra_env=env)
+    tests, failures = run(dut, "cocotb_tests.tb_gemm", config=cfg, settings={"commands": 300})
     assert tests > 0 and failures == 0
 
 

@@ -27,9 +27,7 @@ def array_dut(cfg: HardwareConfig) -> Dut:
 @pytest.mark.parametrize("config", ["small", "atalla32"])
 def test_systolic_array(config):
     cfg = CONFIGS[config]
-    tests, failures = run(array_dut(cfg), "cocotb_tests.tb_array",
-                          extra_env={"ATB_ROWS": str(cfg.array_rows), "ATB_COLS": str(cfg.array_cols),
-                                     "ATB_TILES": str(TILES[config]), "ATB_SEED": "1"})
+    tests, failures = run(array_dut(cfg), "cocotb_tests.tb_array", config=cfg, settings={"tiles": TILES[config]})
     assert tests > 0 and failures == 0
 
 

@@ -17,8 +17,7 @@ def test_random_commands_match_the_emulator(config):
     cfg = model_config(CONFIGS[config])
     dut = Dut("vector_tb", (*SOURCES, "tb/scratchpad_model.sv", "tb/vector_tb.sv"),
               parameters=verilator_parameters(cfg, "vector_tb"), cpp=("tb/scratchpad_model.cpp",))
-    tests, failures = run(dut, "cocotb_tests.tb_vector",
-                          extra_env={"VTB_LANES": str(cfg.lanes), "VTB_ROWS": str(cfg.sp_rows)})
+    tests, failures = run(dut, "cocotb_tests.tb_vector", config=cfg, settings={"commands": 1500})
     assert tests > 0 and failures == 0
 
 

@@ -12,11 +12,14 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from atalla.config import HardwareConfig
 from runtime.rtl.params import Parameters, parameter_flags
+from runtime.rtl.settings import write_bench_file
 
 ROOT = Path(__file__).resolve().parents[2]
 RTL = ROOT / "rtl"
@@ -111,11 +114,14 @@ def build_once(build_dir: Path, product: str, make: Callable[[Path, Path], None]
     return build_dir
 
 
-def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: dict[str, str] | None = None,
-        waves: str | None = None, test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
+def run(dut: Dut, test_module: str, *, config: HardwareConfig | None = None, settings: Mapping[str, Any] | None = None,
+        testcase: str | None = None, extra_env: dict[str, str] | None = None, waves: str | None = None,
+        test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
     """Run the cocotb tests of `test_module` on the DUT; returns (tests, failures).
 
-    quiet: build and simulation logs go to files (build.log beside the build, sim.log in test_dir)."""
+    config, settings: what the tests read with runtime.rtl.settings.bench_config() and
+    bench_settings() (JSON-able values); quiet: build and simulation logs go to files (build.log
+    beside the build, sim.log in test_dir)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -127,6 +133,7 @@ def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: d
     env = {
         # Rewrite asserts only in the test modules: rewriting every import slows start-up severalfold.
         "COCOTB_REWRITE_ASSERTION_FILES": "cocotb_tests/*.py",
+        **write_bench_file(test_dir, config, settings),
         **(extra_env or {}),
     }
     results = test_dir / "results.xml"
