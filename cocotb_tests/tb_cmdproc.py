@@ -9,9 +9,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
+from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
-from atalla.isa import COMMAND_WORDS, MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
+from atalla.isa import COMMAND_BYTES, MAILBOX_ARGS, Fault, MailboxCall, Opcode, Status
 from firmware import Firmware
+from runtime import image
 from runtime.emulator import Emulator, EmulatorError
 from runtime.loader import load_file
 from runtime.rtl.settings import bench_settings
@@ -59,11 +61,10 @@ async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
 
 async def run_program(dut, program, sp_capacity=None, patch=None):
     memory = program_memory(program)
-    stream = np.stack([c.encode() for c in program.commands]).view(np.uint8).ravel()
-    memory[program.program_dram_offset : program.program_dram_offset + stream.size] = stream
+    image.write_image(memory, program)
     if patch is not None:
         index, word0 = patch
-        at = program.program_dram_offset + index * 4 * COMMAND_WORDS
+        at = program.program_dram_offset + index * COMMAND_BYTES
         memory[at : at + 4] = np.array([word0], "<u4").view(np.uint8)
     engine = TicketEngine()
     firmware = Firmware(program.config, program, np.zeros(program.config.dram_bytes, np.uint8), engine, sp_capacity)
@@ -84,7 +85,7 @@ async def run_program(dut, program, sp_capacity=None, patch=None):
 def emulate(program, sp_capacity=None) -> tuple[Emulator, str | None]:
     emu = Emulator(program, sp_capacity=sp_capacity)
     try:
-        emu.run([np.zeros(t.shape, np.float32) for t in program.tensors if t.role.name == "INPUT"])
+        emu.run([np.zeros(t.shape, np.float32) for t in program.by_role(Role.INPUT)])
         return emu, None
     except EmulatorError as e:
         return emu, str(e)
