@@ -1,10 +1,10 @@
 """pyuvm environment for the DMA testbench (rtl/tb/dma_tb.sv).
 
-Items are DMA descriptors (firmware.dma.DmaDescriptor). The driver programs one through the
+Items are DMA descriptors (atalla.dma.DmaDescriptor). The driver programs one through the
 testbench's register programmer, waits for its done pulse and hands it to the scoreboard, which
-applies it to a NumPy reference (firmware.dma.ImmediateDmaEngine over copies of the DRAM and the
-scratchpad) and compares the DUT exactly: the touched rows / bytes after every descriptor, everything
-every `full_every` descriptors and at the end.
+applies it to a NumPy reference (runtime.emulator.dma.ImmediateDmaEngine over copies of the DRAM
+and the scratchpad) and compares the DUT exactly: the touched rows / bytes after every descriptor,
+everything every `full_every` descriptors and at the end.
 
 Python never waits on a clock: it sets inputs, toggles a `go` and awaits the pulse that answers it.
 The DRAM and the testbench staging buffer are C++ arrays (rtl/dram_model.cpp) viewed with NumPy.
@@ -23,17 +23,11 @@ from pyuvm import (ConfigDB, uvm_analysis_port, uvm_component, uvm_driver, uvm_e
 from atalla.config import HardwareConfig
 from atalla.dma import DmaDescriptor
 from atalla.isa import DmaDirection
+from firmware.dma import distinct_elements, validate
 from runtime.emulator.dma import ImmediateDmaEngine
 from runtime.rtl.signals import c_bytes, simulator
 
 FETCH_REGION = 64 * 1024  # top of DRAM: command-fetch traffic only, never written by the DMA
-
-
-def tb_parameters(cfg: HardwareConfig) -> tuple[tuple[str, int], ...]:
-    """Verilator -G parameters of dma_tb for a hardware config."""
-    return (("ROW_BYTES", cfg.sp_row_bytes), ("SP_ROWS", cfg.sp_rows), ("SP_BANKS", cfg.sp_banks),
-            ("BEAT_BYTES", cfg.dma_bytes_per_cycle), ("DRAM_BYTES", cfg.dram_bytes),
-            ("DRAM_LATENCY", cfg.dram_latency))
 
 
 def _c_array(lib: ctypes.CDLL, prefix: str, nbytes: int) -> np.ndarray:
@@ -130,7 +124,8 @@ def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, window: int
                       sp_window: int = 256) -> DmaDescriptor:
     """A valid random descriptor: loads and stores, rows 1..40, cols 1..lanes, contiguous, strided,
     broadcast (stride 0), transposed-style and reversed (negative) strides. Addresses mostly fall in
-    small windows so that transfers overlap and later loads read what earlier stores wrote."""
+    small windows so that transfers overlap and later loads read what earlier stores wrote. Each is
+    one the firmware hands to the engine (firmware.dma.validate)."""
     dram_limit = cfg.dram_bytes - FETCH_REGION
     while True:
         direction = DmaDirection(int(rng.integers(2)))
@@ -150,9 +145,9 @@ def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, window: int
             rs, cs = 1, int(rng.integers(rows, 4096))
         else:
             rs, cs = -int(rng.integers(0, 500)), -int(rng.integers(0, 3))
-        r_off, c_off = (rows - 1) * rs, (cols - 1) * cs
-        lo = 2 * (min(r_off, 0) + min(c_off, 0))
-        hi = 2 * (max(r_off, 0) + max(c_off, 0)) + 1
+        block = DmaDescriptor(direction, sp_addr=0, dram_addr=0, rows=rows, cols=cols, row_stride=rs, col_stride=cs,
+                              ticket=0)
+        lo, hi = block.dram_span()  # relative to the DRAM address, drawn next
         top = window if rng.random() < 0.8 else dram_limit
         top = max(top, hi - lo + 2)
         if top > dram_limit:
@@ -163,15 +158,13 @@ def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, window: int
             sp_row = cfg.sp_rows - rows  # the last rows of the scratchpad
         else:
             sp_row = int(rng.integers(0, max(sp_top - rows, 0) + 1))
-        d = DmaDescriptor(direction=direction, sp_addr=sp_row * cfg.sp_row_bytes, dram_addr=dram_addr,
-                          rows=rows, cols=cols, row_stride=rs, col_stride=cs,
-                          ticket=int(rng.integers(cfg.num_tickets)))
+        d = block._replace(sp_addr=sp_row * cfg.sp_row_bytes, dram_addr=dram_addr,
+                           ticket=int(rng.integers(cfg.num_tickets)))
         lo_b, hi_b = d.dram_span()
         assert 0 <= lo_b and hi_b < dram_limit, d.describe()
-        if direction == DmaDirection.STORE and (rows > 1 or cols > 1):
-            elems = d.dram_elements()
-            if np.unique(elems).size != elems.size:
-                continue  # a store may not write an element twice
+        if direction == DmaDirection.STORE and not distinct_elements(d):
+            continue  # the firmware refuses a store that writes an element twice
+        validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")})
         return d
 
 

@@ -4,17 +4,19 @@ answering over the mailbox; control flow must match the emulator's exactly."""
 from __future__ import annotations
 
 import ctypes
-import os
 
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
+from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
-from atalla.isa import COMMAND_WORDS, MAILBOX_MAX_ARGS, Fault, Opcode, Status
+from atalla.isa import COMMAND_BYTES, MAILBOX_MAX_ARGS, Fault, Opcode, Status
 from firmware import Firmware
+from runtime import image
 from runtime.emulator import Emulator, EmulatorError
 from runtime.loader import load_file
+from runtime.rtl.settings import bench_settings
 from runtime.rtl.signals import c_bytes, simulator, words
 
 FW_LATENCY = 5  # cycles the firmware takes to answer here
@@ -59,11 +61,10 @@ async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
 
 async def run_program(dut, program, sp_capacity=None, patch=None):
     memory = program_memory(program)
-    stream = np.stack([c.encode() for c in program.commands]).view(np.uint8).ravel()
-    memory[program.program_dram_offset : program.program_dram_offset + stream.size] = stream
+    image.write_image(memory, program)
     if patch is not None:
         index, word0 = patch
-        at = program.program_dram_offset + index * 4 * COMMAND_WORDS
+        at = program.program_dram_offset + index * COMMAND_BYTES
         memory[at : at + 4] = np.array([word0], "<u4").view(np.uint8)
     engine = TicketEngine()
     firmware = Firmware(program.config, program, np.zeros(program.config.dram_bytes, np.uint8), engine, sp_capacity)
@@ -84,7 +85,7 @@ async def run_program(dut, program, sp_capacity=None, patch=None):
 def emulate(program, sp_capacity=None) -> tuple[Emulator, str | None]:
     emu = Emulator(program, sp_capacity=sp_capacity)
     try:
-        emu.run([np.zeros(t.shape, np.float32) for t in program.tensors if t.role.name == "INPUT"])
+        emu.run([np.zeros(t.shape, np.float32) for t in program.by_role(Role.INPUT)])
         return emu, None
     except EmulatorError as e:
         return emu, str(e)
@@ -96,7 +97,7 @@ def calls(firmware: Firmware) -> list[tuple]:
 
 @cocotb.test()
 async def runs_like_the_emulator(dut):
-    program = load_file(os.environ["CTB_BLOB"])
+    program = load_file(bench_settings()["blob"])
     firmware = await run_program(dut, program)
     assert dut.done_o.value == 1, f"not done: fault={int(dut.fault_o.value)} at command {int(dut.cmd_index_o.value)}"
     emu, error = emulate(program)
@@ -111,7 +112,7 @@ async def runs_like_the_emulator(dut):
 
 @cocotb.test()
 async def firmware_fault_halts_at_the_emulators_command(dut):
-    program = load_file(os.environ["CTB_BLOB"])
+    program = load_file(bench_settings()["blob"])
     capacity = program.config.sp_page_bytes * 2
     firmware = await run_program(dut, program, sp_capacity=capacity)
     emu, error = emulate(program, sp_capacity=capacity)
@@ -125,7 +126,7 @@ async def firmware_fault_halts_at_the_emulators_command(dut):
 
 @cocotb.test()
 async def unknown_opcode_faults(dut):
-    program = load_file(os.environ["CTB_BLOB"])
+    program = load_file(bench_settings()["blob"])
     await run_program(dut, program, patch=(3, 0x7F))
     assert dut.fault_o.value == 1 and Fault(int(dut.fault_code_o.value)) == Fault.BAD_OPCODE
     assert int(dut.cmd_index_o.value) == 3

@@ -1,12 +1,11 @@
 """cocotb tests of dram + scratchpad + dma (rtl/tb/dma_tb.sv); run by cocotb_tests/test_dma.py.
 
-The hardware config comes from ATALLA_CONFIG (its parameters must be the ones dma_tb was built with);
-ATALLA_DMA_COUNT sets the number of random descriptors.
+Run with the hardware config dma_tb was built for (run(config=...)) and the setting count (random
+descriptors).
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import cocotb
@@ -14,27 +13,25 @@ import numpy as np
 import pyuvm
 from pyuvm import ConfigDB, uvm_test
 
-from atalla.config import get_config
 from atalla.dma import DmaDescriptor
 from atalla.isa import DmaDirection
 from cocotb_tests.dma_env import FETCH_REGION, DmaEnv, DmaRandomSeq, DmaTb
 from runtime.emulator.dma import ImmediateDmaEngine
+from runtime.rtl.settings import bench_config, bench_settings
 
-CFG = get_config(os.environ.get("ATALLA_CONFIG", "small"))
-COUNT = int(os.environ.get("ATALLA_DMA_COUNT", "300"))
 TIMEOUT_MS = 20  # simulated: 2M cycles, far beyond any test here; turns a hang into a failure
 
 
 async def _randomise(tb: DmaTb, rng: np.random.Generator) -> None:
     """Random DRAM (one NumPy copy into the C++ array) and random scratchpad (one backdoor pass)."""
     tb.dram[:] = rng.integers(0, 256, tb.dram.size, dtype=np.uint8)
-    await tb.sp_write(0, rng.integers(0, 256, (CFG.sp_rows, CFG.sp_row_bytes), dtype=np.uint8))
+    await tb.sp_write(0, rng.integers(0, 256, (tb.cfg.sp_rows, tb.cfg.sp_row_bytes), dtype=np.uint8))
 
 
 async def _fetcher(tb: DmaTb, rng: np.random.Generator, stop: list[bool], log) -> tuple[int, int]:
     """Command fetches on DRAM port 1 while the DMA runs on port 0; returns (fetches, mismatches)."""
     n = bad = 0
-    top = CFG.dram_bytes
+    top = tb.cfg.dram_bytes
     while not stop[0]:
         addr = int(rng.integers(top - FETCH_REGION, top - 32 + 1)) & ~1
         got = await tb.fetch(addr)
@@ -51,9 +48,10 @@ class DmaRandomTest(uvm_test):
     """Constrained-random loads and stores against the ImmediateDmaEngine reference, exact."""
 
     def build_phase(self) -> None:
-        self.tb = DmaTb(cocotb.top, CFG)
+        self.cfg, self.count = bench_config(), bench_settings()["count"]
+        self.tb = DmaTb(cocotb.top, self.cfg)
         ConfigDB().set(None, "*", "TB", self.tb)
-        ConfigDB().set(None, "*", "CFG", CFG)
+        ConfigDB().set(None, "*", "CFG", self.cfg)
         ConfigDB().set(None, "*", "FULL_EVERY", 25)
         self.env = DmaEnv("env", self)
 
@@ -67,7 +65,7 @@ class DmaRandomTest(uvm_test):
         stop = [False]
         fetcher = cocotb.start_soon(_fetcher(tb, np.random.default_rng(7), stop, self.logger))
         t0, c0 = time.perf_counter(), tb.cycle()
-        await DmaRandomSeq("seq", count=COUNT, seed=11).start(self.env.seqr)
+        await DmaRandomSeq("seq", count=self.count, seed=11).start(self.env.seqr)
         await sb.full_check()
         stop[0] = True
         self.fetches, self.fetch_bad = await fetcher
@@ -75,13 +73,13 @@ class DmaRandomTest(uvm_test):
         self.drop_objection()
 
     def check_phase(self) -> None:
-        s = self.env.scoreboard.stats
+        s, cfg = self.env.scoreboard.stats, self.cfg
         bpc = s.contig_bytes / max(s.contig_cycles, 1)
-        print(f"dma {CFG.name}: {s.descriptors} descriptors, {s.bytes} bytes, {s.mismatches} mismatches; "
-              f"contiguous {bpc:.2f} bytes/cycle (of {CFG.dma_bytes_per_cycle}, latency {CFG.dram_latency}, "
+        print(f"dma {cfg.name}: {s.descriptors} descriptors, {s.bytes} bytes, {s.mismatches} mismatches; "
+              f"contiguous {bpc:.2f} bytes/cycle (of {cfg.dma_bytes_per_cycle}, latency {cfg.dram_latency}, "
               f"rows <= 40); {self.fetches} command fetches, {self.fetch_bad} bad; "
               f"{self.cycles} cycles in {self.wall:.1f} s")
-        assert s.descriptors == COUNT
+        assert s.descriptors == self.count
         assert s.mismatches == 0, "\n".join(self.env.scoreboard.errors)
         assert self.fetches > 0 and self.fetch_bad == 0
 
@@ -89,7 +87,8 @@ class DmaRandomTest(uvm_test):
 @cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 async def dram_bulk_ctypes(dut) -> None:
     """64K words into the C++ DRAM and back with one NumPy copy each; the RTL sees the same bytes."""
-    tb = DmaTb(dut, CFG)
+    cfg = bench_config()
+    tb = DmaTb(dut, cfg)
     await tb.reset()
     rng = np.random.default_rng(5)
     words = rng.integers(0, 1 << 32, 1 << 16, dtype=np.uint32)
@@ -102,15 +101,15 @@ async def dram_bulk_ctypes(dut) -> None:
     assert np.array_equal(back, words)
     dut._log.info(f"bulk DRAM: load {words.size} words in {(t1 - t0) * 1e6:.0f} us, "
                   f"read back in {(t2 - t1) * 1e6:.0f} us")
-    print(f"dram {CFG.name}: 64K words loaded in {(t1 - t0) * 1e6:.0f} us, read back in {(t2 - t1) * 1e6:.0f} us")
+    print(f"dram {cfg.name}: 64K words loaded in {(t1 - t0) * 1e6:.0f} us, read back in {(t2 - t1) * 1e6:.0f} us")
 
     # Port 1 reads the same bytes.
     for addr in (base, base + 2, base + words.nbytes - 32):
         assert await tb.fetch(addr) == tb.dram[addr:addr + 32].tobytes()
 
     # A DMA load of the whole region as rows, a DMA store of it elsewhere: bytes survive exactly.
-    lanes, rb = CFG.lanes, CFG.sp_row_bytes
-    rows = min(words.nbytes // rb, CFG.sp_rows)
+    lanes, rb = cfg.lanes, cfg.sp_row_bytes
+    rows = min(words.nbytes // rb, cfg.sp_rows)
     load = DmaDescriptor(DmaDirection.LOAD, 0, base, rows, lanes, lanes, 1, 3)
     await tb.program(load)
     assert (await tb.wait_done())[0] == 3
@@ -123,21 +122,22 @@ async def dram_bulk_ctypes(dut) -> None:
 
     # Row + 1 past the end of the scratchpad reads as zero (row 0, where a wrap would land, is not).
     await tb.sp_write(0, np.full((1, rb), 0xA5, np.uint8))
-    await tb.sp_read(CFG.sp_rows - 1, 1)
+    await tb.sp_read(cfg.sp_rows - 1, 1)
     assert not dut.bd_err_o.value
 
 
 @cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 async def dma_bandwidth(dut) -> None:
     """Long contiguous transfers stream at the DRAM's bytes per cycle; a queued burst runs back to back."""
-    tb = DmaTb(dut, CFG)
+    cfg = bench_config()
+    tb = DmaTb(dut, cfg)
     await tb.reset()
     rng = np.random.default_rng(9)
     await _randomise(tb, rng)
     ref_dram, ref_sp = tb.dram.copy(), (await tb.sp_read()).reshape(-1)
-    ref = ImmediateDmaEngine(CFG, ref_dram, ref_sp)
-    lanes, rb, beat = CFG.lanes, CFG.sp_row_bytes, CFG.dma_bytes_per_cycle
-    rows = min(1024, CFG.sp_rows // 2)
+    ref = ImmediateDmaEngine(cfg, ref_dram, ref_sp)
+    lanes, rb, beat = cfg.lanes, cfg.sp_row_bytes, cfg.dma_bytes_per_cycle
+    rows = min(1024, cfg.sp_rows // 2)
     report = []
 
     for direction in (DmaDirection.LOAD, DmaDirection.STORE):
@@ -170,4 +170,4 @@ async def dma_bandwidth(dut) -> None:
 
     assert np.array_equal(tb.dram, ref_dram)
     assert np.array_equal((await tb.sp_read()).reshape(-1), ref_sp)
-    print(f"dma {CFG.name} bandwidth (beat {beat} B, latency {CFG.dram_latency}): " + "; ".join(report))
+    print(f"dma {cfg.name} bandwidth (beat {beat} B, latency {cfg.dram_latency}): " + "; ".join(report))

@@ -9,46 +9,36 @@ bf16."""
 
 from __future__ import annotations
 
-import os
-
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
+from atalla.config import HardwareConfig
 from atalla.isa import Flag
 from cocotb_tests.scratchpad_model import fill, scratchpad
 from runtime.emulator import units
+from runtime.rtl.settings import bench_config, bench_settings
 
-ARRAY = int(os.environ["GTB_ARRAY"])
-LANES = int(os.environ["GTB_LANES"])
-ROWS = int(os.environ["GTB_ROWS"])
-COMMANDS = int(os.environ.get("GTB_COMMANDS", "300"))
+SEED = 2  # unless run(settings={"seed": ...}) says otherwise
 BATCH = 12  # commands pushed before the queue drains and the scratchpad is compared
-ROW_BYTES = 2 * LANES
 
 
-def overlap(lo1: int, n1: int, lo2: int, n2: int) -> bool:
-    return lo1 < lo2 + n2 and lo2 < lo1 + n1
-
-
-def random_command(rng: np.random.Generator) -> dict:
-    """Operand rows anywhere in the scratchpad, within the ISA's rules (D apart from A and B; C
-    either D itself, same rows and format, or apart from it)."""
+def random_command(rng: np.random.Generator, cfg: HardwareConfig) -> dict:
+    """Operand rows anywhere in the scratchpad, where the emulator's rule allows them."""
+    array, rows = cfg.array_rows, cfg.sp_rows
     while True:
-        m, k, n = int(rng.integers(1, 3 * ARRAY)), int(rng.integers(1, ARRAY + 1)), int(rng.integers(1, ARRAY + 1))
+        m, k, n = int(rng.integers(1, 3 * array)), int(rng.integers(1, array + 1)), int(rng.integers(1, array + 1))
         step = int(rng.integers(0, 4))
         flags = int(rng.choice([0, Flag.D_BF16])) | int(rng.choice([0, Flag.ACCUMULATE]))
         if flags & Flag.ACCUMULATE:
             flags |= int(rng.choice([0, Flag.C_BF16, Flag.C_BF16 | Flag.C_ROW]))
-        a_rows, d_rows, c_rows = (m - 1) * step + 1, units.gemm_d_rows(m, flags), units.gemm_c_rows(m, flags)
-        a, b, d = (int(rng.integers(0, ROWS - r)) for r in (a_rows, k, d_rows))
+        a_rows, d_rows, c_rows = units.gemm_a_rows(m, step), units.gemm_d_rows(m, flags), units.gemm_c_rows(m, flags)
+        a, b, d = (int(rng.integers(0, rows - r)) for r in (a_rows, k, d_rows))
         in_place = flags & Flag.ACCUMULATE and c_rows == d_rows and rng.random() < 0.5
-        c = d if in_place else int(rng.integers(0, ROWS - c_rows))
-        if overlap(d, d_rows, a, a_rows) or overlap(d, d_rows, b, k):
-            continue
-        if flags & Flag.ACCUMULATE and not in_place and overlap(c, c_rows, d, d_rows):
-            continue
-        return {"a": a, "step": step, "b": b, "c": c, "d": d, "m": m, "k": k, "n": n, "flags": flags}
+        c = d if in_place else int(rng.integers(0, rows - c_rows))
+        spans = ((a, a + a_rows), (b, b + k), (c, c + c_rows), (d, d + d_rows))
+        if units.gemm_operand_problem(flags, *spans) is None:
+            return {"a": a, "step": step, "b": b, "c": c, "d": d, "m": m, "k": k, "n": n, "flags": flags}
 
 
 async def push(dut, cmd: dict) -> int:
@@ -75,32 +65,34 @@ async def push(dut, cmd: dict) -> int:
 
 @cocotb.test()
 async def random_gemms(dut):
-    rng = np.random.default_rng(int(os.environ.get("GTB_SEED", "2")))
-    sp = scratchpad(ROWS, ROW_BYTES)
+    cfg, settings = bench_config(), bench_settings(seed=SEED)
+    commands, row_bytes = settings["commands"], cfg.sp_row_bytes
+    rng = np.random.default_rng(settings["seed"])
+    sp = scratchpad(cfg)
     fill(sp, rng, raw_fraction=0.01)
     model = sp.copy()
     for _ in range(4):
         await RisingEdge(dut.clk_i)
     mismatches, held, busy_rows, start = [], 0, 0, cocotb.utils.get_sim_time("ns")
-    for first in range(0, COMMANDS, BATCH):
-        batch = [random_command(rng) for _ in range(min(BATCH, COMMANDS - first))]
+    for first in range(0, commands, BATCH):
+        batch = [random_command(rng, cfg) for _ in range(min(BATCH, commands - first))]
         for cmd in batch:
             held += await push(dut, cmd)
             busy_rows += max(cmd["m"], cmd["k"])
-            units.gemm(model, cmd["a"] * ROW_BYTES, cmd["step"], cmd["b"] * ROW_BYTES, cmd["c"] * ROW_BYTES,
-                       cmd["d"] * ROW_BYTES, cmd["m"], cmd["k"], cmd["n"], cmd["flags"], ROW_BYTES, ARRAY)
+            units.gemm(model, cmd["a"] * row_bytes, cmd["step"], cmd["b"] * row_bytes, cmd["c"] * row_bytes,
+                       cmd["d"] * row_bytes, cmd["m"], cmd["k"], cmd["n"], cmd["flags"], row_bytes, cfg.array_cols)
         while int(dut.busy_o.value):
             await RisingEdge(dut.clk_i)
         await ReadOnly()
         if not np.array_equal(sp, model):
             word = int(np.flatnonzero(sp.view("<u4") != model.view("<u4"))[0])
             mismatches.append(f"commands {first}..{first + len(batch) - 1} {batch}: first wrong scratchpad row "
-                              f"{word * 4 // ROW_BYTES}: rtl {sp.view('<u4')[word]:#010x}, "
+                              f"{word * 4 // row_bytes}: rtl {sp.view('<u4')[word]:#010x}, "
                               f"model {model.view('<u4')[word]:#010x}")
             sp[:] = model
         await RisingEdge(dut.clk_i)
     cycles = int((cocotb.utils.get_sim_time("ns") - start) // 10)
     dut._log.info("gemm unit %dx%d: %d commands in %d cycles (%d rows streamed), held by hazards %d cycles, "
-                  "%d mismatches", ARRAY, ARRAY, COMMANDS, cycles, busy_rows, held, len(mismatches))
+                  "%d mismatches", cfg.array_rows, cfg.array_cols, commands, cycles, busy_rows, held, len(mismatches))
     assert held > 0, "no command was ever held: the interlock went untested"
     assert not mismatches, "\n".join(mismatches[:5])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
@@ -11,27 +9,27 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from atalla.isa import BMODE_SHIFT, UNARY_FUNCS, BMode, Flag, VecFunc
 from cocotb_tests.scratchpad_model import fill, scratchpad
 from runtime.emulator import units
+from runtime.rtl.settings import bench_config, bench_settings
 
-LANES = int(os.environ["VTB_LANES"])
-ROWS = int(os.environ["VTB_ROWS"])
-COMMANDS = int(os.environ.get("VTB_COMMANDS", "1500"))
-ROW_BYTES = 2 * LANES
+SEED = 1  # unless run(settings={"seed": ...}) says otherwise
 
 
 @cocotb.test()
 async def random_commands(dut):
-    rng = np.random.default_rng(int(os.environ.get("VTB_SEED", "1")))
-    sp = scratchpad(ROWS, ROW_BYTES)
+    cfg, settings = bench_config(), bench_settings(seed=SEED)
+    commands, lanes, row_bytes = settings["commands"], cfg.lanes, cfg.sp_row_bytes
+    rng = np.random.default_rng(settings["seed"])
+    sp = scratchpad(cfg)
     fill(sp, rng)
     for _ in range(4):
         await RisingEdge(dut.clk_i)
-    region = ROWS // 4  # a, b and dst live in separate quarters unless the command is in place
+    region = cfg.sp_rows // 4  # a, b and dst live in separate quarters unless the command is in place
     mismatches, counts = [], {}
-    for i in range(COMMANDS):
+    for i in range(commands):
         func = VecFunc(int(rng.integers(0, len(VecFunc))))
         a_fp32, b_fp32, dst_fp32 = (bool(rng.integers(0, 2)) for _ in range(3))
         mode = BMode.TILE if func in UNARY_FUNCS else BMode(int(rng.integers(0, 4)))
-        rows, cols = int(rng.integers(1, 7)), int(rng.integers(1, LANES + 1))
+        rows, cols = int(rng.integers(1, 7)), int(rng.integers(1, lanes + 1))
         a_row = int(rng.integers(0, region - 2 * rows))
         b_row = region + int(rng.integers(0, region - 2 * rows))
         in_place = func not in (VecFunc.ROWSUM, VecFunc.ROWMAX) and rng.random() < 0.2
@@ -43,8 +41,8 @@ async def random_commands(dut):
         flags = (Flag.DST_FP32 if dst_fp32 else 0) | (Flag.A_FP32 if a_fp32 else 0) | \
                 (Flag.B_FP32 if b_fp32 else 0) | int(mode) << BMODE_SHIFT
         model = sp.copy()
-        b_addr = b_word if mode == BMode.SCALAR else b_row * ROW_BYTES
-        units.vec(model, func, flags, dst_row * ROW_BYTES, a_row * ROW_BYTES, b_addr, rows, cols, ROW_BYTES)
+        b_addr = b_word if mode == BMode.SCALAR else b_row * row_bytes
+        units.vec(model, func, flags, dst_row * row_bytes, a_row * row_bytes, b_addr, rows, cols, row_bytes)
 
         dut.func_i.value, dut.bmode_i.value = int(func), int(mode)
         dut.dst_fp32_i.value, dut.a_fp32_i.value, dut.b_fp32_i.value = int(dst_fp32), int(a_fp32), int(b_fp32)
@@ -59,9 +57,9 @@ async def random_commands(dut):
         if not np.array_equal(sp, model):
             at = int(np.flatnonzero(sp != model)[0])
             mismatches.append(f"command {i} {func.name} flags={flags:#x} rows={rows} cols={cols}: first "
-                              f"difference at scratchpad byte {at} (row {at // ROW_BYTES})")
+                              f"difference at scratchpad byte {at} (row {at // row_bytes})")
             sp[:] = model  # keep going from the model's state
         await RisingEdge(dut.clk_i)
-    dut._log.info("vector unit %d lanes: %d commands (%s), %d mismatches", LANES, COMMANDS,
+    dut._log.info("vector unit %d lanes: %d commands (%s), %d mismatches", lanes, commands,
                   ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), len(mismatches))
     assert not mismatches, "\n".join(mismatches[:10])

@@ -4,8 +4,6 @@ within tolerance of PyTorch; faults end with clear errors, never a hang."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import textwrap
 
 import pytest
@@ -18,8 +16,9 @@ from golden.zoo import ZOO
 from runtime.check import check
 from runtime.emulator import Emulator, EmulatorError
 from runtime.rtl.backend import RtlBackend
-from runtime.rtl.build import RTL, fst_supported, tool_env
-from runtime.rtl.cosim import DESIGN, design, run_rtl
+from runtime.rtl.build import fst_supported, lint
+from runtime.rtl.cosim import DESIGN, run_rtl
+from runtime.rtl.params import verilator_parameters
 from runtime.rtl.waves import signal_names, vcd_names
 
 # Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
@@ -109,9 +108,5 @@ def test_fst_waves(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("config", ["small", "atalla32"])
 def test_whole_design_is_lint_clean(config):
-    dut = design(CONFIGS[config])
-    params = [f"-G{name}={value}" for name, value in dut.parameters if name != "WATCHDOG_CYCLES"]
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "atalla_top", *params,
-                             *(str(RTL / s) for s in DESIGN)], capture_output=True, text=True,
-                            env={**os.environ, **tool_env()})
-    assert result.returncode == 0, result.stderr
+    result = lint(DESIGN, top="atalla_top", parameters=verilator_parameters(CONFIGS[config], "atalla_top"))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,22 +4,22 @@ on the "small" and "atalla32" hardware configs."""
 from __future__ import annotations
 
 import os
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from atalla.config import get_config
-from cocotb_tests.dma_env import tb_parameters
-from runtime.rtl.build import RTL, Dut, build, run, tool_env, verilator_root
+from runtime.rtl.build import Dut, build, lint, run
+from runtime.rtl.params import verilator_parameters
 
-SOURCES = ("dram.sv", "scratchpad.sv", "dma.sv", "tb/dma_tb.sv")
+BLOCKS = ("dram", "scratchpad", "dma")
+SOURCES = (*(f"{block}.sv" for block in BLOCKS), "tb/dma_tb.sv")
 CONFIGS = ("small", "atalla32")
 COUNT = {"small": 600, "atalla32": 300}
 
 
 def dma_dut(config: str) -> Dut:
-    return Dut("dma_tb", SOURCES, tb_parameters(get_config(config)), cpp=("dram_model.cpp",))
+    return Dut("dma_tb", SOURCES, verilator_parameters(get_config(config), "dma_tb"), cpp=("dram_model.cpp",))
 
 
 @pytest.fixture(scope="module")
@@ -33,34 +33,17 @@ def built() -> None:
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_dma(built, config: str) -> None:
-    tests, failures = run(dma_dut(config), "cocotb_tests.tb_dma",
-                          extra_env={"ATALLA_CONFIG": config, "ATALLA_DMA_COUNT": str(COUNT[config])})
+    tests, failures = run(dma_dut(config), "cocotb_tests.tb_dma", config=get_config(config),
+                          settings={"count": COUNT[config]})
     assert tests > 0
     assert failures == 0
 
 
-def _lint_params(config: str) -> dict[str, list[str]]:
-    c = get_config(config)
-    return {
-        "scratchpad.sv": [f"-GSP_ROWS={c.sp_rows}", f"-GROW_BYTES={c.sp_row_bytes}", f"-GSP_BANKS={c.sp_banks}"],
-        "dram.sv": [f"-GDRAM_BYTES=64'd{c.dram_bytes}", f"-GDRAM_LATENCY={c.dram_latency}",
-                    f"-GBEAT_BYTES={c.dma_bytes_per_cycle}"],
-        "dma.sv": [f"-GROW_BYTES={c.sp_row_bytes}", f"-GSP_ROWS={c.sp_rows}",
-                   f"-GBEAT_BYTES={c.dma_bytes_per_cycle}", f"-GDRAM_BYTES=64'd{c.dram_bytes}"],
-    }
-
-
 @pytest.mark.parametrize("config", CONFIGS)
 def test_lint(config: str) -> None:
-    verilator = verilator_root() / "bin" / "verilator"
-    for source, params in _lint_params(config).items():
-        result = subprocess.run([str(verilator), "--lint-only", "-Wall", *params, str(RTL / source)],
-                                env={**os.environ, **tool_env()}, capture_output=True, text=True)
-        assert result.returncode == 0, f"{source}:\n{result.stdout}{result.stderr}"
-    # The testbench too (not synthesizable: --timing for its clock).
-    c = get_config(config)
-    tb = [f"-G{k}={v}" for k, v in tb_parameters(c) if k != "DRAM_BYTES"] + [f"-GDRAM_BYTES=64'd{c.dram_bytes}"]
-    result = subprocess.run([str(verilator), "--lint-only", "-Wall", "--timing", *tb, "--top-module", "dma_tb",
-                             *(str(RTL / s) for s in SOURCES)],
-                            env={**os.environ, **tool_env()}, capture_output=True, text=True)
+    cfg = get_config(config)
+    for block in BLOCKS:
+        result = lint((f"{block}.sv",), top=block, parameters=verilator_parameters(cfg, block))
+        assert result.returncode == 0, f"{block}:\n{result.stdout}{result.stderr}"
+    result = lint(SOURCES, top="dma_tb", parameters=verilator_parameters(cfg, "dma_tb"), timing=True)
     assert result.returncode == 0, f"dma_tb:\n{result.stdout}{result.stderr}"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
 
-from runtime.rtl.build import RTL, Dut, run, tool_env
+from runtime.rtl.build import Dut, lint, run
 
 FP_MODULES = ("fp32_add", "fp32_mul", "fp32_div", "fp32_minmax", "fp32_round", "fp32_ldexp", "fp32_to_bf16")
 # The arithmetic, as functions, and the generated constants it uses: every fp user compiles both first.
@@ -20,17 +17,12 @@ def test_fp_units_match_model():
     assert tests > 0 and failures == 0
 
 
-def lint(*sources: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["verilator", "--lint-only", "-Wall", *(str(RTL / s) for s in sources)],
-                          env={**os.environ, **tool_env()}, capture_output=True, text=True)
-
-
 def test_fp_pkg_lint():
-    result = lint(*FP_PKGS)
+    result = lint(FP_PKGS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("module", FP_MODULES)
 def test_fp_unit_lint(module):
-    result = lint(*FP_PKGS, f"fp/{module}.sv")
+    result = lint((*FP_PKGS, f"fp/{module}.sv"))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,38 +3,35 @@ atalla.numerics.gemm, back-to-back utilization, and lint."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+from dataclasses import replace
 
 import pytest
 
-from atalla.config import CONFIGS
-from runtime.rtl.build import RTL, Dut, run, tool_env
+from atalla.config import CONFIGS, HardwareConfig
+from runtime.rtl.build import Dut, lint, run
+from runtime.rtl.params import verilator_parameters
 
 SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv")
 # Random tiles per config: the 32x32 model is the slow one (a few thousand cycles/s).
 TILES = {"small": 600, "atalla32": 200}
+# A non-square array of odd sizes too: a ROWS/COLS mix-up or a power-of-two assumption lints clean at 8x8.
+ODD_SHAPE = replace(CONFIGS["small"], name="odd-array", array_rows=3, array_cols=5)
 
 
-def array_dut(rows: int, cols: int) -> Dut:
+def array_dut(cfg: HardwareConfig) -> Dut:
     # Only the tb's signals marked public_flat_rw are visible: the array stays fully optimised.
-    return Dut("array_tb", (*SOURCES, "tb/array_tb.sv"), parameters=(("ROWS", rows), ("COLS", cols)),
+    return Dut("array_tb", (*SOURCES, "tb/array_tb.sv"), parameters=verilator_parameters(cfg, "array_tb"),
                extra_args=("--no-public-flat-rw",))
 
 
 @pytest.mark.parametrize("config", ["small", "atalla32"])
 def test_systolic_array(config):
     cfg = CONFIGS[config]
-    tests, failures = run(array_dut(cfg.array_rows, cfg.array_cols), "cocotb_tests.tb_array",
-                          extra_env={"ATB_ROWS": str(cfg.array_rows), "ATB_COLS": str(cfg.array_cols),
-                                     "ATB_TILES": str(TILES[config]), "ATB_SEED": "1"})
+    tests, failures = run(array_dut(cfg), "cocotb_tests.tb_array", config=cfg, settings={"tiles": TILES[config]})
     assert tests > 0 and failures == 0
 
 
-@pytest.mark.parametrize("shape", [(8, 8), (32, 32), (3, 5)])
-def test_lint_clean(shape):
-    rows, cols = shape
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "systolic_array",
-                             f"-GROWS={rows}", f"-GCOLS={cols}", *(str(RTL / s) for s in SOURCES)],
-                            capture_output=True, text=True, env={**os.environ, **tool_env()})
-    assert result.returncode == 0, result.stderr
+@pytest.mark.parametrize("cfg", [CONFIGS["small"], CONFIGS["atalla32"], ODD_SHAPE], ids=lambda c: c.name)
+def test_lint_clean(cfg):
+    result = lint(SOURCES, top="systolic_array", parameters=verilator_parameters(cfg, "systolic_array"))
+    assert result.returncode == 0, result.stdout + result.stderr

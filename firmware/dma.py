@@ -51,11 +51,11 @@ def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[
     else:
         fail(f"scratchpad span [{desc.sp_addr:#x}, {sp_end:#x}) is not inside any live buffer")
     # A store that writes one DRAM element twice has no defined result (which write wins?).
-    if desc.direction == DmaDirection.STORE and not _distinct_elements(desc):
+    if desc.direction == DmaDirection.STORE and not distinct_elements(desc):
         fail("store writes some DRAM elements more than once (overlapping strides)")
 
 
-def _distinct_elements(desc: DmaDescriptor) -> bool:
+def distinct_elements(desc: DmaDescriptor) -> bool:
     """Whether the block's elements are distinct DRAM elements. Arithmetic for the usual blocks (a
     nonzero inner stride and rows that do not interleave, in either order); counted otherwise."""
     rs, cs = abs(desc.row_stride), abs(desc.col_stride)

@@ -93,6 +93,30 @@ def test_gemm_tile_too_big():
         run(program(*ALLOC, cfg_fp32))
 
 
+def gemm(flags=0, c=make_ref(1), d=make_ref(1)):
+    """A 2x2x8 GEMM of A in rows 0..1 and B in rows 8..9 of handle 0."""
+    return command(Opcode.GEMM, func=1, flags=flags, a=make_ref(0), b=make_ref(0, 8), c=c, d=d, m=2, k=2, n=8)
+
+
+ACC = Flag.ACCUMULATE
+
+
+@pytest.mark.parametrize("cmd,problem", [
+    (gemm(d=make_ref(0, 1)), "D overlaps A"),
+    (gemm(d=make_ref(0, 7)), "D overlaps B"),
+    (gemm(ACC, c=make_ref(1, 0), d=make_ref(1, 2)), "D partially overlaps C"),
+    (gemm(ACC | Flag.C_BF16, c=make_ref(1), d=make_ref(1)), "D partially overlaps C"),  # the same rows, not format
+    (gemm(ACC, c=make_ref(1), d=make_ref(1)), None),  # in place
+    (gemm(0, c=make_ref(1, 2), d=make_ref(1)), None),  # C unread without ACCUMULATE
+])
+def test_gemm_operand_rule(cmd, problem):
+    if problem is None:
+        run(program(*ALLOC, cmd))
+    else:
+        with pytest.raises(EmulatorError, match=rf"command 2 \(GEMM\): {problem}"):
+            run(program(*ALLOC, cmd))
+
+
 def test_wrong_input_shape():
     p = program()
     with pytest.raises(EmulatorError, match=r"input 'x': shape \(2, 2\) given, the program was compiled for \(4, 8\)"):

@@ -21,7 +21,7 @@ from atalla.isa import DmaDirection, MailboxCall, Status
 from atalla.numerics import bf16_bits_to_f32, f32_to_bf16_bits
 from atalla.program import HostOp, Program, TensorInfo
 from firmware import CallRecord, DmaError, Firmware, HostOpError, host_ops, run_host_op, validate
-from firmware.dma import _distinct_elements
+from firmware.dma import distinct_elements
 from firmware.host_ops import check_results
 from runtime.emulator.dma import ImmediateDmaEngine
 
@@ -504,4 +504,4 @@ def test_store_overlap_check_is_exact(rows, cols, row_stride, col_stride):
     """The arithmetic shortcut agrees with counting the block's DRAM elements."""
     desc = DmaDescriptor(DmaDirection.STORE, 0, 4096, rows, cols, row_stride, col_stride, 0)
     elems = desc.dram_elements()
-    assert _distinct_elements(desc) == (np.unique(elems).size == elems.size)
+    assert distinct_elements(desc) == (np.unique(elems).size == elems.size)

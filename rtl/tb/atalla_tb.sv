@@ -1,7 +1,7 @@
 // Co-simulation testbench around atalla_top: clock, reset, the firmware's side of the mailbox
 // and of the DMA register port, a cycle watchdog, and an event recorder for the trace.
 //
-// Python (cocotb_tests/tb_cosim.py) waits only for the end of the run; the firmware is called
+// Python (runtime/rtl/tb_cosim.py) waits only for the end of the run; the firmware is called
 // through the firmware port (firmware_port.cpp), C memory behind DPI-C, not through signals:
 // - once a request can be served (a DMA call also needs the DMA register port idle) this bench
 //   hands it to the port, which runs the firmware's handler in that call;

@@ -38,10 +38,6 @@ class _InFlight:
     desc: DmaDescriptor
 
 
-def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
-
-
 class Emulator:
     def __init__(self, program: Program, sp_capacity: int | None = None):
         cfg = self.config = program.config
@@ -131,8 +127,8 @@ class Emulator:
         """desc: the DRAM side is this DMA block, compared element by element with other blocks
         (the tiles of one tensor interleave without sharing a byte)."""
         for ticket, f in self.in_flight.items():
-            sp_clash = sp is not None and _overlap(sp, f.sp) and (writes_sp or f.direction == DmaDirection.LOAD)
-            dram_clash = dram is not None and _overlap(dram, f.dram) and (
+            sp_clash = sp is not None and units.overlap(sp, f.sp) and (writes_sp or f.direction == DmaDirection.LOAD)
+            dram_clash = dram is not None and units.overlap(dram, f.dram) and (
                 writes_dram or f.direction == DmaDirection.STORE) and (
                 desc is None or np.intersect1d(desc.dram_elements(), f.desc.dram_elements()).size > 0)
             if sp_clash or dram_clash:
@@ -179,18 +175,14 @@ class Emulator:
         cfg, flags, a_step = self.config, cmd.flags, cmd.func
         if not (0 < k <= cfg.array_rows and 0 < n <= cfg.array_cols and m > 0):
             raise fail(f"tile {m}x{k}x{n} does not fit the {cfg.array_rows}x{cfg.array_cols} array")
-        a_span = self._rows(fail, a_ref, (m - 1) * a_step + 1, "A's rows")
+        a_span = self._rows(fail, a_ref, units.gemm_a_rows(m, a_step), "A's rows")
         b_span = self._rows(fail, b_ref, k, "B's rows")
         d_span = self._rows(fail, d_ref, units.gemm_d_rows(m, flags), "D's rows")
-        for name, span in (("A", a_span), ("B", b_span)):
-            if _overlap(d_span, span):
-                raise fail(f"D overlaps {name}")
         c_span = (0, 0)  # C is not read without ACCUMULATE
         if flags & Flag.ACCUMULATE:
             c_span = self._rows(fail, c_ref, units.gemm_c_rows(m, flags), "C's rows")
-            same_rows = c_span == d_span and bool(flags & Flag.C_BF16) == bool(flags & Flag.D_BF16)
-            if _overlap(c_span, d_span) and not same_rows:
-                raise fail("D partially overlaps C (in place is fine: the same rows, the same format)")
+        if problem := units.gemm_operand_problem(flags, a_span, b_span, c_span, d_span):
+            raise fail(problem)
         self._no_conflict(fail, sp=d_span, writes_sp=True)
         units.gemm(self.sp, a_span[0], a_step, b_span[0], c_span[0], d_span[0], m, k, n,
                    flags, cfg.sp_row_bytes, cfg.array_cols)
@@ -211,7 +203,7 @@ class Emulator:
             spans.append(b_span)
             b_addr = b_span[0]
         for span in spans:  # in place is fine; a partial overlap would make the RTL's row order visible
-            if _overlap(dst_span, span) and (dst_span != span or (span is not a_span and mode != BMode.TILE)):
+            if units.overlap(dst_span, span) and (dst_span != span or (span is not a_span and mode != BMode.TILE)):
                 raise fail("the destination partially overlaps an operand")
         self._no_conflict(fail, sp=dst_span, writes_sp=True)
         units.vec(self.sp, func, flags, dst_span[0], a_span[0], b_addr, rows, cols, self.config.sp_row_bytes)

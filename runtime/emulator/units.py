@@ -64,6 +64,11 @@ def vec(sp: np.ndarray, func: VecFunc, flags: int, dst: int, a: int, b_word: int
     write_tile(sp, dst, result.reshape(rows, out_cols), bool(flags & Flag.DST_FP32), row_bytes)
 
 
+def gemm_a_rows(m: int, a_step: int) -> int:
+    """Scratchpad rows the A operand of a GEMM spans: its row i is row i * a_step."""
+    return (m - 1) * a_step + 1
+
+
 def gemm_c_rows(m: int, flags: int) -> int:
     """Scratchpad rows the C operand of a GEMM covers."""
     return tile_sp_rows(1 if flags & Flag.C_ROW else m, not flags & Flag.C_BF16)
@@ -71,6 +76,26 @@ def gemm_c_rows(m: int, flags: int) -> int:
 
 def gemm_d_rows(m: int, flags: int) -> int:
     return tile_sp_rows(m, not flags & Flag.D_BF16)
+
+
+def gemm_operand_problem(flags: int, a: tuple[int, int], b: tuple[int, int], c: tuple[int, int],
+                         d: tuple[int, int]) -> str | None:
+    """Why a GEMM's operands may not lie where they do, or None. a, b, c, d: the [lo, hi) scratchpad
+    ranges of A, B, C and D, all in rows or all in bytes (C counts only with ACCUMULATE). D is
+    written while the others are read: it must be apart from A and B, and either be C itself (the
+    same rows, the same format: accumulating in place) or apart from C."""
+    for name, span in (("A", a), ("B", b)):
+        if overlap(d, span):
+            return f"D overlaps {name}"
+    if flags & Flag.ACCUMULATE and overlap(c, d):
+        if c != d or bool(flags & Flag.C_BF16) != bool(flags & Flag.D_BF16):
+            return "D partially overlaps C (in place is fine: the same rows, the same format)"
+    return None
+
+
+def overlap(x: tuple[int, int], y: tuple[int, int]) -> bool:
+    """Whether two [lo, hi) ranges share an element."""
+    return x[0] < y[1] and y[0] < x[1]
 
 
 def gemm(sp: np.ndarray, a: int, a_step: int, b: int, c: int, d: int, m: int, k: int, n: int, flags: int,

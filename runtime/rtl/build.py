@@ -11,9 +11,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from atalla.config import HardwareConfig
+from runtime.rtl.params import Parameters, parameter_flags
+from runtime.rtl.settings import write_bench_file
 
 ROOT = Path(__file__).resolve().parents[2]
 RTL = ROOT / "rtl"
@@ -51,7 +57,7 @@ class Dut:
 
     top: str
     sources: tuple[str, ...]
-    parameters: tuple[tuple[str, int | str], ...] = ()  # a str is a sized SV literal, e.g. "64'd1024"
+    parameters: Parameters = ()  # a str is a sized SV literal, e.g. "64'd1024"
     cpp: tuple[str, ...] = ()  # C++ files (DPI-C models), relative to rtl/
     vlt: str | None = None  # Verilator control file naming the public signals; None keeps all public
     extra_args: tuple[str, ...] = field(default=())
@@ -110,11 +116,14 @@ def build_once(build_dir: Path, product: str, make: Callable[[Path, Path], None]
     return build_dir
 
 
-def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: dict[str, str] | None = None,
-        waves: str | None = None, test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
+def run(dut: Dut, test_module: str, *, config: HardwareConfig | None = None, settings: Mapping[str, Any] | None = None,
+        testcase: str | None = None, extra_env: dict[str, str] | None = None, waves: str | None = None,
+        test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
     """Run the cocotb tests of `test_module` on the DUT; returns (tests, failures).
 
-    quiet: build and simulation logs go to files (build.log beside the build, sim.log in test_dir)."""
+    config, settings: what the tests read with runtime.rtl.settings.bench_config() and
+    bench_settings() (JSON-able values); quiet: build and simulation logs go to files (build.log
+    beside the build, sim.log in test_dir)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -126,6 +135,7 @@ def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: d
     env = {
         # Rewrite asserts only in the test modules: rewriting every import slows start-up severalfold.
         "COCOTB_REWRITE_ASSERTION_FILES": "cocotb_tests/*.py",
+        **write_bench_file(test_dir, config, settings),
         **(extra_env or {}),
     }
     results = test_dir / "results.xml"
@@ -136,3 +146,12 @@ def run(dut: Dut, test_module: str, *, testcase: str | None = None, extra_env: d
     except SystemExit:
         pass  # the runner exits when a test failed; results.xml says which (and its absence, a crash)
     return get_results(results)
+
+
+def lint(sources: tuple[str, ...], *, top: str | None = None, parameters: Parameters = (),
+         timing: bool = False) -> subprocess.CompletedProcess:
+    """Verilator's lint (-Wall) of sources (relative to rtl/) with these parameters; timing: the
+    sources are a testbench (not synthesizable: --timing for its clock)."""
+    command = [str(verilator_root() / "bin" / "verilator"), "--lint-only", "-Wall", *(["--timing"] if timing else []),
+               *(["--top-module", top] if top else []), *parameter_flags(parameters), *(str(RTL / s) for s in sources)]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **tool_env()})

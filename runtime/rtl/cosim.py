@@ -18,6 +18,7 @@ import numpy as np
 from atalla.config import HardwareConfig
 from atalla.isa import MailboxCall, Status
 from runtime.rtl.build import Dut, run
+from runtime.rtl.params import verilator_parameters
 from runtime.rtl.results import RunFiles
 
 DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
@@ -31,13 +32,7 @@ def design(config: HardwareConfig) -> Dut:
     return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
                cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
                vlt="tb/atalla_tb.vlt",
-               parameters=(("ARRAY_ROWS", config.array_rows), ("ARRAY_COLS", config.array_cols),
-                           ("SP_BYTES", config.sp_bytes), ("SP_ROW_BYTES", config.sp_row_bytes),
-                           ("SP_BANKS", config.sp_banks), ("DRAM_BYTES", f"64'd{config.dram_bytes}"),
-                           ("DRAM_LATENCY", config.dram_latency),
-                           ("DMA_BYTES_PER_CYCLE", config.dma_bytes_per_cycle),
-                           ("NUM_HANDLES", config.num_handles), ("NUM_TICKETS", config.num_tickets),
-                           ("WATCHDOG_CYCLES", WATCHDOG_CYCLES)))
+               parameters=(*verilator_parameters(config, "atalla_tb"), ("WATCHDOG_CYCLES", WATCHDOG_CYCLES)))
 
 
 @dataclass
@@ -88,16 +83,12 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
     np.savez(files.inputs, **{f"input{i}": x for i, x in enumerate(inputs)})
     # The simulation is one thread and host ops are small: PyTorch's OpenMP workers must sleep between
     # ops rather than spin for a core the simulator needs (measured on 2 cores: a GELU took 7 ms, now 80 us).
-    env = {"COSIM_DIR": str(run_dir), "OMP_WAIT_POLICY": "PASSIVE"}
-    if sp_capacity is not None:
-        env["COSIM_SP_CAPACITY"] = str(sp_capacity)
-    if drop_call is not None:
-        env["COSIM_DROP_CALL"] = str(drop_call)
-    if raise_call is not None:
-        env["COSIM_RAISE_CALL"] = str(raise_call)
+    # Fault injection: -1 drops or raises in no call; None leaves the allocator the whole scratchpad.
+    settings = {"run_dir": str(run_dir), "sp_capacity": sp_capacity,
+                "drop_call": -1 if drop_call is None else drop_call, "raise_call": -1 if raise_call is None else raise_call}
     with _Progress(files.progress, enabled=progress):
-        run(design(config), "runtime.rtl.tb_cosim", extra_env=env, waves=waves, test_dir=run_dir / "sim",
-            quiet=quiet or progress)
+        run(design(config), "runtime.rtl.tb_cosim", settings=settings, extra_env={"OMP_WAIT_POLICY": "PASSIVE"},
+            waves=waves, test_dir=run_dir / "sim", quiet=quiet or progress)
     if files.firmware_error.exists():
         last = files.firmware_error.read_text().strip().splitlines()[-1]
         raise RuntimeError(f"the firmware raised during the simulation: {last} (traceback in {files.firmware_error})")

@@ -1,6 +1,6 @@
 """The pure-Verilator baseline of co-simulation speed: a co-simulation run replayed without Python.
 
-tb_cosim.py records everything Python put into a run (rtl_recording.bin, cocotb_tests/recording.py);
+tb_cosim.py records everything Python put into a run (rtl_recording.bin, recording.py);
 rtl/tb/replay_main.cpp, built from the same design, parameters and Verilator flags as the
 co-simulation, applies the recording at its simulation times. replay() runs it on a run
 directory of run_rtl and checks that it reproduced the run exactly (how it ended, the cycle and
@@ -26,6 +26,7 @@ from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.build import BUILD_ROOT, RTL, build_once, tool_env
 from runtime.rtl.cosim import design
+from runtime.rtl.params import parameter_flags
 from runtime.rtl.recording import Recording
 from runtime.rtl.results import RunFiles, ending
 
@@ -52,7 +53,7 @@ def build(config: HardwareConfig) -> Path:
     # The co-simulation's Verilator arguments (cocotb's runner adds the first five and the timescale)
     # with replay_main.cpp in place of cocotb's main: the same model, only the driver differs.
     args = ["--top-module", dut.top, "--vpi", "--public-flat-rw", "--prefix", "Vtop", *dut.build_args(None),
-            "--timescale", "1ns/1ps", *(f"-G{name}={value}" for name, value in dut.parameters)]
+            "--timescale", "1ns/1ps", *parameter_flags(dut.parameters)]
     key = hashlib.sha256(repr((dut.key(None), args)).encode() + (RTL / REPLAY_MAIN).read_bytes()).hexdigest()[:12]
     build_dir = BUILD_ROOT / f"replay-{key}"
 

@@ -1,17 +1,17 @@
 """cocotb: runs a blob on the RTL with the firmware library served over the mailbox.
 
-Runs inside the simulator and stays lean: the outer process (cocotb_tests/cosim.py) compiled the
+Runs inside the simulator and stays lean: the outer process (run_rtl in cosim.py) compiled the
 model, ran the emulator and the golden; this module only loads the blob into the DRAM model,
-serves the firmware, and writes what happened to COSIM_DIR. The test waits only for the end of
-the run. The firmware is served through the firmware port in C memory (rtl/tb/firmware_port.cpp):
-the bench hands each request over when it can be served and the port calls MailboxAgent.on_request
-there and then, which reads the request and posts the answer and any DMA descriptor through
-ctypes. Waking cocotb on a signal and reading and driving signals through it cost tens of
-microseconds a call, and each signal waited on costs every time slot.
+serves the firmware, and writes what happened to the run directory (results.py). The test waits
+only for the end of the run. The firmware is served through the firmware port in C memory
+(rtl/tb/firmware_port.cpp): the bench hands each request over when it can be served and the port
+calls MailboxAgent.on_request there and then, which reads the request and posts the answer and any
+DMA descriptor through ctypes. Waking cocotb on a signal and reading and driving signals through it
+cost tens of microseconds a call, and each signal waited on costs every time slot.
 
 Everything Python puts into the run (each driven value, each post, the DRAM image, the bytes each
-host op writes) is recorded with its simulation time in rtl_recording.bin (format: cocotb_tests/recording.py)
-so that rtl/tb/replay_main.cpp can replay the run without Python (cocotb_tests/replay.py).
+host op writes) is recorded with its simulation time in rtl_recording.bin (format: recording.py)
+so that rtl/tb/replay_main.cpp can replay the run without Python (replay.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import importlib
 import json
-import os
 import time
 import traceback
 from pathlib import Path
@@ -38,6 +37,7 @@ from runtime import image
 from runtime.loader import load_file
 from runtime.rtl.recording import Port, Recording
 from runtime.rtl.results import RunFiles, ending
+from runtime.rtl.settings import bench_settings
 from runtime.rtl.signals import c_bytes, simulator
 
 
@@ -107,16 +107,16 @@ class MailboxAgent:
     on_request runs inside the simulator's evaluation (called from the bench through DPI-C), so it
     touches no signal: everything goes through the port."""
 
-    def __init__(self, port: FirmwarePort, firmware: Firmware, progress: Path, commands: int, dram_extent: int):
+    def __init__(self, port: FirmwarePort, firmware: Firmware, progress: Path, commands: int, dram_extent: int,
+                 drop_call: int, raise_call: int):
         self.port, self.firmware = port, firmware
         self.dram_extent = dram_extent  # host ops write only the program's tensors, all below this
         self.pending: int | None = None  # the call being served, until it is answered
         self.error: BaseException | None = None  # what the firmware raised; the run ends at once
         self.progress, self.commands, self.shown = progress, commands, time.perf_counter()
-        # Fault injection for tests, by the call's position in the log: never answer it, or raise in
-        # it as a firmware bug would.
-        self.drop_call = int(os.environ.get("COSIM_DROP_CALL", "-1"))
-        self.raise_call = int(os.environ.get("COSIM_RAISE_CALL", "-1"))
+        # Fault injection for tests, by the call's position in the log (-1: none): never answer it, or
+        # raise in it as a firmware bug would.
+        self.drop_call, self.raise_call = drop_call, raise_call
 
     def on_request(self, call: int, args, command: int, cycle: int) -> int:
         try:
@@ -156,10 +156,10 @@ class MailboxAgent:
 
 @cocotb.test()
 async def run_blob(dut):
-    files = RunFiles(Path(os.environ["COSIM_DIR"]))
+    settings = bench_settings()  # from run_rtl (cosim.py)
+    files = RunFiles(Path(settings["run_dir"]))
     program = load_file(files.blob)
     cfg = program.config
-    sp_capacity = int(os.environ["COSIM_SP_CAPACITY"]) if os.environ.get("COSIM_SP_CAPACITY") else None
     lib = simulator()
     lib.atalla_dram_init(ctypes.c_uint64(cfg.dram_bytes))
     lib.atalla_dram_base.restype = ctypes.c_void_p
@@ -181,10 +181,11 @@ async def run_blob(dut):
     recording.dram(get_sim_time(), 0, dram[:used].tobytes())
     drive = Driver(dut, recording)
     port = FirmwarePort(lib, recording)
-    firmware = Firmware(cfg, program, dram, RtlDmaEngine(port), sp_capacity)
+    firmware = Firmware(cfg, program, dram, RtlDmaEngine(port), settings["sp_capacity"])
     firmware.warm_up()  # host ops: checked, and each op's first call in a process set up (a millisecond)
     extent = max((t.dram_offset + t.nbytes for t in program.tensors), default=0)
-    agent = MailboxAgent(port, firmware, files.progress, len(program.commands), extent)
+    agent = MailboxAgent(port, firmware, files.progress, len(program.commands), extent, settings["drop_call"],
+                         settings["raise_call"])
     port.on_request(agent.on_request)
 
     await RisingEdge(dut.rst_ni)
