@@ -13,7 +13,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from atalla.config import HardwareConfig
+from atalla.config import CONFIG_NAME_BYTES, HardwareConfig
 from atalla.isa import BF16_BYTES
 
 MAGIC = b"ATLB"
@@ -22,7 +22,6 @@ VERSION_MINOR = 0  # a loader accepts minor versions up to its own
 NO_CONSTANT = 0xFFFFFFFF  # const_offset of a tensor that has no initial data
 MAX_DIMS = 6
 SECTION_ALIGN = 16  # every section starts at a multiple of this, so a C loader can cast records in place
-CONFIG_NAME_BYTES = 16
 
 
 class SectionKind(IntEnum):

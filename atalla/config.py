@@ -3,9 +3,14 @@ built with it (Verilator -G parameters) and every blob records the one it was co
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from atalla.isa import BF16_BYTES
+
+
+CONFIG_NAME_BYTES = 16  # a config's name as the blob's config record holds it, NUL-padded
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,11 @@ class HardwareConfig:
             if not ok:
                 raise ValueError(f"hardware config {self.name!r}: {what}")
 
+        need(isinstance(self.name, str) and 0 < len(self.name.encode()) <= CONFIG_NAME_BYTES,
+             f"name must be 1..{CONFIG_NAME_BYTES} bytes of text (the blob's config record holds it)")
         for f in fields(self):
             if f.name != "name":
-                need(isinstance(getattr(self, f.name), int) and getattr(self, f.name) >= 0,
+                need(type(getattr(self, f.name)) is int and getattr(self, f.name) >= 0,
                      f"{f.name} must be a non-negative integer")
         for name in ("array_rows", "array_cols", "sp_bytes", "sp_row_bytes", "sp_banks", "sp_page_bytes",
                      "dram_bytes", "dram_align", "dma_bytes_per_cycle", "num_handles", "num_tickets"):
@@ -84,7 +91,27 @@ DEFAULT_CONFIG = "small"
 
 
 def get_config(name: str) -> HardwareConfig:
+    """A built-in config by name, or a config file: a path ending in .json (load_config)."""
+    if name.endswith(".json"):
+        return load_config(Path(name))
     try:
         return CONFIGS[name]
     except KeyError:
-        raise ValueError(f"unknown hardware config {name!r}; known: {', '.join(CONFIGS)}") from None
+        raise ValueError(f"unknown hardware config {name!r}; known: {', '.join(CONFIGS)}, or a .json file of "
+                         "HardwareConfig's fields") from None
+
+
+def load_config(path: Path) -> HardwareConfig:
+    """A hardware config from a JSON object with every HardwareConfig field (as as_dict() gives them)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"hardware config file {path}: {e}") from None
+    names = [f.name for f in fields(HardwareConfig)]
+    if not isinstance(data, dict):
+        raise ValueError(f"hardware config file {path}: a JSON object of the fields {', '.join(names)} expected")
+    missing, unknown = [n for n in names if n not in data], sorted(set(data) - set(names))
+    if missing or unknown:
+        raise ValueError(f"hardware config file {path}: " + "; ".join(
+            f"{what} {', '.join(which)}" for what, which in (("missing", missing), ("unknown field", unknown)) if which))
+    return HardwareConfig(**data)

@@ -111,7 +111,7 @@ def _what_to_run(args):
             program = load(blob, expect_config=get_config(args.config) if args.config else None)
             inputs = tensor_io.load(program, Role.INPUT, args.inputs)
             goldens = tensor_io.load(program, Role.OUTPUT, args.golden) if args.golden else None
-        except (BlobError, OSError, tensor_io.TensorFileError) as e:
+        except (OSError, ValueError) as e:  # a bad blob, config file or tensor file
             raise UserError(f"{args.model}: {e}" if isinstance(e, BlobError) else str(e)) from None
         return f"blob {args.model}", Path(args.model).stem, blob, program, inputs, goldens
     if args.inputs or args.golden:
@@ -206,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def common(p, what: str = model_help):
         p.add_argument("model", help=what)
-        p.add_argument("--config", choices=sorted(CONFIGS),
-                       help=f"hardware config (default: {DEFAULT_CONFIG} for a model; for a blob, its own)")
+        p.add_argument("--config", metavar="NAME|FILE.json",
+                       help=f"hardware config: {', '.join(CONFIGS)}, or a JSON file of its fields "
+                            f"(default: {DEFAULT_CONFIG} for a model; for a blob, its own)")
         p.add_argument("--decompose", action="store_true", help="lower the core-ATen decomposed graph")
 
     p = sub.add_parser("compile", help="compile a model to a blob")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from atalla.config import CONFIGS
+from atalla.config import CONFIGS, HardwareConfig, load_config
 from cli.main import main
 from compiler.driver import compile_model
 from golden.reference import golden_outputs
@@ -22,8 +23,14 @@ from runtime.rtl.params import verilator_parameters
 from runtime.rtl.waves import signal_names, vcd_names
 
 # Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
+ROOT = Path(__file__).resolve().parents[1]
+# atalla16 is a config from a file (configs/atalla16.json), as a user's own would be.
 CYCLES = {("attention", "small"): 19337, ("host_fallback", "small"): 5726, ("mlp", "small"): 117921,
-          ("mlp", "atalla32"): 19090}
+          ("mlp", "atalla32"): 19090, ("attention", "atalla16"): 13958}
+
+
+def config_of(name: str) -> HardwareConfig:
+    return CONFIGS[name] if name in CONFIGS else load_config(ROOT / "configs" / f"{name}.json")
 
 
 def compiled(model: str, config: str):
@@ -34,9 +41,9 @@ def compiled(model: str, config: str):
 @pytest.mark.parametrize("model,config", sorted(CYCLES))
 def test_zoo_model_on_rtl_equals_emulator(model, config, tmp_path):
     module, inputs = ZOO[model]()
-    blob = compile_model(module, inputs, CONFIGS[config], model).blob()
+    blob = compile_model(module, inputs, config_of(config), model).blob()
     result = check(blob, [x.numpy() for x in inputs], golden_outputs(module, inputs), RtlBackend(tmp_path),
-                   expect_config=CONFIGS[config])
+                   expect_config=config_of(config))
     assert result.bit_exact and result.firmware_calls_equal, result.mismatches
     assert result.passed and result.firmware_calls > 0
     assert result.stats["counters"]["mac_count"] > 0 and result.stats["cycles"] == CYCLES[model, config]
