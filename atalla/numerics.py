@@ -115,6 +115,14 @@ def round_even(a: np.ndarray) -> np.ndarray:
     return canonical_nan(np.rint(flush(a)))
 
 
+def sqrt(a: np.ndarray) -> np.ndarray:
+    """Correctly rounded square root: NaN below zero, sqrt(-0) = -0 (a denormal reads as a zero of
+    its sign), sqrt(+inf) = +inf. Rounding the float64 root to fp32 is exact RNE (53 >= 2*24 + 2),
+    and the root of a normal fp32 is normal, so nothing flushes."""
+    with np.errstate(**_QUIET):
+        return _finish(np.sqrt(_f64(a)))
+
+
 def ldexp(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     """a * 2**n, n truncated toward zero and saturated to +-LDEXP_LIMIT; NaN n gives NaN."""
     n = flush(n).astype(np.float64)
