@@ -357,3 +357,9 @@ def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5
     out = View.of(ctx.new_buffer(node.name, shape, Role.INTERMEDIATE))
     rownorm.layer_norm(ctx.em, out, x, weight, bias, float(eps))
     return (out,) if native else out  # native: only its output is read (the check says so)
+
+
+@register(aten.gelu.default, check=lambda node, x, approximate="none": None if approximate in ("none", "tanh")
+          else f"gelu with approximate={approximate!r}")
+def _gelu(ctx, node, x, approximate="none"):
+    return _activation("gelu_tanh" if approximate == "tanh" else "gelu")(ctx, node, x)

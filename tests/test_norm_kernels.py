@@ -138,6 +138,8 @@ def test_native_layer_norm_statistics_in_use_run_on_the_host():
 
 ACTIVATIONS = {
     "tanh": (torch.tanh, nu.tanh), "sigmoid": (torch.sigmoid, nu.sigmoid), "silu": (nn.functional.silu, nu.silu),
+    "gelu": (nn.functional.gelu, nu.gelu),
+    "gelu_tanh": (lambda x: nn.functional.gelu(x, approximate="tanh"), nu.gelu_tanh),
     "sqrt": (torch.sqrt, nu.sqrt), "neg": (torch.neg, lambda x: nu.mul(x, np.float32(-1.0))),
     "square": (lambda x: x**2, lambda x: nu.mul(x, x)),
 }
