@@ -16,6 +16,7 @@ from compiler.errors import CompileError
 from compiler.partition import HOST
 from compiler.plan import lifetime, plan
 from compiler.values import Buffer
+from golden.reference import compare, golden_outputs
 from golden.zoo import ZOO
 from tests.helpers import Fn, emulate, randn
 
@@ -38,6 +39,15 @@ def test_partition_names_host_ops_and_why():
     report = compiled.partition_report()
     assert "2 compute ops on Atalla in 2 segment(s)" in report and "aten.sin.default" in report
     assert sum(c.op == Opcode.HOST for c in compiled.program.commands) == 1
+
+
+@pytest.mark.parametrize("model", ["basic_module", "vit_micro"])
+def test_zoo_models_run_wholly_on_atalla_within_tolerance(model):
+    module, inputs = ZOO[model]()
+    outs, compiled, _ = emulate(module, inputs)
+    assert not compiled.program.host_ops
+    comparisons = [compare("out", o, g) for o, g in zip(outs, golden_outputs(module, inputs))]
+    assert all(c.passed and c.cosine >= 0.999 for c in comparisons)
 
 
 @pytest.mark.parametrize("model", sorted(ZOO))
