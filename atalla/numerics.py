@@ -123,6 +123,11 @@ def sqrt(a: np.ndarray) -> np.ndarray:
         return _finish(np.sqrt(_f64(a)))
 
 
+def rsqrt(a: np.ndarray) -> np.ndarray:
+    """1 / sqrt(a): DIV of a tile of ones by SQRT, two roundings (docs/numerics.md)."""
+    return div(np.float32(1.0), sqrt(a))
+
+
 def ldexp(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     """a * 2**n, n truncated toward zero and saturated to +-LDEXP_LIMIT; NaN n gives NaN."""
     n = flush(n).astype(np.float64)

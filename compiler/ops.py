@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Callable
 
+import numpy as np
 import torch
 
 from atalla.blob_format import Role
 from atalla.isa import VecFunc
+from atalla.numerics import f32_to_bf16_bits
 from compiler.kernels import activations
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
@@ -24,6 +26,7 @@ from compiler.kernels import exp as exp_kernel
 from compiler.kernels import gemm as gemm_kernel
 from compiler.kernels import rownorm
 from compiler.kernels import softmax as softmax_kernel
+from compiler.kernels.pointwise import pointwise
 from compiler.values import View
 
 aten = torch.ops.aten
@@ -265,6 +268,15 @@ PASSTHROUGH = {operator.getitem}
 def _sqrt(ctx, node, x):
     out = ctx.output(node)
     ew.elementwise(ctx.em, VecFunc.SQRT, out, x)
+    return out
+
+
+@register(aten.rsqrt.default)
+def _rsqrt(ctx, node, x):
+    """DIV(1, SQRT(x)): a VEC's a operand is a tile, so the ones are a one-element constant, broadcast."""
+    out = ctx.output(node)
+    one = ctx.new_buffer(f"{node.name}.one", (1,), Role.CONSTANT, f32_to_bf16_bits(np.ones(1, np.float32)).tobytes())
+    pointwise(ctx.em, out, x, activations.emit_rsqrt, fp32_temps=1, operands=(View.of(one),))
     return out
 
 

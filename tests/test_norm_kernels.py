@@ -140,7 +140,7 @@ ACTIVATIONS = {
     "tanh": (torch.tanh, nu.tanh), "sigmoid": (torch.sigmoid, nu.sigmoid), "silu": (nn.functional.silu, nu.silu),
     "gelu": (nn.functional.gelu, nu.gelu),
     "gelu_tanh": (lambda x: nn.functional.gelu(x, approximate="tanh"), nu.gelu_tanh),
-    "sqrt": (torch.sqrt, nu.sqrt), "neg": (torch.neg, lambda x: nu.mul(x, np.float32(-1.0))),
+    "sqrt": (torch.sqrt, nu.sqrt), "rsqrt": (torch.rsqrt, nu.rsqrt), "neg": (torch.neg, lambda x: nu.mul(x, np.float32(-1.0))),
     "square": (lambda x: x**2, lambda x: nu.mul(x, x)),
 }
 
@@ -151,7 +151,7 @@ ACTIVATIONS = {
 def test_elementwise_sequences(shape, name, decompose, specials, scale):
     torch_fn, reference = ACTIVATIONS[name]
     x = values(shape, shape[-1], specials) * scale
-    if name == "sqrt":
+    if name in ("sqrt", "rsqrt"):
         x = x.abs() if not specials else x  # with specials, negatives check the NaN rule
     (out,), compiled, _ = emulate(Fn(torch_fn), (x,), "small", decompose)
     assert not compiled.program.host_ops
@@ -188,3 +188,4 @@ def test_unsupported_forms_fall_back_to_the_host(fn, reason):
 
     placements = partition(capture(Fn(fn), (values((3, 4), 0, False),), "t").graph)
     assert any(p.where == HOST and reason in p.reason for p in placements)
+

@@ -1,4 +1,4 @@
-"""tanh, sigmoid, SiLU and GELU (exact and tanh) from vector primitives: the sequences
+"""tanh, sigmoid, SiLU, GELU (exact and tanh) and rsqrt from vector primitives: the sequences
 docs/numerics.md defines, step for step as atalla.numerics computes them."""
 
 from __future__ import annotations
@@ -95,6 +95,14 @@ def _emit_gelu_tail(v, dst: Tile, g: Tile, x: Tile) -> None:
     v(VecFunc.ADD, g, g, 1.0)
     v(VecFunc.MUL, g, g, x)
     v(VecFunc.MUL, dst, g, 0.5)
+
+
+def emit_rsqrt(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, ...], rows: int, cols: int) -> None:
+    """temps: a bf16 tile of ones (pointwise's operand), then one fp32 tile."""
+    v = _vec(em, rows, cols)
+    one, root = temps
+    v(VecFunc.SQRT, root, src)
+    v(VecFunc.DIV, dst, one, root)
 
 
 # name -> (sequence, fp32 temps it needs)
