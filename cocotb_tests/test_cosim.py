@@ -9,6 +9,7 @@ import subprocess
 import textwrap
 
 import pytest
+import torch
 
 from atalla.config import CONFIGS
 from cli.main import main
@@ -41,6 +42,27 @@ def test_zoo_model_on_rtl_equals_emulator(model, config, tmp_path):
     assert result.bit_exact and result.firmware_calls_equal, result.mismatches
     assert result.passed and result.firmware_calls > 0
     assert result.stats["counters"]["mac_count"] > 0 and result.stats["cycles"] == CYCLES[model, config]
+
+
+class EveryNewKernel(torch.nn.Module):
+    """The reductions, norms and activations the zoo does not use, on rows longer than the lanes."""
+
+    def forward(self, x):
+        stats = x.sum(-1, keepdim=True) + x.mean(-1, keepdim=True) - x.var(-1, keepdim=True) * x.var(
+            -1, correction=0, keepdim=True)
+        y = torch.rsqrt(torch.sqrt(x * x) + 1.0) + torch.sigmoid(x) - torch.nn.functional.silu(-x)
+        return torch.nn.functional.gelu(y + stats) + torch.tanh(x) ** 2, torch.nn.functional.layer_norm(x, (19,))
+
+
+def test_every_new_kernel_on_rtl_equals_emulator(tmp_path):
+    torch.manual_seed(3)
+    module, inputs = EveryNewKernel(), (2 * torch.randn(3, 5, 19),)
+    compiled_model = compile_model(module, inputs, CONFIGS["small"], "every_new_kernel")
+    assert not compiled_model.program.host_ops
+    result = check(compiled_model.blob(), [x.numpy() for x in inputs], golden_outputs(module, inputs), RtlBackend(tmp_path),
+                   expect_config=CONFIGS["small"])
+    assert result.bit_exact and result.firmware_calls_equal, result.mismatches
+    assert result.passed
 
 
 def test_too_little_scratchpad_is_a_clear_fault(tmp_path):
