@@ -25,7 +25,7 @@ from runtime.rtl.waves import signal_names, vcd_names
 
 # Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
 CYCLES = {("attention", "small"): 19337, ("host_fallback", "small"): 5726, ("mlp", "small"): 117921,
-          ("mlp", "atalla32"): 19090, ("basic_module", "small"): 9436, ("vit_micro", "small"): 58475}
+          ("mlp", "atalla32"): 19090, ("basic_module", "small"): 9436, ("vit_micro", "small"): 52831}
 
 
 def compiled(model: str, config: str):

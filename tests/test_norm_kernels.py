@@ -128,6 +128,20 @@ def test_layer_norm(shape, affine, decompose, specials, config):
         assert compare("out", out, ln(x).detach().numpy()).passed
 
 
+@pytest.mark.parametrize("config", ["small", "atalla32"])
+def test_layer_norm_of_long_rows(config):
+    """Many more column tiles than scratchpad handles: the kernel's tiles share one buffer."""
+    torch.manual_seed(0)
+    ln = nn.LayerNorm(1000)
+    nn.init.normal_(ln.weight)
+    x = values((3, 1000), 5, False)
+    (out,), _, _ = emulate(ln, (x,), config)
+    want = layer_norm_reference(x.numpy(), ln.weight.detach().numpy(), ln.bias.detach().numpy(), 1e-5,
+                                get_config(config).lanes)
+    assert_same_bits(out, want)
+    assert compare("out", out, ln(x).detach().numpy()).passed
+
+
 def test_native_layer_norm_statistics_in_use_run_on_the_host():
     def mean_and_rstd(x):
         out, mean, rstd = torch.ops.aten.native_layer_norm(x, [6], None, None, 1e-5)

@@ -16,9 +16,6 @@ from compiler.errors import CompileError
 from compiler.kernels.tiling import blocks_2d, spans
 from compiler.values import View
 
-STATS = ("sum", "mean", "var")
-
-
 def _row_tile(em: Emitter, tile: Tile, vector: View, cols: list[tuple[int, int]]) -> None:
     """A 1-D view of the row's length into `tile`, column tile j in tile row j."""
     step = vector.strides[0]
@@ -41,7 +38,7 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
     if max_rows <= 0:
         raise CompileError(f"a row of {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
     affine = [v for v in (weight, bias) if v is not None]
-    row_tiles = [em.alloc(len(cols)) for _ in affine]
+    row_tiles = em.alloc_group([(len(cols), False)] * len(affine)) if affine else []
     for tile, vector in zip(row_tiles, affine):
         _row_tile(em, tile, vector, cols)
     w_tile = row_tiles[0] if weight is not None else None
@@ -51,8 +48,8 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
                 rows = min(x_blk.rows, max_rows)
-                tiles = ([em.alloc(rows) for _ in cols], em.alloc(rows, fp32=True),
-                         *(em.alloc(rows, fp32=True) for _ in range(3)), em.alloc(rows))
+                group = em.alloc_group([(rows, False)] * len(cols) + [(rows, True)] * 4 + [(rows, False)])
+                tiles = (group[: len(cols)], *group[len(cols) :])
             xs, d, s, part, m, y = tiles
             one = lambda func, dst, a, b=None: em.vec(func, dst, a, b, rows=nr, cols=1)  # noqa: E731
             for ticket in [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]:
@@ -88,8 +85,7 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
                            b_row=j if mode == BMode.ROW else 0)
                 em.wait(em.store(y, out_blk.sub(r0, c0, nr, nc)))
     if tiles is not None:
-        xs, *rest = tiles
-        em.free(*xs, *rest)
+        em.free(tiles[-1])  # one buffer holds them all
     em.free(*row_tiles)
 
 
