@@ -283,7 +283,7 @@ def _rsqrt(ctx, node, x):
 @register(aten.neg.default)
 def _neg(ctx, node, x):
     out = ctx.output(node)
-    ew.elementwise(ctx.em, VecFunc.MUL, out, x, -1.0)  # exact, and keeps the sign of zero honest
+    ew.elementwise(ctx.em, VecFunc.MUL, out, x, -1.0)  # exact, and -(+0) = -0, which 0 - x would not give
     return out
 
 
@@ -295,7 +295,7 @@ def _square(ctx, node, x, exponent):
 
 
 def _activation(name: str):
-    def lower(ctx, node, x, **kwargs):
+    def lower(ctx, node, x):
         out = ctx.output(node)
         activations.activation(ctx.em, name, out, x)
         return out

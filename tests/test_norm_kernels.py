@@ -13,17 +13,13 @@ from torch import nn
 from atalla import numerics as nu
 from atalla.config import get_config
 from golden.reference import compare
-from tests.helpers import Fn, emulate
+from tests.helpers import Fn, assert_same_bits, bits, emulate
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True)
 # Odd sizes, 1-element dims, rows longer than the lanes (8 on small, 32 on atalla32).
 shapes = st.lists(st.integers(1, 13), min_size=1, max_size=2).flatmap(
     lambda outer: st.integers(1, 45).map(lambda d: (*outer, d)))
 SPECIALS = np.array([0.0, -0.0, 1e-30, -1e-30, 1e4, -1e4, 0.5, -1.5, 2.5, 1.0, 3.0], np.float32)
-
-
-def bits(x) -> np.ndarray:
-    return np.asarray(x, np.float32).view(np.uint32)
 
 
 def values(shape, seed: int, specials: bool) -> torch.Tensor:
@@ -71,13 +67,6 @@ def layer_norm_reference(x: np.ndarray, w, b, eps: float, lanes: int) -> np.ndar
             y = nu.add(y, np.broadcast_to(nu.round_to_bf16(b[c : c + t.shape[1]]), t.shape))
         out.append(nu.round_to_bf16(y))
     return np.concatenate(out, axis=1)
-
-
-def assert_same_bits(got, want):
-    got, want = np.asarray(got, np.float32), np.asarray(want, np.float32)
-    assert got.shape == want.shape
-    diff = np.flatnonzero(bits(got) != bits(want))
-    assert not len(diff), f"{len(diff)} elements differ, first at {diff[0]}: {got.ravel()[diff[0]]} vs {want.ravel()[diff[0]]}"
 
 
 @SETTINGS
