@@ -115,6 +115,19 @@ def round_even(a: np.ndarray) -> np.ndarray:
     return canonical_nan(np.rint(flush(a)))
 
 
+def sqrt(a: np.ndarray) -> np.ndarray:
+    """Correctly rounded square root: NaN below zero, sqrt(-0) = -0 (a denormal reads as a zero of
+    its sign), sqrt(+inf) = +inf. Rounding the float64 root to fp32 is exact RNE (53 >= 2*24 + 2),
+    and the root of a normal fp32 is normal, so nothing flushes."""
+    with np.errstate(**_QUIET):
+        return _finish(np.sqrt(_f64(a)))
+
+
+def rsqrt(a: np.ndarray) -> np.ndarray:
+    """1 / sqrt(a): DIV of a tile of ones by SQRT, two roundings (docs/numerics.md)."""
+    return div(np.float32(1.0), sqrt(a))
+
+
 def ldexp(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     """a * 2**n, n truncated toward zero and saturated to +-LDEXP_LIMIT; NaN n gives NaN."""
     n = flush(n).astype(np.float64)
@@ -178,3 +191,61 @@ def exp(x: np.ndarray) -> np.ndarray:
     for coeff in EXP_POLY[1:]:
         p = add(mul(p, r), coeff)
     return ldexp(p, n)
+
+
+# Activations, as the kernel library emits them from the primitives above (docs/numerics.md).
+TANH_CLAMP = np.float32(10.0)  # tanh(10) rounds to 1 in fp32, and exp(2 * 10) stays finite
+SIGMOID_HI = np.float32(30.0)  # sigmoid(30) rounds to 1; keeps exp(x) finite (no inf / inf)
+GELU_KAPPA = np.float32(0.044715)
+SQRT_2_OVER_PI = np.float32(0.7978845608028654)
+FRAC_1_SQRT_2 = np.float32(0.7071067811865476)
+ERF_CLAMP = np.float32(4.0)  # erf(4) rounds to 1 in fp32
+# erf(x) = x * P(x^2) / Q(x^2) on [-4, 4] (the rational approximation of Eigen's fast erf), highest first.
+ERF_P = tuple(np.float32(c) for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+                                      -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+                                      -1.60960333262415e-02))
+ERF_Q = tuple(np.float32(c) for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+                                      -7.37332916720468e-03, -1.42647390514189e-02))
+
+
+def _horner(x: np.ndarray, coeffs: tuple) -> np.ndarray:
+    """coeffs[0] * x^n + ... by Horner's rule, each step a separate MUL then ADD."""
+    p = mul(x, coeffs[0])
+    p = add(p, coeffs[1])
+    for coeff in coeffs[2:]:
+        p = add(mul(p, x), coeff)
+    return p
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """(e - 1) / (e + 1) with e = exp(2 * clamp(x, +-TANH_CLAMP))."""
+    e = exp(mul(minimum(maximum(x, -TANH_CLAMP), TANH_CLAMP), np.float32(2.0)))
+    return div(sub(e, np.float32(1.0)), add(e, np.float32(1.0)))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """e / (e + 1) with e = exp(min(x, SIGMOID_HI))."""
+    e = exp(minimum(x, SIGMOID_HI))
+    return div(e, add(e, np.float32(1.0)))
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """x * bf16(sigmoid(x)): the bits of the core-ATen graph, where sigmoid is a layer of its own."""
+    return mul(x, round_to_bf16(sigmoid(x)))
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    t = minimum(maximum(x, -ERF_CLAMP), ERF_CLAMP)
+    t2 = mul(t, t)
+    return div(mul(_horner(t2, ERF_P), t), _horner(t2, ERF_Q))
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU: (erf(x / sqrt 2) + 1) * x * 0.5."""
+    return mul(mul(add(erf(mul(x, FRAC_1_SQRT_2)), np.float32(1.0)), x), np.float32(0.5))
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GELU, approximate="tanh": (tanh(((x * x * x) * KAPPA + x) * sqrt(2/pi)) + 1) * x * 0.5."""
+    inner = mul(add(mul(mul(mul(x, x), x), GELU_KAPPA), x), SQRT_2_OVER_PI)
+    return mul(mul(add(tanh(inner), np.float32(1.0)), x), np.float32(0.5))

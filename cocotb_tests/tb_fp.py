@@ -17,7 +17,7 @@ from cocotb.triggers import RisingEdge
 from atalla import numerics as nm
 from runtime.rtl.settings import bench_settings
 
-OPS = ("add", "sub", "mul", "div", "max", "min", "round", "ldexp", "to_bf16")  # op codes of fp_tb.sv
+OPS = ("add", "sub", "mul", "div", "max", "min", "round", "ldexp", "to_bf16", "sqrt")  # op codes of fp_tb.sv
 BINARY = ("add", "sub", "mul", "div", "max", "min")
 N_RANDOM = 100_000
 SEED = 20240613  # unless run(settings={"seed": ...}) says otherwise
@@ -42,6 +42,7 @@ EDGE_VALUES = [
     1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 0.5, 0.4, 0.6, 1 / 3, 0.1, 1e30, 1e-30,
     2.0**-24, 2.0**-25, 2.0**-63, 2.0**63, 2.0**64, 2.0**-125, 2.0**23, 2.0**24, 2.0**127,
     126.0, 127.0, 128.0, 254.0, 255.0, 255.9, 256.0, 300.0, 0.99, 1e9,  # ldexp scales
+    4.0, 9.0, 16.0, 2.25, 0.25, 1.0 - 2.0**-24, 4.0 - 2.0**-21, 16777215.0 ** 2,  # sqrt: exact, below a square
 ]
 
 
@@ -102,11 +103,18 @@ def random_pairs(op: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray,
         a = np.where(kind > 0, pack(sign(), rng.integers(1, 255, n), frac()), a)
         b = np.where(kind == 1, rng.integers(-300, 301, n).astype(np.float32).view(U32), b)
         b = np.where(kind == 2, rng.uniform(-300, 300, n).astype(np.float32).view(U32), b)
+    elif op == "sqrt":
+        # Squares of short significands are exact roots; one ulp either side of them, nearly exact.
+        roots = pack(0, rng.integers(64, 191, n), short()).view(np.float32)
+        squares = (roots.astype(np.float64) ** 2).astype(np.float32).view(U32)
+        a = np.where(kind == 1, pack(0, rng.integers(0, 256, n), frac()), a)
+        a = np.where(kind == 2, squares, a)
+        a = np.where(kind == 3, squares + rng.integers(-1, 2, n).astype(U32), a)
     elif op == "to_bf16":
         low = rng.choice(np.array([0x8000, 0x7FFF, 0x8001, 0x0000, 0xFFFF], dtype=U32), n)
         a = np.where(kind > 1, (a & U32(0xFFFF0000)) | low, a)
         b = np.zeros(n, dtype=U32)
-    if op in ("round", "to_bf16"):
+    if op in ("round", "to_bf16", "sqrt"):
         b = np.zeros(n, dtype=U32)
     return a.astype(U32), b.astype(U32)
 
@@ -120,6 +128,8 @@ def model(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return funcs[op](x, y).view(U32)
     if op == "round":
         return nm.round_even(x).view(U32)
+    if op == "sqrt":
+        return nm.sqrt(x).view(U32)
     return nm.f32_to_bf16_bits(x).astype(U32)
 
 

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from atalla.config import CONFIGS, HardwareConfig, load_config
 from cli.main import main
@@ -22,11 +23,12 @@ from runtime.rtl.cosim import DESIGN, run_rtl
 from runtime.rtl.params import verilator_parameters
 from runtime.rtl.waves import signal_names, vcd_names
 
-# Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
 ROOT = Path(__file__).resolve().parents[1]
+# Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
 # atalla16 is a config from a file (configs/atalla16.json), as a user's own would be.
 CYCLES = {("attention", "small"): 19337, ("host_fallback", "small"): 5726, ("mlp", "small"): 117921,
-          ("mlp", "atalla32"): 19090, ("attention", "atalla16"): 13958}
+          ("mlp", "atalla32"): 19090, ("attention", "atalla16"): 13958, ("basic_module", "small"): 9436,
+          ("vit_micro", "small"): 52831}
 
 
 def config_of(name: str) -> HardwareConfig:
@@ -47,6 +49,27 @@ def test_zoo_model_on_rtl_equals_emulator(model, config, tmp_path):
     assert result.bit_exact and result.firmware_calls_equal, result.mismatches
     assert result.passed and result.firmware_calls > 0
     assert result.stats["counters"]["mac_count"] > 0 and result.stats["cycles"] == CYCLES[model, config]
+
+
+class EveryNewKernel(torch.nn.Module):
+    """The reductions, norms and activations the zoo does not use, on rows longer than the lanes."""
+
+    def forward(self, x):
+        stats = x.sum(-1, keepdim=True) + x.mean(-1, keepdim=True) - x.var(-1, keepdim=True) * x.var(
+            -1, correction=0, keepdim=True)
+        y = torch.rsqrt(torch.sqrt(x * x) + 1.0) + torch.sigmoid(x) - torch.nn.functional.silu(-x)
+        return torch.nn.functional.gelu(y + stats) + torch.tanh(x) ** 2, torch.nn.functional.layer_norm(x, (19,))
+
+
+def test_every_new_kernel_on_rtl_equals_emulator(tmp_path):
+    torch.manual_seed(3)
+    module, inputs = EveryNewKernel(), (2 * torch.randn(3, 5, 19),)
+    compiled_model = compile_model(module, inputs, CONFIGS["small"], "every_new_kernel")
+    assert not compiled_model.program.host_ops
+    result = check(compiled_model.blob(), [x.numpy() for x in inputs], golden_outputs(module, inputs), RtlBackend(tmp_path),
+                   expect_config=CONFIGS["small"])
+    assert result.bit_exact and result.firmware_calls_equal, result.mismatches
+    assert result.passed
 
 
 def test_too_little_scratchpad_is_a_clear_fault(tmp_path):

@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Callable
 
+import numpy as np
 import torch
 
+from atalla.blob_format import Role
 from atalla.isa import VecFunc
+from atalla.numerics import f32_to_bf16_bits
+from compiler.kernels import activations
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
 from compiler.kernels import exp as exp_kernel
 from compiler.kernels import gemm as gemm_kernel
+from compiler.kernels import rownorm
 from compiler.kernels import softmax as softmax_kernel
+from compiler.kernels.pointwise import pointwise
 from compiler.values import View
 
 aten = torch.ops.aten
@@ -255,3 +261,117 @@ def materialize(ctx, out: View, src: View) -> None:
 
 
 PASSTHROUGH = {operator.getitem}
+
+
+# -- normalisation, reductions over one dim and activations (compiler/kernels/rownorm.py, activations.py) --
+@register(aten.sqrt.default)
+def _sqrt(ctx, node, x):
+    out = ctx.output(node)
+    ew.elementwise(ctx.em, VecFunc.SQRT, out, x)
+    return out
+
+
+@register(aten.rsqrt.default)
+def _rsqrt(ctx, node, x):
+    """DIV(1, SQRT(x)): a VEC's a operand is a tile, so the ones are a one-element constant, broadcast."""
+    out = ctx.output(node)
+    one = ctx.new_buffer(f"{node.name}.one", (1,), Role.CONSTANT, f32_to_bf16_bits(np.ones(1, np.float32)).tobytes())
+    pointwise(ctx.em, out, x, activations.emit_rsqrt, fp32_temps=1, operands=(View.of(one),))
+    return out
+
+
+@register(aten.neg.default)
+def _neg(ctx, node, x):
+    out = ctx.output(node)
+    ew.elementwise(ctx.em, VecFunc.MUL, out, x, -1.0)  # exact, and -(+0) = -0, which 0 - x would not give
+    return out
+
+
+@register(aten.pow.Tensor_Scalar, check=lambda node, x, exponent: None if exponent == 2 else f"pow by {exponent}")
+def _square(ctx, node, x, exponent):
+    out = ctx.output(node)
+    ew.elementwise(ctx.em, VecFunc.MUL, out, x, x)
+    return out
+
+
+def _activation(name: str):
+    def lower(ctx, node, x):
+        out = ctx.output(node)
+        activations.activation(ctx.em, name, out, x)
+        return out
+
+    return lower
+
+
+register(aten.tanh.default)(_activation("tanh"))
+register(aten.sigmoid.default)(_activation("sigmoid"))
+register(aten.silu.default)(_activation("silu"))
+
+
+def _reduced_dim(node, x, dim=None, *rest, dtype=None, **kwargs) -> str | None:
+    """Why this reduction is not over exactly one dim of a float32 result, or None."""
+    if dtype not in (None, torch.float32):
+        return f"{node.target} with dtype {dtype}"
+    dims = [dim] if isinstance(dim, int) else list(dim or [])
+    return None if len(dims) == 1 and x.meta["val"].dim() > 0 else f"{node.target} over dims {dim}: only one dim"
+
+
+def _correction(node, x, dim=None, *, correction=None, keepdim=False):
+    reason = _reduced_dim(node, x, dim)
+    if reason is None and correction is not None and correction != int(correction):
+        return f"var with correction {correction}"
+    return reason
+
+
+def _reduce(ctx, node, x: View, dim, keepdim: bool, stat: str, correction: int = 0) -> View:
+    """stat over one dim: it is permuted last, and the result viewed with that dim kept (size 1)."""
+    out = ctx.output(node)
+    d = (dim if isinstance(dim, int) else dim[0]) % x.ndim
+    kept = out if keepdim else out.unsqueeze(d)
+    last = lambda v: v.permute([i for i in range(v.ndim) if i != d] + [d])  # noqa: E731
+    rownorm.row_stat(ctx.em, stat, last(kept), last(x), correction)
+    return out
+
+
+@register(aten.sum.dim_IntList, check=_reduced_dim)
+def _sum(ctx, node, x, dim, keepdim=False, *, dtype=None):
+    return _reduce(ctx, node, x, dim, keepdim, "sum")
+
+
+@register(aten.mean.dim, check=_reduced_dim)
+def _mean(ctx, node, x, dim, keepdim=False, *, dtype=None):
+    return _reduce(ctx, node, x, dim, keepdim, "mean")
+
+
+@register(aten.var.correction, check=_correction)
+def _var(ctx, node, x, dim=None, *, correction=None, keepdim=False):
+    return _reduce(ctx, node, x, dim, keepdim, "var", 1 if correction is None else int(correction))
+
+
+@register(aten.var.dim, check=_reduced_dim)
+def _var_unbiased(ctx, node, x, dim, unbiased=True, keepdim=False):
+    return _reduce(ctx, node, x, dim, keepdim, "var", int(unbiased))
+
+
+def _layer_norm_check(node, x, normalized_shape, *rest, **kwargs):
+    if len(normalized_shape) != 1:
+        return f"layer norm over {len(normalized_shape)} dims: only the last one"
+    if node.target == aten.native_layer_norm.default and any(
+            u.target is not operator.getitem or u.args[1] != 0 for u in node.users):
+        return "native_layer_norm whose mean or rstd is used"
+    return None
+
+
+@register(aten.layer_norm.default, aten.native_layer_norm.default, check=_layer_norm_check)
+def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
+    native = node.target == aten.native_layer_norm.default
+    shape = node.meta["val"][0].shape if native else node.meta["val"].shape
+    out = View.of(ctx.new_buffer(node.name, shape, Role.INTERMEDIATE))
+    rownorm.layer_norm(ctx.em, out, x, weight, bias, float(eps))
+    return (out,) if native else out  # native: only its output is read (the check says so)
+
+
+@register(aten.gelu.default, check=lambda node, x, approximate="none": None if approximate in ("none", "tanh")
+          else f"gelu with approximate={approximate!r}")
+def _gelu(ctx, node, x, approximate="none"):
+    return _activation("gelu_tanh" if approximate == "tanh" else "gelu")(ctx, node, x)

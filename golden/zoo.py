@@ -39,7 +39,7 @@ class SelfAttention(nn.Module):
 
 
 class HostFallback(nn.Module):
-    """GELU has no Atalla kernel: the middle op runs on the host through the firmware."""
+    """sin has no Atalla kernel: the middle op runs on the host through the firmware."""
 
     def __init__(self):
         super().__init__()
@@ -47,7 +47,46 @@ class HostFallback(nn.Module):
         self.fc2 = nn.Linear(48, 16)
 
     def forward(self, x):
-        return self.fc2(nn.functional.gelu(self.fc1(x)))
+        return self.fc2(torch.sin(self.fc1(x)))
+
+
+class BasicModule(nn.Module):
+    """`depth` layers relu(x @ W + b), odd layers adding half their input back, then a Linear."""
+
+    def __init__(self, dim: int = 32, depth: int = 2):
+        super().__init__()
+        self.weights = nn.ParameterList(nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim)) for _ in range(depth))
+        self.biases = nn.ParameterList(nn.Parameter(0.1 * torch.randn(dim)) for _ in range(depth))
+        self.head = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            out = torch.relu(x @ w + b)
+            x = out + 0.5 * x if i % 2 else out
+        return self.head(x)
+
+
+class ViTMicro(nn.Module):
+    """One pre-norm transformer block on patch embeddings: Linear patch embedding plus a learned
+    position embedding; LayerNorm, single-head attention, projection and residual; LayerNorm, a
+    D -> 2D -> D feed-forward with tanh GELU, and residual."""
+
+    def __init__(self, dim: int = 32, tokens: int = 32):
+        super().__init__()
+        self.embed = nn.Linear(dim, dim)
+        self.position = nn.Parameter(0.1 * torch.randn(1, tokens, dim))
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.q, self.k, self.v = (nn.Linear(dim, dim) for _ in range(3))
+        self.proj = nn.Linear(dim, dim)
+        self.fc1, self.fc2 = nn.Linear(dim, 2 * dim), nn.Linear(2 * dim, dim)
+        self.scale = 1 / math.sqrt(dim)
+
+    def forward(self, x):
+        h = self.embed(x) + self.position
+        a = self.norm1(h)
+        q, k, v = self.q(a), self.k(a), self.v(a)
+        h = h + self.proj(torch.softmax(q @ k.transpose(-2, -1) * self.scale, dim=-1) @ v)
+        return h + self.fc2(nn.functional.gelu(self.fc1(self.norm2(h)), approximate="tanh"))
 
 
 def _seeded(build: Callable[[], tuple[nn.Module, tuple]]) -> Callable[[], tuple[nn.Module, tuple]]:
@@ -63,6 +102,8 @@ ZOO: dict[str, Callable[[], tuple[nn.Module, tuple]]] = {
     "mlp": _seeded(lambda: (MLP(), (torch.randn(32, 784),))),
     "attention": _seeded(lambda: (SelfAttention(32), (torch.randn(2, 16, 32),))),
     "host_fallback": _seeded(lambda: (HostFallback(), (torch.randn(8, 64),))),
+    "basic_module": _seeded(lambda: (BasicModule(32, 2), (torch.randn(1, 32),))),
+    "vit_micro": _seeded(lambda: (ViTMicro(32, 32), (torch.randn(1, 32, 32),))),
 }
 
 

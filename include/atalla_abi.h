@@ -58,6 +58,7 @@ enum atalla_vec_func {
     ATALLA_VEC_LDEXP = 9,
     ATALLA_VEC_ROWSUM = 10,
     ATALLA_VEC_ROWMAX = 11,
+    ATALLA_VEC_SQRT = 12,
 };
 
 /* How a VEC command's b operand covers the rows x cols tile. */

@@ -46,7 +46,8 @@ package atalla_pkg;
     VEC_ROUND = 8'd8,
     VEC_LDEXP = 8'd9,
     VEC_ROWSUM = 8'd10,
-    VEC_ROWMAX = 8'd11
+    VEC_ROWMAX = 8'd11,
+    VEC_SQRT = 8'd12
   } vec_func_e;
 
   // How a VEC command's b operand covers the rows x cols tile.
@@ -102,7 +103,7 @@ package atalla_pkg;
 
   // True for the VEC functions that read no b operand (isa.UNARY_FUNCS).
   function automatic logic is_unary_func(vec_func_e func);
-    return func inside {VEC_COPY, VEC_RELU, VEC_ROUND, VEC_ROWSUM, VEC_ROWMAX};
+    return func inside {VEC_COPY, VEC_RELU, VEC_ROUND, VEC_ROWSUM, VEC_ROWMAX, VEC_SQRT};
   endfunction
 
   // True for the VEC functions that reduce each row to one column (isa.REDUCE_FUNCS).

@@ -137,6 +137,7 @@ module vector_unit
           VEC_RELU:  result[l] = fp32_pkg::fp32_minmax(x[l], 32'h0, 1'b1);
           VEC_ROUND: result[l] = fp32_pkg::fp32_round(x[l]);
           VEC_LDEXP: result[l] = fp32_pkg::fp32_ldexp(x[l], y[l]);
+          VEC_SQRT:  result[l] = fp32_pkg::fp32_sqrt(x[l]);
           default:   result[l] = '0;
         endcase
       end

@@ -31,3 +31,14 @@ def emulate(module: nn.Module, inputs: tuple, config: str = "small", decompose: 
 
 def randn(*shape, seed=0) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+def bits(x) -> np.ndarray:
+    return np.asarray(x, np.float32).view(np.uint32)
+
+
+def assert_same_bits(got, want):
+    got, want = np.asarray(got, np.float32), np.asarray(want, np.float32)
+    assert got.shape == want.shape
+    diff = np.argwhere(bits(got) != bits(want))
+    assert not len(diff), f"{len(diff)} elements differ, first at {diff[0].tolist()}: {got[tuple(diff[0])]} vs {want[tuple(diff[0])]}"

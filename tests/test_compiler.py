@@ -16,6 +16,7 @@ from compiler.errors import CompileError
 from compiler.partition import HOST
 from compiler.plan import lifetime, plan
 from compiler.values import Buffer
+from golden.reference import compare, golden_outputs
 from golden.zoo import ZOO
 from tests.helpers import Fn, emulate, randn
 
@@ -34,10 +35,19 @@ def test_partition_names_host_ops_and_why():
     module, inputs = ZOO["host_fallback"]()
     compiled = compile_model(module, inputs, SMALL, "host_fallback")
     host = [p for p in compiled.placements if p.where == HOST]
-    assert [(p.target, p.reason) for p in host] == [("aten.gelu.default", "no Atalla kernel for aten.gelu.default")]
+    assert [(p.target, p.reason) for p in host] == [("aten.sin.default", "no Atalla kernel for aten.sin.default")]
     report = compiled.partition_report()
-    assert "2 compute ops on Atalla in 2 segment(s)" in report and "aten.gelu.default" in report
+    assert "2 compute ops on Atalla in 2 segment(s)" in report and "aten.sin.default" in report
     assert sum(c.op == Opcode.HOST for c in compiled.program.commands) == 1
+
+
+@pytest.mark.parametrize("model", ["basic_module", "vit_micro"])
+def test_zoo_models_run_wholly_on_atalla_within_tolerance(model):
+    module, inputs = ZOO[model]()
+    outs, compiled, _ = emulate(module, inputs)
+    assert not compiled.program.host_ops
+    comparisons = [compare("out", o, g) for o, g in zip(outs, golden_outputs(module, inputs))]
+    assert all(c.passed and c.cosine >= 0.999 for c in comparisons)
 
 
 @pytest.mark.parametrize("model", sorted(ZOO))

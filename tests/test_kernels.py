@@ -12,21 +12,10 @@ from hypothesis import strategies as st
 from atalla import numerics as nu
 from atalla.config import get_config
 from compiler.kernels import gemm as gemm_kernel
-from tests.helpers import Fn, emulate
+from tests.helpers import Fn, assert_same_bits, emulate
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 dims = st.integers(1, 40)
-
-
-def bits(x) -> np.ndarray:
-    return np.asarray(x, np.float32).view(np.uint32)
-
-
-def assert_same_bits(got, want):
-    got, want = np.asarray(got, np.float32), np.asarray(want, np.float32)
-    assert got.shape == want.shape
-    diff = np.argwhere(bits(got) != bits(want))
-    assert not len(diff), f"{len(diff)} elements differ, first at {diff[0].tolist()}: {got[tuple(diff[0])]} vs {want[tuple(diff[0])]}"
 
 
 def gemm_reference(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, k_tile: int) -> np.ndarray:

@@ -96,3 +96,12 @@ def test_gemm_reads_denormal_operands_as_zero():
     denormal = np.array([[0x0001]], np.uint16)  # bf16 denormal, about 9e-41
     huge = nu.f32_to_bf16_bits(f32(1e30).reshape(1, 1))
     assert bits(nu.gemm(denormal, huge, None))[0, 0] == 0
+
+
+def test_sqrt_is_correctly_rounded_with_the_documented_specials(rng):
+    x = np.abs(rng.standard_normal(200_000) * 10.0 ** rng.integers(-37, 38, 200_000)).astype(np.float32)
+    x = np.concatenate([x[x >= 2**-126], (rng.integers(1, 1 << 12, 10_000).astype(np.float32)) ** 2,
+                        f32(2**-126, 3.4028235e38, 1.0, 2.0)])
+    np.testing.assert_array_equal(bits(nu.sqrt(x)), bits(np.sqrt(x)))  # IEEE sqrt is correctly rounded
+    special = bits(nu.sqrt(f32(-0.0, 0.0, 1e-39, -1e-39, np.inf, -np.inf, -1.0, np.nan, -2**-126)))
+    assert special.tolist() == [0x80000000, 0, 0, 0x80000000, 0x7F800000] + [0x7FC00000] * 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 from atalla import numerics as nu
 from atalla.isa import VecFunc
 from compiler.emitter import Emitter, Tile
-from compiler.kernels.tiling import tiles
+from compiler.kernels.pointwise import pointwise
 from compiler.values import View
 
 
@@ -31,14 +31,4 @@ def emit_exp(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, Tile, Tile, T
 
 def exp(em: Emitter, out: View, src: View) -> None:
     """Elementwise exp of a view into a contiguous view of the same shape."""
-    buffers = None
-    for out_tile, src_tile in tiles([out, src], em.config.sp_rows // 24, em.config.lanes):
-        if buffers is None:  # as many rows as the first tile, the largest
-            rows = out_tile.rows
-            buffers = [em.alloc(rows), em.alloc(rows)] + [em.alloc(rows, fp32=True) for _ in range(4)]
-        x, y, *temps = buffers
-        em.wait(em.load(x, src_tile))
-        emit_exp(em, y, x, tuple(temps), out_tile.rows, out_tile.cols)
-        em.wait(em.store(y, out_tile))
-    if buffers is not None:
-        em.free(*buffers)
+    pointwise(em, out, src, emit_exp, fp32_temps=4)

@@ -164,6 +164,41 @@ package fp32_pkg;
     return fp32_round_pack(sign, exp, quot[QB-2:1], quot[0], rem != 0);
   endfunction
 
+  // sqrt(a), correctly rounded. NaN for a NaN or a negative non-zero (-inf too); a zero or a
+  // denormal gives a zero of its sign (sqrt(-0) = -0); +inf stays. The root of a normal is normal.
+  // For a = s * 2^(e-127-23) the root has biased exponent (e + 127) >> 1 and significand
+  // isqrt(s << 25) (e odd) or isqrt(s << 26) (e even): 25 bits, the last one the guard, taken
+  // digit by digit (restoring); the remainder is the sticky bit.
+  function automatic logic [31:0] fp32_sqrt(input logic [31:0] a);
+    localparam int SIG = FP32_SIG;
+    localparam int EW = FP32_EW;
+    localparam int QB = SIG + 1;  // root bits: the significand and the guard
+    logic [2*QB-1:0] radicand;
+    logic [QB+2:0] rem, trial;  // the remainder stays below 2 * root + 1
+    logic [QB-1:0] root;
+    logic signed [EW-1:0] exp;
+
+    if (fp32_is_nan(a)) return FP32_QNAN;
+    if (fp32_is_zero(a)) return {a[31], 31'b0};
+    if (a[31]) return FP32_QNAN;
+    if (fp32_is_inf(a)) return a;
+
+    radicand = {{(2*QB-SIG){1'b0}}, 1'b1, a[22:0]} << (a[23] ? 2*QB-SIG-1 : 2*QB-SIG);
+    rem = '0;
+    root = '0;
+    for (int i = QB - 1; i >= 0; i--) begin
+      rem = {rem[QB:0], radicand[2*i+1 -: 2]};
+      trial = {1'b0, root, 2'b01};
+      root = root << 1;
+      if (rem >= trial) begin
+        rem = rem - trial;
+        root[0] = 1'b1;
+      end
+    end
+    exp = (EW'(a[30:23]) + EW'(FP32_BIAS)) >>> 1;
+    return fp32_round_pack(1'b0, exp, root[QB-1:1], root[0], rem != 0);
+  endfunction
+
   // max ? MAX(a, b) : MIN(a, b). NaN if either operand is NaN; else MAX gives b if b > a and
   // MIN gives b if b < a, otherwise a (so ties, -0 vs +0 included, give a). Denormal operands
   // read as (and are returned as) zeros of their sign.
