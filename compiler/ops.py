@@ -31,26 +31,28 @@ class OpEntry:
     lower: Callable  # (ctx, node, *args, **kwargs) -> View
     check: Callable | None = None  # (node, *args, **kwargs) -> reason it cannot run here, or None
     layout: bool = False  # a view: no commands
+    takes_constants: bool = False  # may read boolean or integer compile-time values (masks), as torch tensors
 
 
 REGISTRY: dict[object, OpEntry] = {}
 
 
-def register(*targets, check=None, layout=False):
+def register(*targets, check=None, layout=False, takes_constants=False):
     def wrap(fn):
         for t in targets:
-            REGISTRY[t] = OpEntry(fn, check, layout)
+            REGISTRY[t] = OpEntry(fn, check, layout, takes_constants)
         return fn
 
     return wrap
 
 
-def unsupported_reason(node) -> str | None:
-    """Why this call_function node cannot run on Atalla, or None if it can."""
+def unsupported_reason(node, folded=()) -> str | None:
+    """Why this call_function node cannot run on Atalla, or None if it can. `folded`: the nodes
+    whose values are known at compile time (compiler.fold)."""
     entry = REGISTRY.get(node.target)
     if entry is None:
         return f"no Atalla kernel for {node.target}"
-    for v in _tensor_metas(node):
+    for v in _tensor_metas(node, skip=folded if entry.takes_constants else ()):
         if v.dtype != torch.float32:
             return f"{v.dtype} tensors are not supported on Atalla"
         if v.numel() == 0:
@@ -60,8 +62,8 @@ def unsupported_reason(node) -> str | None:
     return None
 
 
-def _tensor_metas(node):
-    metas = [a.meta.get("val") for a in node.all_input_nodes] + [node.meta.get("val")]
+def _tensor_metas(node, skip=()):
+    metas = [a.meta.get("val") for a in node.all_input_nodes if a not in skip] + [node.meta.get("val")]
     out = []
     for m in metas:
         out.extend(m if isinstance(m, (tuple, list)) else [m])

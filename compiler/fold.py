@@ -1,0 +1,52 @@
+"""Constant folding: every node whose value depends only on shapes and constants is computed at
+compile time, between capture and partition.
+
+`arange`, `full`, `ones`, masks built from them (`triu`, comparisons, `where`), casts, views and
+`embedding` of a constant table with constant ids never reach Atalla or the host: their values
+become program constants where a kernel reads them (bf16, like parameters), or are consumed at
+compile time (a boolean mask becomes an additive or a select constant). A node whose only inputs
+are the model's own parameters and that Atalla can run as it is (a weight's transpose, say) is
+left alone: the kernels read parameters in place.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind
+
+from compiler.errors import CompileError
+from compiler.ops import unsupported_reason
+
+CONSTANT_KINDS = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+
+
+def constant_inputs(exported: ExportedProgram) -> dict:
+    """The placeholders whose values the program carries (parameters, buffers, lifted constants)."""
+    state = dict(exported.state_dict)
+    state.update(exported.constants)
+    specs = {s.arg.name: s for s in exported.graph_signature.input_specs}
+    return {node: state[specs[node.name].target].detach() for node in exported.graph.nodes
+            if node.op == "placeholder" and specs[node.name].kind in CONSTANT_KINDS}
+
+
+def fold(exported: ExportedProgram, model: str) -> dict:
+    """fx node -> its compile-time value (a tensor, a tuple of them, or None), for every node folded."""
+    known = constant_inputs(exported)
+    folded: dict = {}
+    for node in exported.graph.nodes:
+        if node.op != "call_function" or not all(a in known for a in node.all_input_nodes):
+            continue
+        if isinstance(node.target, torch._ops.OpOverload) and torch.Tag.nondeterministic_seeded in node.target.tags:
+            continue  # random values are drawn at run time, not frozen into the program
+        only_parameters = node.all_input_nodes and not any(a in folded for a in node.all_input_nodes)
+        if only_parameters and unsupported_reason(node) is None:
+            continue
+        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda a: known[a])
+        try:
+            with torch.no_grad():
+                value = node.target(*args, **kwargs)
+        except Exception as e:  # any failure of the op itself; the user needs the node and the cause
+            raise CompileError(f"model {model!r}, node {node.name} ({node.target}): constant folding failed: {e}") from e
+        known[node] = folded[node] = value
+    return folded

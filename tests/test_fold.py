@@ -1,0 +1,73 @@
+"""Constant folding (compiler.fold): values that depend only on shapes and constants are computed
+at compile time and never reach the host."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from atalla.blob_format import Role
+from compiler.errors import CompileError
+from compiler.partition import FOLDED, HOST
+from golden.reference import compare
+from tests.helpers import Fn, emulate, randn
+
+
+class PositionalEmbedding(nn.Module):
+    """GPT-2's positions: embedding of a constant table with ids from arange, cast, added."""
+
+    def __init__(self, positions: int = 16, width: int = 24):
+        super().__init__()
+        self.wpe = nn.Embedding(positions, width)
+
+    def forward(self, x):
+        ids = torch.arange(x.shape[1]).unsqueeze(0)
+        return x + self.wpe(ids).to(torch.float32)
+
+
+def _check(module, inputs, decompose=False):
+    outs, compiled, _ = emulate(module, inputs, decompose=decompose)
+    golden = module(*inputs)
+    golden = golden if isinstance(golden, tuple) else (golden,)
+    for got, want in zip(outs, golden):
+        assert compare("out", got, want.detach().numpy()).passed
+    return compiled
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_embedding_of_arange_positions_is_folded(decompose):
+    torch.manual_seed(0)
+    compiled = _check(PositionalEmbedding(), (randn(2, 7, 24),), decompose)
+    assert not [p for p in compiled.placements if p.where == HOST]
+    folded = {p.target for p in compiled.placements if p.where == FOLDED}
+    assert any("arange" in t for t in folded) and "aten.embedding.default" in folded
+    assert "partition of 'test'" in compiled.partition_report() and "folded at compile time" in compiled.partition_report()
+
+
+def test_masks_from_full_triu_and_comparisons_are_folded():
+    def fn(x):
+        n = x.shape[-1]
+        causal = torch.full((n, n), -1e4).triu(1)
+        rows = torch.arange(n).unsqueeze(1) >= torch.arange(n)
+        return x + causal + torch.where(rows, 0.0, 1.0) + torch.ones(n).new_zeros(n) + torch.zeros(1, n).expand(n, n)
+    compiled = _check(Fn(fn), (randn(3, 5, 5),))
+    assert [p.where for p in compiled.placements if p.target.startswith("aten.add")] == ["atalla"] * 4
+    assert not [p for p in compiled.placements if p.where == HOST]
+
+
+def test_a_broadcast_constant_is_stored_once():
+    compiled = _check(Fn(lambda x: x * torch.ones(1, 9).expand(64, 9)), (randn(64, 9),))
+    constants = [t for t in compiled.program.tensors if t.role == Role.CONSTANT]
+    assert [tuple(t.shape) for t in constants] == [(1, 9)]
+
+
+def test_weights_read_in_place_are_not_folded():
+    torch.manual_seed(0)
+    compiled = _check(nn.Linear(8, 4), (randn(3, 8),), decompose=True)
+    assert not [p for p in compiled.placements if p.where == FOLDED]
+
+
+def test_an_integer_constant_that_would_reach_dram_is_a_clear_error():
+    with pytest.raises(CompileError, match=r"node add .*compile-time torch.int64 value of node arange .*DRAM"):
+        emulate(Fn(lambda x: x + torch.arange(4)), (randn(2, 4),))
