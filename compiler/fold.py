@@ -31,9 +31,12 @@ def constant_inputs(exported: ExportedProgram) -> dict:
 
 
 def fold(exported: ExportedProgram, model: str) -> dict:
-    """fx node -> its compile-time value (a tensor, a tuple of them, or None), for every node folded."""
+    """fx node -> its compile-time value (a tensor, a tuple of them, or None), for every node folded
+    and every non-float constant placeholder."""
     known = constant_inputs(exported)
-    folded: dict = {}
+    # A boolean or integer constant (a mask captured from the model's code) is never a bf16 tensor
+    # in DRAM: it is a compile-time value like any folded node.
+    folded = {node: value for node, value in known.items() if not value.is_floating_point()}
     for node in exported.graph.nodes:
         if node.op != "call_function" or not all(a in known for a in node.all_input_nodes):
             continue

@@ -8,6 +8,7 @@ to the host), or None.
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from itertools import product
@@ -15,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from atalla.blob_format import Role
 from atalla.isa import VecFunc
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
@@ -46,9 +48,10 @@ def register(*targets, check=None, layout=False, takes_constants=False):
     return wrap
 
 
-def unsupported_reason(node, folded=()) -> str | None:
-    """Why this call_function node cannot run on Atalla, or None if it can. `folded`: the nodes
-    whose values are known at compile time (compiler.fold)."""
+def unsupported_reason(node, folded: dict | None = None) -> str | None:
+    """Why this call_function node cannot run on Atalla, or None if it can. `folded`: node -> value
+    of the nodes computed at compile time (compiler.fold)."""
+    folded = folded or {}
     entry = REGISTRY.get(node.target)
     if entry is None:
         return f"no Atalla kernel for {node.target}"
@@ -58,7 +61,10 @@ def unsupported_reason(node, folded=()) -> str | None:
         if v.numel() == 0:
             return "zero-size tensors are not supported on Atalla"
     if entry.check is not None:
-        return entry.check(node, *node.args, **node.kwargs)
+        args, kwargs = node.args, node.kwargs
+        if entry.takes_constants:  # the check sees what the lowering gets: compile-time values as tensors
+            args, kwargs = torch.fx.node.map_arg((args, kwargs), lambda a: folded.get(a, a))
+        return entry.check(node, *args, **kwargs)
     return None
 
 
@@ -144,8 +150,11 @@ def _dropout(ctx, node, x, p, train):
 
 # -- matrix multiplication --------------------------------------------------------------------------
 def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View:
-    """a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
-    out = ctx.output(node)
+    return _matmul_into(ctx, ctx.output(node), a, b, bias)
+
+
+def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None) -> View:
+    """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
     b = ctx.contiguous_constant(b)  # weights: laid out for contiguous row loads
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = tuple(out.shape[:-2])
@@ -250,6 +259,82 @@ def _softmax(ctx, node, x, dim, flag_or_dtype=None):
         raise ValueError("softmax of a 0-d tensor")
     softmax_kernel.softmax_lastdim(ctx.em, last(out), last(x))
     return out
+
+
+# -- attention and compile-time masks ------------------------------------------------------------------
+# Masks known at compile time (compiler.fold) arrive here as torch tensors (takes_constants) and
+# become bf16 constants: a boolean mask an additive one (0 / -inf), a masked_fill or a where with
+# a constant side x * keep + fill, exact for finite x.
+def _intermediate(ctx, name: str, shape) -> View:
+    return View.of(ctx.new_buffer(name, shape, Role.INTERMEDIATE))
+
+
+def _as_view(ctx, name: str, value) -> View:
+    return ctx.constant(name, value) if isinstance(value, torch.Tensor) else value
+
+
+def _sdpa_check(node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    if dropout_p != 0.0:
+        return f"attention dropout p={dropout_p}"
+    if enable_gqa:
+        return "grouped-query attention (enable_gqa)"
+    if is_causal and attn_mask is not None:
+        return "is_causal together with attn_mask"
+    ranks = [(t.meta["val"] if isinstance(t, torch.fx.Node) else t).dim() for t in (q, k, v)]
+    return None if min(ranks) >= 2 else "attention on 1-D operands"
+
+
+@register(aten.scaled_dot_product_attention.default, check=_sdpa_check, takes_constants=True)
+def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    """softmax(q @ k^T * scale + mask) @ v, by the same kernels in the same order as the hand-written form."""
+    q, k, v = (_as_view(ctx, f"{node.name}_{n}", t) for n, t in (("q", q), ("k", k), ("v", v)))
+    length, source_length = q.shape[-2], k.shape[-2]
+    out = ctx.output(node)
+    scores_shape = tuple(out.shape[:-1]) + (source_length,)
+    if is_causal:
+        attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
+    if isinstance(attn_mask, torch.Tensor):
+        if attn_mask.dtype == torch.bool:
+            attn_mask = torch.where(attn_mask, 0.0, -math.inf)
+        attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
+    scores = _intermediate(ctx, f"{node.name}_scores", scores_shape)
+    _matmul_into(ctx, scores, q, k.transpose(k.ndim - 2, k.ndim - 1))
+    scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
+    ew.elementwise(ctx.em, VecFunc.MUL, scaled, scores, 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale))
+    if attn_mask is not None:
+        masked = _intermediate(ctx, f"{node.name}_masked", scores_shape)
+        ew.elementwise(ctx.em, VecFunc.ADD, masked, scaled, attn_mask)
+        scaled = masked
+    weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
+    softmax_kernel.softmax_lastdim(ctx.em, weights, scaled)
+    return _matmul_into(ctx, out, weights, v)
+
+
+def _select(ctx, node, x: View, keep: torch.Tensor, other) -> View:
+    """keep ? x : other, for a compile-time boolean `keep` and a compile-time `other`: x * keep + fill."""
+    other = other if isinstance(other, torch.Tensor) else torch.tensor(float(other))
+    kept = _intermediate(ctx, f"{node.name}_kept", node.meta["val"].shape)
+    ew.elementwise(ctx.em, VecFunc.MUL, kept, x, ctx.constant(f"{node.name}_keep", keep.to(torch.float32)))
+    out = ctx.output(node)
+    ew.elementwise(ctx.em, VecFunc.ADD, out, kept, ctx.constant(f"{node.name}_fill", torch.where(keep, 0.0, other)))
+    return out
+
+
+# A run-time (boolean) mask or condition is refused by the dtype check: those fall back to the host.
+@register(aten.masked_fill.Scalar, aten.masked_fill.Tensor, takes_constants=True)
+def _masked_fill(ctx, node, x, mask, value):
+    return _select(ctx, node, x, ~mask, value)
+
+
+def _where_check(node, cond, a, b):
+    return None if sum(isinstance(t, torch.fx.Node) for t in (a, b)) == 1 else "where of two run-time tensors"
+
+
+@register(aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, check=_where_check, takes_constants=True)
+def _where(ctx, node, cond, a, b):
+    if isinstance(a, View):
+        return _select(ctx, node, a, cond, b)
+    return _select(ctx, node, b, ~cond, a)
 
 
 def materialize(ctx, out: View, src: View) -> None:

@@ -18,8 +18,9 @@ class Placement:
     segment: int = -1  # index of the Atalla segment (a maximal run of Atalla nodes), -1 for host
 
 
-def partition(graph, folded=()) -> list[Placement]:
-    """`folded`: the nodes compiler.fold computed at compile time."""
+def partition(graph, folded: dict | None = None) -> list[Placement]:
+    """`folded`: node -> value of the nodes compiler.fold computed at compile time."""
+    folded = folded or {}
     out: list[Placement] = []
     segment, in_segment = -1, False
     for node in graph.nodes:

@@ -1,0 +1,100 @@
+"""scaled_dot_product_attention and compile-time masks on Atalla, against PyTorch on the emulator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from compiler.partition import HOST
+from golden.reference import compare
+from tests.helpers import Fn, emulate, randn
+
+VARIANTS = ("plain", "causal", "bool_mask", "float_mask", "runtime_mask", "scaled")
+
+
+def _shapes(seed: int):
+    """Seeded random attention shapes: odd lengths, 1-element dims, 1..4 heads."""
+    rng = np.random.default_rng(seed)
+    batch, heads = int(rng.choice([1, 2])), int(rng.integers(1, 5))
+    length = int(rng.choice([1, 3, 5, 7, 9]))
+    source = int(rng.choice([1, 2, 5, 8, 11]))
+    head_dim, value_dim = int(rng.choice([1, 4, 8, 13])), int(rng.choice([1, 3, 8]))
+    return batch, heads, length, source, head_dim, value_dim
+
+
+def _case(variant: str, seed: int):
+    batch, heads, length, source, head_dim, value_dim = _shapes(seed)
+    if variant == "causal":
+        source = length
+    q = randn(batch, heads, length, head_dim, seed=seed)
+    k = randn(batch, heads, source, head_dim, seed=seed + 100)
+    v = randn(batch, heads, source, value_dim, seed=seed + 200)
+    keep = torch.from_numpy(np.random.default_rng(seed).random((length, source)) < 0.7)
+    keep[:, 0] = True  # no fully masked row: PyTorch gives NaN there
+    if variant == "runtime_mask":
+        mask = randn(1, heads, length, source, seed=seed + 300)
+        return Fn(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m)), (q, k, v, mask)
+    fn = {
+        "plain": lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+        "causal": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        "bool_mask": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=keep.clone()),
+        "float_mask": lambda q, k, v: F.scaled_dot_product_attention(
+            q, k, v, attn_mask=torch.where(keep, 0.0, -1e4) + torch.arange(source) * 0.25),
+        "scaled": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.7),
+    }[variant]
+    return Fn(fn), (q, k, v)
+
+
+def _bits(outs):
+    return [o.view(np.uint32) for o in outs]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sdpa_matches_pytorch_on_atalla(variant, seed):
+    module, inputs = _case(variant, seed)
+    outs, compiled, _ = emulate(module, inputs)
+    assert not [p for p in compiled.placements if p.where == HOST], compiled.partition_report()
+    assert compare("out", outs[0], module(*inputs).numpy()).passed
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sdpa_core_aten_graph_gives_the_same_bits(variant):
+    module, inputs = _case(variant, seed=4)
+    outs = [emulate(module, inputs, decompose=d)[0] for d in (False, True)]
+    np.testing.assert_array_equal(*(_bits(o) for o in outs))
+
+
+def test_sdpa_equals_the_hand_written_form_bit_for_bit():
+    q, k, v = randn(2, 3, 7, 8, seed=5), randn(2, 3, 7, 8, seed=6), randn(2, 3, 7, 5, seed=7)
+    causal = torch.ones(7, 7, dtype=torch.bool).tril()
+    mask = torch.zeros(7, 7).masked_fill(~causal, -math.inf)
+    sdpa = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    by_hand = Fn(lambda q, k, v: torch.softmax(q @ k.transpose(-2, -1) * (1 / math.sqrt(8)) + mask, dim=-1) @ v)
+    outs = [emulate(m, (q, k, v))[0] for m in (sdpa, by_hand)]
+    np.testing.assert_array_equal(*(_bits(o) for o in outs))
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_masked_fill_and_where_with_compile_time_masks_run_on_atalla(decompose):
+    def fn(scores, other):
+        n = scores.shape[-1]
+        upper = torch.ones(n, n, dtype=torch.bool).triu(1)
+        filled = scores.masked_fill(upper, float("-inf")).softmax(-1)
+        return filled + torch.where(upper, other, 2.0) + torch.where(upper, -1.5, other)
+
+    module, inputs = Fn(fn), (randn(2, 5, 5, seed=8), randn(2, 5, 5, seed=9))
+    outs, compiled, _ = emulate(module, inputs, decompose=decompose)
+    assert not [p for p in compiled.placements if p.where == HOST], compiled.partition_report()
+    assert compare("out", outs[0], module(*inputs).numpy()).passed
+
+
+def test_attention_dropout_falls_back_to_the_host_with_the_reason():
+    q = randn(1, 2, 3, 4)
+    module = Fn(lambda q: F.scaled_dot_product_attention(q, q, q, is_causal=True, enable_gqa=True))
+    _, compiled, _ = emulate(module, (q,))
+    assert [p.reason for p in compiled.placements if p.where == HOST] == ["grouped-query attention (enable_gqa)"]
