@@ -289,7 +289,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     """softmax(q @ k^T * scale + mask) @ v, by the same kernels in the same order as the hand-written form."""
     q, k, v = (_as_view(ctx, f"{node.name}_{n}", t) for n, t in (("q", q), ("k", k), ("v", v)))
     length, source_length = q.shape[-2], k.shape[-2]
-    out = ctx.output(node)
+    out = _attention_output(ctx, node)
     scores_shape = tuple(out.shape[:-1]) + (source_length,)
     if is_causal:
         attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
@@ -308,6 +308,25 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
     softmax_kernel.softmax_lastdim(ctx.em, weights, scaled)
     return _matmul_into(ctx, out, weights, v)
+
+
+def _attention_output(ctx, node) -> View:
+    """The result buffer, laid out heads-inner ([batch, seq, heads, dim]) when the result is only
+    read through transpose(1, 2) (the heads joined back, as multi-head attention does): the
+    GEMMs then store each head in place and the reshape that follows is a view, not a copy."""
+    shape = tuple(node.meta["val"].shape)
+    user = node
+    while len(shape) == 4 and len(user.users) == 1:
+        user = next(iter(user.users))
+        dims = (user.args[1:3] if user.target == aten.transpose.int else
+                user.args[1] if user.target == aten.permute.default else None)
+        same_shape = user.target in (aten.view.default, aten.reshape.default) and tuple(user.meta["val"].shape) == shape
+        if dims is not None and [d % 4 for d in dims] in ([1, 2], [2, 1], [0, 2, 1, 3]):
+            heads_inner = (shape[0], shape[2], shape[1], shape[3])
+            return View.of(ctx.new_buffer(node.name, heads_inner, Role.INTERMEDIATE)).transpose(1, 2)
+        if not same_shape:
+            break
+    return ctx.output(node)
 
 
 def _select(ctx, node, x: View, keep: torch.Tensor, other) -> View:
@@ -335,6 +354,42 @@ def _where(ctx, node, cond, a, b):
     if isinstance(a, View):
         return _select(ctx, node, a, cond, b)
     return _select(ctx, node, b, ~cond, a)
+
+
+# -- splitting and joining ----------------------------------------------------------------------------
+# A split is views of its input; a cat or stack copies each part by DMA into its place in one buffer.
+@register(aten.split.Tensor, aten.split_with_sizes.default, aten.chunk.default, layout=True)
+def _split(ctx, node, x, _sizes_or_chunks, dim=0):
+    dim %= x.ndim
+    parts, start = [], 0
+    for part in node.meta["val"]:  # the sizes torch chose (chunk's last part may be short)
+        parts.append(x.slice(dim, start, start + part.shape[dim], 1))
+        start += part.shape[dim]
+    return tuple(parts)
+
+
+@register(aten.unbind.int, layout=True)
+def _unbind(ctx, node, x, dim=0):
+    return tuple(x.select(dim, i) for i in range(x.shape[dim % x.ndim]))
+
+
+@register(aten.cat.default)
+def _cat(ctx, node, tensors, dim=0):
+    out = ctx.output(node)
+    dim %= out.ndim
+    start = 0
+    for part in tensors:
+        copy_kernel.copy(ctx.em, out.slice(dim, start, start + part.shape[dim], 1), part)
+        start += part.shape[dim]
+    return out
+
+
+@register(aten.stack.default)
+def _stack(ctx, node, tensors, dim=0):
+    out = ctx.output(node)
+    for i, part in enumerate(tensors):
+        copy_kernel.copy(ctx.em, out.select(dim % out.ndim, i), part)
+    return out
 
 
 def materialize(ctx, out: View, src: View) -> None:

@@ -1,0 +1,77 @@
+"""split/chunk/unbind as views, cat/stack as DMA copies into one buffer, and an attention block of
+linear + sdpa + split/cat with no host op."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from atalla.isa import Opcode
+from compiler.partition import ATALLA, HOST, VIEW
+from golden.reference import compare
+from golden.zoo import MultiHeadAttention
+from tests.helpers import Fn, emulate, randn
+
+
+def _check(module, inputs, decompose=False):
+    outs, compiled, _ = emulate(module, inputs, decompose=decompose)
+    golden = module(*inputs)
+    for got, want in zip(outs, golden if isinstance(golden, tuple) else (golden,)):
+        assert compare("out", got, want.detach().numpy()).passed
+    return compiled
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_split_chunk_unbind_are_views_and_cat_stack_copy(decompose):
+    def fn(x):
+        a, b = x.chunk(2, dim=-1)
+        first, *_ = x.unbind(1)
+        _, rest = x.split([1, 4], dim=1)
+        odd = x.split(2, dim=-1)[-1]
+        return torch.cat([a, b * 2.0, odd], dim=-1), torch.stack([first, rest[:, 1] + 1.0], dim=1)
+
+    compiled = _check(Fn(fn), (randn(3, 5, 7),), decompose)
+    where = {p.target: p.where for p in compiled.placements}
+    assert not [p for p in compiled.placements if p.where == HOST]
+    assert where.get("aten.chunk.default", VIEW) == VIEW and where["aten.cat.default"] == ATALLA
+    assert where["aten.stack.default" if not decompose else "aten.cat.default"] == ATALLA
+
+
+def test_cat_of_one_part_and_of_one_element_dims():
+    _check(Fn(lambda x, y: (torch.cat([x], 0) + 1.0, torch.cat([x[:, :1], y], 1))), (randn(1, 3), randn(1, 1)))
+
+
+class HeadsConcatenated(nn.Module):
+    """Per-head attention written out: the heads split off a fused qkv linear and joined by cat."""
+
+    def __init__(self, d_model=16, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.qkv, self.out = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).split(x.shape[-1], dim=-1)
+        heads = [F.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
+                 for qh, kh, vh in zip(q.chunk(self.heads, -1), k.chunk(self.heads, -1), v.chunk(self.heads, -1))]
+        return self.out(torch.cat(heads, dim=-1)) + x
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+@pytest.mark.parametrize("build", [lambda: HeadsConcatenated(), lambda: MultiHeadAttention(16, 4)])
+def test_attention_block_has_no_host_op(build, decompose):
+    torch.manual_seed(0)
+    module = build()
+    compiled = _check(module, (randn(2, 5, 16),), decompose)
+    assert not [p for p in compiled.placements if p.where == HOST], compiled.partition_report()
+    assert ", 0 on host" in compiled.partition_report().splitlines()[0]
+    assert not [c for c in compiled.program.commands if c.op == Opcode.HOST]
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_heads_joined_by_transpose_reshape_need_no_copy(decompose):
+    module, inputs = MultiHeadAttention(16, 4), (randn(2, 5, 16),)
+    compiled = _check(module, inputs, decompose)
+    assert not [b for b in compiled.program.tensors if "contiguous" in b.name]
