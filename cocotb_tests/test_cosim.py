@@ -23,8 +23,8 @@ from runtime.rtl.cosim import DESIGN, design, run_rtl
 from runtime.rtl.waves import signal_names, vcd_names
 
 # Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
-CYCLES = {("attention", "small"): 19337, ("host_fallback", "small"): 5726, ("mlp", "small"): 117921,
-          ("mlp", "atalla32"): 19090}
+CYCLES = {("attention", "small"): 19337, ("host_fallback", "small"): 5726, ("mha", "small"): 42063,
+          ("mlp", "small"): 117921, ("mlp", "atalla32"): 19090}
 
 
 def compiled(model: str, config: str):
