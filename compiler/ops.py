@@ -187,7 +187,7 @@ def _needs_2d(node, a, b, *rest, **kwargs):
 
 @register(aten.matmul.default, aten.mm.default, aten.bmm.default, check=_needs_2d)
 def _mm(ctx, node, a, b):
-    return _matmul(ctx, node, a, b)
+    return _matmul_into(ctx, _heads_inner_output(ctx, node), a, b)
 
 
 @register(aten.linear.default, check=lambda node, x, w, b=None: None if x.meta["val"].dim() >= 2 else "linear of a 1-D input")
@@ -289,7 +289,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     """softmax(q @ k^T * scale + mask) @ v, by the same kernels in the same order as the hand-written form."""
     q, k, v = (_as_view(ctx, f"{node.name}_{n}", t) for n, t in (("q", q), ("k", k), ("v", v)))
     length, source_length = q.shape[-2], k.shape[-2]
-    out = _attention_output(ctx, node)
+    out = _heads_inner_output(ctx, node)
     scores_shape = tuple(out.shape[:-1]) + (source_length,)
     if is_causal:
         attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
@@ -310,10 +310,11 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     return _matmul_into(ctx, out, weights, v)
 
 
-def _attention_output(ctx, node) -> View:
-    """The result buffer, laid out heads-inner ([batch, seq, heads, dim]) when the result is only
-    read through transpose(1, 2) (the heads joined back, as multi-head attention does): the
-    GEMMs then store each head in place and the reshape that follows is a view, not a copy."""
+def _heads_inner_output(ctx, node) -> View:
+    """The result buffer of an attention (or a batched matmul), laid out heads-inner ([batch, seq,
+    heads, dim]) when the result is only read through transpose(1, 2) (the heads joined back, as
+    multi-head attention does): the GEMMs then store each head in place and the reshape that
+    follows is a view, not a copy."""
     shape = tuple(node.meta["val"].shape)
     user = node
     while len(shape) == 4 and len(user.users) == 1:
@@ -340,13 +341,18 @@ def _select(ctx, node, x: View, keep: torch.Tensor, other) -> View:
 
 
 # A run-time (boolean) mask or condition is refused by the dtype check: those fall back to the host.
-@register(aten.masked_fill.Scalar, aten.masked_fill.Tensor, takes_constants=True)
+def _fill_check(node, x, mask, value):
+    return "masked_fill with a fill value known only at run time" if isinstance(value, torch.fx.Node) else None
+
+
+@register(aten.masked_fill.Scalar, aten.masked_fill.Tensor, check=_fill_check, takes_constants=True)
 def _masked_fill(ctx, node, x, mask, value):
     return _select(ctx, node, x, ~mask, value)
 
 
 def _where_check(node, cond, a, b):
-    return None if sum(isinstance(t, torch.fx.Node) for t in (a, b)) == 1 else "where of two run-time tensors"
+    runtime = sum(isinstance(t, torch.fx.Node) for t in (a, b))
+    return None if runtime == 1 else "where with both values known only at run time"
 
 
 @register(aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, check=_where_check, takes_constants=True)

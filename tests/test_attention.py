@@ -93,7 +93,7 @@ def test_masked_fill_and_where_with_compile_time_masks_run_on_atalla(decompose):
     assert compare("out", outs[0], module(*inputs).numpy()).passed
 
 
-def test_attention_dropout_falls_back_to_the_host_with_the_reason():
+def test_grouped_query_attention_falls_back_to_the_host_with_the_reason():
     q = randn(1, 2, 3, 4)
     module = Fn(lambda q: F.scaled_dot_product_attention(q, q, q, is_causal=True, enable_gqa=True))
     _, compiled, _ = emulate(module, (q,))

@@ -71,3 +71,8 @@ def test_weights_read_in_place_are_not_folded():
 def test_an_integer_constant_that_would_reach_dram_is_a_clear_error():
     with pytest.raises(CompileError, match=r"node add .*compile-time torch.int64 value of node arange .*DRAM"):
         emulate(Fn(lambda x: x + torch.arange(4)), (randn(2, 4),))
+
+
+def test_a_folded_graph_output_is_copied_into_its_own_tensor():
+    (out, ones), compiled, _ = emulate(Fn(lambda x: (x * 2.0, torch.ones(2, 3).triu())), (randn(2, 3),))
+    assert (ones == torch.ones(2, 3).triu().numpy()).all()
