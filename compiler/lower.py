@@ -35,6 +35,8 @@ class Lowering:
         self.exported = exported
         self.folded = folded or {}  # fx node -> compile-time value (compiler.fold)
         self._folded_views: dict = {}  # folded node -> its program constant, made on first use
+        self._results: dict = {}  # node -> the view its result is written to (ops.join_place)
+        self.where: dict[str, Placement] = {}
         self.config = config
         self.model = model
         self.em = Emitter(config)
@@ -53,8 +55,15 @@ class Lowering:
         return b
 
     def output(self, node) -> View:
-        """A fresh intermediate buffer for the node's result."""
-        return View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INTERMEDIATE))
+        """Where the node's result goes: its part of a join's buffer (ops.join_place), else a fresh
+        intermediate buffer."""
+        if node not in self._results:
+            self._results[node] = (ops.join_place(self, node)
+                                   or View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INTERMEDIATE)))
+        return self._results[node]
+
+    def on_atalla(self, node) -> bool:
+        return self.where[node.name].where != HOST
 
     def materialize(self, view: View, name: str) -> View:
         out = View.of(self.new_buffer(name, view.shape, Role.INTERMEDIATE))
@@ -93,7 +102,7 @@ class Lowering:
 
     # -- the walk ------------------------------------------------------------------------------
     def run(self, placements: list[Placement]) -> Program:
-        where = {p.node: p for p in placements}
+        self.where = where = {p.node: p for p in placements}
         self._placeholders()
         for step, node in enumerate(self.exported.graph.nodes, start=1):
             self.em.step = step

@@ -160,9 +160,8 @@ def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None) -> 
     batch = tuple(out.shape[:-2])
     if b.ndim == 2 and bias is None or (b.ndim == 2 and bias is not None and bias.ndim <= 1):
         # No batch on the weights: fold the batch into M when a's layout allows it.
-        a2 = a.reshape((-1, k))
-        if a2 is not None:
-            o2 = out.reshape((-1, n))
+        a2, o2 = a.reshape((-1, k)), out.reshape((-1, n))  # out may be a part of a joined buffer
+        if a2 is not None and o2 is not None:
             bias2 = bias.broadcast_to(o2.shape) if bias is not None else None
             gemm_kernel.gemm(ctx.em, o2, a2, b, bias2)
             return out
@@ -363,7 +362,31 @@ def _where(ctx, node, cond, a, b):
 
 
 # -- splitting and joining ----------------------------------------------------------------------------
-# A split is views of its input; a cat or stack copies each part by DMA into its place in one buffer.
+# A split is views of its input. A cat or stack has one buffer: a part computed on Atalla for it
+# alone is written there in place (join_place); any other part is copied into its place by DMA.
+JOINS = (aten.cat.default, aten.stack.default)
+
+
+def _join_part(join, out: View, index: int) -> View:
+    """Part `index` of the join's inputs as a view of the join's result `out`."""
+    parts = join.args[0]
+    dim = (join.args[1] if len(join.args) > 1 else join.kwargs.get("dim", 0)) % out.ndim
+    if join.target == aten.stack.default:
+        return out.select(dim, index)
+    start = sum(p.meta["val"].shape[dim] for p in parts[:index])
+    return out.slice(dim, start, start + parts[index].meta["val"].shape[dim], 1)
+
+
+def join_place(ctx, node) -> View | None:
+    """The node's part of a cat's or stack's buffer, when that join (on Atalla) is its only reader."""
+    if len(node.users) != 1:
+        return None
+    join = next(iter(node.users))
+    if join.target not in JOINS or not ctx.on_atalla(join):
+        return None
+    return _join_part(join, ctx.output(join), join.args[0].index(node))
+
+
 @register(aten.split.Tensor, aten.split_with_sizes.default, aten.chunk.default, layout=True)
 def _split(ctx, node, x, _sizes_or_chunks, dim=0):
     dim %= x.ndim
@@ -379,22 +402,13 @@ def _unbind(ctx, node, x, dim=0):
     return tuple(x.select(dim, i) for i in range(x.shape[dim % x.ndim]))
 
 
-@register(aten.cat.default)
-def _cat(ctx, node, tensors, dim=0):
-    out = ctx.output(node)
-    dim %= out.ndim
-    start = 0
-    for part in tensors:
-        copy_kernel.copy(ctx.em, out.slice(dim, start, start + part.shape[dim], 1), part)
-        start += part.shape[dim]
-    return out
-
-
-@register(aten.stack.default)
-def _stack(ctx, node, tensors, dim=0):
+@register(*JOINS)
+def _join(ctx, node, tensors, dim=0):
     out = ctx.output(node)
     for i, part in enumerate(tensors):
-        copy_kernel.copy(ctx.em, out.select(dim % out.ndim, i), part)
+        place = _join_part(node, out, i)
+        if not (part.buffer is out.buffer and part == place):  # not already written in place
+            copy_kernel.copy(ctx.em, place, part)
     return out
 
 

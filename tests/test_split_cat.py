@@ -99,3 +99,24 @@ def test_hand_written_heads_equal_sdpa_bit_for_bit_and_join_without_a_copy():
     np.testing.assert_array_equal(outs[0].view(np.uint32), outs[1].view(np.uint32))
     compiled = _check(by_hand, inputs)
     assert not [b for b in compiled.program.tensors if "contiguous" in b.name]
+
+
+def test_parts_computed_for_a_join_are_written_in_place():
+    torch.manual_seed(0)
+    module, inputs = HeadsConcatenated(), (randn(2, 5, 16),)
+    compiled = _check(module, inputs)
+    names = {b.name for b in compiled.program.tensors}
+    assert "cat" in names and not {"scaled_dot_product_attention", "scaled_dot_product_attention_1"} & names
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_joined_and_head_inner_results_of_every_kernel(decompose):
+    torch.manual_seed(0)
+    w, b = randn(6, 5, seed=1), randn(5, seed=2)
+
+    def fn(x, y):
+        heads = (x @ w).transpose(1, 2).reshape(2, 4, 15)  # a 4-D matmul by 2-D weights, heads inner
+        parts = [torch.relu(y), torch.softmax(y, -1), torch.exp(y * 0.1), y @ w[:3, :3] + b[:3]]
+        return heads, torch.cat(parts, dim=-1), torch.stack([y + 1.0, y - 1.0], dim=0)
+
+    _check(Fn(fn), (randn(2, 3, 4, 6, seed=3), randn(2, 4, 3, seed=4)), decompose)
