@@ -1,7 +1,8 @@
 """Lowering: walks the exported graph in order and turns it into a Program.
 
 Atalla nodes emit commands through their registry entry; host nodes become HOST commands with
-a host-op table entry; layout nodes become views. Then the memory planner places every buffer
+a host-op table entry; layout nodes become views; folded nodes (compiler.fold) are compile-time
+values, a program constant where something reads them from DRAM. Then the memory planner places every buffer
 and the DMA commands get their DRAM addresses.
 """
 
