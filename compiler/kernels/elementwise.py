@@ -10,33 +10,16 @@ and the last chunk's result stores.
 from __future__ import annotations
 
 from atalla.isa import VecFunc
-from compiler.emitter import Block, Emitter
-from compiler.kernels.tiling import blocks_2d, spans
+from compiler.emitter import Emitter
+from compiler.kernels.tiling import tiles as chunk_tiles
 from compiler.values import View
-
-
-def _lane_rows(blocks: list[Block], lanes: int) -> list[list[Block]]:
-    """A one-row block group (what a contiguous tensor coalesces to) refolded into rows of `lanes`
-    elements, and the remainder: one DMA moves many rows rather than one row per chunk."""
-    first = blocks[0]
-    if first.rows != 1 or first.cols <= lanes:
-        return [blocks]
-    rows, rest = divmod(first.cols, lanes)
-    groups = [[Block(b.view, b.offset, rows, lanes, lanes * b.col_stride, b.col_stride) for b in blocks]]
-    if rest:
-        groups.append([Block(b.view, b.offset + rows * lanes * b.col_stride, 1, rest, b.row_stride, b.col_stride)
-                       for b in blocks])
-    return groups
 
 
 def elementwise(em: Emitter, func: VecFunc, out: View, a: View, b: View | float | None = None) -> None:
     lanes = em.config.lanes
     operands = [a] + ([b] if isinstance(b, View) else [])
     max_rows = em.config.sp_rows // (4 * (len(operands) + 1))  # two sets of tiles in half the scratchpad
-    chunks = [[blk.sub(r0, c0, nr, nc) for blk in group]
-              for blocks in blocks_2d([out, *(v.broadcast_to(out.shape) for v in operands)])
-              for group in _lane_rows(blocks, lanes)
-              for r0, nr in spans(group[0].rows, max_rows) for c0, nc in spans(group[0].cols, lanes)]
+    chunks = list(chunk_tiles([out, *(v.broadcast_to(out.shape) for v in operands)], max_rows, lanes))
     if not chunks:
         return
     rows = max(chunk[0].rows for chunk in chunks)
