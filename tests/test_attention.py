@@ -53,7 +53,7 @@ def _bits(outs):
     return [o.view(np.uint32) for o in outs]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(1, 7))  # heads 1..4, lengths 1..11, dims 1..13
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_sdpa_matches_pytorch_on_atalla(variant, seed):
     module, inputs = _case(variant, seed)
