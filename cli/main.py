@@ -156,7 +156,7 @@ def _rtl_lines(result, stats: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atalla", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    model_help = "a zoo model (mlp, attention, host_fallback) or path/to/file.py:factory"
+    model_help = "a zoo model (mlp, attention, mha, host_fallback) or path/to/file.py:factory"
 
     def common(p):
         p.add_argument("model", help=model_help)
