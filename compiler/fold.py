@@ -21,22 +21,24 @@ from compiler.ops import unsupported_reason
 CONSTANT_KINDS = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
 
 
-def constant_inputs(exported: ExportedProgram) -> dict:
-    """The placeholders whose values the program carries (parameters, buffers, lifted constants)."""
+def constant_inputs(exported: ExportedProgram) -> tuple[dict, set]:
+    """The placeholders whose values the program carries (parameters, buffers, lifted constants):
+    node -> value, and the set of the lifted constants (tensors the model's code made)."""
     state = dict(exported.state_dict)
     state.update(exported.constants)
     specs = {s.arg.name: s for s in exported.graph_signature.input_specs}
-    return {node: state[specs[node.name].target].detach() for node in exported.graph.nodes
-            if node.op == "placeholder" and specs[node.name].kind in CONSTANT_KINDS}
+    nodes = [n for n in exported.graph.nodes if n.op == "placeholder" and specs[n.name].kind in CONSTANT_KINDS]
+    lifted = {n for n in nodes if specs[n.name].kind == InputKind.CONSTANT_TENSOR}
+    return {n: state[specs[n.name].target].detach() for n in nodes}, lifted
 
 
 def fold(exported: ExportedProgram, model: str) -> dict:
-    """fx node -> its compile-time value (a tensor, a tuple of them, or None), for every node folded
-    and every non-float constant placeholder."""
-    known = constant_inputs(exported)
-    # A boolean or integer constant (a mask captured from the model's code) is never a bf16 tensor
-    # in DRAM: it is a compile-time value like any folded node.
-    folded = {node: value for node, value in known.items() if not value.is_floating_point()}
+    """fx node -> its compile-time value (a tensor, a tuple of them, or None), for every node folded,
+    every lifted constant and every non-float parameter or buffer."""
+    known, lifted = constant_inputs(exported)
+    # A tensor the model's code made (a mask, say) and any boolean or integer constant are
+    # compile-time values like any folded node; parameters and buffers are the model's state.
+    folded = {node: value for node, value in known.items() if node in lifted or not value.is_floating_point()}
     for node in exported.graph.nodes:
         if node.op != "call_function" or not all(a in known for a in node.all_input_nodes):
             continue

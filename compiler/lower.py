@@ -142,7 +142,7 @@ class Lowering:
                 self.values[node] = View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INPUT))
             elif not node.users:
                 continue  # e.g. a BatchNorm step counter: never read
-            elif node in self.folded:  # a boolean or integer constant: a compile-time value (compiler.fold)
+            elif node in self.folded:  # a lifted or non-float constant: a compile-time value (compiler.fold)
                 self.values[node] = self.folded[node]
             elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
                 data = state[spec.target].detach()

@@ -292,9 +292,17 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     scores_shape = tuple(out.shape[:-1]) + (source_length,)
     if is_causal:
         attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
+    row_keep = None
     if isinstance(attn_mask, torch.Tensor):
         if attn_mask.dtype == torch.bool:
             attn_mask = torch.where(attn_mask, 0.0, -math.inf)
+        # Rows masked whole come out 0 in torch's sdpa, not the NaN of -inf - -inf: unmask them and
+        # zero those rows of the result. Finite values are clamped to bf16's range, which fp32's
+        # most negative ones (finfo.min, a common mask value) would leave for -inf.
+        dead = torch.isneginf(attn_mask).all(-1, keepdim=True)
+        row_keep = (~dead).to(torch.float32) if dead.any() else None
+        attn_mask = attn_mask.masked_fill(dead, 0.0)
+        attn_mask = torch.where(attn_mask.isinf(), attn_mask, attn_mask.clamp(min=-torch.finfo(torch.bfloat16).max))
         attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
     scores = _intermediate(ctx, f"{node.name}_scores", scores_shape)
     _matmul_into(ctx, scores, q, k.transpose(k.ndim - 2, k.ndim - 1))
@@ -306,7 +314,12 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         scaled = masked
     weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
     softmax_kernel.softmax_lastdim(ctx.em, weights, scaled)
-    return _matmul_into(ctx, out, weights, v)
+    if row_keep is None:
+        return _matmul_into(ctx, out, weights, v)
+    attended = _intermediate(ctx, f"{node.name}_attended", out.shape)
+    _matmul_into(ctx, attended, weights, v)
+    ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
+    return out
 
 
 def _heads_inner_output(ctx, node) -> View:

@@ -93,6 +93,24 @@ def test_masked_fill_and_where_with_compile_time_masks_run_on_atalla(decompose):
     assert compare("out", outs[0], module(*inputs).numpy()).passed
 
 
+LOWEST = torch.finfo(torch.float32).min  # a common mask value; bf16 rounds it to -inf
+
+
+@pytest.mark.parametrize("mask,dead_row", [
+    (torch.tensor([[True, False, True], [False, False, False]]), True),
+    (torch.tensor([[0.0, -1.0, 0.5], [-math.inf, -math.inf, -math.inf]]), True),
+    (torch.tensor([[0.0, LOWEST, 0.5], [LOWEST, -math.inf, LOWEST]]), False),
+])
+def test_masked_rows_as_in_pytorch(mask, dead_row):
+    """A row masked whole gives 0; fp32's lowest as the mask value masks like -inf, not NaN."""
+    q = randn(2, 2, 2, 4, seed=10)
+    k, v = randn(2, 2, 3, 4, seed=11), randn(2, 2, 3, 5, seed=12)
+    module = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask.clone()))
+    (out,), _, _ = emulate(module, (q, k, v))
+    golden = module(q, k, v).numpy()
+    assert (golden[:, :, 1] == 0).all() == dead_row and compare("out", out, golden).passed
+
+
 def test_grouped_query_attention_falls_back_to_the_host_with_the_reason():
     q = randn(1, 2, 3, 4)
     module = Fn(lambda q: F.scaled_dot_product_attention(q, q, q, is_causal=True, enable_gqa=True))
