@@ -10,8 +10,7 @@ from torch import nn
 from atalla.blob_format import Role
 from compiler.errors import CompileError
 from compiler.partition import FOLDED, HOST
-from golden.reference import compare
-from tests.helpers import Fn, emulate, randn
+from tests.helpers import Fn, emulate, emulate_within_tolerance, randn
 
 
 class PositionalEmbedding(nn.Module):
@@ -26,19 +25,10 @@ class PositionalEmbedding(nn.Module):
         return x + self.wpe(ids).to(torch.float32)
 
 
-def _check(module, inputs, decompose=False):
-    outs, compiled, _ = emulate(module, inputs, decompose=decompose)
-    golden = module(*inputs)
-    golden = golden if isinstance(golden, tuple) else (golden,)
-    for got, want in zip(outs, golden):
-        assert compare("out", got, want.detach().numpy()).passed
-    return compiled
-
-
 @pytest.mark.parametrize("decompose", [False, True])
 def test_embedding_of_arange_positions_is_folded(decompose):
     torch.manual_seed(0)
-    compiled = _check(PositionalEmbedding(), (randn(2, 7, 24),), decompose)
+    compiled = emulate_within_tolerance(PositionalEmbedding(), (randn(2, 7, 24),), decompose)
     assert not [p for p in compiled.placements if p.where == HOST]
     folded = {p.target for p in compiled.placements if p.where == FOLDED}
     assert any("arange" in t for t in folded) and "aten.embedding.default" in folded
@@ -51,20 +41,20 @@ def test_masks_from_full_triu_and_comparisons_are_folded():
         causal = torch.full((n, n), -1e4).triu(1)
         rows = torch.arange(n).unsqueeze(1) >= torch.arange(n)
         return x + causal + torch.where(rows, 0.0, 1.0) + torch.ones(n).new_zeros(n) + torch.zeros(1, n).expand(n, n)
-    compiled = _check(Fn(fn), (randn(3, 5, 5),))
+    compiled = emulate_within_tolerance(Fn(fn), (randn(3, 5, 5),))
     assert [p.where for p in compiled.placements if p.target.startswith("aten.add")] == ["atalla"] * 4
     assert not [p for p in compiled.placements if p.where == HOST]
 
 
 def test_a_broadcast_constant_is_stored_once():
-    compiled = _check(Fn(lambda x: x * torch.ones(1, 9).expand(64, 9)), (randn(64, 9),))
+    compiled = emulate_within_tolerance(Fn(lambda x: x * torch.ones(1, 9).expand(64, 9)), (randn(64, 9),))
     constants = [t for t in compiled.program.tensors if t.role == Role.CONSTANT]
     assert [tuple(t.shape) for t in constants] == [(1, 9)]
 
 
 def test_weights_read_in_place_are_not_folded():
     torch.manual_seed(0)
-    compiled = _check(nn.Linear(8, 4), (randn(3, 8),), decompose=True)
+    compiled = emulate_within_tolerance(nn.Linear(8, 4), (randn(3, 8),), decompose=True)
     assert not [p for p in compiled.placements if p.where == FOLDED]
 
 
