@@ -19,6 +19,10 @@ from compiler.errors import CompileError
 from compiler.ops import unsupported_reason
 
 CONSTANT_KINDS = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+aten = torch.ops.aten
+# Ops that read only their first argument's shape and dtype: constants even of a run-time tensor.
+SHAPE_ONLY = frozenset({aten.zeros_like.default, aten.ones_like.default, aten.full_like.default,
+                        aten.new_zeros.default, aten.new_ones.default, aten.new_full.default})
 
 
 def constant_inputs(exported: ExportedProgram) -> tuple[dict, set]:
@@ -40,14 +44,22 @@ def fold(exported: ExportedProgram, model: str) -> dict:
     # compile-time values like any folded node; parameters and buffers are the model's state.
     folded = {node: value for node, value in known.items() if node in lifted or not value.is_floating_point()}
     for node in exported.graph.nodes:
-        if node.op != "call_function" or not all(a in known for a in node.all_input_nodes):
+        if node.op != "call_function":
+            continue
+        stand_in = {}  # a run-time tensor only the shape of which is read: zeros of that shape
+        if node.target in SHAPE_ONLY and node.args[0] not in known:
+            meta = node.args[0].meta["val"]
+            stand_in[node.args[0]] = torch.zeros(meta.shape, dtype=meta.dtype)
+        inputs = [a for a in node.all_input_nodes if a not in stand_in]
+        if not all(a in known for a in inputs):
             continue
         if isinstance(node.target, torch._ops.OpOverload) and torch.Tag.nondeterministic_seeded in node.target.tags:
             continue  # random values are drawn at run time, not frozen into the program
-        only_parameters = node.all_input_nodes and not any(a in folded for a in node.all_input_nodes)
+        only_parameters = inputs and not any(a in folded for a in inputs)
         if only_parameters and unsupported_reason(node) is None:
             continue
-        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda a: known[a])
+        value_of = lambda a: stand_in[a] if a in stand_in else known[a]  # noqa: E731
+        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), value_of)
         try:
             with torch.no_grad():
                 value = node.target(*args, **kwargs)

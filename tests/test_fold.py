@@ -66,3 +66,11 @@ def test_an_integer_constant_that_would_reach_dram_is_a_clear_error():
 def test_a_folded_graph_output_is_copied_into_its_own_tensor():
     (out, ones), compiled, _ = emulate(Fn(lambda x: (x * 2.0, torch.ones(2, 3).triu())), (randn(2, 3),))
     assert (ones == torch.ones(2, 3).triu().numpy()).all()
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_constants_shaped_like_a_run_time_tensor_are_folded(decompose):
+    def fn(x):
+        return x + torch.ones_like(x) + torch.full_like(x, 0.5) * x.new_full((x.shape[-1],), 2.0) - x.new_zeros(1)
+    compiled = emulate_within_tolerance(Fn(fn), (randn(3, 5),), decompose)
+    assert not [p for p in compiled.placements if p.where == HOST], compiled.partition_report()
