@@ -374,6 +374,18 @@ def _where(ctx, node, cond, a, b):
     return _select(ctx, node, b, ~cond, a)
 
 
+# A cast of a float32 tensor to float32 (what a model's "compute in fp32" casts are here) is the
+# tensor itself; a cast to anything else fails the dtype check and falls back.
+@register(aten.to.dtype, aten.to.dtype_layout, aten._to_copy.default, layout=True)
+def _same_dtype_cast(ctx, node, x, *args, **kwargs):
+    return x
+
+
+@register(aten._assert_tensor_metadata.default, layout=True)
+def _metadata_assert(ctx, node, x, *args, **kwargs):
+    return None  # torch.export checked it: the program's shapes and dtypes are static
+
+
 # -- splitting and joining ----------------------------------------------------------------------------
 # A split is views of its input. A cat or stack has one buffer: a part computed on Atalla for it
 # alone is written there in place (join_place); any other part is copied into its place by DMA.

@@ -74,3 +74,9 @@ def test_constants_shaped_like_a_run_time_tensor_are_folded(decompose):
         return x + torch.ones_like(x) + torch.full_like(x, 0.5) * x.new_full((x.shape[-1],), 2.0) - x.new_zeros(1)
     compiled = emulate_within_tolerance(Fn(fn), (randn(3, 5),), decompose)
     assert not [p for p in compiled.placements if p.where == HOST], compiled.partition_report()
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_a_float32_cast_of_a_run_time_tensor_is_the_tensor(decompose):
+    compiled = emulate_within_tolerance(Fn(lambda x: x.to(torch.float32).float() * 2.0), (randn(3, 5),), decompose)
+    assert [p.where for p in compiled.placements if p.where != FOLDED].count("atalla") == 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2Model
+from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel
 from transformers.utils import logging as hf_logging
 
-from compiler.partition import FOLDED, HOST
+from compiler.partition import ATALLA, FOLDED, HOST
 from golden.reference import compare
 from tests.helpers import emulate, randn
 
@@ -17,24 +17,27 @@ GPT2_HOST_OPS = {False: {"aten.layer_norm.default", "aten.pow.Tensor_Scalar", "a
                  True: {"aten.native_layer_norm.default", "aten.pow.Tensor_Scalar", "aten.tanh.default"}}
 
 
-class GPT2FromEmbeddings(torch.nn.Module):
-    """GPT2Model fed `inputs_embeds` (float), returning the last hidden state."""
+class FromEmbeddings(torch.nn.Module):
+    """A Hugging Face base model fed `inputs_embeds` (float), returning the last hidden state."""
 
-    def __init__(self):
+    def __init__(self, model: torch.nn.Module):
         super().__init__()
-        hf_logging.set_verbosity_error()
-        config = GPT2Config(n_embd=64, n_head=2, n_layer=2, n_positions=16, vocab_size=128,
-                            bos_token_id=0, eos_token_id=0)
-        self.gpt2 = GPT2Model(config)
+        self.model = model
 
     def forward(self, embeds):
-        return self.gpt2(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        return self.model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+
+
+def gpt2() -> FromEmbeddings:
+    hf_logging.set_verbosity_error()
+    return FromEmbeddings(GPT2Model(GPT2Config(n_embd=64, n_head=2, n_layer=2, n_positions=16, vocab_size=128,
+                                               bos_token_id=0, eos_token_id=0)))
 
 
 @pytest.mark.parametrize("decompose", [False, True])
 def test_gpt2_model_runs_with_attention_on_atalla(decompose):
     torch.manual_seed(0)
-    module, inputs = GPT2FromEmbeddings().eval(), (randn(2, 7, 64),)
+    module, inputs = gpt2().eval(), (randn(2, 7, 64),)
     (out,), compiled, _ = emulate(module, inputs, decompose=decompose)
     assert compare("last_hidden_state", out, module(*inputs).detach().numpy()).passed
     placements = compiled.placements
@@ -45,3 +48,30 @@ def test_gpt2_model_runs_with_attention_on_atalla(decompose):
     assert "aten.embedding.default" in folded and any(t.startswith("aten.arange.") for t in folded)
     for op in compiled.program.host_ops:  # no device or other constructor argument reaches the firmware
         assert "arange" not in op.target and "full" not in op.target and "device" not in str(op.kwargs)
+
+
+# Bert: token type ids (zeros) and positions fold into one constant; Llama: rotary tables from
+# arange fold, fp32 casts are views, grouped-query heads (repeat_kv) are views, sdpa on Atalla.
+OTHER_MODELS = {
+    "bert": (lambda: BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                          intermediate_size=64, vocab_size=64, max_position_embeddings=16),
+                               add_pooling_layer=False),
+             {"aten.layer_norm.default", "aten.gelu.default"}),
+    "llama": (lambda: LlamaModel(LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                             num_key_value_heads=2, intermediate_size=64, vocab_size=64,
+                                             max_position_embeddings=16)),
+              {"aten.mean.dim", "aten.neg.default", "aten.pow.Tensor_Scalar", "aten.rsqrt.default",
+               "aten.silu.default"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_MODELS))
+def test_other_models_run_with_attention_on_atalla(name):
+    hf_logging.set_verbosity_error()
+    torch.manual_seed(0)
+    build, host_ops = OTHER_MODELS[name]
+    module, inputs = FromEmbeddings(build()).eval(), (randn(2, 5, 32),)
+    (out,), compiled, _ = emulate(module, inputs)
+    assert compare("last_hidden_state", out, module(*inputs).detach().numpy()).passed
+    assert {p.target for p in compiled.placements if p.where == HOST} == host_ops, compiled.partition_report()
+    assert "aten.scaled_dot_product_attention.default" in {p.target for p in compiled.placements if p.where == ATALLA}
