@@ -111,3 +111,13 @@ def test_joined_and_head_inner_results_of_every_kernel(decompose):
         return heads, torch.cat(parts, dim=-1), torch.stack([y + 1.0, y - 1.0], dim=0)
 
     emulate_within_tolerance(Fn(fn), (randn(2, 3, 4, 6, seed=3), randn(2, 4, 3, seed=4)), decompose)
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_a_part_joined_twice_and_joins_inside_joins(decompose):
+    def fn(x):
+        twice = torch.cat([torch.relu(x), torch.exp(x)] * 2, 0)
+        nested = torch.stack([torch.cat([x * 2.0, x], 1), torch.cat([x, x + 1.0], 1)], 0)
+        return twice, nested
+
+    emulate_within_tolerance(Fn(fn), (randn(3, 4),), decompose)
