@@ -69,6 +69,16 @@ def test_sdpa_core_aten_graph_gives_the_same_bits(variant):
     np.testing.assert_array_equal(*(_bits(o) for o in outs))
 
 
+@pytest.mark.parametrize("q_shape,k_shape", [((3, 5, 4), (3, 5, 4)), ((5, 4), (6, 4)),
+                                           ((2, 1, 5, 4), (1, 3, 6, 4))])
+def test_sdpa_of_2d_3d_and_broadcast_batch_operands(q_shape, k_shape):
+    q, k = randn(*q_shape, seed=13), randn(*k_shape, seed=14)
+    module = Fn(lambda q, k: F.scaled_dot_product_attention(q, k, k * 0.5))
+    outs, compiled, _ = emulate(module, (q, k))
+    assert not [p for p in compiled.placements if p.where == HOST]
+    assert compare("out", outs[0], module(q, k).numpy()).passed
+
+
 def test_sdpa_equals_the_hand_written_form_bit_for_bit():
     q, k, v = randn(2, 3, 7, 8, seed=5), randn(2, 3, 7, 8, seed=6), randn(2, 3, 7, 5, seed=7)
     causal = torch.ones(7, 7, dtype=torch.bool).tril()
