@@ -9,10 +9,12 @@ import subprocess
 import textwrap
 
 import pytest
+import torch
 
 from atalla.config import CONFIGS
 from cli.main import main
 from compiler.driver import compile_model
+from golden.hf import gpt2
 from golden.reference import golden_outputs
 from golden.zoo import ZOO
 from runtime.check import check
@@ -41,6 +43,18 @@ def test_zoo_model_on_rtl_equals_emulator(model, config, tmp_path):
     assert result.bit_exact and result.firmware_calls_equal, result.mismatches
     assert result.passed and result.firmware_calls > 0
     assert result.stats["counters"]["mac_count"] > 0 and result.stats["cycles"] == CYCLES[model, config]
+
+
+def test_hugging_face_gpt2_on_rtl_equals_emulator(tmp_path):
+    """A real model: GPT2Model (golden/hf.py) with attention on Atalla and the ops without kernels
+    on the host. Its cycles change as those ops get kernels."""
+    torch.manual_seed(0)
+    module, inputs = gpt2(), (torch.randn(2, 7, 64),)
+    blob = compile_model(module, inputs, CONFIGS["small"], "gpt2").blob()
+    result = check(blob, [x.numpy() for x in inputs], golden_outputs(module, inputs), RtlBackend(tmp_path),
+                   expect_config=CONFIGS["small"])
+    assert result.bit_exact and result.firmware_calls_equal, result.mismatches
+    assert result.passed and result.stats["cycles"] == 171601
 
 
 def test_too_little_scratchpad_is_a_clear_fault(tmp_path):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel
-from transformers.utils import logging as hf_logging
 
 from compiler.partition import ATALLA, FOLDED, HOST
+from golden.hf import bert, gpt2, llama
 from golden.reference import compare
 from tests.helpers import emulate, randn
 
@@ -17,27 +16,10 @@ GPT2_HOST_OPS = {False: {"aten.layer_norm.default", "aten.pow.Tensor_Scalar", "a
                  True: {"aten.native_layer_norm.default", "aten.pow.Tensor_Scalar", "aten.tanh.default"}}
 
 
-class FromEmbeddings(torch.nn.Module):
-    """A Hugging Face base model fed `inputs_embeds` (float), returning the last hidden state."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, embeds):
-        return self.model(inputs_embeds=embeds, use_cache=False).last_hidden_state
-
-
-def gpt2() -> FromEmbeddings:
-    hf_logging.set_verbosity_error()
-    return FromEmbeddings(GPT2Model(GPT2Config(n_embd=64, n_head=2, n_layer=2, n_positions=16, vocab_size=128,
-                                               bos_token_id=0, eos_token_id=0)))
-
-
 @pytest.mark.parametrize("decompose", [False, True])
 def test_gpt2_model_runs_with_attention_on_atalla(decompose):
     torch.manual_seed(0)
-    module, inputs = gpt2().eval(), (randn(2, 7, 64),)
+    module, inputs = gpt2(), (randn(2, 7, 64),)
     (out,), compiled, _ = emulate(module, inputs, decompose=decompose)
     assert compare("last_hidden_state", out, module(*inputs).detach().numpy()).passed
     placements = compiled.placements
@@ -53,24 +35,17 @@ def test_gpt2_model_runs_with_attention_on_atalla(decompose):
 # Bert: token type ids (zeros) and positions fold into one constant; Llama: rotary tables from
 # arange fold, fp32 casts are views, grouped-query heads (repeat_kv) are views, sdpa on Atalla.
 OTHER_MODELS = {
-    "bert": (lambda: BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                          intermediate_size=64, vocab_size=64, max_position_embeddings=16),
-                               add_pooling_layer=False),
-             {"aten.layer_norm.default", "aten.gelu.default"}),
-    "llama": (lambda: LlamaModel(LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-                                             num_key_value_heads=2, intermediate_size=64, vocab_size=64,
-                                             max_position_embeddings=16)),
-              {"aten.mean.dim", "aten.neg.default", "aten.pow.Tensor_Scalar", "aten.rsqrt.default",
-               "aten.silu.default"}),
+    "bert": (bert, {"aten.layer_norm.default", "aten.gelu.default"}),
+    "llama": (llama, {"aten.mean.dim", "aten.neg.default", "aten.pow.Tensor_Scalar", "aten.rsqrt.default",
+                      "aten.silu.default"}),
 }
 
 
 @pytest.mark.parametrize("name", sorted(OTHER_MODELS))
 def test_other_models_run_with_attention_on_atalla(name):
-    hf_logging.set_verbosity_error()
     torch.manual_seed(0)
     build, host_ops = OTHER_MODELS[name]
-    module, inputs = FromEmbeddings(build()).eval(), (randn(2, 5, 32),)
+    module, inputs = build(), (randn(2, 5, 32),)
     (out,), compiled, _ = emulate(module, inputs)
     assert compare("last_hidden_state", out, module(*inputs).detach().numpy()).passed
     assert {p.target for p in compiled.placements if p.where == HOST} == host_ops, compiled.partition_report()
