@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and exactly pinned: pip then takes the local CPU wheel, not the CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# The extras after it never replace that torch (transformers does not depend on torch).
+	$(PY) -m pip install --quiet -e '.[dev,models]'
 	touch $@
 
 test: $(STAMP)

@@ -123,6 +123,18 @@ def sqrt(a: np.ndarray) -> np.ndarray:
         return _finish(np.sqrt(_f64(a)))
 
 
+MAX_POWER = 8  # pow by an integer up to this runs on Atalla as a chain of MULs
+
+
+def power(a: np.ndarray, n: int) -> np.ndarray:
+    """a ** n for an integer 2 <= n <= MAX_POWER: p = a, then p = p * a, n - 1 times in fp32 (the kernel
+    rounds p to bf16 once, at the end)."""
+    p = flush(a)
+    for _ in range(n - 1):
+        p = mul(p, a)
+    return p
+
+
 def rsqrt(a: np.ndarray) -> np.ndarray:
     """1 / sqrt(a): DIV of a tile of ones by SQRT, two roundings (docs/numerics.md)."""
     return div(np.float32(1.0), sqrt(a))

@@ -28,9 +28,13 @@ def capture(module: torch.nn.Module, example_inputs: tuple, name: str, decompose
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CompileError(f"model {name!r}: torch.export failed: {first}") from e
     if decompose:
+        # Attention stays whole: Atalla lowers it as the pre-dispatch graph does (the same bits),
+        # where torch's decomposition would add run-time boolean ops for fully masked rows.
+        table = torch.export.default_decompositions()
+        table.pop(torch.ops.aten.scaled_dot_product_attention.default, None)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
-            exported = exported.run_decompositions()
+            exported = exported.run_decompositions(table)
     for node in exported.graph.nodes:
         val = node.meta.get("val")
         shapes = [v.shape for v in (val if isinstance(val, (tuple, list)) else [val]) if isinstance(v, torch.Tensor)]

@@ -9,6 +9,7 @@ import torch
 from atalla.config import HardwareConfig
 from atalla.program import Program
 from compiler.capture import capture
+from compiler.fold import fold
 from compiler.lower import Lowering
 from compiler.partition import Placement, format_partition, partition
 from compiler.serialize import serialize
@@ -31,6 +32,7 @@ class Compiled:
 def compile_model(module: torch.nn.Module, example_inputs: tuple, config: HardwareConfig, model: str = "model",
                   decompose: bool = False) -> Compiled:
     exported = capture(module, example_inputs, model, decompose=decompose)
-    placements = partition(exported.graph)
-    program = Lowering(exported, config, model).run(placements)
+    folded = fold(exported, model)
+    placements = partition(exported.graph, folded)
+    program = Lowering(exported, config, model, folded).run(placements)
     return Compiled(model, program, placements, exported)

@@ -1,7 +1,8 @@
 """Lowering: walks the exported graph in order and turns it into a Program.
 
 Atalla nodes emit commands through their registry entry; host nodes become HOST commands with
-a host-op table entry; layout nodes become views. Then the memory planner places every buffer
+a host-op table entry; layout nodes become views; folded nodes (compiler.fold) are compile-time
+values, a program constant where something reads them from DRAM. Then the memory planner places every buffer
 and the DMA commands get their DRAM addresses.
 """
 
@@ -25,14 +26,18 @@ from atalla.program import HostOp, Program, TensorInfo
 from compiler import ops
 from compiler.emitter import Emitter
 from compiler.errors import CompileError
-from compiler.partition import HOST, Placement
+from compiler.partition import FOLDED, HOST, Placement
 from compiler.plan import PlanReport, plan
 from compiler.values import Buffer, View
 
 
 class Lowering:
-    def __init__(self, exported: ExportedProgram, config: HardwareConfig, model: str):
+    def __init__(self, exported: ExportedProgram, config: HardwareConfig, model: str, folded: dict | None = None):
         self.exported = exported
+        self.folded = folded or {}  # fx node -> compile-time value (compiler.fold)
+        self._folded_views: dict = {}  # folded node -> its program constant, made on first use
+        self._results: dict = {}  # node -> the view its result is written to (ops.join_place)
+        self.where: dict[str, Placement] = {}
         self.config = config
         self.model = model
         self.em = Emitter(config)
@@ -51,8 +56,15 @@ class Lowering:
         return b
 
     def output(self, node) -> View:
-        """A fresh intermediate buffer for the node's result."""
-        return View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INTERMEDIATE))
+        """Where the node's result goes: its part of a join's buffer (ops.join_place), else a fresh
+        intermediate buffer."""
+        if node not in self._results:
+            self._results[node] = (ops.join_place(self, node)
+                                   or View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INTERMEDIATE)))
+        return self._results[node]
+
+    def on_atalla(self, node) -> bool:
+        return self.where[node.name].where != HOST
 
     def materialize(self, view: View, name: str) -> View:
         out = View.of(self.new_buffer(name, view.shape, Role.INTERMEDIATE))
@@ -76,6 +88,13 @@ class Lowering:
                                                           np.ascontiguousarray(data).tobytes()))
         return self._laid_out[key]
 
+    def constant(self, name: str, value: torch.Tensor) -> View:
+        """A compile-time value as a bf16 program constant. Dims it is broadcast along (stride 0, as
+        `expand` leaves them) are stored once."""
+        compact = value[tuple(slice(0, 1) if stride == 0 else slice(None) for stride in value.stride())]
+        bits = f32_to_bf16_bits(compact.to(torch.float32).contiguous().numpy())
+        return View.of(self.new_buffer(name, compact.shape, Role.CONSTANT, bits.tobytes())).expand(list(value.shape))
+
     def reshape(self, view: View, shape) -> View:
         reshaped = view.reshape(shape)
         if reshaped is None:  # not expressible as strides: copy to contiguous first
@@ -84,7 +103,7 @@ class Lowering:
 
     # -- the walk ------------------------------------------------------------------------------
     def run(self, placements: list[Placement]) -> Program:
-        where = {p.node: p for p in placements}
+        self.where = where = {p.node: p for p in placements}
         self._placeholders()
         for step, node in enumerate(self.exported.graph.nodes, start=1):
             self.em.step = step
@@ -92,7 +111,9 @@ class Lowering:
                 continue
             first = len(self.em.commands)
             p = where[node.name]
-            if node.target is operator.getitem:
+            if p.where == FOLDED:
+                self.values[node] = self.folded[node]
+            elif node.target is operator.getitem:
                 self.values[node] = self.values[node.args[0]][node.args[1]]
             elif p.where == HOST:
                 self._host(node)
@@ -121,6 +142,8 @@ class Lowering:
                 self.values[node] = View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INPUT))
             elif not node.users:
                 continue  # e.g. a BatchNorm step counter: never read
+            elif node in self.folded:  # a lifted or non-float constant: a compile-time value (compiler.fold)
+                self.values[node] = self.folded[node]
             elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
                 data = state[spec.target].detach()
                 if data.dtype != torch.float32:
@@ -131,17 +154,30 @@ class Lowering:
             else:
                 raise CompileError(f"model {self.model!r}: input {node.name} of kind {spec.kind.name} is not supported")
 
-    def _resolve(self, arg):
+    def _view_of(self, arg, consumer) -> View:
+        """The value of node `arg` as `consumer` reads it from DRAM: a folded value becomes a program
+        constant on first use."""
+        value = self.values[arg]
+        if not isinstance(value, torch.Tensor):
+            return value
+        if not value.is_floating_point():
+            raise CompileError(f"model {self.model!r}, node {consumer.name} ({consumer.target}): the compile-time "
+                               f"{value.dtype} value of node {arg.name} cannot be stored in Atalla DRAM (bf16)")
+        if arg not in self._folded_views:
+            self._folded_views[arg] = self.constant(arg.name, value)
+        return self._folded_views[arg]
+
+    def _resolve(self, arg, consumer, raw_constants: bool):
         if isinstance(arg, torch.fx.Node):
-            return self.values[arg]
+            return self.folded[arg] if raw_constants and arg in self.folded else self._view_of(arg, consumer)
         if isinstance(arg, (list, tuple)):
-            return type(arg)(self._resolve(a) for a in arg)
+            return type(arg)(self._resolve(a, consumer, raw_constants) for a in arg)
         return arg
 
     def _atalla(self, node) -> None:
         entry = ops.REGISTRY[node.target]
-        args = [self._resolve(a) for a in node.args]
-        kwargs = {k: self._resolve(v) for k, v in node.kwargs.items()}
+        args = [self._resolve(a, node, entry.takes_constants) for a in node.args]
+        kwargs = {k: self._resolve(v, node, entry.takes_constants) for k, v in node.kwargs.items()}
         try:
             self.values[node] = entry.lower(self, node, *args, **kwargs)
         except CompileError as e:
@@ -150,7 +186,7 @@ class Lowering:
     def _host(self, node) -> None:
         def encode(arg):
             if isinstance(arg, torch.fx.Node):
-                view = self.values[arg]
+                view = self._view_of(arg, node)
                 if not view.is_whole_buffer():  # the firmware reads whole contiguous tensors
                     view = self.materialize(view, f"{arg.name}_for_{node.name}")
                 view.buffer.last_use = max(view.buffer.last_use, self.em.step)
@@ -185,9 +221,9 @@ class Lowering:
     def _outputs(self) -> None:
         out_node = next(n for n in self.exported.graph.nodes if n.op == "output")
         for i, arg in enumerate(out_node.args[0]):
-            if not isinstance(arg, torch.fx.Node) or not isinstance(self.values.get(arg), View):
+            if not isinstance(arg, torch.fx.Node) or not isinstance(self.values.get(arg), (View, torch.Tensor)):
                 raise CompileError(f"model {self.model!r}: output {i} is not a tensor")
-            view = self.values[arg]
+            view = self._view_of(arg, out_node)
             b = view.buffer
             if view.is_whole_buffer() and b.role == Role.INTERMEDIATE:
                 b.role, b.name = Role.OUTPUT, f"output{i}"

@@ -8,6 +8,7 @@ to the host), or None.
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from itertools import product
@@ -18,7 +19,7 @@ import torch
 
 from atalla.blob_format import Role
 from atalla.isa import VecFunc
-from atalla.numerics import f32_to_bf16_bits
+from atalla.numerics import MAX_POWER, f32_to_bf16_bits
 from compiler.kernels import activations
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
@@ -37,37 +38,43 @@ class OpEntry:
     lower: Callable  # (ctx, node, *args, **kwargs) -> View
     check: Callable | None = None  # (node, *args, **kwargs) -> reason it cannot run here, or None
     layout: bool = False  # a view: no commands
+    takes_constants: bool = False  # may read boolean or integer compile-time values (masks), as torch tensors
 
 
 REGISTRY: dict[object, OpEntry] = {}
 
 
-def register(*targets, check=None, layout=False):
+def register(*targets, check=None, layout=False, takes_constants=False):
     def wrap(fn):
         for t in targets:
-            REGISTRY[t] = OpEntry(fn, check, layout)
+            REGISTRY[t] = OpEntry(fn, check, layout, takes_constants)
         return fn
 
     return wrap
 
 
-def unsupported_reason(node) -> str | None:
-    """Why this call_function node cannot run on Atalla, or None if it can."""
+def unsupported_reason(node, folded: dict | None = None) -> str | None:
+    """Why this call_function node cannot run on Atalla, or None if it can. `folded`: node -> value
+    of the nodes computed at compile time (compiler.fold)."""
+    folded = folded or {}
     entry = REGISTRY.get(node.target)
     if entry is None:
         return f"no Atalla kernel for {node.target}"
-    for v in _tensor_metas(node):
+    for v in _tensor_metas(node, skip=folded if entry.takes_constants else ()):
         if v.dtype != torch.float32:
             return f"{v.dtype} tensors are not supported on Atalla"
         if v.numel() == 0:
             return "zero-size tensors are not supported on Atalla"
     if entry.check is not None:
-        return entry.check(node, *node.args, **node.kwargs)
+        args, kwargs = node.args, node.kwargs
+        if entry.takes_constants:  # the check sees what the lowering gets: compile-time values as tensors
+            args, kwargs = torch.fx.node.map_arg((args, kwargs), lambda a: folded.get(a, a))
+        return entry.check(node, *args, **kwargs)
     return None
 
 
-def _tensor_metas(node):
-    metas = [a.meta.get("val") for a in node.all_input_nodes] + [node.meta.get("val")]
+def _tensor_metas(node, skip=()):
+    metas = [a.meta.get("val") for a in node.all_input_nodes if a not in skip] + [node.meta.get("val")]
     out = []
     for m in metas:
         out.extend(m if isinstance(m, (tuple, list)) else [m])
@@ -148,16 +155,18 @@ def _dropout(ctx, node, x, p, train):
 
 # -- matrix multiplication --------------------------------------------------------------------------
 def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View:
-    """a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
-    out = ctx.output(node)
+    return _matmul_into(ctx, ctx.output(node), a, b, bias)
+
+
+def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None) -> View:
+    """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
     b = ctx.contiguous_constant(b)  # weights: laid out for contiguous row loads
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = tuple(out.shape[:-2])
     if b.ndim == 2 and bias is None or (b.ndim == 2 and bias is not None and bias.ndim <= 1):
         # No batch on the weights: fold the batch into M when a's layout allows it.
-        a2 = a.reshape((-1, k))
-        if a2 is not None:
-            o2 = out.reshape((-1, n))
+        a2, o2 = a.reshape((-1, k)), out.reshape((-1, n))  # out may be a part of a joined buffer
+        if a2 is not None and o2 is not None:
             bias2 = bias.broadcast_to(o2.shape) if bias is not None else None
             gemm_kernel.gemm(ctx.em, o2, a2, b, bias2)
             return out
@@ -182,7 +191,7 @@ def _needs_2d(node, a, b, *rest, **kwargs):
 
 @register(aten.matmul.default, aten.mm.default, aten.bmm.default, check=_needs_2d)
 def _mm(ctx, node, a, b):
-    return _matmul(ctx, node, a, b)
+    return _matmul_into(ctx, _heads_inner_output(ctx, node), a, b)
 
 
 @register(aten.linear.default, check=lambda node, x, w, b=None: None if x.meta["val"].dim() >= 2 else "linear of a 1-D input")
@@ -256,6 +265,183 @@ def _softmax(ctx, node, x, dim, flag_or_dtype=None):
     return out
 
 
+# -- attention and compile-time masks ------------------------------------------------------------------
+# Masks known at compile time (compiler.fold) arrive here as torch tensors (takes_constants) and
+# become bf16 constants: a boolean mask an additive one (0 / -inf), a masked_fill or a where with
+# a constant side x * keep + fill, exact for finite x.
+def _intermediate(ctx, name: str, shape) -> View:
+    return View.of(ctx.new_buffer(name, shape, Role.INTERMEDIATE))
+
+
+def _as_view(ctx, name: str, value) -> View:
+    return ctx.constant(name, value) if isinstance(value, torch.Tensor) else value
+
+
+def _sdpa_check(node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    if dropout_p != 0.0:
+        return f"attention dropout p={dropout_p}"
+    if enable_gqa:
+        return "grouped-query attention (enable_gqa)"
+    if is_causal and attn_mask is not None:
+        return "is_causal together with attn_mask"
+    ranks = [(t.meta["val"] if isinstance(t, torch.fx.Node) else t).dim() for t in (q, k, v)]
+    return None if min(ranks) >= 2 else "attention on 1-D operands"
+
+
+@register(aten.scaled_dot_product_attention.default, check=_sdpa_check, takes_constants=True)
+def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    """softmax(q @ k^T * scale + mask) @ v, by the same kernels in the same order as the hand-written form."""
+    q, k, v = (_as_view(ctx, f"{node.name}_{n}", t) for n, t in (("q", q), ("k", k), ("v", v)))
+    length, source_length = q.shape[-2], k.shape[-2]
+    out = _heads_inner_output(ctx, node)
+    scores_shape = tuple(out.shape[:-1]) + (source_length,)
+    if is_causal:
+        attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
+    row_keep = None
+    if isinstance(attn_mask, torch.Tensor):
+        if attn_mask.dtype == torch.bool:
+            attn_mask = torch.where(attn_mask, 0.0, -math.inf)
+        # Rows masked whole come out 0 in torch's sdpa, not the NaN of -inf - -inf: unmask them and
+        # zero those rows of the result. Finite values are clamped to bf16's range, which fp32's
+        # most negative ones (finfo.min, a common mask value) would leave for -inf.
+        dead = torch.isneginf(attn_mask).all(-1, keepdim=True)
+        row_keep = (~dead).to(torch.float32) if dead.any() else None
+        attn_mask = attn_mask.masked_fill(dead, 0.0)
+        attn_mask = torch.where(attn_mask.isinf(), attn_mask, attn_mask.clamp(min=-torch.finfo(torch.bfloat16).max))
+        attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
+    scores = _intermediate(ctx, f"{node.name}_scores", scores_shape)
+    _matmul_into(ctx, scores, q, k.transpose(k.ndim - 2, k.ndim - 1))
+    scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
+    ew.elementwise(ctx.em, VecFunc.MUL, scaled, scores, 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale))
+    if attn_mask is not None:
+        masked = _intermediate(ctx, f"{node.name}_masked", scores_shape)
+        ew.elementwise(ctx.em, VecFunc.ADD, masked, scaled, attn_mask)
+        scaled = masked
+    weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
+    softmax_kernel.softmax_lastdim(ctx.em, weights, scaled)
+    if row_keep is None:
+        return _matmul_into(ctx, out, weights, v)
+    attended = _intermediate(ctx, f"{node.name}_attended", out.shape)
+    _matmul_into(ctx, attended, weights, v)
+    ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
+    return out
+
+
+def _heads_inner_output(ctx, node) -> View:
+    """The result buffer of an attention (or a batched matmul), laid out heads-inner ([batch, seq,
+    heads, dim]) when the result is only read through transpose(1, 2) (the heads joined back, as
+    multi-head attention does): the GEMMs then store each head in place and the reshape that
+    follows is a view, not a copy."""
+    shape = tuple(node.meta["val"].shape)
+    user = node
+    while len(shape) == 4 and len(user.users) == 1:
+        user = next(iter(user.users))
+        dims = (user.args[1:3] if user.target == aten.transpose.int else
+                user.args[1] if user.target == aten.permute.default else None)
+        same_shape = user.target in (aten.view.default, aten.reshape.default) and tuple(user.meta["val"].shape) == shape
+        if dims is not None and [d % 4 for d in dims] in ([1, 2], [2, 1], [0, 2, 1, 3]):
+            heads_inner = (shape[0], shape[2], shape[1], shape[3])
+            return View.of(ctx.new_buffer(node.name, heads_inner, Role.INTERMEDIATE)).transpose(1, 2)
+        if not same_shape:
+            break
+    return ctx.output(node)
+
+
+def _select(ctx, node, x: View, keep: torch.Tensor, other) -> View:
+    """keep ? x : other, for a compile-time boolean `keep` and a compile-time `other`: x * keep + fill."""
+    other = other if isinstance(other, torch.Tensor) else torch.tensor(float(other))
+    kept = _intermediate(ctx, f"{node.name}_kept", node.meta["val"].shape)
+    ew.elementwise(ctx.em, VecFunc.MUL, kept, x, ctx.constant(f"{node.name}_keep", keep.to(torch.float32)))
+    out = ctx.output(node)
+    ew.elementwise(ctx.em, VecFunc.ADD, out, kept, ctx.constant(f"{node.name}_fill", torch.where(keep, 0.0, other)))
+    return out
+
+
+# A run-time (boolean) mask or condition is refused by the dtype check: those fall back to the host.
+def _fill_check(node, x, mask, value):
+    return "masked_fill with a fill value known only at run time" if isinstance(value, torch.fx.Node) else None
+
+
+@register(aten.masked_fill.Scalar, aten.masked_fill.Tensor, check=_fill_check, takes_constants=True)
+def _masked_fill(ctx, node, x, mask, value):
+    return _select(ctx, node, x, ~mask, value)
+
+
+def _where_check(node, cond, a, b):
+    runtime = sum(isinstance(t, torch.fx.Node) for t in (a, b))
+    return None if runtime == 1 else "where with both values known only at run time"
+
+
+@register(aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, check=_where_check, takes_constants=True)
+def _where(ctx, node, cond, a, b):
+    if isinstance(a, View):
+        return _select(ctx, node, a, cond, b)
+    return _select(ctx, node, b, ~cond, a)
+
+
+# A cast of a float32 tensor to float32 (what a model's "compute in fp32" casts are here) is the
+# tensor itself; a cast to anything else fails the dtype check and falls back.
+@register(aten.to.dtype, aten.to.dtype_layout, aten._to_copy.default, layout=True)
+def _same_dtype_cast(ctx, node, x, *args, **kwargs):
+    return x
+
+
+@register(aten._assert_tensor_metadata.default, layout=True)
+def _metadata_assert(ctx, node, x, *args, **kwargs):
+    return None  # torch.export checked it: the program's shapes and dtypes are static
+
+
+# -- splitting and joining ----------------------------------------------------------------------------
+# A split is views of its input. A cat or stack has one buffer: a part computed on Atalla for it
+# alone is written there in place (join_place); any other part is copied into its place by DMA.
+JOINS = (aten.cat.default, aten.stack.default)
+
+
+def _join_part(join, out: View, index: int) -> View:
+    """Part `index` of the join's inputs as a view of the join's result `out`."""
+    parts = join.args[0]
+    dim = (join.args[1] if len(join.args) > 1 else join.kwargs.get("dim", 0)) % out.ndim
+    if join.target == aten.stack.default:
+        return out.select(dim, index)
+    start = sum(p.meta["val"].shape[dim] for p in parts[:index])
+    return out.slice(dim, start, start + parts[index].meta["val"].shape[dim], 1)
+
+
+def join_place(ctx, node) -> View | None:
+    """The node's part of a cat's or stack's buffer, when that join (on Atalla) is its only reader."""
+    if len(node.users) != 1:
+        return None
+    join = next(iter(node.users))
+    if join.target not in JOINS or not ctx.on_atalla(join):
+        return None
+    return _join_part(join, ctx.output(join), join.args[0].index(node))
+
+
+@register(aten.split.Tensor, aten.split_with_sizes.default, aten.chunk.default, layout=True)
+def _split(ctx, node, x, _sizes_or_chunks, dim=0):
+    dim %= x.ndim
+    parts, start = [], 0
+    for part in node.meta["val"]:  # the sizes torch chose (chunk's last part may be short)
+        parts.append(x.slice(dim, start, start + part.shape[dim], 1))
+        start += part.shape[dim]
+    return tuple(parts)
+
+
+@register(aten.unbind.int, layout=True)
+def _unbind(ctx, node, x, dim=0):
+    return tuple(x.select(dim, i) for i in range(x.shape[dim % x.ndim]))
+
+
+@register(*JOINS)
+def _join(ctx, node, tensors, dim=0):
+    out = ctx.output(node)
+    for i, part in enumerate(tensors):
+        place = _join_part(node, out, i)
+        if not (part.buffer is out.buffer and part == place):  # not already written in place
+            copy_kernel.copy(ctx.em, place, part)
+    return out
+
+
 def materialize(ctx, out: View, src: View) -> None:
     copy_kernel.copy(ctx.em, out, src)
 
@@ -287,10 +473,18 @@ def _neg(ctx, node, x):
     return out
 
 
-@register(aten.pow.Tensor_Scalar, check=lambda node, x, exponent: None if exponent == 2 else f"pow by {exponent}")
-def _square(ctx, node, x, exponent):
+def _pow_check(node, x, exponent):
+    integral = isinstance(exponent, (int, float)) and float(exponent).is_integer()
+    return None if integral and 2 <= exponent <= MAX_POWER else f"pow by {exponent} (integers 2..{MAX_POWER} only)"
+
+
+@register(aten.pow.Tensor_Scalar, check=_pow_check)
+def _power(ctx, node, x, exponent):
     out = ctx.output(node)
-    ew.elementwise(ctx.em, VecFunc.MUL, out, x, x)
+    if exponent == 2:  # one MUL, rounded to bf16 once
+        ew.elementwise(ctx.em, VecFunc.MUL, out, x, x)
+    else:
+        activations.power(ctx.em, int(exponent), out, x)
     return out
 
 

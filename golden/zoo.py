@@ -38,6 +38,22 @@ class SelfAttention(nn.Module):
         return attn @ v + x
 
 
+class MultiHeadAttention(nn.Module):
+    """Causal multi-head self-attention: a fused qkv projection split into heads, sdpa, the heads
+    joined back, an output projection and a residual connection."""
+
+    def __init__(self, d_model: int = 32, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.qkv, self.proj = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
+
+    def forward(self, x):
+        batch, length, width = x.shape
+        q, k, v = (t.view(batch, length, self.heads, -1).transpose(1, 2) for t in self.qkv(x).split(width, dim=-1))
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).reshape(batch, length, width)) + x
+
+
 class HostFallback(nn.Module):
     """sin has no Atalla kernel: the middle op runs on the host through the firmware."""
 
@@ -101,6 +117,7 @@ def _seeded(build: Callable[[], tuple[nn.Module, tuple]]) -> Callable[[], tuple[
 ZOO: dict[str, Callable[[], tuple[nn.Module, tuple]]] = {
     "mlp": _seeded(lambda: (MLP(), (torch.randn(32, 784),))),
     "attention": _seeded(lambda: (SelfAttention(32), (torch.randn(2, 16, 32),))),
+    "mha": _seeded(lambda: (MultiHeadAttention(32, 4), (torch.randn(2, 12, 32),))),
     "host_fallback": _seeded(lambda: (HostFallback(), (torch.randn(8, 64),))),
     "basic_module": _seeded(lambda: (BasicModule(32, 2), (torch.randn(1, 32),))),
     "vit_micro": _seeded(lambda: (ViTMicro(32, 32), (torch.randn(1, 32, 32),))),

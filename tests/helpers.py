@@ -8,6 +8,7 @@ from torch import nn
 
 from atalla.config import get_config
 from compiler.driver import compile_model
+from golden.reference import compare
 from runtime.emulator import Emulator
 
 
@@ -27,6 +28,16 @@ def emulate(module: nn.Module, inputs: tuple, config: str = "small", decompose: 
     compiled = compile_model(module, inputs, get_config(config), "test", decompose=decompose)
     emu = Emulator(compiled.program)
     return emu.run([x.numpy() for x in inputs]), compiled, emu
+
+
+def emulate_within_tolerance(module: nn.Module, inputs: tuple, decompose: bool = False):
+    """Compile and run on the emulator, assert every output is within tolerance of PyTorch's;
+    returns the compiled model."""
+    outs, compiled, _ = emulate(module, inputs, decompose=decompose)
+    golden = module(*inputs)
+    for i, (got, want) in enumerate(zip(outs, golden if isinstance(golden, tuple) else (golden,))):
+        assert compare(f"output{i}", got, want.detach().numpy()).passed
+    return compiled
 
 
 def randn(*shape, seed=0) -> torch.Tensor:

@@ -142,6 +142,18 @@ def test_elementwise_contiguous_is_few_double_buffered_transfers(shape):
     assert kinds[: kinds.index("VEC")].count("DMA_LOAD") == min(4, 2 * chunks)
 
 
+@pytest.mark.parametrize("shape", [(2, 7, 256), (3, 1037)])
+def test_copy_and_exp_of_a_contiguous_tensor_move_rows_of_lanes(shape):
+    """A reshaped tensor copied for the host (and exp) moves many rows of lanes per DMA, as the
+    elementwise kernels do, not one lane-wide row per transfer."""
+    x = randn(shape, 12)
+    (out, ex), compiled, _ = emulate(Fn(lambda t: (torch.nn.functional.gelu(t.view(-1)), torch.exp(t))), (x,))
+    np.testing.assert_allclose(out, torch.nn.functional.gelu(x.view(-1)).numpy(), rtol=0.02, atol=0.02)
+    assert_same_bits(ex, nu.round_to_bf16(nu.exp(nu.round_to_bf16(x.numpy()))))
+    loads = sum(c.op.name == "DMA_LOAD" for c in compiled.program.commands)
+    assert loads <= 2 * (-(-x.numel() // (get_config("small").lanes * 8)) + 1)
+
+
 @SETTINGS
 @given(shape=st.sampled_from([(7,), (3, 45), (2, 5, 19)]), op=st.sampled_from(sorted(OPS)),
        scalar=st.sampled_from([0.125, -3.0, 7.3]))

@@ -145,6 +145,7 @@ ACTIVATIONS = {
     "gelu_tanh": (lambda x: nn.functional.gelu(x, approximate="tanh"), nu.gelu_tanh),
     "sqrt": (torch.sqrt, nu.sqrt), "rsqrt": (torch.rsqrt, nu.rsqrt), "neg": (torch.neg, lambda x: nu.mul(x, np.float32(-1.0))),
     "square": (lambda x: x**2, lambda x: nu.mul(x, x)),
+    "cube": (lambda x: x**3, lambda x: nu.power(x, 3)), "pow8": (lambda x: torch.pow(x, 8.0), lambda x: nu.power(x, 8)),
 }
 
 
@@ -183,7 +184,8 @@ def test_erf_is_within_a_few_ulp():
     assert (err[big] / np.spacing(np.abs(ref[big]).astype(np.float32))).max() <= 8
 
 
-@pytest.mark.parametrize("fn,reason", [(lambda x: x.sum((0, 1)), "only one dim"), (lambda x: x ** 3, "pow by 3"),
+@pytest.mark.parametrize("fn,reason", [(lambda x: x.sum((0, 1)), "only one dim"), (lambda x: x ** 9, "pow by 9"),
+                                        (lambda x: x ** 2.5, "pow by 2.5"),
                                         (lambda x: x.mean((0, 1)), "only one dim")])
 def test_unsupported_forms_fall_back_to_the_host(fn, reason):
     from compiler.capture import capture

@@ -105,6 +105,24 @@ def emit_rsqrt(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, ...], rows:
     v(VecFunc.DIV, dst, one, root)
 
 
+def emit_power(n: int) -> Emit:
+    """dst = src ** n (3 <= n <= MAX_POWER) as atalla.numerics.power: the product in one fp32 temp."""
+
+    def emit(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, ...], rows: int, cols: int) -> None:
+        v = _vec(em, rows, cols)
+        (p,) = temps
+        v(VecFunc.MUL, p, src, src)
+        for _ in range(n - 3):
+            v(VecFunc.MUL, p, p, src)
+        v(VecFunc.MUL, dst, p, src)
+
+    return emit
+
+
+def power(em: Emitter, n: int, out: View, src: View) -> None:
+    pointwise(em, out, src, emit_power(n), fp32_temps=1)
+
+
 # name -> (sequence, fp32 temps it needs)
 ACTIVATIONS: dict[str, tuple[Emit, int]] = {
     "tanh": (emit_tanh, 5),

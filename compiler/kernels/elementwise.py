@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from atalla.isa import VecFunc
 from compiler.emitter import Emitter
-from compiler.kernels.tiling import lane_tiles
+from compiler.kernels.tiling import tiles as chunk_tiles
 from compiler.values import View
 
 
@@ -19,7 +19,7 @@ def elementwise(em: Emitter, func: VecFunc, out: View, a: View, b: View | float 
     lanes = em.config.lanes
     operands = [a] + ([b] if isinstance(b, View) else [])
     max_rows = em.config.sp_rows // (4 * (len(operands) + 1))  # two sets of tiles in half the scratchpad
-    chunks = lane_tiles([out, *(v.broadcast_to(out.shape) for v in operands)], max_rows, lanes)
+    chunks = list(chunk_tiles([out, *(v.broadcast_to(out.shape) for v in operands)], max_rows, lanes))
     if not chunks:
         return
     rows = max(chunk[0].rows for chunk in chunks)

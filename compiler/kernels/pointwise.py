@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from compiler.emitter import Emitter, Tile
-from compiler.kernels.tiling import lane_tiles
+from compiler.kernels.tiling import tiles
 from compiler.values import View
 
 Emit = Callable[[Emitter, Tile, Tile, tuple[Tile, ...], int, int], None]  # (em, dst, src, temps, rows, cols)
@@ -25,7 +25,7 @@ def pointwise(em: Emitter, out: View, src: View, emit: Emit, fp32_temps: int, op
     # half the scratchpad.
     max_rows = em.config.sp_rows // (4 * (fp32_temps + 2 + len(operands)))
     views = [out, src, *(v.broadcast_to(out.shape) for v in operands)]
-    for out_tile, src_tile, *operand_tiles in lane_tiles(views, max_rows, em.config.lanes):
+    for out_tile, src_tile, *operand_tiles in tiles(views, max_rows, em.config.lanes):
         if buffers is None:  # as many rows as the first tile, the largest
             rows = out_tile.rows
             buffers = ([em.alloc(rows), em.alloc(rows)] + [em.alloc(rows, fp32=True) for _ in range(fp32_temps)]

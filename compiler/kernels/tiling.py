@@ -50,15 +50,7 @@ def blocks_2d(views: list[View], keep_last: bool = False) -> list[list[Block]]:
     return out
 
 
-def tiles(views: list[View], max_rows: int, lanes: int) -> Iterator[list[Block]]:
-    """The tiles of views of one shape, at most max_rows x lanes each: one block per view."""
-    for blocks in blocks_2d(views):
-        for r0, nr in spans(blocks[0].rows, max_rows):
-            for c0, nc in spans(blocks[0].cols, lanes):
-                yield [b.sub(r0, c0, nr, nc) for b in blocks]
-
-
-def _lane_rows(blocks: list[Block], lanes: int) -> list[list[Block]]:
+def lane_rows(blocks: list[Block], lanes: int) -> list[list[Block]]:
     """A one-row block group (what a contiguous tensor coalesces to) refolded into rows of `lanes`
     elements, and the remainder: one DMA moves many rows rather than one row per chunk."""
     first = blocks[0]
@@ -72,11 +64,13 @@ def _lane_rows(blocks: list[Block], lanes: int) -> list[list[Block]]:
     return groups
 
 
-def lane_tiles(views: list[View], max_rows: int, lanes: int) -> list[list[Block]]:
-    """Like tiles(), but a contiguous run is refolded into rows of `lanes` elements first."""
-    return [[blk.sub(r0, c0, nr, nc) for blk in group]
-            for blocks in blocks_2d(views) for group in _lane_rows(blocks, lanes)
-            for r0, nr in spans(group[0].rows, max_rows) for c0, nc in spans(group[0].cols, lanes)]
+def tiles(views: list[View], max_rows: int, lanes: int) -> Iterator[list[Block]]:
+    """The tiles of views of one shape, at most max_rows x lanes each: one block per view."""
+    for blocks in blocks_2d(views):
+        for group in lane_rows(blocks, lanes):
+            for r0, nr in spans(group[0].rows, max_rows):
+                for c0, nc in spans(group[0].cols, lanes):
+                    yield [b.sub(r0, c0, nr, nc) for b in group]
 
 
 def view_2d(view: View) -> Block:

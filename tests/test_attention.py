@@ -1,0 +1,128 @@
+"""scaled_dot_product_attention and compile-time masks on Atalla, against PyTorch on the emulator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from compiler.partition import HOST
+from golden.reference import compare
+from tests.helpers import Fn, emulate, randn
+
+VARIANTS = ("plain", "causal", "bool_mask", "float_mask", "runtime_mask", "scaled")
+
+
+def _shapes(seed: int):
+    """Seeded random attention shapes: odd lengths, 1-element dims, 1..4 heads."""
+    rng = np.random.default_rng(seed)
+    batch, heads = int(rng.choice([1, 2])), int(rng.integers(1, 5))
+    length = int(rng.choice([1, 3, 5, 7, 9]))
+    source = int(rng.choice([1, 2, 5, 8, 11]))
+    head_dim, value_dim = int(rng.choice([1, 4, 8, 13])), int(rng.choice([1, 3, 8]))
+    return batch, heads, length, source, head_dim, value_dim
+
+
+def _case(variant: str, seed: int):
+    batch, heads, length, source, head_dim, value_dim = _shapes(seed)
+    if variant == "causal":
+        source = length
+    q = randn(batch, heads, length, head_dim, seed=seed)
+    k = randn(batch, heads, source, head_dim, seed=seed + 100)
+    v = randn(batch, heads, source, value_dim, seed=seed + 200)
+    keep = torch.from_numpy(np.random.default_rng(seed).random((length, source)) < 0.7)
+    keep[:, 0] = True  # no fully masked row: PyTorch gives NaN there
+    if variant == "runtime_mask":
+        mask = randn(1, heads, length, source, seed=seed + 300)
+        return Fn(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m)), (q, k, v, mask)
+    fn = {
+        "plain": lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+        "causal": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        "bool_mask": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=keep.clone()),
+        "float_mask": lambda q, k, v: F.scaled_dot_product_attention(
+            q, k, v, attn_mask=torch.where(keep, 0.0, -1e4) + torch.arange(source) * 0.25),
+        "scaled": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.7),
+    }[variant]
+    return Fn(fn), (q, k, v)
+
+
+def _bits(outs):
+    return [o.view(np.uint32) for o in outs]
+
+
+@pytest.mark.parametrize("seed", range(1, 7))  # heads 1..4, lengths 1..11, dims 1..13
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sdpa_matches_pytorch_on_atalla(variant, seed):
+    module, inputs = _case(variant, seed)
+    outs, compiled, _ = emulate(module, inputs)
+    assert not [p for p in compiled.placements if p.where == HOST], compiled.partition_report()
+    assert compare("out", outs[0], module(*inputs).numpy()).passed
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sdpa_core_aten_graph_gives_the_same_bits(variant):
+    module, inputs = _case(variant, seed=4)
+    outs = [emulate(module, inputs, decompose=d)[0] for d in (False, True)]
+    np.testing.assert_array_equal(*(_bits(o) for o in outs))
+
+
+@pytest.mark.parametrize("q_shape,k_shape", [((3, 5, 4), (3, 5, 4)), ((5, 4), (6, 4)),
+                                           ((2, 1, 5, 4), (1, 3, 6, 4))])
+def test_sdpa_of_2d_3d_and_broadcast_batch_operands(q_shape, k_shape):
+    q, k = randn(*q_shape, seed=13), randn(*k_shape, seed=14)
+    module = Fn(lambda q, k: F.scaled_dot_product_attention(q, k, k * 0.5))
+    outs, compiled, _ = emulate(module, (q, k))
+    assert not [p for p in compiled.placements if p.where == HOST]
+    assert compare("out", outs[0], module(q, k).numpy()).passed
+
+
+def test_sdpa_equals_the_hand_written_form_bit_for_bit():
+    q, k, v = randn(2, 3, 7, 8, seed=5), randn(2, 3, 7, 8, seed=6), randn(2, 3, 7, 5, seed=7)
+    causal = torch.ones(7, 7, dtype=torch.bool).tril()
+    mask = torch.zeros(7, 7).masked_fill(~causal, -math.inf)
+    sdpa = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    by_hand = Fn(lambda q, k, v: torch.softmax(q @ k.transpose(-2, -1) * (1 / math.sqrt(8)) + mask, dim=-1) @ v)
+    outs = [emulate(m, (q, k, v))[0] for m in (sdpa, by_hand)]
+    np.testing.assert_array_equal(*(_bits(o) for o in outs))
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_masked_fill_and_where_with_compile_time_masks_run_on_atalla(decompose):
+    def fn(scores, other):
+        n = scores.shape[-1]
+        upper = torch.ones(n, n, dtype=torch.bool).triu(1)
+        filled = scores.masked_fill(upper, float("-inf")).softmax(-1)
+        return filled + torch.where(upper, other, 2.0) + torch.where(upper, -1.5, other)
+
+    module, inputs = Fn(fn), (randn(2, 5, 5, seed=8), randn(2, 5, 5, seed=9))
+    outs, compiled, _ = emulate(module, inputs, decompose=decompose)
+    assert not [p for p in compiled.placements if p.where == HOST], compiled.partition_report()
+    assert compare("out", outs[0], module(*inputs).numpy()).passed
+
+
+LOWEST = torch.finfo(torch.float32).min  # a common mask value; bf16 rounds it to -inf
+
+
+@pytest.mark.parametrize("mask,dead_row", [
+    (torch.tensor([[True, False, True], [False, False, False]]), True),
+    (torch.tensor([[0.0, -1.0, 0.5], [-math.inf, -math.inf, -math.inf]]), True),
+    (torch.tensor([[0.0, LOWEST, 0.5], [LOWEST, -math.inf, LOWEST]]), False),
+])
+def test_masked_rows_as_in_pytorch(mask, dead_row):
+    """A row masked whole gives 0; fp32's lowest as the mask value masks like -inf, not NaN."""
+    q = randn(2, 2, 2, 4, seed=10)
+    k, v = randn(2, 2, 3, 4, seed=11), randn(2, 2, 3, 5, seed=12)
+    module = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask.clone()))
+    (out,), _, _ = emulate(module, (q, k, v))
+    golden = module(q, k, v).numpy()
+    assert (golden[:, :, 1] == 0).all() == dead_row and compare("out", out, golden).passed
+
+
+def test_grouped_query_attention_falls_back_to_the_host_with_the_reason():
+    q = randn(1, 2, 3, 4)
+    module = Fn(lambda q: F.scaled_dot_product_attention(q, q, q, is_causal=True, enable_gqa=True))
+    _, compiled, _ = emulate(module, (q,))
+    assert [p.reason for p in compiled.placements if p.where == HOST] == ["grouped-query attention (enable_gqa)"]
