@@ -20,10 +20,12 @@ from atalla.blob_format import Role
 from atalla.isa import VecFunc
 from atalla.numerics import f32_to_bf16_bits
 from compiler.kernels import activations
+from compiler.kernels import conv as conv_kernel
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
 from compiler.kernels import exp as exp_kernel
 from compiler.kernels import gemm as gemm_kernel
+from compiler.kernels import pool as pool_kernel
 from compiler.kernels import rownorm
 from compiler.kernels import softmax as softmax_kernel
 from compiler.kernels.pointwise import pointwise
@@ -71,7 +73,17 @@ def _tensor_metas(node):
     out = []
     for m in metas:
         out.extend(m if isinstance(m, (tuple, list)) else [m])
-    return [m for m in out if isinstance(m, torch.Tensor)]
+    # A result of a tuple no one reads is never in DRAM (max_pool2d_with_indices' int64 indices).
+    unread = {id(m) for m in _unread_results(node)}
+    return [m for m in out if isinstance(m, torch.Tensor) and id(m) not in unread]
+
+
+def _unread_results(node) -> list:
+    val = node.meta.get("val")
+    if not isinstance(val, (tuple, list)):
+        return []
+    read = {u.args[1] for u in node.users if u.target is operator.getitem}
+    return [v for i, v in enumerate(val) if i not in read]
 
 
 # -- layout ops: views ---------------------------------------------------------------------------
@@ -375,3 +387,92 @@ def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5
           else f"gelu with approximate={approximate!r}")
 def _gelu(ctx, node, x, approximate="none"):
     return _activation("gelu_tanh" if approximate == "tanh" else "gelu")(ctx, node, x)
+
+
+# -- convolution and pooling over NCHW images (compiler/kernels/conv.py, pool.py, window.py) --------------
+def _pair(v) -> tuple[int, int]:
+    v = [v] if isinstance(v, int) else list(v)
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _conv_check(node, x, weight, bias=None, stride=1, padding=0, dilation=1, *rest) -> str | None:
+    if node.target == aten.convolution.default:
+        transposed, _, groups = rest
+        if transposed:
+            return "transposed convolution"
+    else:
+        groups = rest[0] if rest else node.kwargs.get("groups", 1)
+    if x.meta["val"].dim() != 4:
+        return f"convolution of a {x.meta['val'].dim()}-d input: only batched 2-D (N, C, H, W)"
+    return None if groups == 1 else f"convolution with groups={groups}: only groups=1"
+
+
+@register(aten.conv2d.default, aten.convolution.default, check=_conv_check)
+def _conv2d(ctx, node, x, weight, bias=None, stride=1, padding=0, dilation=1, *rest, groups=1):
+    out = ctx.output(node)
+    conv_kernel.conv2d(ctx, out, x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), node.name)
+    return out
+
+
+def _pool_input(node, x) -> str | None:
+    dims = x.meta["val"].dim()
+    return None if dims in (3, 4) else f"{node.target} of a {dims}-d input: only (N, C, H, W) or (C, H, W)"
+
+
+def _max_pool_check(node, x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False) -> str | None:
+    if _pair(dilation) != (1, 1):
+        return f"max_pool2d with dilation {list(_pair(dilation))}: only 1"
+    if ceil_mode:
+        return "max_pool2d with ceil_mode=True"
+    return _pool_input(node, x)  # used indices are int64: refused before the check
+
+
+def _avg_pool_check(node, x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None) -> str | None:
+    if ceil_mode:
+        return "avg_pool2d with ceil_mode=True"
+    if not count_include_pad and _pair(padding) != (0, 0):
+        return "avg_pool2d with padding and count_include_pad=False"
+    if divisor_override is not None:
+        return f"avg_pool2d with divisor_override={divisor_override}"
+    return _pool_input(node, x)
+
+
+def _pool(ctx, node, kind: str, x, kernel_size, stride, padding):
+    val = node.meta["val"]
+    indices = isinstance(val, (tuple, list))  # max_pool2d_with_indices: unread, or it would be on the host
+    out = View.of(ctx.new_buffer(node.name, (val[0] if indices else val).shape, Role.INTERMEDIATE))
+    kernel = _pair(kernel_size)
+    pool_kernel.pool2d(ctx, kind, out, x, kernel, _pair(stride or kernel), _pair(padding), node.name)
+    return (out, None) if indices else out
+
+
+@register(aten.max_pool2d.default, aten.max_pool2d_with_indices.default, check=_max_pool_check)
+def _max_pool2d(ctx, node, x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    return _pool(ctx, node, "max", x, kernel_size, stride, padding)
+
+
+@register(aten.avg_pool2d.default, check=_avg_pool_check)
+def _avg_pool2d(ctx, node, x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+    return _pool(ctx, node, "avg", x, kernel_size, stride, padding)
+
+
+def _adaptive_window(x, output_size) -> tuple[int, int] | None:
+    """The window of an adaptive average pool that is an exact average pool, or None."""
+    (h, w), (ho, wo) = x.meta["val"].shape[-2:], _pair(output_size)
+    return (h // ho, w // wo) if h % ho == 0 and w % wo == 0 else None
+
+
+def _adaptive_check(node, x, output_size) -> str | None:
+    if _adaptive_window(x, output_size) is None:
+        return f"adaptive_avg_pool2d from {list(x.meta['val'].shape[-2:])} to {list(_pair(output_size))}: " \
+               "not an exact average pool (the sizes do not divide)"
+    return _pool_input(node, x)
+
+
+@register(aten.adaptive_avg_pool2d.default, aten._adaptive_avg_pool2d.default, check=_adaptive_check)
+def _adaptive_avg_pool2d(ctx, node, x, output_size):
+    (h, w), (ho, wo) = x.shape[-2:], _pair(output_size)
+    window = (h // ho, w // wo)
+    return _pool(ctx, node, "avg", x, window, window, 0)
