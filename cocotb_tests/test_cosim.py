@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # atalla16 is a config from a file (configs/atalla16.json), as a user's own would be.
 CYCLES = {("attention", "small"): 19337, ("host_fallback", "small"): 5726, ("mlp", "small"): 117921,
           ("mlp", "atalla32"): 19090, ("attention", "atalla16"): 13958, ("basic_module", "small"): 9436,
-          ("vit_micro", "small"): 52831}
+          ("vit_micro", "small"): 52831, ("alexnet_small", "small"): 191157}
 
 
 def config_of(name: str) -> HardwareConfig:
