@@ -19,6 +19,7 @@ import torch
 from atalla.blob_format import Role
 from atalla.isa import VecFunc
 from atalla.numerics import f32_to_bf16_bits
+from compiler.errors import CompileError
 from compiler.kernels import activations
 from compiler.kernels import conv as conv_kernel
 from compiler.kernels import copy as copy_kernel
@@ -410,8 +411,96 @@ def _conv_check(node, x, weight, bias=None, stride=1, padding=0, dilation=1, *re
 @register(aten.conv2d.default, aten.convolution.default, check=_conv_check)
 def _conv2d(ctx, node, x, weight, bias=None, stride=1, padding=0, dilation=1, *rest, groups=1):
     out = ctx.output(node)
+    folded = _batch_norm_fold(ctx, node)
+    if folded is not None:  # the batch norm after it, folded into its weights and bias at compile time
+        weight, bias = (View.of(ctx.new_buffer(f"{node.name}.{what}_bn", t.shape, Role.CONSTANT,
+                                               f32_to_bf16_bits(t.numpy()).tobytes())) for what, t in
+                        zip(("weight", "bias"), folded))
     conv_kernel.conv2d(ctx, out, x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), node.name)
     return out
+
+
+# -- batch norm in eval mode: folded into the conv before it, else a per-channel scale and shift ------------
+CONVOLUTIONS = (aten.conv2d.default, aten.convolution.default)
+
+
+def _batch_norm_params(node) -> tuple | None:
+    """(weight, bias, running_mean, running_var, eps) of an eval-mode batch norm node, or None."""
+    if node.target == aten.batch_norm.default:
+        _, weight, bias, mean, var, training, _, eps, _ = node.args
+        return None if training else (weight, bias, mean, var, eps)
+    if node.target == aten._native_batch_norm_legit_no_training.default:
+        _, weight, bias, mean, var, _, eps = node.args
+        return weight, bias, mean, var, eps
+    return None
+
+
+def _batch_norm_check(node, x, *args) -> str | None:
+    if _batch_norm_params(node) is None:
+        return "batch norm in training mode"
+    if node.target != aten.batch_norm.default and any(
+            u.target is not operator.getitem or u.args[1] != 0 for u in node.users):
+        return f"{node.target} whose saved statistics are used"
+    return None if x.meta["val"].dim() >= 2 else "batch norm of a 1-d input"
+
+
+def _scale_shift(ctx, bn) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per channel, the batch norm as x * scale + shift (fp32, from the model's own values), or None
+    when its statistics or affine parameters are not constants."""
+    weight, bias, mean, var, eps = _batch_norm_params(bn)
+    mean_v, var_v = ctx.constant_value(mean), ctx.constant_value(var)
+    if mean_v is None or var_v is None:
+        return None
+    weight_v = torch.ones_like(mean_v) if weight is None else ctx.constant_value(weight)
+    bias_v = torch.zeros_like(mean_v) if bias is None else ctx.constant_value(bias)
+    if weight_v is None or bias_v is None:
+        return None
+    scale = weight_v / torch.sqrt(var_v + eps)
+    return scale, bias_v - mean_v * scale
+
+
+def _batch_norm_fold(ctx, conv) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(weight, bias) of the conv with the batch norm that is its only user folded in, or None when
+    there is none or it cannot fold (its parameters or the conv's are not constants)."""
+    users = list(conv.users)
+    if len(users) != 1 or _batch_norm_params(users[0]) is None:
+        return None
+    weight, bias = conv.args[1], conv.args[2] if len(conv.args) > 2 else None
+    weight_v = ctx.constant_value(weight)
+    if weight_v is None:
+        return None
+    bias_v = torch.zeros(weight_v.shape[0]) if bias is None else ctx.constant_value(bias)
+    scale_shift = _scale_shift(ctx, users[0])
+    if bias_v is None or scale_shift is None:
+        return None
+    scale, shift = scale_shift
+    return weight_v * scale.view(-1, 1, 1, 1), bias_v * scale + shift
+
+
+def _emit_scale_shift(em, dst, src, temps, rows, cols) -> None:
+    scale, shift, acc = temps
+    em.vec(VecFunc.MUL, acc, src, scale, rows=rows, cols=cols)
+    em.vec(VecFunc.ADD, dst, acc, shift, rows=rows, cols=cols)
+
+
+@register(aten.batch_norm.default, aten._native_batch_norm_legit_no_training.default, check=_batch_norm_check)
+def _batch_norm(ctx, node, x, *args):
+    native = node.target != aten.batch_norm.default
+    source = node.args[0]
+    if source.target in CONVOLUTIONS and _batch_norm_fold(ctx, source) is not None:
+        out = x  # the conv computed it
+    else:
+        scale_shift = _scale_shift(ctx, node)
+        if scale_shift is None:
+            raise CompileError("batch norm whose statistics or affine parameters are not constants")
+        out = ctx.output(node) if not native else View.of(ctx.new_buffer(node.name, node.meta["val"][0].shape,
+                                                                           Role.INTERMEDIATE))
+        channel = [x.shape[1]] + [1] * (x.ndim - 2)
+        operands = tuple(View.of(ctx.new_buffer(f"{node.name}.{what}", channel, Role.CONSTANT,
+                                                f32_to_bf16_bits(t.numpy()).tobytes())) for what, t in
+                         zip(("scale", "shift"), scale_shift))
+        pointwise(ctx.em, out, x, _emit_scale_shift, fp32_temps=1, operands=operands)
+    return (out, None, None) if native else out
 
 
 def _pool_input(node, x) -> str | None:

@@ -91,3 +91,36 @@ def test_unsupported_forms_fall_back_to_the_host(fn, reason):
     for decompose in (False, True):
         placements = partition(capture(Fn(fn), (randn(1, 4, 8, 8),), "t", decompose=decompose).graph)
         assert any(p.where == HOST and reason in p.reason for p in placements), placements
+
+
+def batch_norm(channels: int, affine: bool = True, dims: int = 2) -> nn.Module:
+    """An eval-mode batch norm with running statistics (and affine parameters) away from 0 and 1."""
+    norm = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(channels, affine=affine)
+    norm.running_mean.normal_()
+    norm.running_var.uniform_(0.5, 2.0)
+    if affine:
+        norm.weight.data.normal_()
+        norm.bias.data.normal_()
+    return norm
+
+
+@pytest.mark.parametrize("build,shape,folded", [
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), batch_norm(4), nn.ReLU()), (2, 3, 9, 7), True),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), batch_norm(4, affine=False)), (1, 3, 9, 7), True),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), batch_norm(4)), (1, 3, 9, 7), False),
+    (lambda: nn.Sequential(nn.Linear(5, 6), batch_norm(6, dims=1)), (3, 5), False)])
+def test_batch_norm_folds_into_the_conv_before_it_else_scales_and_shifts(build, shape, folded):
+    torch.manual_seed(4)
+    module = build()
+    check_both_graphs(module, randn(*shape, seed=4))
+    for decompose in (False, True):
+        _, compiled, _ = emulate(module, (randn(*shape, seed=4),), decompose=decompose)
+        norm = next(n for n in compiled.program.metadata["nodes"] if "batch_norm" in n["target"])
+        first, end = norm["commands"]
+        assert (first == end) == folded, norm
+
+
+def test_batch_norm_in_training_mode_falls_back_to_the_host():
+    fn = Fn(lambda x: nn.functional.batch_norm(x, torch.zeros(4), torch.ones(4), training=True))
+    placements = partition(capture(fn, (randn(2, 4, 5, 5),), "t").graph)
+    assert any(p.where == HOST and "training mode" in p.reason for p in placements), placements
