@@ -72,6 +72,36 @@ def test_every_new_kernel_on_rtl_equals_emulator(tmp_path):
     assert result.passed
 
 
+class ConvAndPoolKernels(torch.nn.Module):
+    """What alexnet_small does not use: stride, dilation, depthwise, batch norm folded and not,
+    average pooling, padding by -inf and by zeros."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3, stride=2, padding=2, dilation=2, bias=False)
+        self.norm = torch.nn.BatchNorm2d(3)
+        self.depthwise = torch.nn.Conv2d(3, 3, 3, padding=1, groups=3)
+        self.after = torch.nn.BatchNorm2d(3)
+        for norm in (self.norm, self.after):
+            norm.running_mean.normal_()
+            norm.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x):
+        y = self.after(torch.relu(self.depthwise(self.norm(self.conv(x)))))
+        return torch.nn.functional.max_pool2d(y, 3, 2, 1) + torch.nn.functional.avg_pool2d(y, 3, 2, 1)
+
+
+def test_conv_and_pool_kernels_on_rtl_equal_emulator(tmp_path):
+    torch.manual_seed(5)
+    module, inputs = ConvAndPoolKernels(), (torch.randn(1, 2, 13, 11),)
+    compiled_model = compile_model(module, inputs, CONFIGS["small"], "conv_and_pool_kernels")
+    assert not compiled_model.program.host_ops
+    result = check(compiled_model.blob(), [x.numpy() for x in inputs], golden_outputs(module, inputs),
+                   RtlBackend(tmp_path), expect_config=CONFIGS["small"])
+    assert result.bit_exact and result.firmware_calls_equal, result.mismatches
+    assert result.passed
+
+
 def test_too_little_scratchpad_is_a_clear_fault(tmp_path):
     program_c, _, inputs = compiled("host_fallback", "small")
     capacity = 2 * CONFIGS["small"].sp_page_bytes

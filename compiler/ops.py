@@ -405,7 +405,9 @@ def _conv_check(node, x, weight, bias=None, stride=1, padding=0, dilation=1, *re
         groups = rest[0] if rest else node.kwargs.get("groups", 1)
     if x.meta["val"].dim() != 4:
         return f"convolution of a {x.meta['val'].dim()}-d input: only batched 2-D (N, C, H, W)"
-    return None if groups == 1 else f"convolution with groups={groups}: only groups=1"
+    channels = x.meta["val"].shape[1]
+    return None if groups in (1, channels) else \
+        f"convolution with groups={groups}: only 1 or the input channels ({channels}, depthwise)"
 
 
 @register(aten.conv2d.default, aten.convolution.default, check=_conv_check)
@@ -416,7 +418,9 @@ def _conv2d(ctx, node, x, weight, bias=None, stride=1, padding=0, dilation=1, *r
         weight, bias = (View.of(ctx.new_buffer(f"{node.name}.{what}_bn", t.shape, Role.CONSTANT,
                                                f32_to_bf16_bits(t.numpy()).tobytes())) for what, t in
                         zip(("weight", "bias"), folded))
-    conv_kernel.conv2d(ctx, out, x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), node.name)
+    depthwise = weight.shape[1] == 1 and x.shape[1] > 1  # groups = Cin (the check allows only that or 1)
+    kernel = conv_kernel.depthwise_conv2d if depthwise else conv_kernel.conv2d
+    kernel(ctx, out, x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), node.name)
     return out
 
 

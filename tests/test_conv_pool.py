@@ -51,6 +51,18 @@ def test_conv2d(case, config, seed):
     check_both_graphs(conv, randn(*shape, seed=seed), config)
 
 
+@SETTINGS
+@given(case=convolutions(), mult=st.integers(1, 2), config=st.sampled_from(["small", "atalla32"]),
+       seed=st.integers(0, 99))
+def test_depthwise_conv2d(case, mult, config, seed):
+    torch.manual_seed(seed)
+    like, (n, _, h, w) = case
+    channels = like.out_channels
+    conv = nn.Conv2d(channels, channels * mult, like.kernel_size, like.stride, like.padding, like.dilation,
+                     groups=channels, bias=like.bias is not None)
+    check_both_graphs(conv, randn(n, channels, h, w, seed=seed), config)
+
+
 def test_conv2d_deep_patches_and_wide_images():
     """K = 16*3*3 = 144 spans many K tiles; 21 output columns span several lanes."""
     torch.manual_seed(1)
@@ -81,7 +93,7 @@ def test_adaptive_avg_pool2d_as_an_exact_average_pool(size, out):
 
 
 @pytest.mark.parametrize("fn,reason", [
-    (lambda x: nn.functional.conv2d(x, torch.ones(4, 1, 3, 3), groups=4), "groups=4: only groups=1"),
+    (lambda x: nn.functional.conv2d(x, torch.ones(4, 2, 3, 3), groups=2), "groups=2: only 1 or the input channels"),
     (lambda x: nn.functional.max_pool2d(x, 2, ceil_mode=True), "ceil_mode=True"),
     (lambda x: nn.functional.max_pool2d(x, 2, dilation=2), "dilation [2, 2]: only 1"),
     (lambda x: nn.functional.max_pool2d(x, 2, return_indices=True)[1].float(), "torch.int64 tensors"),
