@@ -391,6 +391,11 @@ def _gelu(ctx, node, x, approximate="none"):
 
 
 # -- convolution and pooling over NCHW images (compiler/kernels/conv.py, pool.py, window.py) --------------
+def _constant(ctx, name: str, value: torch.Tensor) -> View:
+    """A float32 tensor computed at compile time, as a bf16 constant."""
+    return View.of(ctx.new_buffer(name, value.shape, Role.CONSTANT, f32_to_bf16_bits(value.numpy()).tobytes()))
+
+
 def _pair(v) -> tuple[int, int]:
     v = [v] if isinstance(v, int) else list(v)
     return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
@@ -415,9 +420,7 @@ def _conv2d(ctx, node, x, weight, bias=None, stride=1, padding=0, dilation=1, *r
     out = ctx.output(node)
     folded = _batch_norm_fold(ctx, node)
     if folded is not None:  # the batch norm after it, folded into its weights and bias at compile time
-        weight, bias = (View.of(ctx.new_buffer(f"{node.name}.{what}_bn", t.shape, Role.CONSTANT,
-                                               f32_to_bf16_bits(t.numpy()).tobytes())) for what, t in
-                        zip(("weight", "bias"), folded))
+        weight, bias = (_constant(ctx, f"{node.name}.{what}_bn", t) for what, t in zip(("weight", "bias"), folded))
     depthwise = weight.shape[1] == 1 and x.shape[1] > 1  # groups = Cin (the check allows only that or 1)
     kernel = conv_kernel.depthwise_conv2d if depthwise else conv_kernel.conv2d
     kernel(ctx, out, x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), node.name)
@@ -467,8 +470,8 @@ def _batch_norm_fold(ctx, conv) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(weight, bias) of the conv with the batch norm that is its only user folded in, or None when
     there is none or it cannot fold (its parameters or the conv's are not constants)."""
     users = list(conv.users)
-    if len(users) != 1 or _batch_norm_params(users[0]) is None:
-        return None
+    if len(users) != 1 or _batch_norm_params(users[0]) is None or unsupported_reason(conv) is not None:
+        return None  # (a conv on the host computes the unfolded one)
     weight, bias = conv.args[1], conv.args[2] if len(conv.args) > 2 else None
     weight_v = ctx.constant_value(weight)
     if weight_v is None:
@@ -500,9 +503,8 @@ def _batch_norm(ctx, node, x, *args):
         out = ctx.output(node) if not native else View.of(ctx.new_buffer(node.name, node.meta["val"][0].shape,
                                                                            Role.INTERMEDIATE))
         channel = [x.shape[1]] + [1] * (x.ndim - 2)
-        operands = tuple(View.of(ctx.new_buffer(f"{node.name}.{what}", channel, Role.CONSTANT,
-                                                f32_to_bf16_bits(t.numpy()).tobytes())) for what, t in
-                         zip(("scale", "shift"), scale_shift))
+        operands = tuple(_constant(ctx, f"{node.name}.{what}", t.reshape(channel))
+                         for what, t in zip(("scale", "shift"), scale_shift))
         pointwise(ctx.em, out, x, _emit_scale_shift, fp32_temps=1, operands=operands)
     return (out, None, None) if native else out
 

@@ -136,3 +136,12 @@ def test_batch_norm_in_training_mode_falls_back_to_the_host():
     fn = Fn(lambda x: nn.functional.batch_norm(x, torch.zeros(4), torch.ones(4), training=True))
     placements = partition(capture(fn, (randn(2, 4, 5, 5),), "t").graph)
     assert any(p.where == HOST and "training mode" in p.reason for p in placements), placements
+
+
+def test_batch_norm_after_a_conv_on_the_host_scales_and_shifts():
+    torch.manual_seed(6)
+    module = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), batch_norm(4))
+    x = randn(1, 4, 7, 7, seed=6)
+    (out,), compiled, _ = emulate(module, (x,))
+    assert [op.target for op in compiled.program.host_ops] == ["aten.conv2d.default"]
+    assert compare("out", out, golden_outputs(module, (x,))[0]).passed
