@@ -63,6 +63,15 @@ def test_depthwise_conv2d(case, mult, config, seed):
     check_both_graphs(conv, randn(n, channels, h, w, seed=seed), config)
 
 
+@pytest.mark.parametrize("cin,cout,kernel,stride,padding,dilation,bias,size", [
+    (1, 2, 3, 2, 2, 2, True, (7, 9)), (1, 1, 3, 1, 0, 1, False, (5, 5)), (3, 2, (2, 3), 2, 1, 1, False, (11, 4)),
+    (2, 3, 3, (1, 2), (0, 2), (2, 1), True, (9, 13))])
+def test_conv2d_named_cases(cin, cout, kernel, stride, padding, dilation, bias, size):
+    """One channel, odd sizes, stride 2, padding 0 to 2, dilation 2, bias or not: each for sure."""
+    torch.manual_seed(7)
+    check_both_graphs(nn.Conv2d(cin, cout, kernel, stride, padding, dilation, bias=bias), randn(2, cin, *size, seed=7))
+
+
 def test_conv2d_deep_patches_and_wide_images():
     """K = 16*3*3 = 144 spans many K tiles; 21 output columns span several lanes."""
     torch.manual_seed(1)

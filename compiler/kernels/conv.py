@@ -7,10 +7,11 @@ cols is the transposed im2col of the (padded, compiler/kernels/window.py) input.
 stride apart), so it is gathered by 2-D DMA from the input in DRAM: a DMA block is up to
 sp_rows/4 output rows by `lanes` output columns of one window offset. The gathered rows are
 stored contiguously in a DRAM buffer, so the GEMM's B panels are plain row loads and its result
-is the NCHW output as it is, with no transpose. (The gather cannot feed the GEMM's panels
+is the NCHW output as it is, with no transpose. (The gather does not feed the GEMM's panels
 directly: cols is not one 2-D strided view, its K dims (c, i, j) and its N dims (oh, ow) do not
-merge, and the GEMM kernel loads a panel as one 2-D block.) Cout is usually small, so the weights are the A operand (M = Cout)
-and the output positions stream through the array as N.
+merge, so a B panel would take Cin*kh DMA calls instead of one, and the GEMM kernel loads a
+panel as one 2-D block.) Cout is usually small, so the weights are the A operand (M = Cout) and
+the output positions stream through the array as N.
 """
 
 from __future__ import annotations
