@@ -553,14 +553,14 @@ def _avg_pool2d(ctx, node, x, kernel_size, stride=(), padding=0, ceil_mode=False
     return _pool(ctx, node, "avg", x, kernel_size, stride, padding)
 
 
-def _adaptive_window(x, output_size) -> tuple[int, int] | None:
-    """The window of an adaptive average pool that is an exact average pool, or None."""
-    (h, w), (ho, wo) = x.meta["val"].shape[-2:], _pair(output_size)
+def _adaptive_window(size, output_size) -> tuple[int, int] | None:
+    """The window of an adaptive average pool from `size` (H, W) that is an exact average pool, or None."""
+    (h, w), (ho, wo) = size, _pair(output_size)
     return (h // ho, w // wo) if h % ho == 0 and w % wo == 0 else None
 
 
 def _adaptive_check(node, x, output_size) -> str | None:
-    if _adaptive_window(x, output_size) is None:
+    if _adaptive_window(x.meta["val"].shape[-2:], output_size) is None:
         return f"adaptive_avg_pool2d from {list(x.meta['val'].shape[-2:])} to {list(_pair(output_size))}: " \
                "not an exact average pool (the sizes do not divide)"
     return _pool_input(node, x)
@@ -568,6 +568,5 @@ def _adaptive_check(node, x, output_size) -> str | None:
 
 @register(aten.adaptive_avg_pool2d.default, aten._adaptive_avg_pool2d.default, check=_adaptive_check)
 def _adaptive_avg_pool2d(ctx, node, x, output_size):
-    (h, w), (ho, wo) = x.shape[-2:], _pair(output_size)
-    window = (h // ho, w // wo)
+    window = _adaptive_window(x.shape[-2:], output_size)
     return _pool(ctx, node, "avg", x, window, window, 0)
