@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # atalla16 is a config from a file (configs/atalla16.json), as a user's own would be.
 CYCLES = {("attention", "small"): 19337, ("host_fallback", "small"): 5726, ("mha", "small"): 42063,
           ("mlp", "small"): 117921, ("mlp", "atalla32"): 19090, ("attention", "atalla16"): 13958,
-          ("basic_module", "small"): 9436, ("vit_micro", "small"): 52831}
+          ("basic_module", "small"): 9436, ("vit_micro", "small"): 52831, ("alexnet_small", "small"): 191157}
 
 
 def config_of(name: str) -> HardwareConfig:
@@ -83,6 +83,36 @@ def test_hugging_face_gpt2_on_rtl_equals_emulator(tmp_path):
                    expect_config=CONFIGS["small"])
     assert result.bit_exact and result.firmware_calls_equal, result.mismatches
     assert result.passed and result.stats["cycles"] == 171601
+
+
+class ConvAndPoolKernels(torch.nn.Module):
+    """What alexnet_small does not use: stride, dilation, depthwise, batch norm folded and not,
+    average pooling, padding by -inf and by zeros."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3, stride=2, padding=2, dilation=2, bias=False)
+        self.norm = torch.nn.BatchNorm2d(3)
+        self.depthwise = torch.nn.Conv2d(3, 3, 3, padding=1, groups=3)
+        self.after = torch.nn.BatchNorm2d(3)
+        for norm in (self.norm, self.after):
+            norm.running_mean.normal_()
+            norm.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x):
+        y = self.after(torch.relu(self.depthwise(self.norm(self.conv(x)))))
+        return torch.nn.functional.max_pool2d(y, 3, 2, 1) + torch.nn.functional.avg_pool2d(y, 3, 2, 1)
+
+
+def test_conv_and_pool_kernels_on_rtl_equal_emulator(tmp_path):
+    torch.manual_seed(5)
+    module, inputs = ConvAndPoolKernels(), (torch.randn(1, 2, 13, 11),)
+    compiled_model = compile_model(module, inputs, CONFIGS["small"], "conv_and_pool_kernels")
+    assert not compiled_model.program.host_ops
+    result = check(compiled_model.blob(), [x.numpy() for x in inputs], golden_outputs(module, inputs),
+                   RtlBackend(tmp_path), expect_config=CONFIGS["small"])
+    assert result.bit_exact and result.firmware_calls_equal, result.mismatches
+    assert result.passed
 
 
 def test_too_little_scratchpad_is_a_clear_fault(tmp_path):

@@ -95,6 +95,17 @@ class Lowering:
         bits = f32_to_bf16_bits(compact.to(torch.float32).contiguous().numpy())
         return View.of(self.new_buffer(name, compact.shape, Role.CONSTANT, bits.tobytes())).expand(list(value.shape))
 
+    def constant_value(self, node) -> torch.Tensor | None:
+        """The float32 value of a parameter, buffer or constant placeholder, as the model holds it
+        (before rounding to bf16): what compile-time folding computes from. None for anything else."""
+        if not isinstance(node, torch.fx.Node) or node.op != "placeholder":
+            return None
+        spec = next(s for s in self.exported.graph_signature.input_specs if s.arg.name == node.name)
+        if spec.kind not in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            return None
+        value = self.exported.state_dict.get(spec.target, self.exported.constants.get(spec.target))
+        return value.detach().float() if value is not None else None
+
     def reshape(self, view: View, shape) -> View:
         reshaped = view.reshape(shape)
         if reshaped is None:  # not expressible as strides: copy to contiguous first

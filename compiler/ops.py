@@ -20,11 +20,14 @@ import torch
 from atalla.blob_format import Role
 from atalla.isa import VecFunc
 from atalla.numerics import MAX_POWER, f32_to_bf16_bits
+from compiler.errors import CompileError
 from compiler.kernels import activations
+from compiler.kernels import conv as conv_kernel
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
 from compiler.kernels import exp as exp_kernel
 from compiler.kernels import gemm as gemm_kernel
+from compiler.kernels import pool as pool_kernel
 from compiler.kernels import rownorm
 from compiler.kernels import softmax as softmax_kernel
 from compiler.kernels.pointwise import pointwise
@@ -78,7 +81,17 @@ def _tensor_metas(node, skip=()):
     out = []
     for m in metas:
         out.extend(m if isinstance(m, (tuple, list)) else [m])
-    return [m for m in out if isinstance(m, torch.Tensor)]
+    # A result of a tuple no one reads is never in DRAM (max_pool2d_with_indices' int64 indices).
+    unread = {id(m) for m in _unread_results(node)}
+    return [m for m in out if isinstance(m, torch.Tensor) and id(m) not in unread]
+
+
+def _unread_results(node) -> list:
+    val = node.meta.get("val")
+    if not isinstance(val, (tuple, list)):
+        return []
+    read = {u.args[1] for u in node.users if u.target is operator.getitem}
+    return [v for i, v in enumerate(val) if i not in read]
 
 
 # -- layout ops: views ---------------------------------------------------------------------------
@@ -569,3 +582,185 @@ def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5
           else f"gelu with approximate={approximate!r}")
 def _gelu(ctx, node, x, approximate="none"):
     return _activation("gelu_tanh" if approximate == "tanh" else "gelu")(ctx, node, x)
+
+
+# -- convolution and pooling over NCHW images (compiler/kernels/conv.py, pool.py, window.py) --------------
+def _constant(ctx, name: str, value: torch.Tensor) -> View:
+    """A float32 tensor computed at compile time, as a bf16 constant."""
+    return View.of(ctx.new_buffer(name, value.shape, Role.CONSTANT, f32_to_bf16_bits(value.numpy()).tobytes()))
+
+
+def _pair(v) -> tuple[int, int]:
+    v = [v] if isinstance(v, int) else list(v)
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _conv_check(node, x, weight, bias=None, stride=1, padding=0, dilation=1, *rest) -> str | None:
+    if node.target == aten.convolution.default:
+        transposed, _, groups = rest
+        if transposed:
+            return "transposed convolution"
+    else:
+        groups = rest[0] if rest else node.kwargs.get("groups", 1)
+    if x.meta["val"].dim() != 4:
+        return f"convolution of a {x.meta['val'].dim()}-d input: only batched 2-D (N, C, H, W)"
+    channels = x.meta["val"].shape[1]
+    return None if groups in (1, channels) else \
+        f"convolution with groups={groups}: only 1 or the input channels ({channels}, depthwise)"
+
+
+@register(aten.conv2d.default, aten.convolution.default, check=_conv_check)
+def _conv2d(ctx, node, x, weight, bias=None, stride=1, padding=0, dilation=1, *rest, groups=1):
+    out = ctx.output(node)
+    folded = _batch_norm_fold(ctx, node)
+    if folded is not None:  # the batch norm after it, folded into its weights and bias at compile time
+        weight, bias = (_constant(ctx, f"{node.name}.{what}_bn", t) for what, t in zip(("weight", "bias"), folded))
+    depthwise = weight.shape[1] == 1 and x.shape[1] > 1  # groups = Cin (the check allows only that or 1)
+    kernel = conv_kernel.depthwise_conv2d if depthwise else conv_kernel.conv2d
+    kernel(ctx, out, x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), node.name)
+    return out
+
+
+# -- batch norm in eval mode: folded into the conv before it, else a per-channel scale and shift ------------
+CONVOLUTIONS = (aten.conv2d.default, aten.convolution.default)
+
+
+def _batch_norm_params(node) -> tuple | None:
+    """(weight, bias, running_mean, running_var, eps) of an eval-mode batch norm node, or None."""
+    if node.target == aten.batch_norm.default:
+        _, weight, bias, mean, var, training, _, eps, _ = node.args
+        return None if training else (weight, bias, mean, var, eps)
+    if node.target == aten._native_batch_norm_legit_no_training.default:
+        _, weight, bias, mean, var, _, eps = node.args
+        return weight, bias, mean, var, eps
+    return None
+
+
+def _batch_norm_check(node, x, *args) -> str | None:
+    if _batch_norm_params(node) is None:
+        return "batch norm in training mode"
+    if node.target != aten.batch_norm.default and any(
+            u.target is not operator.getitem or u.args[1] != 0 for u in node.users):
+        return f"{node.target} whose saved statistics are used"
+    return None if x.meta["val"].dim() >= 2 else "batch norm of a 1-d input"
+
+
+def _scale_shift(ctx, bn) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per channel, the batch norm as x * scale + shift (fp32, from the model's own values), or None
+    when its statistics or affine parameters are not constants."""
+    weight, bias, mean, var, eps = _batch_norm_params(bn)
+    mean_v, var_v = ctx.constant_value(mean), ctx.constant_value(var)
+    if mean_v is None or var_v is None:
+        return None
+    weight_v = torch.ones_like(mean_v) if weight is None else ctx.constant_value(weight)
+    bias_v = torch.zeros_like(mean_v) if bias is None else ctx.constant_value(bias)
+    if weight_v is None or bias_v is None:
+        return None
+    scale = weight_v / torch.sqrt(var_v + eps)
+    return scale, bias_v - mean_v * scale
+
+
+def _batch_norm_fold(ctx, conv) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(weight, bias) of the conv with the batch norm that is its only user folded in, or None when
+    there is none or it cannot fold (its parameters or the conv's are not constants)."""
+    users = list(conv.users)
+    if len(users) != 1 or _batch_norm_params(users[0]) is None or unsupported_reason(conv) is not None:
+        return None  # (a conv on the host computes the unfolded one)
+    weight, bias = conv.args[1], conv.args[2] if len(conv.args) > 2 else None
+    weight_v = ctx.constant_value(weight)
+    if weight_v is None:
+        return None
+    bias_v = torch.zeros(weight_v.shape[0]) if bias is None else ctx.constant_value(bias)
+    scale_shift = _scale_shift(ctx, users[0])
+    if bias_v is None or scale_shift is None:
+        return None
+    scale, shift = scale_shift
+    return weight_v * scale.view(-1, 1, 1, 1), bias_v * scale + shift
+
+
+def _emit_scale_shift(em, dst, src, temps, rows, cols) -> None:
+    scale, shift, acc = temps
+    em.vec(VecFunc.MUL, acc, src, scale, rows=rows, cols=cols)
+    em.vec(VecFunc.ADD, dst, acc, shift, rows=rows, cols=cols)
+
+
+@register(aten.batch_norm.default, aten._native_batch_norm_legit_no_training.default, check=_batch_norm_check)
+def _batch_norm(ctx, node, x, *args):
+    native = node.target != aten.batch_norm.default
+    source = node.args[0]
+    if source.target in CONVOLUTIONS and _batch_norm_fold(ctx, source) is not None:
+        out = x  # the conv computed it
+    else:
+        scale_shift = _scale_shift(ctx, node)
+        if scale_shift is None:
+            raise CompileError("batch norm whose statistics or affine parameters are not constants")
+        out = ctx.output(node) if not native else View.of(ctx.new_buffer(node.name, node.meta["val"][0].shape,
+                                                                           Role.INTERMEDIATE))
+        channel = [x.shape[1]] + [1] * (x.ndim - 2)
+        operands = tuple(_constant(ctx, f"{node.name}.{what}", t.reshape(channel))
+                         for what, t in zip(("scale", "shift"), scale_shift))
+        pointwise(ctx.em, out, x, _emit_scale_shift, fp32_temps=1, operands=operands)
+    return (out, None, None) if native else out
+
+
+def _pool_input(node, x) -> str | None:
+    dims = x.meta["val"].dim()
+    return None if dims in (3, 4) else f"{node.target} of a {dims}-d input: only (N, C, H, W) or (C, H, W)"
+
+
+def _max_pool_check(node, x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False) -> str | None:
+    if _pair(dilation) != (1, 1):
+        return f"max_pool2d with dilation {list(_pair(dilation))}: only 1"
+    if ceil_mode:
+        return "max_pool2d with ceil_mode=True"
+    return _pool_input(node, x)  # used indices are int64: refused before the check
+
+
+def _avg_pool_check(node, x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None) -> str | None:
+    if ceil_mode:
+        return "avg_pool2d with ceil_mode=True"
+    if not count_include_pad and _pair(padding) != (0, 0):
+        return "avg_pool2d with padding and count_include_pad=False"
+    if divisor_override is not None:
+        return f"avg_pool2d with divisor_override={divisor_override}"
+    return _pool_input(node, x)
+
+
+def _pool(ctx, node, kind: str, x, kernel_size, stride, padding):
+    val = node.meta["val"]
+    indices = isinstance(val, (tuple, list))  # max_pool2d_with_indices: unread, or it would be on the host
+    out = View.of(ctx.new_buffer(node.name, (val[0] if indices else val).shape, Role.INTERMEDIATE))
+    kernel = _pair(kernel_size)
+    pool_kernel.pool2d(ctx, kind, out, x, kernel, _pair(stride or kernel), _pair(padding), node.name)
+    return (out, None) if indices else out
+
+
+@register(aten.max_pool2d.default, aten.max_pool2d_with_indices.default, check=_max_pool_check)
+def _max_pool2d(ctx, node, x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    return _pool(ctx, node, "max", x, kernel_size, stride, padding)
+
+
+@register(aten.avg_pool2d.default, check=_avg_pool_check)
+def _avg_pool2d(ctx, node, x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+    return _pool(ctx, node, "avg", x, kernel_size, stride, padding)
+
+
+def _adaptive_window(size, output_size) -> tuple[int, int] | None:
+    """The window of an adaptive average pool from `size` (H, W) that is an exact average pool, or None."""
+    (h, w), (ho, wo) = size, _pair(output_size)
+    return (h // ho, w // wo) if h % ho == 0 and w % wo == 0 else None
+
+
+def _adaptive_check(node, x, output_size) -> str | None:
+    if _adaptive_window(x.meta["val"].shape[-2:], output_size) is None:
+        return f"adaptive_avg_pool2d from {list(x.meta['val'].shape[-2:])} to {list(_pair(output_size))}: " \
+               "not an exact average pool (the sizes do not divide)"
+    return _pool_input(node, x)
+
+
+@register(aten.adaptive_avg_pool2d.default, aten._adaptive_avg_pool2d.default, check=_adaptive_check)
+def _adaptive_avg_pool2d(ctx, node, x, output_size):
+    window = _adaptive_window(x.shape[-2:], output_size)
+    return _pool(ctx, node, "avg", x, window, window, 0)

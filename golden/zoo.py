@@ -105,6 +105,26 @@ class ViTMicro(nn.Module):
         return h + self.fc2(nn.functional.gelu(self.fc1(self.norm2(h)), approximate="tanh"))
 
 
+class AlexNetSmall(nn.Module):
+    """AlexNet's layout at 1% of its channels (at least one each), for 32x32 images: five 3x3 convs
+    (stride 1, padding 1) with ReLUs, 2x2 max-pools after the first, second and fifth, then three
+    Linear layers, ReLUs after the first two."""
+
+    def __init__(self, scale: float = 0.01, classes: int = 10):
+        super().__init__()
+        c = [3] + [max(1, int(ch * scale)) for ch in (64, 192, 384, 256, 256)]
+        convs = [nn.Conv2d(c[i], c[i + 1], 3, padding=1) for i in range(5)]
+        layers = []
+        for i, conv in enumerate(convs):
+            layers += [conv, nn.ReLU()] + ([nn.MaxPool2d(2)] if i in (0, 1, 4) else [])
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Linear(c[5] * 4 * 4, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(),
+                                        nn.Linear(40, classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
 def _seeded(build: Callable[[], tuple[nn.Module, tuple]]) -> Callable[[], tuple[nn.Module, tuple]]:
     def factory():
         torch.manual_seed(0)
@@ -121,6 +141,7 @@ ZOO: dict[str, Callable[[], tuple[nn.Module, tuple]]] = {
     "host_fallback": _seeded(lambda: (HostFallback(), (torch.randn(8, 64),))),
     "basic_module": _seeded(lambda: (BasicModule(32, 2), (torch.randn(1, 32),))),
     "vit_micro": _seeded(lambda: (ViTMicro(32, 32), (torch.randn(1, 32, 32),))),
+    "alexnet_small": _seeded(lambda: (AlexNetSmall(), (torch.randn(1, 3, 32, 32),))),
 }
 
 

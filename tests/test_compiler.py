@@ -41,7 +41,7 @@ def test_partition_names_host_ops_and_why():
     assert sum(c.op == Opcode.HOST for c in compiled.program.commands) == 1
 
 
-@pytest.mark.parametrize("model", ["basic_module", "vit_micro"])
+@pytest.mark.parametrize("model", ["basic_module", "vit_micro", "alexnet_small"])
 def test_zoo_models_run_wholly_on_atalla_within_tolerance(model):
     module, inputs = ZOO[model]()
     outs, compiled, _ = emulate(module, inputs)
