@@ -47,7 +47,7 @@ def compare(name: str, got: np.ndarray, golden: np.ndarray) -> Comparison:
     err = np.abs(got64 - ref64) if finite else np.full(ref64.shape, np.inf)
     denom = np.linalg.norm(got64) * np.linalg.norm(ref64) if finite else 0.0
     cosine = float(np.dot(got64.ravel(), ref64.ravel()) / denom) if denom > 0 else float(finite and scale == 0.0)
-    significant = np.abs(ref64) >= 0.01 * scale
+    significant = (np.abs(ref64) >= 0.01 * scale) & (ref64 != 0)  # relative error of a zero is meaningless
     max_rel = float((err[significant] / np.abs(ref64[significant])).max()) if significant.any() else 0.0
     bad = np.argwhere(err > tol)
     max_abs = float(err.max()) if err.size else 0.0
