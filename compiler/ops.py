@@ -247,11 +247,18 @@ register(aten.mul.Tensor, aten.mul.Scalar, check=_tensor_first)(_binary(VecFunc.
 register(aten.div.Tensor, aten.div.Scalar, check=_tensor_first)(_binary(VecFunc.DIV))
 
 
-@register(aten.relu.default)
-def _relu(ctx, node, x):
-    out = ctx.output(node)
-    ew.elementwise(ctx.em, VecFunc.RELU, out, x)
-    return out
+def _unary(func: VecFunc):
+    """A one-VEC elementwise function of x."""
+
+    def lower(ctx, node, x):
+        out = ctx.output(node)
+        ew.elementwise(ctx.em, func, out, x)
+        return out
+
+    return lower
+
+
+register(aten.relu.default)(_unary(VecFunc.RELU))
 
 
 @register(aten.exp.default)
@@ -463,11 +470,7 @@ PASSTHROUGH = {operator.getitem}
 
 
 # -- normalisation, reductions over one dim and activations (compiler/kernels/rownorm.py, activations.py) --
-@register(aten.sqrt.default)
-def _sqrt(ctx, node, x):
-    out = ctx.output(node)
-    ew.elementwise(ctx.em, VecFunc.SQRT, out, x)
-    return out
+register(aten.sqrt.default)(_unary(VecFunc.SQRT))
 
 
 @register(aten.rsqrt.default)
