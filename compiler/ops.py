@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Callable
 
-import numpy as np
 import torch
 
 from atalla.blob_format import Role
 from atalla.isa import VecFunc
-from atalla.numerics import MAX_POWER, f32_to_bf16_bits
+from atalla.numerics import MAX_POWER
 from compiler.errors import CompileError
 from compiler.kernels import activations
 from compiler.kernels import conv as conv_kernel
@@ -477,8 +476,8 @@ register(aten.sqrt.default)(_unary(VecFunc.SQRT))
 def _rsqrt(ctx, node, x):
     """DIV(1, SQRT(x)): a VEC's a operand is a tile, so the ones are a one-element constant, broadcast."""
     out = ctx.output(node)
-    one = ctx.new_buffer(f"{node.name}.one", (1,), Role.CONSTANT, f32_to_bf16_bits(np.ones(1, np.float32)).tobytes())
-    pointwise(ctx.em, out, x, activations.emit_rsqrt, fp32_temps=1, operands=(View.of(one),))
+    one = ctx.constant(f"{node.name}.one", torch.ones(1))
+    pointwise(ctx.em, out, x, activations.emit_rsqrt, fp32_temps=1, operands=(one,))
     return out
 
 
@@ -588,11 +587,6 @@ def _gelu(ctx, node, x, approximate="none"):
 
 
 # -- convolution and pooling over NCHW images (compiler/kernels/conv.py, pool.py, window.py) --------------
-def _constant(ctx, name: str, value: torch.Tensor) -> View:
-    """A float32 tensor computed at compile time, as a bf16 constant."""
-    return View.of(ctx.new_buffer(name, value.shape, Role.CONSTANT, f32_to_bf16_bits(value.numpy()).tobytes()))
-
-
 def _pair(v) -> tuple[int, int]:
     v = [v] if isinstance(v, int) else list(v)
     return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
@@ -617,7 +611,7 @@ def _conv2d(ctx, node, x, weight, bias=None, stride=1, padding=0, dilation=1, *r
     out = ctx.output(node)
     folded = _batch_norm_fold(ctx, node)
     if folded is not None:  # the batch norm after it, folded into its weights and bias at compile time
-        weight, bias = (_constant(ctx, f"{node.name}.{what}_bn", t) for what, t in zip(("weight", "bias"), folded))
+        weight, bias = (ctx.constant(f"{node.name}.{what}_bn", t) for what, t in zip(("weight", "bias"), folded))
     depthwise = weight.shape[1] == 1 and x.shape[1] > 1  # groups = Cin (the check allows only that or 1)
     kernel = conv_kernel.depthwise_conv2d if depthwise else conv_kernel.conv2d
     kernel(ctx, out, x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), node.name)
@@ -700,7 +694,7 @@ def _batch_norm(ctx, node, x, *args):
         out = ctx.output(node) if not native else View.of(ctx.new_buffer(node.name, node.meta["val"][0].shape,
                                                                            Role.INTERMEDIATE))
         channel = [x.shape[1]] + [1] * (x.ndim - 2)
-        operands = tuple(_constant(ctx, f"{node.name}.{what}", t.reshape(channel))
+        operands = tuple(ctx.constant(f"{node.name}.{what}", t.reshape(channel))
                          for what, t in zip(("scale", "shift"), scale_shift))
         pointwise(ctx.em, out, x, _emit_scale_shift, fp32_temps=1, operands=operands)
     return (out, None, None) if native else out

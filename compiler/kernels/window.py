@@ -12,10 +12,9 @@ small the image. The copy costs one pass over x; without padding there is none.
 
 from __future__ import annotations
 
-import numpy as np
+import torch
 
 from atalla.blob_format import Role
-from atalla.numerics import f32_to_bf16_bits
 from compiler.kernels import copy as copy_kernel
 from compiler.values import View
 
@@ -27,14 +26,14 @@ def padded(ctx, x: View, padding: tuple[int, int], fill: float, name: str) -> Vi
         return x
     *lead, h, w = x.shape
     out = View.of(ctx.new_buffer(name, (*lead, h + 2 * ph, w + 2 * pw), Role.INTERMEDIATE))
-    value = ctx.new_buffer(f"{name}.fill", (1,), Role.CONSTANT, f32_to_bf16_bits(np.full(1, fill, np.float32)).tobytes())
+    value = ctx.constant(f"{name}.fill", torch.full((1,), fill))
     rows, cols = out.ndim - 2, out.ndim - 1
     inner = out.slice(rows, ph, ph + h, 1)
     border = [out.slice(rows, 0, ph, 1), out.slice(rows, ph + h, h + 2 * ph, 1),
               inner.slice(cols, 0, pw, 1), inner.slice(cols, pw + w, w + 2 * pw, 1)]
     for strip in border:
         if strip.numel:
-            copy_kernel.copy(ctx.em, strip, View.of(value).expand(list(strip.shape)))
+            copy_kernel.copy(ctx.em, strip, value.expand(list(strip.shape)))
     copy_kernel.copy(ctx.em, inner.slice(cols, pw, pw + w, 1), x)
     return out
 
