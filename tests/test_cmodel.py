@@ -226,12 +226,13 @@ def test_out_of_scratchpad_and_bad_inputs_match():
 # --- the C example program and the command-line tool ---------------------------------------------
 
 def test_the_c_example_runs_a_blob_bit_exact_and_refuses_host_ops(tmp_path):
+    """Built with AddressSanitizer and UBSan: the C model and the C firmware run clean."""
     blob, inputs = zoo_blob("mlp")
     (tmp_path / "m.atb").write_bytes(blob)
     np.concatenate([x.ravel() for x in inputs]).astype("<f4").tofile(tmp_path / "in.f32")
-    run = subprocess.run([str(build.example()), str(tmp_path / "m.atb"), str(tmp_path / "in.f32"),
+    run = subprocess.run([str(build.example(sanitize=True)), str(tmp_path / "m.atb"), str(tmp_path / "in.f32"),
                           str(tmp_path / "out.f32")], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0 and not run.stderr, run.stderr
     emulator = EmulatorBackend()
     emulator.init(blob)
     want = np.concatenate([o.ravel() for o in emulator.execute(list(inputs))])
@@ -240,9 +241,9 @@ def test_the_c_example_runs_a_blob_bit_exact_and_refuses_host_ops(tmp_path):
     blob, inputs = zoo_blob("host_fallback")
     (tmp_path / "h.atb").write_bytes(blob)
     np.concatenate([x.ravel() for x in inputs]).astype("<f4").tofile(tmp_path / "in.f32")
-    run = subprocess.run([str(build.example()), str(tmp_path / "h.atb"), str(tmp_path / "in.f32"),
+    run = subprocess.run([str(build.example(sanitize=True)), str(tmp_path / "h.atb"), str(tmp_path / "in.f32"),
                           str(tmp_path / "out.f32")], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 1
+    assert run.returncode == 1 and "Sanitizer" not in run.stderr, run.stderr
     assert "firmware HOST call failed with HOST_FAILED: HOST 0: this firmware runs no host ops" in run.stderr
 
 

@@ -12,6 +12,11 @@
 #include <string.h>
 
 #include "numerics.h"
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#define ATALLA_HW_FLUSH 1 /* x86: GEMM flushes through MXCSR's FTZ and DAZ bits */
+#endif
 #include "program.h"
 
 typedef __int128 wide; /* DRAM spans of a DMA: u32 counts times u32 strides overflow 64 bits */
@@ -359,32 +364,48 @@ static int do_gemm(atalla_machine *m, const uint32_t *w, uint32_t a_step, uint32
     if ((rc = no_conflict(m, 1, d_lo, d_hi, 1, NULL, 0, 0, 0))) return rc;
 
     /* Each output is a column of PEs: s = +0, then s = fp32(s + fp32(a*b)) for kk = 0..k-1; with C,
-     * fp32(c + s). D's rows are written whole: columns n..array_cols-1 become +0. */
+     * fp32(c + s). D's rows are written whole: columns n..array_cols-1 become +0. In fp32 arithmetic,
+     * flushing each result, this is exactly numerics.gemm's double-then-round: a bf16 x bf16 product has
+     * at most 16 significant bits, so fp32 rounds it as it rounds the exact product and it lies below
+     * 2**-126 exactly when the exact one does; an fp32 sum is the correctly rounded sum, which the
+     * double rounding of the emulator also gives (53 >= 2*24 + 2 bits), and a sum below 2**-126 is exact.
+     * On x86 the FPU's flush-to-zero mode does the flushing (so products and sums below 2**-126 become
+     * zeros of their sign, tininess being unambiguous here), and NaNs are made canonical at the end:
+     * once NaN, a sum stays NaN. */
     const int64_t row_bytes = m->cfg.sp_row_bytes;
-    double *b_all = malloc(((size_t)k * n + k) * sizeof *b_all);
-    float *row_out = malloc((size_t)m->cfg.array_cols * sizeof *row_out);
-    if (!b_all || !row_out) {
-        free(b_all);
-        free(row_out);
-        return fail(m, ATALLA_RUN_HOST_MEMORY, "out of host memory");
-    }
-    double *a_val = b_all + (size_t)k * n;
+    const uint32_t cols = m->cfg.array_cols;
+    float *b_all = malloc(((size_t)k * n + k + cols) * sizeof *b_all);
+    if (!b_all) return fail(m, ATALLA_RUN_HOST_MEMORY, "out of host memory");
+    float *a_val = b_all + (size_t)k * n, *sum = a_val + k;
+#ifdef ATALLA_HW_FLUSH
+    const unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | _MM_FLUSH_ZERO_ON | 0x0040u /* DAZ */);
+#endif
     for (uint32_t kk = 0; kk < k; kk++)
         for (uint32_t j = 0; j < n; j++) b_all[(size_t)kk * n + j] = nu_flush(read_elem(m->sp, b_lo, kk, j, 0, row_bytes));
     for (uint32_t i = 0; i < mm; i++) {
         const int64_t a_row = a_lo + (int64_t)i * a_step * row_bytes;
         for (uint32_t kk = 0; kk < k; kk++) a_val[kk] = nu_flush(read_elem(m->sp, a_row, 0, kk, 0, row_bytes));
-        for (uint32_t j = 0; j < n; j++) {
-            float s = 0.0f;
-            for (uint32_t kk = 0; kk < k; kk++) s = nu_finish((double)s + (double)nu_finish(a_val[kk] * b_all[(size_t)kk * n + j]));
-            if (accumulate) s = nu_add(read_elem(m->sp, c_lo, c_row ? 0 : i, j, !c_bf16, row_bytes), s);
-            row_out[j] = s;
+        for (uint32_t j = 0; j < cols; j++) sum[j] = 0.0f;
+        for (uint32_t kk = 0; kk < k; kk++) {
+            const float a = a_val[kk], *b = b_all + (size_t)kk * n;
+#ifdef ATALLA_HW_FLUSH
+            for (uint32_t j = 0; j < n; j++) sum[j] = sum[j] + a * b[j]; /* the FPU flushes; NaNs made canonical below */
+#else
+            for (uint32_t j = 0; j < n; j++) sum[j] = flush_fast(sum[j] + flush_fast(a * b[j]));
+#endif
         }
-        for (uint32_t j = n; j < m->cfg.array_cols; j++) row_out[j] = 0.0f;
-        for (uint32_t j = 0; j < m->cfg.array_cols; j++) write_elem(m->sp, d_lo, i, j, row_out[j], !d_bf16, row_bytes);
+#ifdef ATALLA_HW_FLUSH
+        for (uint32_t j = 0; j < n; j++) sum[j] = flush_fast(sum[j]);
+#endif
+        if (accumulate)
+            for (uint32_t j = 0; j < n; j++) sum[j] = nu_add(read_elem(m->sp, c_lo, c_row ? 0 : i, j, !c_bf16, row_bytes), sum[j]);
+        for (uint32_t j = 0; j < cols; j++) write_elem(m->sp, d_lo, i, j, sum[j], !d_bf16, row_bytes);
     }
+#ifdef ATALLA_HW_FLUSH
+    _mm_setcsr(csr); /* the caller's floating-point mode back */
+#endif
     free(b_all);
-    free(row_out);
     return ATALLA_RUN_OK;
 }
 

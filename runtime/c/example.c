@@ -35,12 +35,14 @@ int main(int argc, char **argv) {
     uint8_t *blob = read_file(argv[1], &blob_size), *input_bytes = read_file(argv[2], &input_size);
     if (!blob || !input_bytes) {
         fprintf(stderr, "atalla_example: cannot read %s\n", blob ? argv[2] : argv[1]);
+        free(blob), free(input_bytes);
         return 2;
     }
     char message[ATALLA_MESSAGE_BYTES];
     atalla_program *program;
     if (atalla_load(blob, blob_size, NULL, &program, message, sizeof message) != ATALLA_LOAD_OK) {
         fprintf(stderr, "atalla_example: %s: %s\n", argv[1], message);
+        free(blob), free(input_bytes);
         return 1;
     }
     const uint32_t n_in = atalla_program_count_role(program, ATALLA_ROLE_INPUT);
@@ -56,9 +58,15 @@ int main(int argc, char **argv) {
     if (input_size != in_elems * sizeof(float)) {
         fprintf(stderr, "atalla_example: %s holds %zu bytes; the blob's %u inputs take %zu fp32 values (%zu bytes)\n",
                 argv[2], input_size, n_in, in_elems, in_elems * sizeof(float));
+        free(inputs), free(outputs), free(blob), free(input_bytes);
+        atalla_program_free(program);
         return 2;
     }
     float *input_values = malloc(input_size + 1), *output_values = malloc(out_elems * sizeof(float) + 1);
+    if (!inputs || !outputs || !input_values || !output_values) {
+        fprintf(stderr, "atalla_example: out of memory for the tensors\n");
+        return 2;
+    }
     memcpy(input_values, input_bytes, input_size);
     size_t in_at = 0, out_at = 0;
     uint32_t in_i = 0, out_i = 0;
@@ -70,26 +78,30 @@ int main(int argc, char **argv) {
 
     atalla_machine *machine = atalla_machine_new(program);
     atalla_c_firmware *fw = machine ? atalla_c_firmware_new(machine, atalla_program_config(program)->sp_bytes, NULL) : NULL;
+    int status = 0;
     if (!fw) {
         fprintf(stderr, "atalla_example: out of memory for the machine\n");
-        return 2;
+        status = 2;
+    } else {
+        const atalla_firmware table = atalla_c_firmware_table(fw);
+        if (atalla_execute(machine, &table, inputs, outputs) != ATALLA_RUN_OK) {
+            fprintf(stderr, "atalla_example: %s: %s\n", argv[1], atalla_machine_message(machine));
+            status = 1;
+        } else {
+            FILE *out = fopen(argv[3], "wb");
+            int written = out && fwrite(output_values, sizeof(float), out_elems, out) == out_elems;
+            if ((out && fclose(out) != 0) || !written) {
+                fprintf(stderr, "atalla_example: cannot write %s\n", argv[3]);
+                status = 2;
+            } else {
+                printf("%s: %u commands, %u firmware calls, %u outputs (%zu values) written to %s\n", argv[1],
+                       atalla_program_num_commands(program), atalla_c_firmware_log_size(fw), n_out, out_elems, argv[3]);
+            }
+        }
     }
-    const atalla_firmware table = atalla_c_firmware_table(fw);
-    const int rc = atalla_execute(machine, &table, inputs, outputs);
-    if (rc != ATALLA_RUN_OK) {
-        fprintf(stderr, "atalla_example: %s: %s\n", argv[1], atalla_machine_message(machine));
-        return 1;
-    }
-    FILE *out = fopen(argv[3], "wb");
-    if (!out || fwrite(output_values, sizeof(float), out_elems, out) != out_elems || fclose(out) != 0) {
-        fprintf(stderr, "atalla_example: cannot write %s\n", argv[3]);
-        return 2;
-    }
-    printf("%s: %u commands, %u firmware calls, %u outputs (%zu values) written to %s\n", argv[1],
-           atalla_program_num_commands(program), atalla_c_firmware_log_size(fw), n_out, out_elems, argv[3]);
     atalla_c_firmware_free(fw);
     atalla_machine_free(machine);
     atalla_program_free(program);
     free(inputs), free(outputs), free(input_values), free(output_values), free(blob), free(input_bytes);
-    return 0;
+    return status;
 }

@@ -20,7 +20,7 @@ INCLUDE = ROOT / "include"
 LIBRARY_SOURCES = ("blob.c", "cmodel.c", "firmware.c", "pytext.c")
 # -ffp-contract=off: no fused multiply-add, so every fp32 step rounds as docs/numerics.md says.
 CFLAGS = ("-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-fast-math")
-OPTIMIZE = ("-O2",)
+OPTIMIZE = ("-O3",)
 SANITIZE = ("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all")
 
 
