@@ -7,6 +7,8 @@
 3. End to end: wall time of `atalla run mlp --backend rtl` (what `make sim` runs), warm and cold.
 4. Emulator: time to run each zoo model's blob vs PyTorch eager on the same inputs.
 5. Memory planner: DRAM peak vs the liveness lower bound, per zoo model.
+6. C model: run time of `--backend cmodel` vs the emulator on mlp and GPT-2-shaped models (checked
+   bit-exact first).
 
 Prints one table per figure and writes bench/results.json and bench/efficiency.png.
 """
@@ -30,7 +32,9 @@ from compiler.driver import compile_model
 from golden.reference import golden_outputs
 from golden.zoo import ZOO
 from runtime.check import check
+from runtime.cmodel.backend import CModelBackend
 from runtime.emulator import Emulator
+from runtime.emulator.backend import EmulatorBackend
 from runtime.interface import RunError
 from runtime.rtl.backend import RtlBackend
 from runtime.rtl.replay import replay
@@ -163,6 +167,42 @@ def emulator_vs_pytorch(repeats: int = 5) -> list[dict]:
     return rows
 
 
+def cmodel_models() -> list[tuple[str, str, torch.nn.Module, tuple]]:
+    """(name, config, module, inputs): mlp, the Hugging Face GPT-2 of the tests, a GPT-2-small layer."""
+    from golden.hf import gpt2, gpt2_block
+
+    torch.manual_seed(0)
+    return [("mlp", "small", *ZOO["mlp"]()), ("gpt2 (2 layers, d 64)", "small", gpt2(), (torch.randn(2, 16, 64),)),
+            ("gpt2_block (GPT-2 small layer)", "atalla32", gpt2_block(), (torch.randn(1, 64, 768),))]
+
+
+def cmodel_vs_emulator(repeats: int = 5, emulator_budget_seconds: float = 30.0) -> list[dict]:
+    """Each backend's own run time (its stats' wall_seconds: the run, not loading or start-up), best of
+    `repeats` (the emulator: as many as fit its budget, at least one), once the C model's run has been
+    checked bit-exact with the emulator's."""
+    rows = []
+    for name, config, module, inputs in cmodel_models():
+        blob = compile_model(module, inputs, CONFIGS[config], name.split()[0]).blob()
+        values = [x.numpy() for x in inputs]
+        result = check(blob, values, None, CModelBackend())
+        if not result.bit_exact or not result.firmware_calls_equal:
+            raise SystemExit(f"cmodel on {name}: not bit-exact with the emulator: {result.mismatches}")
+
+        def best(backend, limit: float) -> float:
+            backend.init(blob)
+            times: list[float] = []
+            while len(times) < repeats and (not times or sum(times) < limit):
+                backend.execute(values)
+                times.append(backend.wall_seconds)
+            return min(times)
+
+        emulated, ours = best(EmulatorBackend(), emulator_budget_seconds), best(CModelBackend(), math.inf)
+        rows.append({"model": name, "config": config, "commands": len(result.program.commands),
+                     "emulator_seconds": emulated, "cmodel_seconds": ours, "speedup": emulated / ours})
+        print(f"  cmodel on {name}: {rows[-1]['speedup']:.0f}x the emulator", file=sys.stderr)
+    return rows
+
+
 def memory_planner() -> list[dict]:
     rows = []
     for config in ("small", "atalla32"):
@@ -211,8 +251,10 @@ def main() -> int:
     e2e = end_to_end()
     emulator = emulator_vs_pytorch()
     planner = memory_planner()
+    print("measuring the C model against the emulator...", file=sys.stderr)
+    cmodel = cmodel_vs_emulator()
     results = {"gemm": gemms, "cosim_speed": speed, "end_to_end": e2e, "emulator": emulator,
-               "memory_planner": planner}
+               "memory_planner": planner, "cmodel": cmodel}
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(gemms, OUT / "efficiency.png")
 
@@ -241,6 +283,10 @@ def main() -> int:
                                                                           "ratio"],
                 [[r["config"], r["model"], r["peak_bytes"], r["lower_bound_bytes"],
                   f"{r['peak_over_lower_bound']:.3f}"] for r in planner]))
+    print(table("6. C model vs emulator (each one's run time, best of 5; bit-exact checked first)",
+                ["model", "config", "commands", "emulator s", "cmodel s", "speedup"],
+                [[r["model"], r["config"], r["commands"], f"{r['emulator_seconds']:.3f}", f"{r['cmodel_seconds']:.4f}",
+                  f"{r['speedup']:.0f}x"] for r in cmodel]))
     print(f"wrote {OUT / 'results.json'} and {OUT / 'efficiency.png'}")
     return 0
 

@@ -26,6 +26,12 @@ def gpt2() -> FromEmbeddings:
                                                bos_token_id=0, eos_token_id=0))).eval()
 
 
+def gpt2_block() -> FromEmbeddings:
+    """One GPT-2-small layer (width 768, 12 heads): inputs (batch, seq <= 64, 768). The bench's big model."""
+    return FromEmbeddings(GPT2Model(GPT2Config(n_embd=768, n_head=12, n_layer=1, n_positions=64, vocab_size=128,
+                                               bos_token_id=0, eos_token_id=0))).eval()
+
+
 def bert() -> FromEmbeddings:
     """One layer, two heads, width 32: inputs (batch, seq <= 16, 32)."""
     return FromEmbeddings(BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
