@@ -19,7 +19,9 @@
 #endif
 #include "program.h"
 
-typedef __int128 wide; /* DRAM spans of a DMA: u32 counts times u32 strides overflow 64 bits */
+typedef __int128 wide;
+
+#define ATALLA_MAX_VEC_LANES 4096 /* the widest scratchpad row the VEC loops hold on the stack */ /* DRAM spans of a DMA: u32 counts times u32 strides overflow 64 bits */
 
 typedef struct {
     uint32_t direction, sp_addr, dram_addr, rows, cols, row_stride, col_stride, ticket;
@@ -341,6 +343,50 @@ static void write_elem(uint8_t *sp, int64_t addr, int64_t r, int64_t c, float x,
     }
 }
 
+static void read_row(const uint8_t *sp, int64_t addr, int64_t r, uint32_t cols, int fp32, int64_t row_bytes, float *out) {
+    if (fp32) {
+        memcpy(out, sp + addr + r * ATALLA_SP_ROWS_PER_FP32_ROW * row_bytes, cols * sizeof *out);
+        return;
+    }
+    const uint8_t *row = sp + addr + r * row_bytes;
+    for (uint32_t c = 0; c < cols; c++) {
+        uint16_t b;
+        memcpy(&b, row + 2 * c, sizeof b);
+        out[c] = nu_from_bf16(b);
+    }
+}
+
+static void write_row(uint8_t *sp, int64_t addr, int64_t r, uint32_t cols, int fp32, int64_t row_bytes, const float *in) {
+    if (fp32) {
+        memcpy(sp + addr + r * ATALLA_SP_ROWS_PER_FP32_ROW * row_bytes, in, cols * sizeof *in);
+        return;
+    }
+    uint8_t *row = sp + addr + r * row_bytes;
+    for (uint32_t c = 0; c < cols; c++) {
+        const uint16_t b = nu_to_bf16(in[c]);
+        memcpy(row + 2 * c, &b, sizeof b);
+    }
+}
+
+/* One row of D: sum[j] = fp32(sum[j] + fp32(a[kk] * b[kk][j])) for kk = 0..k-1, flushing (do_gemm says why
+ * fp32 is exact here). Compiled for AVX2 too where the CPU has it: the same IEEE operations, wider. */
+#if defined(ATALLA_HW_FLUSH) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void gemm_row(const float *a, const float *b, float *sum, uint32_t k, uint32_t n) {
+    for (uint32_t kk = 0; kk < k; kk++) {
+        const float av = a[kk], *row = b + (size_t)kk * n;
+#ifdef ATALLA_HW_FLUSH
+        for (uint32_t j = 0; j < n; j++) sum[j] = sum[j] + av * row[j]; /* the FPU flushes; NaNs made canonical below */
+#else
+        for (uint32_t j = 0; j < n; j++) sum[j] = flush_fast(sum[j] + flush_fast(av * row[j]));
+#endif
+    }
+#ifdef ATALLA_HW_FLUSH
+    for (uint32_t j = 0; j < n; j++) sum[j] = flush_fast(sum[j]);
+#endif
+}
+
 static int do_gemm(atalla_machine *m, const uint32_t *w, uint32_t a_step, uint32_t flags) {
     const uint32_t a_ref = w[ATALLA_GEMM_A_WORD], b_ref = w[ATALLA_GEMM_B_WORD], c_ref = w[ATALLA_GEMM_C_WORD];
     const uint32_t d_ref = w[ATALLA_GEMM_D_WORD], mm = w[ATALLA_GEMM_M_WORD], k = w[ATALLA_GEMM_K_WORD];
@@ -387,17 +433,7 @@ static int do_gemm(atalla_machine *m, const uint32_t *w, uint32_t a_step, uint32
         const int64_t a_row = a_lo + (int64_t)i * a_step * row_bytes;
         for (uint32_t kk = 0; kk < k; kk++) a_val[kk] = nu_flush(read_elem(m->sp, a_row, 0, kk, 0, row_bytes));
         for (uint32_t j = 0; j < cols; j++) sum[j] = 0.0f;
-        for (uint32_t kk = 0; kk < k; kk++) {
-            const float a = a_val[kk], *b = b_all + (size_t)kk * n;
-#ifdef ATALLA_HW_FLUSH
-            for (uint32_t j = 0; j < n; j++) sum[j] = sum[j] + a * b[j]; /* the FPU flushes; NaNs made canonical below */
-#else
-            for (uint32_t j = 0; j < n; j++) sum[j] = flush_fast(sum[j] + flush_fast(a * b[j]));
-#endif
-        }
-#ifdef ATALLA_HW_FLUSH
-        for (uint32_t j = 0; j < n; j++) sum[j] = flush_fast(sum[j]);
-#endif
+        gemm_row(a_val, b_all, sum, k, n);
         if (accumulate)
             for (uint32_t j = 0; j < n; j++) sum[j] = nu_add(read_elem(m->sp, c_lo, c_row ? 0 : i, j, !c_bf16, row_bytes), sum[j]);
         for (uint32_t j = 0; j < cols; j++) write_elem(m->sp, d_lo, i, j, sum[j], !d_bf16, row_bytes);
@@ -414,27 +450,6 @@ static int do_gemm(atalla_machine *m, const uint32_t *w, uint32_t a_step, uint32
 static int is_unary(uint32_t func) {
     return func == ATALLA_VEC_COPY || func == ATALLA_VEC_RELU || func == ATALLA_VEC_ROUND || func == ATALLA_VEC_ROWSUM
            || func == ATALLA_VEC_ROWMAX || func == ATALLA_VEC_SQRT;
-}
-
-static float binary(uint32_t func, float a, float b) {
-    switch (func) {
-    case ATALLA_VEC_ADD: return nu_add(a, b);
-    case ATALLA_VEC_SUB: return nu_sub(a, b);
-    case ATALLA_VEC_MUL: return nu_mul(a, b);
-    case ATALLA_VEC_DIV: return nu_div(a, b);
-    case ATALLA_VEC_MAX: return nu_max(a, b);
-    case ATALLA_VEC_MIN: return nu_min(a, b);
-    default: return nu_ldexp(a, b); /* LDEXP: the loader admits no other function */
-    }
-}
-
-static float unary(uint32_t func, float a) {
-    switch (func) {
-    case ATALLA_VEC_RELU: return nu_relu(a);
-    case ATALLA_VEC_ROUND: return nu_round(a);
-    case ATALLA_VEC_SQRT: return nu_sqrt(a);
-    default: return nu_flush(a); /* COPY */
-    }
 }
 
 static int do_vec(atalla_machine *m, const uint32_t *w, uint32_t func, uint32_t flags) {
@@ -459,29 +474,42 @@ static int do_vec(atalla_machine *m, const uint32_t *w, uint32_t func, uint32_t 
         return fail(m, ATALLA_RUN_OPERAND, "the destination partially overlaps an operand");
     if ((rc = no_conflict(m, 1, d_lo, d_hi, 1, NULL, 0, 0, 0))) return rc;
 
+    /* Row by row: the operands' row read whole before the destination's row is written (in place is
+     * fine), each function's loop apart so that it compiles tight. */
+    float x[ATALLA_MAX_VEC_LANES], y[ATALLA_MAX_VEC_LANES], out[ATALLA_MAX_VEC_LANES];
+    if (lanes > ATALLA_MAX_VEC_LANES) return fail(m, ATALLA_RUN_HOST_MEMORY, "more than %d lanes", ATALLA_MAX_VEC_LANES);
     const float scalar = bits_f32(b_word);
+    if (!has_b)
+        for (uint32_t c = 0; c < cols; c++) y[c] = scalar;
+    else if (mode == ATALLA_BMODE_ROW)
+        read_row(m->sp, b_lo, 0, cols, b_fp32, row_bytes, y);
     for (uint32_t r = 0; r < rows; r++) {
-        if (func == ATALLA_VEC_ROWSUM || func == ATALLA_VEC_ROWMAX) {
-            /* In column order: op(op(a0, a1), a2) ...; one column out. */
-            float acc = nu_flush(read_elem(m->sp, a_lo, r, 0, a_fp32, row_bytes));
-            for (uint32_t c = 1; c < cols; c++) {
-                float x = read_elem(m->sp, a_lo, r, c, a_fp32, row_bytes);
-                acc = func == ATALLA_VEC_ROWSUM ? nu_add(acc, x) : nu_max(acc, x);
-            }
-            write_elem(m->sp, d_lo, r, 0, acc, dst_fp32, row_bytes);
-            continue;
+        read_row(m->sp, a_lo, r, cols, a_fp32, row_bytes, x);
+        if (mode == ATALLA_BMODE_TILE && has_b) read_row(m->sp, b_lo, r, cols, b_fp32, row_bytes, y);
+        if (mode == ATALLA_BMODE_COL && has_b) {
+            const float v = read_elem(m->sp, b_lo, r, 0, b_fp32, row_bytes);
+            for (uint32_t c = 0; c < cols; c++) y[c] = v;
         }
-        for (uint32_t c = 0; c < cols; c++) {
-            const float x = read_elem(m->sp, a_lo, r, c, a_fp32, row_bytes);
-            float y;
-            if (!has_b) {
-                y = is_unary(func) ? unary(func, x) : binary(func, x, scalar);
-            } else {
-                const uint32_t br = mode == ATALLA_BMODE_ROW ? 0 : r, bc = mode == ATALLA_BMODE_COL ? 0 : c;
-                y = binary(func, x, read_elem(m->sp, b_lo, br, bc, b_fp32, row_bytes));
-            }
-            write_elem(m->sp, d_lo, r, c, y, dst_fp32, row_bytes);
+        uint32_t n = cols;
+        switch (func) {
+        case ATALLA_VEC_COPY: for (uint32_t c = 0; c < n; c++) out[c] = nu_flush(x[c]); break;
+        case ATALLA_VEC_ADD: for (uint32_t c = 0; c < n; c++) out[c] = nu_add(x[c], y[c]); break;
+        case ATALLA_VEC_SUB: for (uint32_t c = 0; c < n; c++) out[c] = nu_sub(x[c], y[c]); break;
+        case ATALLA_VEC_MUL: for (uint32_t c = 0; c < n; c++) out[c] = nu_mul(x[c], y[c]); break;
+        case ATALLA_VEC_DIV: for (uint32_t c = 0; c < n; c++) out[c] = nu_div(x[c], y[c]); break;
+        case ATALLA_VEC_MAX: for (uint32_t c = 0; c < n; c++) out[c] = nu_max(x[c], y[c]); break;
+        case ATALLA_VEC_MIN: for (uint32_t c = 0; c < n; c++) out[c] = nu_min(x[c], y[c]); break;
+        case ATALLA_VEC_RELU: for (uint32_t c = 0; c < n; c++) out[c] = nu_relu(x[c]); break;
+        case ATALLA_VEC_ROUND: for (uint32_t c = 0; c < n; c++) out[c] = nu_round(x[c]); break;
+        case ATALLA_VEC_LDEXP: for (uint32_t c = 0; c < n; c++) out[c] = nu_ldexp(x[c], y[c]); break;
+        case ATALLA_VEC_SQRT: for (uint32_t c = 0; c < n; c++) out[c] = nu_sqrt(x[c]); break;
+        default: { /* ROWSUM, ROWMAX: in column order, op(op(a0, a1), a2) ...; one column out */
+            float acc = nu_flush(x[0]);
+            for (uint32_t c = 1; c < n; c++) acc = func == ATALLA_VEC_ROWSUM ? nu_add(acc, x[c]) : nu_max(acc, x[c]);
+            out[0] = acc, n = 1;
         }
+        }
+        write_row(m->sp, d_lo, r, n, dst_fp32, row_bytes, out);
     }
     return ATALLA_RUN_OK;
 }
