@@ -216,7 +216,16 @@ def c_header() -> str:
     lines += [f"/* {_doc(isa.Flag)} */"]
     lines += [f"#define ATALLA_{n} 0x{v:04x}u" for n, v in _flags()]
     lines += [f"#define ATALLA_BMODE_SHIFT {int(isa.BMODE_SHIFT)}",
-              f"#define ATALLA_BMODE_MASK 0x{isa.BMODE_MASK:04x}u", ""]
+              f"#define ATALLA_BMODE_MASK 0x{isa.BMODE_MASK:04x}u",
+              f"#define ATALLA_GEMM_FLAGS 0x{int(isa.GEMM_FLAGS):04x}u  /* the flag bits a GEMM defines */", ""]
+    for name, funcs, note in FUNC_SETS:
+        lines += [f"/* The VEC functions that {note} (isa.{name.upper()}_FUNCS). */",
+                  f"static inline int atalla_is_{name}_func(uint32_t func) {{",
+                  f"    return {' || '.join(f'func == ATALLA_VEC_{f.name}' for f in sorted(funcs))};", "}", ""]
+    lines += ["/* Operand words of a command (isa.COMMAND_FIELDS); the rest must be zero. */",
+              "static inline uint32_t atalla_field_count(uint32_t opcode) {", "    switch (opcode) {"]
+    lines += [f"    case ATALLA_OP_{op.name}: return {len(names)};" for op, names in isa.COMMAND_FIELDS.items()]
+    lines += ["    default: return 0;", "    }", "}", ""]
     lines += [
         "/* One command: words[0] = opcode | func << ATALLA_FUNC_SHIFT | flags << ATALLA_FLAGS_SHIFT;",
         "   the field macros index words. */",
@@ -255,7 +264,10 @@ def c_header() -> str:
               "", "/* HardwareConfig (atalla/config.py): the name NUL-padded, then the fields in blob order. */",
               "struct atalla_hw_config {", f"    char name[{CONFIG_NAME_BYTES}];"]
     lines += [f"    uint32_t {name};" for name in bf.CONFIG_FIELDS]
-    lines += ["};", ""]
+    lines += ["};", "/* The name of the i-th uint32_t field of atalla_hw_config, or NULL. */",
+              "static inline const char *atalla_hw_config_field(uint32_t i) {", "    switch (i) {"]
+    lines += [f'    case {i}: return "{name}";' for i, name in enumerate(bf.CONFIG_FIELDS)]
+    lines += ["    default: return 0;", "    }", "}", ""]
     for cls, prefix, type_name in RUNTIME_ENUMS:
         lines += _c_enum(cls, prefix, type_name)
     lines += ["#endif /* ATALLA_ABI_H */", ""]

@@ -220,6 +220,34 @@ static inline const char *atalla_trace_event_name(uint32_t value) {
 #define ATALLA_FLAG_D_BF16 0x0100u
 #define ATALLA_BMODE_SHIFT 4
 #define ATALLA_BMODE_MASK 0x0030u
+#define ATALLA_GEMM_FLAGS 0x01c1u  /* the flag bits a GEMM defines */
+
+/* The VEC functions that read no b operand (isa.UNARY_FUNCS). */
+static inline int atalla_is_unary_func(uint32_t func) {
+    return func == ATALLA_VEC_COPY || func == ATALLA_VEC_RELU || func == ATALLA_VEC_ROUND || func == ATALLA_VEC_ROWSUM || func == ATALLA_VEC_ROWMAX || func == ATALLA_VEC_SQRT;
+}
+
+/* The VEC functions that reduce each row to one column (isa.REDUCE_FUNCS). */
+static inline int atalla_is_reduce_func(uint32_t func) {
+    return func == ATALLA_VEC_ROWSUM || func == ATALLA_VEC_ROWMAX;
+}
+
+/* Operand words of a command (isa.COMMAND_FIELDS); the rest must be zero. */
+static inline uint32_t atalla_field_count(uint32_t opcode) {
+    switch (opcode) {
+    case ATALLA_OP_NOP: return 0;
+    case ATALLA_OP_END: return 0;
+    case ATALLA_OP_ALLOC: return 2;
+    case ATALLA_OP_FREE: return 1;
+    case ATALLA_OP_DMA_LOAD: return 7;
+    case ATALLA_OP_DMA_STORE: return 7;
+    case ATALLA_OP_WAIT: return 1;
+    case ATALLA_OP_GEMM: return 7;
+    case ATALLA_OP_VEC: return 5;
+    case ATALLA_OP_HOST: return 1;
+    default: return 0;
+    }
+}
 
 /* One command: words[0] = opcode | func << ATALLA_FUNC_SHIFT | flags << ATALLA_FLAGS_SHIFT;
    the field macros index words. */
@@ -433,6 +461,28 @@ struct atalla_hw_config {
     uint32_t fw_dma_cycles;
     uint32_t fw_host_cycles;
 };
+/* The name of the i-th uint32_t field of atalla_hw_config, or NULL. */
+static inline const char *atalla_hw_config_field(uint32_t i) {
+    switch (i) {
+    case 0: return "array_rows";
+    case 1: return "array_cols";
+    case 2: return "sp_bytes";
+    case 3: return "sp_row_bytes";
+    case 4: return "sp_banks";
+    case 5: return "sp_page_bytes";
+    case 6: return "dram_bytes";
+    case 7: return "dram_align";
+    case 8: return "dram_latency";
+    case 9: return "dma_bytes_per_cycle";
+    case 10: return "num_handles";
+    case 11: return "num_tickets";
+    case 12: return "fw_alloc_cycles";
+    case 13: return "fw_free_cycles";
+    case 14: return "fw_dma_cycles";
+    case 15: return "fw_host_cycles";
+    default: return 0;
+    }
+}
 
 /* Why a loader refused a blob (ATALLA_LOAD_OK: it did not). */
 enum atalla_load_error {

@@ -312,15 +312,9 @@ static int read_config(loader *L, const struct atalla_hw_config *expect) {
         PREFIX(" but this run uses ");
         add_config_name(&L->msg, expect);
         const uint32_t *mine = &c->array_rows, *theirs = &expect->array_rows;
-        static const char *const fields[] = {"array_rows", "array_cols", "sp_bytes", "sp_row_bytes", "sp_banks",
-                                             "sp_page_bytes", "dram_bytes", "dram_align", "dram_latency",
-                                             "dma_bytes_per_cycle", "num_handles", "num_tickets", "fw_alloc_cycles",
-                                             "fw_free_cycles", "fw_dma_cycles", "fw_host_cycles"};
-        ATALLA_STATIC_ASSERT(sizeof fields / sizeof fields[0] * sizeof(uint32_t)
-                                 == sizeof(struct atalla_hw_config) - offsetof(struct atalla_hw_config, array_rows),
-                             "every config field is named");
-        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-            if (mine[i] != theirs[i]) return fail(L, ATALLA_LOAD_CONFIG_MISMATCH, " (%s %u != %u)", fields[i], mine[i], theirs[i]);
+        for (uint32_t i = 0; atalla_hw_config_field(i); i++)
+            if (mine[i] != theirs[i])
+                return fail(L, ATALLA_LOAD_CONFIG_MISMATCH, " (%s %u != %u)", atalla_hw_config_field(i), mine[i], theirs[i]);
         PREFIX(" (name ");
         add_config_name(&L->msg, c);
         PREFIX(" != ");
@@ -678,21 +672,6 @@ static const char *kind_name(uint32_t op, uint32_t func, char *buf, size_t size)
     return buf;
 }
 
-static uint32_t num_fields(uint32_t op) {
-    switch (op) {
-    case ATALLA_OP_ALLOC: return 2;
-    case ATALLA_OP_FREE: case ATALLA_OP_WAIT: case ATALLA_OP_HOST: return 1;
-    case ATALLA_OP_DMA_LOAD: case ATALLA_OP_DMA_STORE: case ATALLA_OP_GEMM: return 7;
-    case ATALLA_OP_VEC: return 5;
-    default: return 0; /* NOP, END */
-    }
-}
-
-static int is_unary_func(uint32_t func) {
-    return func == ATALLA_VEC_COPY || func == ATALLA_VEC_RELU || func == ATALLA_VEC_ROUND || func == ATALLA_VEC_ROWSUM
-           || func == ATALLA_VEC_ROWMAX || func == ATALLA_VEC_SQRT;
-}
-
 typedef struct {
     const char *name;
     uint32_t handle;
@@ -705,8 +684,7 @@ static int check_command(loader *L, uint32_t i, const uint32_t *w) {
     snprintf(where, sizeof where, "command %u (%s)", i, kind_name(op, func, kind_buf, sizeof kind_buf));
     if (op != ATALLA_OP_VEC && op != ATALLA_OP_GEMM && func)
         return fail(L, ATALLA_LOAD_BAD_COMMAND, "%s: func %u must be 0 outside VEC and GEMM", where, func);
-    const uint32_t allowed = op == ATALLA_OP_GEMM ? ATALLA_FLAG_ACCUMULATE | ATALLA_FLAG_C_BF16 | ATALLA_FLAG_C_ROW
-                                                        | ATALLA_FLAG_D_BF16
+    const uint32_t allowed = op == ATALLA_OP_GEMM ? ATALLA_GEMM_FLAGS
                              : op == ATALLA_OP_VEC ? ATALLA_FLAG_DST_FP32 | ATALLA_FLAG_A_FP32 | ATALLA_FLAG_B_FP32
                                                          | ATALLA_BMODE_MASK
                                                    : 0;
@@ -727,7 +705,7 @@ static int check_command(loader *L, uint32_t i, const uint32_t *w) {
     case ATALLA_OP_VEC:
         handles[n++] = (handle_field){"dst", w[ATALLA_VEC_DST_WORD] >> ATALLA_REF_HANDLE_SHIFT};
         handles[n++] = (handle_field){"a", w[ATALLA_VEC_A_WORD] >> ATALLA_REF_HANDLE_SHIFT};
-        if (!is_unary_func(func) && ((flags & ATALLA_BMODE_MASK) >> ATALLA_BMODE_SHIFT) != ATALLA_BMODE_SCALAR)
+        if (!atalla_is_unary_func(func) && ((flags & ATALLA_BMODE_MASK) >> ATALLA_BMODE_SHIFT) != ATALLA_BMODE_SCALAR)
             handles[n++] = (handle_field){"b", w[ATALLA_VEC_B_WORD] >> ATALLA_REF_HANDLE_SHIFT};
         break;
     }
@@ -788,7 +766,7 @@ static int read_commands(loader *L) {
         if (!atalla_opcode_name(op)) return fail(L, ATALLA_LOAD_BAD_COMMAND, "command %u: unknown opcode %u", i, op);
         if (op == ATALLA_OP_VEC && !atalla_vec_func_name(func))
             return fail(L, ATALLA_LOAD_BAD_COMMAND, "command %u: unknown vector function %u", i, func);
-        for (uint32_t k = 1 + num_fields(op); k < ATALLA_COMMAND_WORDS; k++)
+        for (uint32_t k = 1 + atalla_field_count(op); k < ATALLA_COMMAND_WORDS; k++)
             if (w[k])
                 return fail(L, ATALLA_LOAD_BAD_COMMAND, "command %u: %s has non-zero unused words", i, atalla_opcode_name(op));
         if (op == ATALLA_OP_END && i != count - 1)

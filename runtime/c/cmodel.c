@@ -282,6 +282,10 @@ static int do_free(atalla_machine *m, const uint32_t *w) {
     return ATALLA_RUN_OK;
 }
 
+ATALLA_STATIC_ASSERT(ATALLA_DMA_STORE_SP_WORD == ATALLA_DMA_LOAD_SP_WORD && ATALLA_DMA_STORE_TICKET_WORD == ATALLA_DMA_LOAD_TICKET_WORD
+                         && ATALLA_DMA_STORE_COL_STRIDE_WORD == ATALLA_DMA_LOAD_COL_STRIDE_WORD,
+                     "DMA_LOAD and DMA_STORE lay out their fields alike");
+
 static int do_dma(atalla_machine *m, const uint32_t *w, int load) {
     const uint32_t ref = w[ATALLA_DMA_LOAD_SP_WORD], handle = ref >> ATALLA_REF_HANDLE_SHIFT;
     const uint32_t row = ref & ATALLA_REF_ROW_MASK, rows = w[ATALLA_DMA_LOAD_ROWS_WORD];
@@ -447,11 +451,6 @@ static int do_gemm(atalla_machine *m, const uint32_t *w, uint32_t a_step, uint32
 
 /* ---- VEC (units.vec) ---- */
 
-static int is_unary(uint32_t func) {
-    return func == ATALLA_VEC_COPY || func == ATALLA_VEC_RELU || func == ATALLA_VEC_ROUND || func == ATALLA_VEC_ROWSUM
-           || func == ATALLA_VEC_ROWMAX || func == ATALLA_VEC_SQRT;
-}
-
 static int do_vec(atalla_machine *m, const uint32_t *w, uint32_t func, uint32_t flags) {
     const uint32_t dst_ref = w[ATALLA_VEC_DST_WORD], a_ref = w[ATALLA_VEC_A_WORD], b_word = w[ATALLA_VEC_B_WORD];
     const uint32_t rows = w[ATALLA_VEC_ROWS_WORD], cols = w[ATALLA_VEC_COLS_WORD];
@@ -466,7 +465,7 @@ static int do_vec(atalla_machine *m, const uint32_t *w, uint32_t func, uint32_t 
     int rc;
     if ((rc = tile_span(m, a_ref, rows, a_fp32, &a_lo, &a_hi))) return rc;
     if ((rc = tile_span(m, dst_ref, rows, dst_fp32, &d_lo, &d_hi))) return rc;
-    const int has_b = !is_unary(func) && mode != ATALLA_BMODE_SCALAR;
+    const int has_b = !atalla_is_unary_func(func) && mode != ATALLA_BMODE_SCALAR;
     if (has_b && (rc = tile_span(m, b_word, mode == ATALLA_BMODE_ROW ? 1 : rows, b_fp32, &b_lo, &b_hi))) return rc;
     /* In place is fine; a partial overlap would make the RTL's row order visible. */
     if ((overlap64(d_lo, d_hi, a_lo, a_hi) && (d_lo != a_lo || d_hi != a_hi))
