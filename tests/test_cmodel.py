@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from atalla.blob_format import Role
-from atalla.config import CONFIGS
+from atalla.config import CONFIGS, get_config
 from atalla.isa import BMODE_SHIFT, GEMM_FLAGS, UNARY_FUNCS, BMode, Flag, Opcode, VecFunc, command, make_ref
 from atalla.program import Program, TensorInfo
 from atalla.runtime_abi import RunFailure
@@ -26,6 +26,7 @@ from runtime.cmodel import build
 from runtime.cmodel.backend import CModelBackend, CModelError
 from runtime.emulator.backend import EmulatorBackend
 from runtime.emulator.machine import EmulatorError
+from runtime.rtl.build import ROOT
 
 CFG = CONFIGS["small"]
 
@@ -55,6 +56,14 @@ def test_the_python_firmware_plugs_into_the_c_abi(name):
     blob, inputs = zoo_blob(name)
     result = check(blob, list(inputs), None, CModelBackend(firmware="python"))
     assert result.mismatches == [] and result.firmware_calls_equal
+
+
+def test_a_config_from_a_file_is_bit_exact():
+    """configs/atalla16.json: a 16x16 array, 32-byte rows."""
+    module, inputs = ZOO["attention"]()
+    blob = compile_model(module, inputs, get_config(str(ROOT / "configs" / "atalla16.json")), "attention").blob()
+    result = check(blob, [x.numpy() for x in inputs], None, CModelBackend())
+    assert result.program.config.array_rows == 16 and result.mismatches == [] and result.firmware_calls_equal
 
 
 def test_a_gpt2_model_on_atalla32_is_bit_exact():
