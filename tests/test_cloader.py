@@ -1,6 +1,7 @@
 """The C loader (runtime/c/blob.c) against the Python loader (runtime/loader.py): the same verdict,
 failure class and message, on every blob of a mutation corpus, with the C side built with
-AddressSanitizer and UBSan (no crash, no finding).
+AddressSanitizer and UBSan (no crash, no finding); and the mutants both accept, run on the emulator
+and the C model alike.
 
 The corpus starts from valid blobs (a hand-made program with a host op, two zoo models) and mutates
 them: bit flips and truncations that the CRCs catch, and header, section-table and section-body
@@ -17,6 +18,7 @@ import subprocess
 import zlib
 from functools import cache
 
+import numpy as np
 import pytest
 
 from atalla.blob_format import HEADER, HOST_OP, SECTION, SECTION_ALIGN, TENSOR, Role, SectionKind
@@ -28,7 +30,10 @@ from compiler.driver import compile_model
 from compiler.serialize import serialize
 from golden.zoo import ZOO
 from runtime.cmodel import build
+from runtime.cmodel.backend import CModelBackend
 from runtime.cmodel.native import lib, load_verdict
+from runtime.emulator.backend import EmulatorBackend
+from runtime.interface import RunError
 from runtime.loader import BlobError, load
 
 CFG = CONFIGS["small"]
@@ -160,7 +165,8 @@ def set_u32(data: bytes, at: int, value: int) -> bytes:
     return data[:at] + struct.pack("<I", value & 0xFFFFFFFF) + data[at + 4:]
 
 
-def corpus() -> list[bytes]:
+@cache
+def corpus() -> tuple[bytes, ...]:
     rng = random.Random(SEED)
     out: list[bytes] = []
     for blob in seeds():
@@ -237,7 +243,7 @@ def corpus() -> list[bytes]:
         tensors = rec + base[SectionKind.TENSORS][TENSOR.size:]
         out.append(assemble(base_header, {**base, SectionKind.STRINGS: strings + raw, SectionKind.TENSORS: tensors}))
         out.append(assemble(base_header, {**base, SectionKind.METADATA: raw}))
-    return out
+    return tuple(out)
 
 
 def python_verdict(blob: bytes) -> tuple[int, str]:
@@ -248,7 +254,7 @@ def python_verdict(blob: bytes) -> tuple[int, str]:
     return int(LoadError.OK), ""
 
 
-def c_verdicts(blobs: list[bytes], tmp_path) -> list[tuple[int, str]]:
+def c_verdicts(blobs: tuple[bytes, ...], tmp_path) -> list[tuple[int, str]]:
     path = tmp_path / "corpus.bin"
     path.write_bytes(b"".join(struct.pack("<I", len(b)) + b for b in blobs))
     result = subprocess.run([str(build.verdicts(sanitize=True)), str(path)], capture_output=True, timeout=120,
@@ -288,3 +294,23 @@ def test_c_loader_refuses_another_config_as_python_does():
     code, message, handle = load_verdict(blob, CFG)
     assert code == LoadError.OK and message == "" and handle
     lib().atalla_program_free(handle)
+
+
+def test_the_accepted_mutants_run_alike_on_the_emulator_and_the_c_model():
+    """Blobs that load but whose commands were mutated: the C model runs them to the emulator's bits or
+    stops them with the emulator's fault, with the same firmware calls (a sample of a quarter)."""
+    accepted = [b for b in corpus() if python_verdict(b)[0] == LoadError.OK][::4]
+    ran = 0
+    for blob in accepted:
+        outcomes = []
+        for backend in (EmulatorBackend(), CModelBackend()):
+            program = backend.init(blob)
+            inputs = [np.linspace(-2, 2, t.numel, dtype=np.float32).reshape(t.shape) for t in program.by_role(Role.INPUT)]
+            try:
+                result = [o.view(np.uint32).tobytes() for o in backend.execute(inputs)]
+            except RunError as e:
+                result = str(e)
+            outcomes.append((result, backend.firmware_calls()))
+        assert outcomes[0] == outcomes[1]
+        ran += not isinstance(outcomes[0][0], str)
+    assert len(accepted) > 200 and 0 < ran < len(accepted)  # both ends and faults

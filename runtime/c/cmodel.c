@@ -46,7 +46,7 @@ struct atalla_machine {
     uint8_t *dram, *sp;
     handle_entry handles[256];
     in_flight *flights; /* in the order they started, as the emulator's dict iterates */
-    uint32_t num_flights;
+    uint32_t num_flights, flights_capacity;
     const atalla_firmware *firmware;
     uint64_t counts[ATALLA_NUM_OPCODES][256];
     int64_t fault_index;
@@ -75,15 +75,17 @@ static int cmp_u32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The tickets in flight as Python prints sorted(list): "[1, 4]". */
+/* The tickets in flight as Python prints sorted(list): "[1, 4]" (cut short if it would not fit). */
 static const char *tickets_text(atalla_machine *m, char *buf, size_t size) {
-    uint32_t tickets[256];
-    uint32_t n = m->num_flights;
+    const uint32_t n = m->num_flights;
+    uint32_t *tickets = malloc((n + 1) * sizeof *tickets);
+    if (!tickets) return "[...]";
     for (uint32_t i = 0; i < n; i++) tickets[i] = m->flights[i].ticket;
     qsort(tickets, n, sizeof tickets[0], cmp_u32);
     size_t at = (size_t)snprintf(buf, size, "[");
     for (uint32_t i = 0; i < n && at < size; i++) at += (size_t)snprintf(buf + at, size - at, "%s%u", i ? ", " : "", tickets[i]);
     if (at < size) snprintf(buf + at, size - at, "]");
+    free(tickets);
     return buf;
 }
 
@@ -96,8 +98,7 @@ atalla_machine *atalla_machine_new(const atalla_program *program) {
     m->cfg = program->config;
     m->dram = calloc(m->cfg.dram_bytes, 1);
     m->sp = calloc(m->cfg.sp_bytes, 1);
-    m->flights = calloc(m->cfg.num_tickets, sizeof *m->flights);
-    if (!m->dram || !m->sp || !m->flights) {
+    if (!m->dram || !m->sp) {
         atalla_machine_free(m);
         return NULL;
     }
@@ -312,6 +313,12 @@ static int do_dma(atalla_machine *m, const uint32_t *w, int load) {
     if ((rc = no_conflict(m, 1, sp_lo, sp_hi, load, &d, dram_lo, dram_hi, !load))) return rc;
     const uint32_t args[] = {d.direction, d.sp_addr, d.dram_addr, d.rows, d.cols, d.row_stride, d.col_stride, d.ticket};
     if ((rc = call(m, ATALLA_CALL_DMA, args, ATALLA_DMA_ARG_COUNT, NULL))) return rc;
+    if (m->num_flights == m->flights_capacity) { /* at most one per ticket, and few tickets are used at once */
+        const uint32_t capacity = m->flights_capacity ? 2 * m->flights_capacity : 16;
+        in_flight *grown = realloc(m->flights, capacity * sizeof *grown);
+        if (!grown) return fail(m, ATALLA_RUN_HOST_MEMORY, "out of host memory for DMA tickets");
+        m->flights = grown, m->flights_capacity = capacity;
+    }
     m->flights[m->num_flights++] = (in_flight){m->index, ticket, sp_lo, sp_hi, dram_lo, dram_hi, d};
     return ATALLA_RUN_OK;
 }
@@ -520,7 +527,7 @@ static int execute_one(atalla_machine *m, const atalla_command *cmd, int *ended)
     const uint32_t op = w[0] & ((1u << ATALLA_OPCODE_BITS) - 1);
     const uint32_t func = (w[0] >> ATALLA_FUNC_SHIFT) & ((1u << ATALLA_FUNC_BITS) - 1);
     const uint32_t flags = (w[0] >> ATALLA_FLAGS_SHIFT) & ((1u << ATALLA_FLAGS_BITS) - 1);
-    char tickets[1200];
+    char tickets[ATALLA_MESSAGE_BYTES - 128];
     if (op == ATALLA_OP_VEC) {
         snprintf(m->kind_buf, sizeof m->kind_buf, "VEC.%s", atalla_vec_func_name(func));
         m->kind = m->kind_buf;
