@@ -25,7 +25,7 @@ from atalla.blob_format import HEADER, HOST_OP, SECTION, SECTION_ALIGN, TENSOR, 
 from atalla.config import CONFIGS
 from atalla.isa import BMODE_SHIFT, BMode, Flag, Opcode, VecFunc, command, make_ref
 from atalla.program import HostOp, Program, TensorInfo
-from atalla.runtime_abi import LoadError
+from atalla.runtime_abi import LoadError, RunFailure
 from compiler.driver import compile_model
 from compiler.serialize import serialize
 from golden.zoo import ZOO
@@ -265,8 +265,9 @@ def c_verdicts(blobs: tuple[bytes, ...], tmp_path) -> list[tuple[int, str]]:
     assert len(lines) == len(blobs)
     out = []
     for line in lines:
-        code, message = line.split("\t", 1)
-        out.append((int(code), re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), message)))
+        code, message, run = line.rsplit("\t", 1)[0].split("\t", 1) + [line.rsplit("\t", 1)[1]]
+        out.append((int(code), re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), message),
+                    int(run)))
     return out
 
 
@@ -274,13 +275,17 @@ def test_c_and_python_loaders_give_the_same_verdict_on_a_mutation_corpus(tmp_pat
     blobs = corpus()
     assert len(blobs) > 3000
     python = [python_verdict(b) for b in blobs]
-    c = c_verdicts(blobs, tmp_path)
+    c_runs = c_verdicts(blobs, tmp_path)
+    c = [(code, message) for code, message, _ in c_runs]
     differ = [(i, LoadError(p[0]).name, p[1], LoadError(q[0]).name, q[1]) for i, (p, q) in enumerate(zip(python, c))
               if p != q]
     assert not differ, f"{len(differ)} of {len(blobs)} verdicts differ; first: " + "\n".join(map(str, differ[:5]))
     # The corpus reaches the deep checks: every failure class but out-of-memory turns up.
     seen = {LoadError(code) for code, _ in python}
     assert seen == set(LoadError) - {LoadError.HOST_MEMORY, LoadError.CONFIG_MISMATCH}  # the next test: mismatch
+    # The C model ran every blob that loads, under the sanitizers too: to the end, or to a fault.
+    runs = {RunFailure(run) for code, _, run in c_runs if code == LoadError.OK}
+    assert RunFailure.OK in runs and RunFailure.FIRMWARE in runs and len(runs) > 3
 
 
 def test_c_loader_refuses_another_config_as_python_does():

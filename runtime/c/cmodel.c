@@ -47,6 +47,7 @@ struct atalla_machine {
     handle_entry handles[256];
     in_flight *flights; /* in the order they started, as the emulator's dict iterates */
     uint32_t num_flights, flights_capacity;
+    int ran; /* DRAM and scratchpad have been used */
     const atalla_firmware *firmware;
     uint64_t counts[ATALLA_NUM_OPCODES][256];
     int64_t fault_index;
@@ -560,8 +561,11 @@ static int execute_one(atalla_machine *m, const atalla_command *cmd, int *ended)
 
 static void reset(atalla_machine *m) {
     const atalla_program *p = m->program;
-    memset(m->dram, 0, m->cfg.dram_bytes);
-    memset(m->sp, 0, m->cfg.sp_bytes);
+    if (m->ran) { /* a new machine's memory is zero already (calloc): not touching it spares the pages */
+        memset(m->dram, 0, m->cfg.dram_bytes);
+        memset(m->sp, 0, m->cfg.sp_bytes);
+    }
+    m->ran = 1;
     memset(m->handles, 0, sizeof m->handles);
     memset(m->counts, 0, sizeof m->counts);
     m->num_flights = 0;
