@@ -198,7 +198,7 @@ def _c_struct(rec: bf.Record) -> list[str]:
 def _c_enum(cls: type[IntEnum], prefix: str, type_name: str) -> list[str]:
     lines = [f"/* {_doc(cls)} */", f"enum atalla_{type_name} {{"]
     lines += [f"    ATALLA_{prefix}{m.name} = {int(m)}," for m in cls]
-    lines += ["};", f"/* The Python name of a value (as messages print it), or NULL. */",
+    lines += ["};", "/* The Python name of a value (as messages print it), or NULL. */",
               f"static inline const char *atalla_{type_name}_name(uint32_t value) {{", "    switch (value) {"]
     lines += [f'    case {int(m)}: return "{m.name}";' for m in cls]
     return lines + ["    default: return 0;", "    }", "}", ""]
@@ -260,7 +260,8 @@ def c_header() -> str:
     lines += [f"#define ATALLA_DTYPE_{d.name}_BYTES {n}" for d, n in bf.DTYPE_BYTES.items()]
     for rec in bf.RECORDS:
         lines += [""] + _c_struct(rec)
-    lines += ["", "/* ---- The C runtime (runtime/c): a hardware config, failure classes (atalla/runtime_abi.py) ---- */",
+    lines += ["",
+              "/* ---- The C runtime (runtime/c): a hardware config, failure classes (atalla/runtime_abi.py) ---- */",
               "", "/* HardwareConfig (atalla/config.py): the name NUL-padded, then the fields in blob order. */",
               "struct atalla_hw_config {", f"    char name[{CONFIG_NAME_BYTES}];"]
     lines += [f"    uint32_t {name};" for name in bf.CONFIG_FIELDS]
@@ -298,10 +299,12 @@ def host_ops_header() -> str:
     for i, values in enumerate(string_sets):
         items = "".join(f'"{v}", ' for v in values)
         lines.append(f"static const char *const atalla_host_op_strings_{i}[] = {{{items}0}};")
-    lines += ["", "/* atalla/host_ops.py HOST_OPS, in its order. */", "static const atalla_host_op_rule atalla_host_op_rules[] = {"]
+    lines += ["", "/* atalla/host_ops.py HOST_OPS, in its order. */",
+              "static const atalla_host_op_rule atalla_host_op_rules[] = {"]
     lines += [f'    {{"{target}", atalla_host_op_strings_{string_sets.index(tuple(sorted(v)))}}},'
               for target, v in host_ops.HOST_OPS.items()]
-    lines += ["};", f"#define ATALLA_NUM_HOST_OP_RULES {len(host_ops.HOST_OPS)}", "", "#endif /* ATALLA_HOST_OPS_H */", ""]
+    lines += ["};", f"#define ATALLA_NUM_HOST_OP_RULES {len(host_ops.HOST_OPS)}", "",
+              "#endif /* ATALLA_HOST_OPS_H */", ""]
     return "\n".join(lines)
 
 

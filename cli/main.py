@@ -182,8 +182,9 @@ def _functional_lines(result, stats: dict) -> list[str]:
              "  firmware calls: " + ", ".join(f"{k} {n}" for k, n in stats["firmware_calls_by_kind"].items()),
              f"  scratchpad peak {stats['scratchpad_peak_bytes']} bytes; ran in {stats['wall_seconds']:.3f} s"]
     if result.backend != "emulator":
+        calls = "equal" if result.firmware_calls_equal else "DIFFER"
         lines.insert(0, f"  {result.backend} equals emulator bit for bit: {'yes' if result.bit_exact else 'NO'}; "
-                        f"firmware calls {'equal' if result.firmware_calls_equal else 'DIFFER'} ({result.firmware_calls})")
+                        f"firmware calls {calls} ({result.firmware_calls})")
     return lines
 
 

@@ -121,7 +121,8 @@ def fix_section_crcs(blob: bytes) -> bytes:
         at = HEADER.size + i * SECTION.size
         s = SECTION.unpack(out, at)
         if s["offset"] + s["size"] <= len(out):
-            out[at: at + SECTION.size] = SECTION.pack({**s, "crc32": zlib.crc32(out[s["offset"]: s["offset"] + s["size"]])})
+            crc = zlib.crc32(out[s["offset"]: s["offset"] + s["size"]])
+            out[at: at + SECTION.size] = SECTION.pack({**s, "crc32": crc})
     return fix_header_crc(bytes(out))
 
 
@@ -134,11 +135,13 @@ JSON_TEXTS = (
     '"\\ud800\\udc00"', '"\\ud800\\u12"', '\ufeff{}', '{} x', '01', '-', '1e', 'NaN', '-Infinity', 'tru', 'null',
     '{"a":1, 2}', '\n\n  [1,,2]', '"é\x01"', '[' * 40 + ']' * 40, '1' * 4400, '{"x": "\\"\'"}', '3.5', 'true', '"s"',
     '{"args": [], "kwargs": {}, "outputs": []}', '{"args": [{"tensor": 0}], "kwargs": {}, "outputs": [1]}',
-    '{"args": [{"tensor": -1}], "kwargs": {}, "outputs": [1]}', '{"args": [{"tensor": true}], "kwargs": {}, "outputs": []}',
+    '{"args": [{"tensor": -1}], "kwargs": {}, "outputs": [1]}',
+    '{"args": [{"tensor": true}], "kwargs": {}, "outputs": []}',
     '{"args": [{"tensor": 1.5e300}], "kwargs": {}, "outputs": []}', '{"args": [], "kwargs": {}, "outputs": [NaN]}',
     '{"args": [], "kwargs": {}, "outputs": [{"a": [1, "é", null]}]}', '{"args": [], "kwargs": {}, "outputs": [1e-7]}',
     '{"args": [[1, ["x"]]], "kwargs": {}, "outputs": []}', '{"args": [{"a": 1}], "kwargs": {}, "outputs": []}',
-    '{"args": [], "kwargs": {"approximate": "tanh"}, "outputs": [0]}', '{"args": [], "kwargs": {"k": "bad\\n"}, "outputs": []}',
+    '{"args": [], "kwargs": {"approximate": "tanh"}, "outputs": [0]}',
+    '{"args": [], "kwargs": {"k": "bad\\n"}, "outputs": []}',
     '{"args": [123456789012345678901234567890], "kwargs": {}, "outputs": [123456789012345678901234567890]}',
     '{"args": [], "kwargs": {}, "outputs": [-0, 100.0, 1e16, 0.0001, 12345678901234567.0, 5e-324, "\\u0080\\u00ad"]}',
     '{"args": [], "kwargs": {}, "outputs": [], "extra": 1}', '{"args": {}, "kwargs": {}, "outputs": []}',
@@ -180,7 +183,10 @@ def corpus() -> tuple[bytes, ...]:
         for _ in range(250):  # header fields, the header CRC recomputed
             at = rng.randrange(4, HEADER.size, 2)
             value = rng.choice(INTERESTING) if rng.random() < 0.6 else rng.getrandbits(32)
-            mutated = blob[:at] + struct.pack("<H", value & 0xFFFF) + blob[at + 2:] if at < 8 else set_u32(blob, at - at % 4, value)
+            if at < 8:  # the u16 version fields
+                mutated = blob[:at] + struct.pack("<H", value & 0xFFFF) + blob[at + 2:]
+            else:
+                mutated = set_u32(blob, at - at % 4, value)
             out.append(fix_header_crc(mutated))
         for _ in range(40):  # config name bytes
             at = HEADER.size - 16 * 4 - 16 + rng.randrange(16)
@@ -202,7 +208,8 @@ def corpus() -> tuple[bytes, ...]:
             out.append(assemble(header, mutated))
             if rng.random() < 0.3:  # a duplicated kind in the table
                 table_at = HEADER.size + SECTION.size
-                out.append(fix_header_crc(set_u32(out[-1], table_at, struct.unpack_from("<I", out[-1], HEADER.size)[0])))
+                first_kind = struct.unpack_from("<I", out[-1], HEADER.size)[0]
+                out.append(fix_header_crc(set_u32(out[-1], table_at, first_kind)))
         for _ in range(500):  # section bodies edited, their CRCs recomputed
             kind = rng.choice([SectionKind.TENSORS, SectionKind.COMMANDS, SectionKind.HOST_OPS, SectionKind.STRINGS,
                                SectionKind.METADATA, SectionKind.TENSORS, SectionKind.COMMANDS])
@@ -216,12 +223,16 @@ def corpus() -> tuple[bytes, ...]:
                 body = set_u32(body, at, value)
             else:
                 at = rng.randrange(len(body))
-                body = body[:at] + bytes([rng.choice((body[at] ^ 1 << rng.randrange(8), rng.randrange(256)))]) + body[at + 1:]
+                byte = rng.choice((body[at] ^ 1 << rng.randrange(8), rng.randrange(256)))
+                body = body[:at] + bytes([byte]) + body[at + 1:]
             out.append(assemble(header, {**bodies, kind: body}))
         for _ in range(60):  # sections cut short or grown, CRCs recomputed
             kind = rng.choice(list(bodies))
             body = bodies[kind]
-            body = body[: rng.randrange(len(body) + 1)] if rng.random() < 0.5 else body + bytes(rng.choice((1, 4, 16, 32, 72)))
+            if rng.random() < 0.5:
+                body = body[: rng.randrange(len(body) + 1)]
+            else:
+                body = body + bytes(rng.choice((1, 4, 16, 32, 72)))
             out.append(assemble(header, {**bodies, kind: body}))
     base_header, base = sections_of(seeds()[0])
     strings, ops = base[SectionKind.STRINGS], base[SectionKind.HOST_OPS]
@@ -236,7 +247,8 @@ def corpus() -> tuple[bytes, ...]:
         data = target.encode()
         new_op = HOST_OP.pack({**op, "target_offset": len(strings), "target_len": len(data)})
         out.append(assemble(base_header, {**base, SectionKind.STRINGS: strings + data, SectionKind.HOST_OPS: new_op}))
-    for raw in (b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf0\x90\x80", b"a\xf5", b"x'", b'x"\'', b"\x7f\n\xc2\xa0",
+    for raw in (b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf0\x90\x80", b"a\xf5", b"x'", b'x"\'',
+                b"\x7f\n\xc2\xa0",
                 "ü".encode(), "x".encode() * 3, b"\xef\xbb\xbf"):
         t = TENSOR.unpack(base[SectionKind.TENSORS])
         rec = TENSOR.pack({**t, "name_offset": len(strings), "name_len": len(raw)})
@@ -258,7 +270,7 @@ def c_verdicts(blobs: tuple[bytes, ...], tmp_path) -> list[tuple[int, str]]:
     path = tmp_path / "corpus.bin"
     path.write_bytes(b"".join(struct.pack("<I", len(b)) + b for b in blobs))
     result = subprocess.run([str(build.verdicts(sanitize=True)), str(path)], capture_output=True, timeout=120,
-                            env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"})
+                            env={"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"})
     assert result.returncode == 0 and not result.stderr, f"the C loader crashed or a sanitizer fired:\n" \
                                                          f"{result.stderr.decode(errors='replace')[-3000:]}"
     lines = result.stdout.decode("utf-8", errors="surrogateescape").split("\n")[:-1]
@@ -310,7 +322,8 @@ def test_the_accepted_mutants_run_alike_on_the_emulator_and_the_c_model():
         outcomes = []
         for backend in (EmulatorBackend(), CModelBackend()):
             program = backend.init(blob)
-            inputs = [np.linspace(-2, 2, t.numel, dtype=np.float32).reshape(t.shape) for t in program.by_role(Role.INPUT)]
+            inputs = [np.linspace(-2, 2, t.numel, dtype=np.float32).reshape(t.shape)
+                      for t in program.by_role(Role.INPUT)]
             try:
                 result = [o.view(np.uint32).tobytes() for o in backend.execute(inputs)]
             except RunError as e:

@@ -93,7 +93,8 @@ def random_program(rng: random.Random, steps: int = 24) -> Program:
     constants = np.array(words, dtype="<u2").tobytes()
     nbytes = ROWS * lanes * 2
     tensors = [TensorInfo("bits", Role.CONSTANT, (HANDLES * ROWS, lanes), 0, const_offset=0),
-               *(TensorInfo(f"out{h}", Role.OUTPUT, (ROWS, lanes), len(constants) + h * nbytes) for h in range(HANDLES))]
+               *(TensorInfo(f"out{h}", Role.OUTPUT, (ROWS, lanes), len(constants) + h * nbytes)
+                 for h in range(HANDLES))]
     cmds = [command(Opcode.ALLOC, handle=h, bytes=ROWS * CFG.sp_row_bytes) for h in range(HANDLES)]
     for h in range(HANDLES):
         cmds += [command(Opcode.DMA_LOAD, sp=make_ref(h), dram_addr=h * nbytes, rows=ROWS, cols=lanes,
@@ -106,7 +107,8 @@ def random_program(rng: random.Random, steps: int = 24) -> Program:
     for _ in range(steps):
         src, other, dst = rng.sample(range(HANDLES), 3)
         if rng.random() < 0.3:
-            m, k, n, step = rng.randint(1, 9), rng.randint(1, CFG.array_rows), rng.randint(1, CFG.array_cols), rng.randint(0, 2)
+            m, k, n = rng.randint(1, 9), rng.randint(1, CFG.array_rows), rng.randint(1, CFG.array_cols)
+            step = rng.randint(0, 2)
             flags = rng.getrandbits(16) & GEMM_FLAGS
             c, d = ref(other, 2 * m), ref(dst, 2 * m)
             if rng.random() < 0.4:  # accumulating in place: C is D, the same rows in the same format
@@ -117,11 +119,12 @@ def random_program(rng: random.Random, steps: int = 24) -> Program:
         else:
             func = rng.choice(list(VecFunc))
             rows, cols = rng.randint(1, 8), rng.randint(1, lanes + (rng.random() < 0.03))
-            flags = rng.choice((0, Flag.DST_FP32, Flag.A_FP32, Flag.B_FP32)) | rng.choice((0, Flag.DST_FP32 | Flag.A_FP32))
+            flags = rng.choice((0, Flag.DST_FP32, Flag.A_FP32, Flag.B_FP32))
+            flags |= rng.choice((0, Flag.DST_FP32 | Flag.A_FP32))
             mode = rng.choice(list(BMode))
             flags |= int(mode) << BMODE_SHIFT
-            b = rng.choice((0x7FC00001, 0x80000000, 0x00000001, 0x3F800000, 0x42FE0000, 0xC3800000, rng.getrandbits(32))) \
-                if mode == BMode.SCALAR else ref(other, 2 * rows)
+            scalars = (0x7FC00001, 0x80000000, 0x00000001, 0x3F800000, 0x42FE0000, 0xC3800000, rng.getrandbits(32))
+            b = rng.choice(scalars) if mode == BMode.SCALAR else ref(other, 2 * rows)
             a = ref(src, 2 * rows)
             in_place = func not in UNARY_FUNCS and rng.random() < 0.1
             if in_place and rng.random() < 0.9:  # the same rows in the same format
@@ -263,8 +266,8 @@ def test_atalla_run_a_blob_on_the_cmodel_gives_the_emulators_bytes(tmp_path, cap
     for backend in ("emulator", "cmodel"):
         report = tmp_path / f"{backend}.json"
         assert main(["run", str(blob_path), "--inputs", str(tmp_path / "m.inputs.npz"), "--golden",
-                     str(tmp_path / "m.golden.npz"), "--backend", backend, "--outputs", str(tmp_path / f"{backend}.npz"),
-                     "--json", str(report)]) == 0
+                     str(tmp_path / "m.golden.npz"), "--backend", backend,
+                     "--outputs", str(tmp_path / f"{backend}.npz"), "--json", str(report)]) == 0
         data = json.loads(report.read_text())
         assert data["passed"] and data["wall_seconds"] > 0 and data["backend"] == backend
         with np.load(tmp_path / f"{backend}.npz") as f:

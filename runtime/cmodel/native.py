@@ -49,7 +49,8 @@ def lib() -> ctypes.CDLL:
     so = ctypes.CDLL(str(library()))
     p, u32, u64, i64, sz = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int64, ctypes.c_size_t
     signatures = {
-        "atalla_load": (ctypes.c_int, [ctypes.c_char_p, sz, ctypes.POINTER(HwConfig), ctypes.POINTER(p), ctypes.c_char_p, sz]),
+        "atalla_load": (ctypes.c_int, [ctypes.c_char_p, sz, ctypes.POINTER(HwConfig), ctypes.POINTER(p),
+                                       ctypes.c_char_p, sz]),
         "atalla_program_free": (None, [p]),
         "atalla_program_num_tensors": (u32, [p]),
         "atalla_program_tensor": (ctypes.POINTER(BlobTensor), [p, u32]),
@@ -183,8 +184,8 @@ class CFirmware:
         args = (ctypes.c_uint32 * MAILBOX_MAX_ARGS)()
         nargs, status, value, message = ctypes.c_uint32(), ctypes.c_uint32(), ctypes.c_uint32(), ctypes.c_char_p()
         for i in range(self._lib.atalla_c_firmware_log_size(self.handle)):
-            kind = self._lib.atalla_c_firmware_log_entry(self.handle, i, args, ctypes.byref(nargs), ctypes.byref(status),
-                                                         ctypes.byref(value), ctypes.byref(message))
+            outs = (ctypes.byref(nargs), ctypes.byref(status), ctypes.byref(value), ctypes.byref(message))
+            kind = self._lib.atalla_c_firmware_log_entry(self.handle, i, args, *outs)
             out.append((kind, tuple(args[: nargs.value]), status.value, value.value, message.value.decode()))
         return out
 
