@@ -221,6 +221,19 @@ def test_a_fault_stops_both_models_alike(name, firmware):
     assert ours.firmware_calls() == emulator.firmware_calls()
 
 
+def test_every_run_starts_from_zeroed_memory():
+    """A program that reads DRAM beyond its plan before it writes there: each run reads zeros."""
+    far = CFG.dram_bytes - 4096
+    p = program(*ALLOC, load(dram=far), WAIT0, store(handle=0, ticket=1), command(Opcode.WAIT, ticket=1),
+                load(handle=1, ticket=2), command(Opcode.WAIT, ticket=2), store(handle=1, ticket=3, dram=far),
+                command(Opcode.WAIT, ticket=3))
+    x = np.arange(1, 33, dtype=np.float32).reshape(4, 8)
+    backend = CModelBackend()
+    backend.init(serialize(p))
+    for _ in range(2):
+        assert not backend.execute([x])[0].any()
+
+
 def test_out_of_scratchpad_and_bad_inputs_match():
     blob, x = serialize(program(*ALLOC)), np.zeros((4, 8), np.float32)
     for backend in (EmulatorBackend(sp_capacity=256), CModelBackend(sp_capacity=256)):

@@ -63,7 +63,9 @@ typedef struct atalla_machine atalla_machine;
 atalla_machine *atalla_machine_new(const atalla_program *program); /* NULL if out of host memory */
 void atalla_machine_free(atalla_machine *machine);
 const atalla_program *atalla_machine_program(const atalla_machine *machine);
-uint8_t *atalla_machine_dram(atalla_machine *machine); /* config dram_bytes */
+/* Config dram_bytes. The caller may read it, and write tensors' bytes (below dram_bytes_used) only: the
+ * next run zeroes what the last one could have written, not all of DRAM. */
+uint8_t *atalla_machine_dram(atalla_machine *machine);
 uint8_t *atalla_machine_scratchpad(atalla_machine *machine); /* config sp_bytes */
 
 /* Zero DRAM and the scratchpad, place constants and the command stream, round the inputs (fp32, one

@@ -48,6 +48,7 @@ struct atalla_machine {
     in_flight *flights; /* in the order they started, as the emulator's dict iterates */
     uint32_t num_flights, flights_capacity;
     int ran; /* DRAM and scratchpad have been used */
+    uint64_t dram_dirty_end; /* no byte at or beyond it has been written since DRAM was last zero */
     const atalla_firmware *firmware;
     uint64_t counts[ATALLA_NUM_OPCODES][256];
     int64_t fault_index;
@@ -144,7 +145,11 @@ void atalla_dma_transfer(atalla_machine *m, const uint32_t *args) {
             memset(sp_row, 0, row_bytes);
             for (uint64_t c = 0; c < cols; c++) sp_row[c] = dram[row_base + c * col_stride];
         } else {
-            for (uint64_t c = 0; c < cols; c++) dram[row_base + c * col_stride] = sp_row[c];
+            for (uint64_t c = 0; c < cols; c++) {
+                const uint64_t e = row_base + c * col_stride;
+                dram[e] = sp_row[c];
+                if (2 * e + 2 > m->dram_dirty_end) m->dram_dirty_end = 2 * e + 2;
+            }
         }
     }
 }
@@ -561,11 +566,15 @@ static int execute_one(atalla_machine *m, const atalla_command *cmd, int *ended)
 
 static void reset(atalla_machine *m) {
     const atalla_program *p = m->program;
-    if (m->ran) { /* a new machine's memory is zero already (calloc): not touching it spares the pages */
-        memset(m->dram, 0, m->cfg.dram_bytes);
+    /* A new machine's memory is zero already (calloc). After a run only the bytes below dram_dirty_end can
+     * be other than zero: the image, the tensors (inputs, host ops' results) and what DMA stores wrote. */
+    if (m->ran) {
+        memset(m->dram, 0, m->dram_dirty_end);
         memset(m->sp, 0, m->cfg.sp_bytes);
     }
     m->ran = 1;
+    const uint64_t stream_end = p->program_dram_offset + (uint64_t)p->num_commands * ATALLA_COMMAND_BYTES;
+    m->dram_dirty_end = stream_end > p->dram_bytes_used ? stream_end : p->dram_bytes_used;
     memset(m->handles, 0, sizeof m->handles);
     memset(m->counts, 0, sizeof m->counts);
     m->num_flights = 0;
