@@ -28,7 +28,7 @@ from atalla.config import CONFIGS, HardwareConfig
 from atalla.isa import BF16_BYTES
 from compiler.driver import compile_model
 from golden.reference import golden_outputs
-from golden.zoo import ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.check import check
 from runtime.emulator import Emulator
 from runtime.interface import RunError
@@ -110,7 +110,7 @@ def cosim_speed(work: Path) -> list[dict]:
     exactly); both time the same window, from the start pulse to the end of the program. Best of
     SPEED_REPEATS each: the runs are short, and another process on the machine shows up in one run."""
     rows = []
-    for model in sorted(ZOO):
+    for model in REGRESSION_MODELS:
         module, inputs = ZOO[model]()
         blob = compile_model(module, inputs, CONFIGS["small"], model).blob()
         cosim_wall, replay_wall = [], []
@@ -142,7 +142,7 @@ def end_to_end() -> dict:
 
 def emulator_vs_pytorch(repeats: int = 5) -> list[dict]:
     rows = []
-    for model in sorted(ZOO):
+    for model in REGRESSION_MODELS:
         module, inputs = ZOO[model]()
         program = compile_model(module, inputs, CONFIGS["small"], model).program
         values = [x.numpy() for x in inputs]
@@ -166,7 +166,7 @@ def emulator_vs_pytorch(repeats: int = 5) -> list[dict]:
 def memory_planner() -> list[dict]:
     rows = []
     for config in ("small", "atalla32"):
-        for model in sorted(ZOO):
+        for model in REGRESSION_MODELS:
             module, inputs = ZOO[model]()
             plan = compile_model(module, inputs, CONFIGS[config], model).program.metadata["memory_plan"]
             rows.append({"config": config, "model": model, **plan})

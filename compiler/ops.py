@@ -25,6 +25,7 @@ from compiler.kernels import conv as conv_kernel
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
 from compiler.kernels import exp as exp_kernel
+from compiler.kernels import gather as gather_kernel
 from compiler.kernels import gemm as gemm_kernel
 from compiler.kernels import pool as pool_kernel
 from compiler.kernels import rownorm
@@ -33,6 +34,7 @@ from compiler.kernels.pointwise import pointwise
 from compiler.values import View
 
 aten = torch.ops.aten
+ROW_ID_DTYPES = (torch.int64, torch.int32)  # what a model's row-id input may be; DRAM holds int32
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,16 @@ class OpEntry:
     check: Callable | None = None  # (node, *args, **kwargs) -> reason it cannot run here, or None
     layout: bool = False  # a view: no commands
     takes_constants: bool = False  # may read boolean or integer compile-time values (masks), as torch tensors
+    reads_row_ids: bool = False  # reads an input's integer row ids at run time (an embedding's indices)
 
 
 REGISTRY: dict[object, OpEntry] = {}
 
 
-def register(*targets, check=None, layout=False, takes_constants=False):
+def register(*targets, check=None, layout=False, takes_constants=False, reads_row_ids=False):
     def wrap(fn):
         for t in targets:
-            REGISTRY[t] = OpEntry(fn, check, layout, takes_constants)
+            REGISTRY[t] = OpEntry(fn, check, layout, takes_constants, reads_row_ids)
         return fn
 
     return wrap
@@ -62,8 +65,11 @@ def unsupported_reason(node, folded: dict | None = None) -> str | None:
     entry = REGISTRY.get(node.target)
     if entry is None:
         return f"no Atalla kernel for {node.target}"
+    # Integers that are not compile-time values are an input's row ids: views pass them on, an
+    # embedding reads them (DRAM holds them as int32); nothing else computes with them.
+    ints_ok = entry.layout or entry.reads_row_ids
     for v in _tensor_metas(node, skip=folded if entry.takes_constants else ()):
-        if v.dtype != torch.float32:
+        if v.dtype != torch.float32 and not (ints_ok and v.dtype in ROW_ID_DTYPES):
             return f"{v.dtype} tensors are not supported on Atalla"
         if v.numel() == 0:
             return "zero-size tensors are not supported on Atalla"
@@ -458,6 +464,35 @@ def _join(ctx, node, tensors, dim=0):
         place = _join_part(node, out, i)
         if not (part.buffer is out.buffer and part == place):  # not already written in place
             copy_kernel.copy(ctx.em, place, part)
+    return out
+
+
+def _embedding_check(node, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    if indices.meta["val"].dtype not in ROW_ID_DTYPES:
+        return f"row ids of dtype {indices.meta['val'].dtype}"
+    return None
+
+
+@register(aten.embedding.default, check=_embedding_check, reads_row_ids=True)
+def _embedding(ctx, node, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """padding_idx and the rest change only the gradient; the lookup is table rows by id."""
+    if weight.ndim != 2:
+        raise CompileError(f"embedding table of shape {list(weight.shape)} is not 2-D")
+    table = ctx.contiguous_constant(weight) if weight.strides[-1] != 1 else weight
+    if table.strides[-1] != 1:
+        table = ctx.materialize(table, f"{node.name}_table")
+    row_ids = ctx.reshape(indices, (-1,))
+    if row_ids.numel > 1 and row_ids.strides != (1,):
+        raise CompileError(f"the row ids {node.args[1].name} are not contiguous in DRAM")
+    ctx.bound_row_ids(row_ids, table.shape[0], node)
+    out = ctx.output(node)
+    flat = out.reshape((-1, table.shape[1]))
+    if flat is None or flat.strides != (table.shape[1], 1):
+        flat = View.of(ctx.new_buffer(f"{node.name}_rows", (row_ids.numel, table.shape[1]), Role.INTERMEDIATE))
+        gather_kernel.embedding(ctx.em, flat, table, row_ids)
+        materialize(ctx, out, flat.reshape(out.shape))
+        return out
+    gather_kernel.embedding(ctx.em, flat, table, row_ids)
     return out
 
 
