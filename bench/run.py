@@ -7,6 +7,8 @@
 3. End to end: wall time of `atalla run mlp --backend rtl` (what `make sim` runs), warm and cold.
 4. Emulator: time to run each zoo model's blob vs PyTorch eager on the same inputs.
 5. Memory planner: DRAM peak vs the liveness lower bound, per zoo model.
+6. The GPT-2-small decoder block (zoo gpt2_block) on atalla32's RTL: cycles, array utilization over
+   the whole block, wall time and simulated cycles per second. (All of GPT-2: `make bench-gpt2`.)
 
 Prints one table per figure and writes bench/results.json and bench/efficiency.png.
 """
@@ -126,6 +128,16 @@ def cosim_speed(work: Path) -> list[dict]:
     return rows
 
 
+def gpt2_block_on_atalla32(work: Path) -> dict:
+    cfg = CONFIGS["atalla32"]
+    module, inputs = ZOO["gpt2_block"]()
+    blob = compile_model(module, inputs, cfg, "gpt2_block").blob()
+    run = checked(blob, module, inputs, RtlBackend(work / "gpt2_block", quiet=True), "gpt2_block on atalla32")
+    return {"model": "gpt2_block", "config": cfg.name, "cycles": run["cycles"],
+            "array_utilization": run["array_utilization"], "wall_seconds": run["wall_seconds"],
+            "sim_cycles_per_second": run["sim_cycles_per_second"]}
+
+
 def end_to_end() -> dict:
     """Wall time of the command `make sim MODEL=mlp` runs, with the design built (warm) and not (cold)."""
     command = [sys.executable, "-m", "cli", "run", "mlp", "--backend", "rtl"]
@@ -207,12 +219,14 @@ def main() -> int:
         gemms = gemm_efficiency(work)
         print("measuring co-simulation speed...", file=sys.stderr)
         speed = cosim_speed(work)
+        print("running the GPT-2 block on atalla32 (minutes)...", file=sys.stderr)
+        block = gpt2_block_on_atalla32(work)
     print("measuring end-to-end time (a cold build takes minutes)...", file=sys.stderr)
     e2e = end_to_end()
     emulator = emulator_vs_pytorch()
     planner = memory_planner()
     results = {"gemm": gemms, "cosim_speed": speed, "end_to_end": e2e, "emulator": emulator,
-               "memory_planner": planner}
+               "memory_planner": planner, "gpt2_block": block}
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(gemms, OUT / "efficiency.png")
 
@@ -241,6 +255,10 @@ def main() -> int:
                                                                           "ratio"],
                 [[r["config"], r["model"], r["peak_bytes"], r["lower_bound_bytes"],
                   f"{r['peak_over_lower_bound']:.3f}"] for r in planner]))
+    print(table("6. The GPT-2-small decoder block on the RTL", ["model", "config", "cycles", "array utilization",
+                                                                 "wall s", "simulated cycles/s"],
+                [[block["model"], block["config"], block["cycles"], f"{block['array_utilization']:.1%}",
+                  f"{block['wall_seconds']:.0f}", f"{block['sim_cycles_per_second']:,.0f}"]]))
     print(f"wrote {OUT / 'results.json'} and {OUT / 'efficiency.png'}")
     return 0
 

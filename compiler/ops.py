@@ -553,11 +553,14 @@ register(aten.silu.default)(_activation("silu"))
 
 
 def _reduced_dim(node, x, dim=None, *rest, dtype=None, **kwargs) -> str | None:
-    """Why this reduction is not over exactly one dim of a float32 result, or None."""
+    """Why this reduction is not over one or more named dims of a float32 result, or None."""
     if dtype not in (None, torch.float32):
         return f"{node.target} with dtype {dtype}"
     dims = [dim] if isinstance(dim, int) else list(dim or [])
-    return None if len(dims) == 1 and x.meta["val"].dim() > 0 else f"{node.target} over dims {dim}: only one dim"
+    ndim = x.meta["val"].dim()
+    if not dims or ndim == 0:
+        return f"{node.target} over dims {dim}: name the dims"
+    return None if len({d % ndim for d in dims}) == len(dims) else f"{node.target} over dims {dim}: a dim twice"
 
 
 def _correction(node, x, dim=None, *, correction=None, keepdim=False):
@@ -568,12 +571,18 @@ def _correction(node, x, dim=None, *, correction=None, keepdim=False):
 
 
 def _reduce(ctx, node, x: View, dim, keepdim: bool, stat: str, correction: int = 0) -> View:
-    """stat over one dim: it is permuted last, and the result viewed with that dim kept (size 1)."""
+    """stat over some dims: they are permuted last and merged into one (in their order: the sum's
+    order, docs/numerics.md), and the result viewed with those dims kept (size 1)."""
     out = ctx.output(node)
-    d = (dim if isinstance(dim, int) else dim[0]) % x.ndim
-    kept = out if keepdim else out.unsqueeze(d)
-    last = lambda v: v.permute([i for i in range(v.ndim) if i != d] + [d])  # noqa: E731
-    rownorm.row_stat(ctx.em, stat, last(kept), last(x), correction)
+    dims = sorted({d % x.ndim for d in ([dim] if isinstance(dim, int) else dim)})
+    kept = out
+    if not keepdim:
+        for d in dims:
+            kept = kept.unsqueeze(d)
+    order = [i for i in range(x.ndim) if i not in dims] + dims
+    lead = tuple(x.shape[i] for i in order[: x.ndim - len(dims)])
+    rows = ctx.reshape(x.permute(order), lead + (math.prod(x.shape[d] for d in dims),))
+    rownorm.row_stat(ctx.em, stat, kept.permute(order).reshape(lead + (1,)), rows, correction)
     return out
 
 
@@ -585,6 +594,22 @@ def _sum(ctx, node, x, dim, keepdim=False, *, dtype=None):
 @register(aten.mean.dim, check=_reduced_dim)
 def _mean(ctx, node, x, dim, keepdim=False, *, dtype=None):
     return _reduce(ctx, node, x, dim, keepdim, "mean")
+
+
+def _whole_tensor(node, x, *, dtype=None):
+    if dtype not in (None, torch.float32):
+        return f"{node.target} with dtype {dtype}"
+    return None if x.meta["val"].dim() > 0 else f"{node.target} of a 0-dim tensor"
+
+
+@register(aten.sum.default, check=_whole_tensor)
+def _sum_all(ctx, node, x, *, dtype=None):
+    return _reduce(ctx, node, x, list(range(x.ndim)), False, "sum")
+
+
+@register(aten.mean.default, check=_whole_tensor)
+def _mean_all(ctx, node, x, *, dtype=None):
+    return _reduce(ctx, node, x, list(range(x.ndim)), False, "mean")
 
 
 @register(aten.var.correction, check=_correction)
