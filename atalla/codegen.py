@@ -105,6 +105,7 @@ def _scalars() -> list[tuple[str, int, str]]:
         ("GEMM_QUEUE_DEPTH", isa.GEMM_QUEUE_DEPTH, "GEMM commands the GEMM unit holds"),
         ("BF16_BYTES", isa.BF16_BYTES, "a bf16 element; a scratchpad row holds lanes of them"),
         ("SP_ROWS_PER_FP32_ROW", isa.SP_ROWS_PER_FP32_ROW, "scratchpad rows an fp32 tile row takes"),
+        ("INDEX_BYTES", isa.INDEX_BYTES, "a GATHER's row id: an int32"),
     ]
 
 
@@ -258,6 +259,10 @@ def c_header() -> str:
     for cls, prefix, type_name in BLOB_ENUMS:
         lines += _c_enum(cls, prefix, type_name)
     lines += [f"#define ATALLA_DTYPE_{d.name}_BYTES {n}" for d, n in bf.DTYPE_BYTES.items()]
+    lines += ["/* Bytes of an element of a dtype (0: not a dtype). */",
+              "static inline uint32_t atalla_dtype_bytes(uint32_t dtype) {", "    switch (dtype) {"]
+    lines += [f"    case ATALLA_DTYPE_{d.name}: return ATALLA_DTYPE_{d.name}_BYTES;" for d in bf.DTYPE_BYTES]
+    lines += ["    default: return 0;", "    }", "}"]
     for rec in bf.RECORDS:
         lines += [""] + _c_struct(rec)
     lines += ["",

@@ -7,7 +7,9 @@
 3. End to end: wall time of `atalla run mlp --backend rtl` (what `make sim` runs), warm and cold.
 4. Emulator: time to run each zoo model's blob vs PyTorch eager on the same inputs.
 5. Memory planner: DRAM peak vs the liveness lower bound, per zoo model.
-6. C model: run time of `--backend cmodel` vs the emulator on mlp and GPT-2-shaped models (checked
+6. The GPT-2-small decoder block (zoo gpt2_block) on atalla32's RTL: cycles, array utilization over
+   the whole block, wall time and simulated cycles per second. (All of GPT-2: `make bench-gpt2`.)
+7. C model: run time of `--backend cmodel` vs the emulator on mlp and GPT-2-shaped models (checked
    bit-exact first).
 
 Prints one table per figure and writes bench/results.json and bench/efficiency.png.
@@ -30,7 +32,7 @@ from atalla.config import CONFIGS, HardwareConfig
 from atalla.isa import BF16_BYTES
 from compiler.driver import compile_model
 from golden.reference import golden_outputs
-from golden.zoo import ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.check import check
 from runtime.cmodel.backend import CModelBackend
 from runtime.emulator import Emulator
@@ -114,7 +116,7 @@ def cosim_speed(work: Path) -> list[dict]:
     exactly); both time the same window, from the start pulse to the end of the program. Best of
     SPEED_REPEATS each: the runs are short, and another process on the machine shows up in one run."""
     rows = []
-    for model in sorted(ZOO):
+    for model in REGRESSION_MODELS:
         module, inputs = ZOO[model]()
         blob = compile_model(module, inputs, CONFIGS["small"], model).blob()
         cosim_wall, replay_wall = [], []
@@ -128,6 +130,16 @@ def cosim_speed(work: Path) -> list[dict]:
                      "replay_wall_seconds": min(replay_wall), "replay_cycles_per_second": cycles / min(replay_wall),
                      "cosim_over_replay": min(replay_wall) / min(cosim_wall)})
     return rows
+
+
+def gpt2_block_on_atalla32(work: Path) -> dict:
+    cfg = CONFIGS["atalla32"]
+    module, inputs = ZOO["gpt2_block"]()
+    blob = compile_model(module, inputs, cfg, "gpt2_block").blob()
+    run = checked(blob, module, inputs, RtlBackend(work / "gpt2_block", quiet=True), "gpt2_block on atalla32")
+    return {"model": "gpt2_block", "config": cfg.name, "cycles": run["cycles"],
+            "array_utilization": run["array_utilization"], "wall_seconds": run["wall_seconds"],
+            "sim_cycles_per_second": run["sim_cycles_per_second"]}
 
 
 def end_to_end() -> dict:
@@ -146,7 +158,7 @@ def end_to_end() -> dict:
 
 def emulator_vs_pytorch(repeats: int = 5) -> list[dict]:
     rows = []
-    for model in sorted(ZOO):
+    for model in REGRESSION_MODELS:
         module, inputs = ZOO[model]()
         program = compile_model(module, inputs, CONFIGS["small"], model).program
         values = [x.numpy() for x in inputs]
@@ -168,12 +180,12 @@ def emulator_vs_pytorch(repeats: int = 5) -> list[dict]:
 
 
 def cmodel_models() -> list[tuple[str, str, torch.nn.Module, tuple]]:
-    """(name, config, module, inputs): mlp, the Hugging Face GPT-2 of the tests, a GPT-2-small layer."""
-    from golden.hf import gpt2, gpt2_block
+    """(name, config, module, inputs): mlp, the Hugging Face GPT-2 of the tests, the zoo's GPT-2-small block."""
+    from golden.hf import gpt2
 
     torch.manual_seed(0)
     return [("mlp", "small", *ZOO["mlp"]()), ("gpt2 (2 layers, d 64)", "small", gpt2(), (torch.randn(2, 16, 64),)),
-            ("gpt2_block (GPT-2 small layer)", "atalla32", gpt2_block(), (torch.randn(1, 64, 768),))]
+            ("gpt2_block", "atalla32", *ZOO["gpt2_block"]())]
 
 
 def cmodel_vs_emulator(repeats: int = 5, emulator_budget_seconds: float = 30.0) -> list[dict]:
@@ -206,7 +218,7 @@ def cmodel_vs_emulator(repeats: int = 5, emulator_budget_seconds: float = 30.0) 
 def memory_planner() -> list[dict]:
     rows = []
     for config in ("small", "atalla32"):
-        for model in sorted(ZOO):
+        for model in REGRESSION_MODELS:
             module, inputs = ZOO[model]()
             plan = compile_model(module, inputs, CONFIGS[config], model).program.metadata["memory_plan"]
             rows.append({"config": config, "model": model, **plan})
@@ -247,6 +259,8 @@ def main() -> int:
         gemms = gemm_efficiency(work)
         print("measuring co-simulation speed...", file=sys.stderr)
         speed = cosim_speed(work)
+        print("running the GPT-2 block on atalla32 (minutes)...", file=sys.stderr)
+        block = gpt2_block_on_atalla32(work)
     print("measuring end-to-end time (a cold build takes minutes)...", file=sys.stderr)
     e2e = end_to_end()
     emulator = emulator_vs_pytorch()
@@ -254,7 +268,7 @@ def main() -> int:
     print("measuring the C model against the emulator...", file=sys.stderr)
     cmodel = cmodel_vs_emulator()
     results = {"gemm": gemms, "cosim_speed": speed, "end_to_end": e2e, "emulator": emulator,
-               "memory_planner": planner, "cmodel": cmodel}
+               "memory_planner": planner, "gpt2_block": block, "cmodel": cmodel}
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(gemms, OUT / "efficiency.png")
 
@@ -283,7 +297,11 @@ def main() -> int:
                                                                           "ratio"],
                 [[r["config"], r["model"], r["peak_bytes"], r["lower_bound_bytes"],
                   f"{r['peak_over_lower_bound']:.3f}"] for r in planner]))
-    print(table("6. C model vs emulator (each one's run time, best of 5; bit-exact checked first)",
+    print(table("6. The GPT-2-small decoder block on the RTL", ["model", "config", "cycles", "array utilization",
+                                                                 "wall s", "simulated cycles/s"],
+                [[block["model"], block["config"], block["cycles"], f"{block['array_utilization']:.1%}",
+                  f"{block['wall_seconds']:.0f}", f"{block['sim_cycles_per_second']:,.0f}"]]))
+    print(table("7. C model vs emulator (each one's run time, best of 5; bit-exact checked first)",
                 ["model", "config", "commands", "emulator s", "cmodel s", "speedup"],
                 [[r["model"], r["config"], r["commands"], f"{r['emulator_seconds']:.3f}", f"{r['cmodel_seconds']:.4f}",
                   f"{r['speedup']:.0f}x"] for r in cmodel]))

@@ -212,8 +212,8 @@ def _rtl_lines(result, stats: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atalla", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    model_help = ("a zoo model (mlp, attention, mha, host_fallback, basic_module, vit_micro, alexnet_small) "
-                  "or path/to/file.py:factory")
+    model_help = ("a zoo model (mlp, attention, mha, host_fallback, basic_module, vit_micro, alexnet_small, "
+                  "gpt2_block, gpt2) or path/to/file.py:factory")
 
     def common(p, what: str = model_help):
         p.add_argument("model", help=what)

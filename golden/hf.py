@@ -1,6 +1,6 @@
-"""Hugging Face base models built from small configs with random weights (nothing is downloaded),
-fed `inputs_embeds` (float) and returning the last hidden state. Needs the `models` extra
-(transformers); nothing else of the product imports this module."""
+"""Hugging Face base models built from configs with random weights (nothing is downloaded), fed
+token ids (their embedding on Atalla) or `inputs_embeds` (float), returning the last hidden state.
+Needs the `models` extra (transformers); the zoo imports it only to build its GPT-2."""
 
 from __future__ import annotations
 
@@ -20,16 +20,34 @@ class FromEmbeddings(torch.nn.Module):
         return self.model(inputs_embeds=embeds, use_cache=False).last_hidden_state
 
 
+class FromTokenIds(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        return self.model(input_ids=input_ids, use_cache=False).last_hidden_state
+
+
+def _small_gpt2() -> GPT2Model:
+    return GPT2Model(GPT2Config(n_embd=64, n_head=2, n_layer=2, n_positions=16, vocab_size=128, bos_token_id=0,
+                                eos_token_id=0)).eval()
+
+
 def gpt2() -> FromEmbeddings:
     """Two layers, two heads, width 64: inputs (batch, seq <= 16, 64)."""
-    return FromEmbeddings(GPT2Model(GPT2Config(n_embd=64, n_head=2, n_layer=2, n_positions=16, vocab_size=128,
-                                               bos_token_id=0, eos_token_id=0))).eval()
+    return FromEmbeddings(_small_gpt2())
 
 
-def gpt2_block() -> FromEmbeddings:
-    """One GPT-2-small layer (width 768, 12 heads): inputs (batch, seq <= 64, 768). The bench's big model."""
-    return FromEmbeddings(GPT2Model(GPT2Config(n_embd=768, n_head=12, n_layer=1, n_positions=64, vocab_size=128,
-                                               bos_token_id=0, eos_token_id=0))).eval()
+def gpt2_tokens() -> FromTokenIds:
+    """The same model fed token ids: inputs (batch, seq <= 16) in [0, 128)."""
+    return FromTokenIds(_small_gpt2())
+
+
+def gpt2_small() -> FromTokenIds:
+    """GPT-2 small as `GPT2Config()` defines it (12 layers, 12 heads, width 768, 124M parameters),
+    random weights, fed token ids: inputs (batch, seq <= 1024) in [0, 50257)."""
+    return FromTokenIds(GPT2Model(GPT2Config()).eval())
 
 
 def bert() -> FromEmbeddings:

@@ -28,6 +28,7 @@
 #define ATALLA_GEMM_QUEUE_DEPTH 4  /* GEMM commands the GEMM unit holds */
 #define ATALLA_BF16_BYTES 2  /* a bf16 element; a scratchpad row holds lanes of them */
 #define ATALLA_SP_ROWS_PER_FP32_ROW 2  /* scratchpad rows an fp32 tile row takes */
+#define ATALLA_INDEX_BYTES 4  /* a GATHER's row id: an int32 */
 #define ATALLA_REF_ROW_MASK 0x00ffffffu
 
 /* Opcode values */
@@ -136,12 +137,14 @@ static inline const char *atalla_mailbox_call_name(uint32_t value) {
 enum atalla_dma_direction {
     ATALLA_DMA_DIR_LOAD = 0,
     ATALLA_DMA_DIR_STORE = 1,
+    ATALLA_DMA_DIR_GATHER = 2,
 };
 /* The Python name of a value (as messages print it), or NULL. */
 static inline const char *atalla_dma_direction_name(uint32_t value) {
     switch (value) {
     case 0: return "LOAD";
     case 1: return "STORE";
+    case 2: return "GATHER";
     default: return 0;
     }
 }
@@ -218,6 +221,7 @@ static inline const char *atalla_trace_event_name(uint32_t value) {
 #define ATALLA_FLAG_C_BF16 0x0040u
 #define ATALLA_FLAG_C_ROW 0x0080u
 #define ATALLA_FLAG_D_BF16 0x0100u
+#define ATALLA_FLAG_GATHER 0x0200u
 #define ATALLA_BMODE_SHIFT 4
 #define ATALLA_BMODE_MASK 0x0030u
 #define ATALLA_GEMM_FLAGS 0x01c1u  /* the flag bits a GEMM defines */
@@ -317,7 +321,7 @@ ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_com
 
 #define ATALLA_BLOB_MAGIC "ATLB"
 #define ATALLA_BLOB_MAGIC_U32 0x424c5441u  /* magic read as a LE u32 */
-#define ATALLA_BLOB_VERSION_MAJOR 2  /* must equal the blob's */
+#define ATALLA_BLOB_VERSION_MAJOR 3  /* must equal the blob's */
 #define ATALLA_BLOB_VERSION_MINOR 0  /* the blob's may be lower, never higher */
 #define ATALLA_BLOB_NO_CONSTANT 0xffffffffu
 #define ATALLA_BLOB_MAX_DIMS 6
@@ -349,11 +353,13 @@ static inline const char *atalla_section_kind_name(uint32_t value) {
 /* DType values */
 enum atalla_dtype {
     ATALLA_DTYPE_BF16 = 1,
+    ATALLA_DTYPE_INT32 = 2,
 };
 /* The Python name of a value (as messages print it), or NULL. */
 static inline const char *atalla_dtype_name(uint32_t value) {
     switch (value) {
     case 1: return "BF16";
+    case 2: return "INT32";
     default: return 0;
     }
 }
@@ -377,6 +383,15 @@ static inline const char *atalla_role_name(uint32_t value) {
 }
 
 #define ATALLA_DTYPE_BF16_BYTES 2
+#define ATALLA_DTYPE_INT32_BYTES 4
+/* Bytes of an element of a dtype (0: not a dtype). */
+static inline uint32_t atalla_dtype_bytes(uint32_t dtype) {
+    switch (dtype) {
+    case ATALLA_DTYPE_BF16: return ATALLA_DTYPE_BF16_BYTES;
+    case ATALLA_DTYPE_INT32: return ATALLA_DTYPE_INT32_BYTES;
+    default: return 0;
+    }
+}
 
 struct atalla_blob_header {
     char magic[4];
@@ -428,8 +443,9 @@ struct atalla_blob_tensor {
     uint8_t reserved;
     uint32_t shape[6];
     uint32_t strides[6];
+    uint32_t index_bound;
 } __attribute__((packed));
-ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_tensor) == 72, "atalla_blob_tensor must be 72 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_tensor) == 76, "atalla_blob_tensor must be 76 bytes");
 
 struct atalla_blob_host_op {
     uint32_t target_offset;

@@ -17,6 +17,7 @@ package atalla_pkg;
   localparam int GEMM_QUEUE_DEPTH = 4;  // GEMM commands the GEMM unit holds
   localparam int BF16_BYTES = 2;  // a bf16 element; a scratchpad row holds lanes of them
   localparam int SP_ROWS_PER_FP32_ROW = 2;  // scratchpad rows an fp32 tile row takes
+  localparam int INDEX_BYTES = 4;  // a GATHER's row id: an int32
   localparam int REF_ROW_MASK = 32'h00ffffff;
 
   // Opcode values
@@ -69,7 +70,8 @@ package atalla_pkg;
   // DmaDirection values
   typedef enum logic [31:0] {
     DMA_DIR_LOAD = 32'd0,
-    DMA_DIR_STORE = 32'd1
+    DMA_DIR_STORE = 32'd1,
+    DMA_DIR_GATHER = 32'd2
   } dma_direction_e;
 
   // Mailbox response status (firmware -> DUT). Anything but OK halts the program with a fault.
@@ -119,6 +121,7 @@ package atalla_pkg;
   localparam logic [15:0] FLAG_C_BF16 = 16'h0040;
   localparam logic [15:0] FLAG_C_ROW = 16'h0080;
   localparam logic [15:0] FLAG_D_BF16 = 16'h0100;
+  localparam logic [15:0] FLAG_GATHER = 16'h0200;
   localparam int BMODE_SHIFT = 4;
   localparam logic [15:0] BMODE_MASK = 16'h0030;
 

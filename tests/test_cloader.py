@@ -21,7 +21,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from atalla.blob_format import HEADER, HOST_OP, SECTION, SECTION_ALIGN, TENSOR, Role, SectionKind
+from atalla.blob_format import HEADER, HOST_OP, SECTION, SECTION_ALIGN, TENSOR, DType, Role, SectionKind
 from atalla.config import CONFIGS
 from atalla.isa import BMODE_SHIFT, BMode, Flag, Opcode, VecFunc, command, make_ref
 from atalla.program import HostOp, Program, TensorInfo
@@ -68,7 +68,7 @@ def tiny_program(**changes) -> Program:
     ]
     fields = dict(config=CFG, tensors=tensors, constants=bytes(range(128)), commands=commands,
                   host_ops=[HostOp("aten.gelu.default", [{"tensor": 2}], {"approximate": "tanh"}, [3])],
-                  program_dram_offset=1024, dram_bytes_used=1024 + 32 * len(commands),
+                  program_dram_offset=1024, dram_bytes_used=1024 + 32 * 20,
                   metadata={"model": "tiny", "ops": {"gemm": 1}, "version": "0.1.0"})
     fields.update(changes)
     return Program(**fields)
@@ -80,7 +80,13 @@ def seeds() -> tuple[bytes, ...]:
     for name in ("host_fallback", "basic_module"):
         module, inputs = ZOO[name]()
         zoo.append(compile_model(module, inputs, CFG, name).blob())
-    return (serialize(tiny_program()), *zoo)
+    ids = TensorInfo("ids", Role.INPUT, (2,), 512, dtype=DType.INT32, index_bound=8)
+    gather = command(Opcode.DMA_LOAD, flags=Flag.GATHER, sp=make_ref(0), dram_addr=128, rows=2, cols=8, row_stride=8,
+                     col_stride=512, ticket=3)
+    with_ids = tiny_program(tensors=[*tiny_program().tensors, ids],
+                            commands=[*tiny_program().commands[:2], gather, command(Opcode.WAIT, ticket=3),
+                                      *tiny_program().commands[2:]])
+    return (serialize(tiny_program()), serialize(with_ids), *zoo)
 
 
 # --- taking a blob apart and putting it back with its CRCs right ---------------------------------

@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from atalla.blob_format import Role
+from atalla.blob_format import DType, Role
 from atalla.config import CONFIGS, get_config
 from atalla.isa import BMODE_SHIFT, GEMM_FLAGS, UNARY_FUNCS, BMode, Flag, Opcode, VecFunc, command, make_ref
 from atalla.program import Program, TensorInfo
@@ -20,7 +20,7 @@ from atalla.runtime_abi import RunFailure
 from cli.main import main
 from compiler.driver import compile_model
 from compiler.serialize import serialize
-from golden.zoo import ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.check import check
 from runtime.cmodel import build
 from runtime.cmodel.backend import CModelBackend, CModelError
@@ -37,7 +37,7 @@ def zoo_blob(name: str, config: str = "small") -> tuple[bytes, tuple[np.ndarray,
     return compile_model(module, inputs, CONFIGS[config], name).blob(), tuple(x.numpy() for x in inputs)
 
 
-@pytest.mark.parametrize("name", sorted(ZOO))
+@pytest.mark.parametrize("name", REGRESSION_MODELS)
 def test_every_zoo_model_is_bit_exact_with_the_emulator(name):
     blob, inputs = zoo_blob(name)
     result = check(blob, list(inputs), None, CModelBackend())
@@ -219,6 +219,67 @@ def test_a_fault_stops_both_models_alike(name, firmware):
     index = int(str(expected.value).split()[1])
     assert (got.value.failure, got.value.index) == (failure, index)
     assert ours.firmware_calls() == emulator.firmware_calls()
+
+
+def test_token_ids_gathered_by_dma_are_bit_exact():
+    """GPT-2 fed token ids: INT32 inputs, the embedding's GATHER loads."""
+    import torch
+
+    from golden.hf import gpt2_tokens
+
+    ids = torch.randint(0, 128, (2, 7), generator=torch.Generator().manual_seed(0))
+    blob = compile_model(gpt2_tokens(), (ids,), CFG, "gpt2_tokens").blob()
+    result = check(blob, [ids.numpy()], None, CModelBackend())
+    assert result.mismatches == [] and result.firmware_calls_equal
+    assert result.program.tensors[0].dtype == DType.INT32
+
+
+def gather_program(*cmds) -> Program:
+    """x (4 x 8, a table of 4 rows) at 0, y at 64, ids (4 int32 row ids into x) at 128."""
+    tensors = [TensorInfo("x", Role.INPUT, (4, 8), 0), TensorInfo("y", Role.OUTPUT, (4, 8), 64),
+               TensorInfo("ids", Role.INPUT, (4,), 128, dtype=DType.INT32, index_bound=4)]
+    return Program(CFG, tensors, b"", [*cmds, command(Opcode.END)], [], 192, 192 + 32 * (len(cmds) + 1))
+
+
+def gather(ids=128, ticket=0):
+    return command(Opcode.DMA_LOAD, flags=Flag.GATHER, sp=make_ref(0), dram_addr=0, rows=4, cols=8, row_stride=8,
+                   col_stride=ids, ticket=ticket)
+
+
+GATHER_FAULTS = {
+    "ids outside DRAM": gather_program(ALLOC[0], gather(ids=CFG.dram_bytes - 8)),
+    "ids a store still writes": gather_program(*ALLOC, store(dram=128), gather()),
+    "table rows a store still writes": gather_program(*ALLOC, store(dram=0), gather()),
+    "a store onto ids being read": gather_program(*ALLOC, gather(), store(dram=128)),
+    "gathered rows in use": gather_program(*ALLOC, gather(), vec(src=0)),
+}
+
+
+@pytest.mark.parametrize("name", GATHER_FAULTS)
+def test_a_gather_fault_stops_both_models_alike(name):
+    blob = serialize(GATHER_FAULTS[name])
+    inputs = [np.arange(32, dtype=np.float32).reshape(4, 8), np.array([3, 0, 2, 1])]
+    emulator, ours = EmulatorBackend(), CModelBackend()
+    emulator.init(blob), ours.init(blob)
+    with pytest.raises(EmulatorError) as expected:
+        emulator.execute(inputs)
+    with pytest.raises(CModelError) as got:
+        ours.execute(inputs)
+    assert str(got.value) == str(expected.value)
+    assert ours.firmware_calls() == emulator.firmware_calls()
+
+
+def test_row_ids_out_of_range_are_refused_alike():
+    blob = serialize(gather_program(ALLOC[0], gather(), command(Opcode.WAIT, ticket=0)))
+    x = np.zeros((4, 8), np.float32)
+    for ids in (np.array([0, 1, 4, 9]), np.array([0.5, 1, 2, 3])):
+        messages = []
+        for backend in (EmulatorBackend(), CModelBackend()):
+            backend.init(blob)
+            with pytest.raises((EmulatorError, CModelError)) as info:
+                backend.execute([x, ids])
+            messages.append(str(info.value))
+        assert messages[0] == messages[1]
 
 
 def test_every_run_starts_from_zeroed_memory():

@@ -68,11 +68,12 @@ const atalla_program *atalla_machine_program(const atalla_machine *machine);
 uint8_t *atalla_machine_dram(atalla_machine *machine);
 uint8_t *atalla_machine_scratchpad(atalla_machine *machine); /* config sp_bytes */
 
-/* Zero DRAM and the scratchpad, place constants and the command stream, round the inputs (fp32, one
- * buffer per input tensor in table order, numel elements each) to bf16 into DRAM, run to END, and widen
- * the outputs into outputs[]. Returns ATALLA_RUN_OK or the failure class; atalla_machine_message says
- * what went wrong in the emulator's words ("command 12 (VEC.ADD): ..."). */
-int atalla_execute(atalla_machine *machine, const atalla_firmware *firmware, const float *const *inputs,
+/* Zero DRAM and the scratchpad, place constants and the command stream, write the inputs (one buffer
+ * per input tensor in table order, numel elements each: fp32 for a BF16 tensor, rounded to bf16; int32
+ * row ids for an INT32 one, each checked against its index_bound), run to END, and widen the outputs
+ * (BF16) into outputs[]. Returns ATALLA_RUN_OK or the failure class; atalla_machine_message says what
+ * went wrong in the emulator's words ("command 12 (VEC.ADD): ..."). */
+int atalla_execute(atalla_machine *machine, const atalla_firmware *firmware, const void *const *inputs,
                    float *const *outputs);
 const char *atalla_machine_message(const atalla_machine *machine);
 int64_t atalla_machine_fault_index(const atalla_machine *machine); /* the failing command, -1 if none */

@@ -298,6 +298,7 @@ static int read_config(loader *L, const struct atalla_hw_config *expect) {
     if ((rc = need(L, c->sp_row_bytes % ATALLA_BF16_BYTES == 0 && lanes > 0, "sp_row_bytes must hold whole bf16 elements"))
         || (rc = need(L, c->array_rows <= lanes && c->array_cols <= lanes,
                       "a scratchpad row must hold one array row and one array column of bf16"))
+        || (rc = need(L, c->dma_bytes_per_cycle % ATALLA_INDEX_BYTES == 0, "dma_bytes_per_cycle must hold whole int32 row ids"))
         || (rc = need(L, c->sp_page_bytes % c->sp_row_bytes == 0, "sp_page_bytes must be whole rows"))
         || (rc = need(L, c->sp_bytes % c->sp_page_bytes == 0, "sp_bytes must be whole pages"))
         || (rc = need(L, sp_rows < (1u << 24), "scratchpad rows must fit the 24-bit row field of a buffer reference"))
@@ -422,7 +423,16 @@ static int read_tensors(loader *L) {
         if (tail)
             return tensor_where(L, i),
                    fail(L, ATALLA_LOAD_BAD_TENSOR, "reserved byte or shape/strides beyond ndim %u are not zero", ndim);
-        big nbytes = big_of(ATALLA_DTYPE_BF16_BYTES);
+        if (r.dtype == ATALLA_DTYPE_INT32 && (r.role != ATALLA_ROLE_INPUT || r.index_bound == 0))
+            return tensor_where(L, i), fail(L, ATALLA_LOAD_BAD_TENSOR,
+                                            "an INT32 tensor holds an input's row ids: it must be an INPUT with an "
+                                            "index_bound (it is %s, index_bound %u)", atalla_role_name(r.role),
+                                            r.index_bound);
+        if (r.dtype != ATALLA_DTYPE_INT32 && r.index_bound)
+            return tensor_where(L, i), fail(L, ATALLA_LOAD_BAD_TENSOR,
+                                            "index_bound %u on a %s tensor (only INT32 row ids have one)", r.index_bound,
+                                            atalla_dtype_name(r.dtype));
+        big nbytes = big_of(atalla_dtype_bytes(r.dtype));
         for (uint32_t d = 0; d < ndim; d++) nbytes = big_mul(nbytes, r.shape[d]);
         if (!big_equals_u32(nbytes, r.nbytes)) {
             tensor_where(L, i);
@@ -684,7 +694,8 @@ static int check_command(loader *L, uint32_t i, const uint32_t *w) {
     snprintf(where, sizeof where, "command %u (%s)", i, kind_name(op, func, kind_buf, sizeof kind_buf));
     if (op != ATALLA_OP_VEC && op != ATALLA_OP_GEMM && func)
         return fail(L, ATALLA_LOAD_BAD_COMMAND, "%s: func %u must be 0 outside VEC and GEMM", where, func);
-    const uint32_t allowed = op == ATALLA_OP_GEMM ? ATALLA_GEMM_FLAGS
+    const uint32_t allowed = op == ATALLA_OP_GEMM       ? ATALLA_GEMM_FLAGS
+                             : op == ATALLA_OP_DMA_LOAD ? ATALLA_FLAG_GATHER
                              : op == ATALLA_OP_VEC ? ATALLA_FLAG_DST_FP32 | ATALLA_FLAG_A_FP32 | ATALLA_FLAG_B_FP32
                                                          | ATALLA_BMODE_MASK
                                                    : 0;
@@ -855,4 +866,4 @@ uint32_t atalla_program_count_role(const atalla_program *p, uint32_t role) {
     return n;
 }
 
-uint64_t atalla_tensor_numel(const struct atalla_blob_tensor *t) { return t->nbytes / ATALLA_DTYPE_BF16_BYTES; }
+uint64_t atalla_tensor_numel(const struct atalla_blob_tensor *t) { return t->nbytes / atalla_dtype_bytes(t->dtype); }

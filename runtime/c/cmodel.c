@@ -18,21 +18,29 @@
 #define ATALLA_HW_FLUSH 1 /* x86: GEMM flushes through MXCSR's FTZ and DAZ bits */
 #endif
 #include "program.h"
+#include "pytext.h"
 
 typedef __int128 wide;
 
-#define ATALLA_MAX_VEC_LANES 4096 /* the widest scratchpad row the VEC loops hold on the stack */ /* DRAM spans of a DMA: u32 counts times u32 strides overflow 64 bits */
+#define ATALLA_MAX_VEC_LANES 4096 /* the widest scratchpad row the VEC loops hold on the stack */
 
 typedef struct {
     uint32_t direction, sp_addr, dram_addr, rows, cols, row_stride, col_stride, ticket;
 } dma_desc;
 
+/* The DRAM elements (byte address / 2) a transfer touches, listed when two transfers' ranges meet. */
+typedef struct {
+    dma_desc d;
+    int32_t *ids; /* GATHER: the row ids (owned) */
+    int with_ids; /* GATHER: the ids' own elements count too */
+} dma_block;
+
 typedef struct {
     uint64_t index; /* the DMA command */
     uint32_t ticket;
     int64_t sp_lo, sp_hi; /* byte range [lo, hi) */
-    wide dram_lo, dram_hi; /* DmaDescriptor.dram_span(): [lowest, highest] byte, compared as [lo, hi) */
-    dma_desc desc;
+    wide dram_lo, dram_hi; /* as the emulator keeps it: [lowest, highest] byte, compared as [lo, hi) */
+    dma_block block;
 } in_flight;
 
 typedef struct {
@@ -110,6 +118,7 @@ atalla_machine *atalla_machine_new(const atalla_program *program) {
 
 void atalla_machine_free(atalla_machine *m) {
     if (!m) return;
+    for (uint32_t i = 0; i < m->num_flights; i++) free(m->flights[i].block.ids);
     free(m->dram);
     free(m->sp);
     free(m->flights);
@@ -129,8 +138,14 @@ uint64_t atalla_machine_command_count(const atalla_machine *m, uint32_t opcode, 
 
 /* ---- the DMA engine: the one place a block is addressed ---- */
 
+static int32_t read_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 /* Element (r, c) is DRAM bf16 at dram_addr + 2*(r*row_stride + c*col_stride) and scratchpad tile row r,
- * column c; loads zero the rest of each scratchpad row (atalla/dma.py). */
+ * column c; loads zero the rest of each scratchpad row; a GATHER's row r is table row ids[r] (atalla/dma.py). */
 void atalla_dma_transfer(atalla_machine *m, const uint32_t *args) {
     const uint32_t row_bytes = m->cfg.sp_row_bytes;
     uint16_t *dram = (uint16_t *)m->dram;
@@ -140,6 +155,12 @@ void atalla_dma_transfer(atalla_machine *m, const uint32_t *args) {
     const uint64_t row_stride = args[ATALLA_DMA_ARG_ROW_STRIDE], col_stride = args[ATALLA_DMA_ARG_COL_STRIDE];
     for (uint64_t r = 0; r < rows; r++) {
         uint16_t *sp_row = (uint16_t *)(m->sp + sp_addr + r * row_bytes);
+        if (direction == ATALLA_DMA_DIR_GATHER) { /* row r is table row ids[r]; the ids at col_stride */
+            const int64_t id = read_i32(m->dram + col_stride + (uint64_t)ATALLA_INDEX_BYTES * r);
+            memset(sp_row, 0, row_bytes);
+            memcpy(sp_row, dram + base + id * (int64_t)row_stride, cols * sizeof *sp_row);
+            continue;
+        }
         const uint64_t row_base = base + r * row_stride;
         if (direction == ATALLA_DMA_DIR_LOAD) {
             memset(sp_row, 0, row_bytes);
@@ -164,39 +185,58 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Whether two blocks share a DRAM element (the emulator's np.intersect1d of dram_elements()). */
-static int blocks_share_element(const dma_desc *x, const dma_desc *y) {
-    const uint64_t nx = (uint64_t)x->rows * x->cols, ny = (uint64_t)y->rows * y->cols;
-    if (nx == 0 || ny == 0) return 0;
-    if (nx > (1u << 26) || ny > (1u << 26)) return 1; /* too large to list: taken as sharing, the safe side */
-    int64_t *elems = malloc(nx * sizeof *elems);
-    if (!elems) return 1;
-    size_t n = 0;
-    for (uint64_t r = 0; r < x->rows; r++)
-        for (uint64_t c = 0; c < x->cols; c++)
-            elems[n++] = (int64_t)(x->dram_addr / ATALLA_BF16_BYTES + r * x->row_stride + c * x->col_stride);
-    qsort(elems, n, sizeof *elems, cmp_i64);
-    int shared = 0;
-    for (uint64_t r = 0; r < y->rows && !shared; r++)
-        for (uint64_t c = 0; c < y->cols && !shared; c++) {
-            int64_t e = (int64_t)(y->dram_addr / ATALLA_BF16_BYTES + r * y->row_stride + c * y->col_stride);
-            shared = bsearch(&e, elems, n, sizeof *elems, cmp_i64) != NULL;
-        }
-    free(elems);
+#define MAX_LISTED_ELEMENTS (1u << 26)
+
+/* A block's DRAM elements, sorted; NULL if too many to list (or out of memory). */
+static int64_t *block_elements(const dma_block *b, size_t *count) {
+    const dma_desc *d = &b->d;
+    const uint64_t n = (uint64_t)d->rows * d->cols + (b->with_ids ? 2ull * d->rows : 0);
+    if (n > MAX_LISTED_ELEMENTS) return NULL;
+    int64_t *e = malloc((n + 1) * sizeof *e);
+    if (!e) return NULL;
+    const int64_t base = d->dram_addr / ATALLA_BF16_BYTES;
+    size_t k = 0;
+    for (uint64_t r = 0; r < d->rows; r++) {
+        const int64_t row = d->direction == ATALLA_DMA_DIR_GATHER ? base + (int64_t)b->ids[r] * d->row_stride
+                                                                  : base + (int64_t)(r * d->row_stride);
+        for (uint64_t c = 0; c < d->cols; c++)
+            e[k++] = row + (int64_t)(d->direction == ATALLA_DMA_DIR_GATHER ? c : c * d->col_stride);
+    }
+    if (b->with_ids)
+        for (uint64_t t = 0; t < 2ull * d->rows; t++) e[k++] = d->col_stride / ATALLA_BF16_BYTES + (int64_t)t;
+    qsort(e, k, sizeof *e, cmp_i64);
+    *count = k;
+    return e;
+}
+
+/* Whether two blocks share a DRAM element (the emulator's np.intersect1d of their elements). */
+static int blocks_share_element(const dma_block *x, const dma_block *y) {
+    size_t nx = 0, ny = 0;
+    int64_t *ex = block_elements(x, &nx), *ey = ex ? block_elements(y, &ny) : NULL;
+    int shared = !ex || !ey; /* too large to list: taken as sharing, the safe side */
+    for (size_t i = 0, j = 0; !shared && i < nx && j < ny;) {
+        if (ex[i] == ey[j]) shared = 1;
+        else if (ex[i] < ey[j]) i++;
+        else j++;
+    }
+    free(ex);
+    free(ey);
     return shared;
 }
 
-/* A command touching scratchpad [sp_lo, sp_hi) (and, for a DMA, the DRAM block desc) may not touch what
- * a transfer in flight still owns. has_sp / desc NULL: that side is not touched. */
-static int no_conflict(atalla_machine *m, int has_sp, int64_t sp_lo, int64_t sp_hi, int writes_sp,
-                       const dma_desc *desc, wide dram_lo, wide dram_hi, int writes_dram) {
+/* A command touching scratchpad [sp_lo, sp_hi) and DRAM [dram_lo, dram_hi) may not touch what a transfer
+ * in flight still owns (Emulator._no_conflict). has_sp, has_dram: that side is touched; elements: the
+ * DRAM side's elements, compared element by element with the transfer's (NULL: the whole range). */
+static int no_conflict(atalla_machine *m, int has_sp, int64_t sp_lo, int64_t sp_hi, int writes_sp, int has_dram,
+                       wide dram_lo, wide dram_hi, int writes_dram, const dma_block *elements) {
     for (uint32_t i = 0; i < m->num_flights; i++) {
         const in_flight *f = &m->flights[i];
+        const uint32_t direction = f->block.d.direction;
         int sp_clash = has_sp && overlap64(sp_lo, sp_hi, f->sp_lo, f->sp_hi)
-                       && (writes_sp || f->desc.direction == ATALLA_DMA_DIR_LOAD);
-        int dram_clash = !sp_clash && desc && overlap_wide(dram_lo, dram_hi, f->dram_lo, f->dram_hi)
-                         && (writes_dram || f->desc.direction == ATALLA_DMA_DIR_STORE)
-                         && blocks_share_element(desc, &f->desc);
+                       && (writes_sp || direction != ATALLA_DMA_DIR_STORE);
+        int dram_clash = !sp_clash && has_dram && overlap_wide(dram_lo, dram_hi, f->dram_lo, f->dram_hi)
+                         && (writes_dram || direction == ATALLA_DMA_DIR_STORE)
+                         && (!elements || blocks_share_element(elements, &f->block));
         if (sp_clash || dram_clash)
             return fail(m, ATALLA_RUN_HAZARD,
                         "touches %s that DMA command %llu (ticket %u) still owns: WAIT for it first",
@@ -252,7 +292,7 @@ static int rows_span(atalla_machine *m, uint32_t ref, int64_t rows, const char *
     if (*hi > h->addr + h->nbytes)
         return fail(m, ATALLA_RUN_OPERAND, "%s from row %u overrun handle %u (%lld rows)", what, row, handle,
                     (long long)(h->nbytes / row_bytes));
-    return no_conflict(m, 1, *lo, *hi, 0, NULL, 0, 0, 0);
+    return no_conflict(m, 1, *lo, *hi, 0, 0, 0, 0, 0, NULL);
 }
 
 static int64_t tile_sp_rows(int64_t rows, int fp32) { return fp32 ? rows * ATALLA_SP_ROWS_PER_FP32_ROW : rows; }
@@ -282,7 +322,7 @@ static int do_free(atalla_machine *m, const uint32_t *w) {
     const uint32_t handle = w[ATALLA_FREE_HANDLE_WORD];
     const handle_entry *h = NULL;
     int rc = bound(m, handle, &h);
-    if (rc || (rc = no_conflict(m, 1, h->addr, h->addr + h->nbytes, 1, NULL, 0, 0, 0))) return rc;
+    if (rc || (rc = no_conflict(m, 1, h->addr, h->addr + h->nbytes, 1, 0, 0, 0, 0, NULL))) return rc;
     const uint32_t args[] = {handle, (uint32_t)h->addr};
     if ((rc = call(m, ATALLA_CALL_FREE, args, 2, NULL))) return rc;
     m->handles[handle].bound = 0;
@@ -293,7 +333,7 @@ ATALLA_STATIC_ASSERT(ATALLA_DMA_STORE_SP_WORD == ATALLA_DMA_LOAD_SP_WORD && ATAL
                          && ATALLA_DMA_STORE_COL_STRIDE_WORD == ATALLA_DMA_LOAD_COL_STRIDE_WORD,
                      "DMA_LOAD and DMA_STORE lay out their fields alike");
 
-static int do_dma(atalla_machine *m, const uint32_t *w, int load) {
+static int do_dma(atalla_machine *m, const uint32_t *w, int load, uint32_t flags) {
     const uint32_t ref = w[ATALLA_DMA_LOAD_SP_WORD], handle = ref >> ATALLA_REF_HANDLE_SHIFT;
     const uint32_t row = ref & ATALLA_REF_ROW_MASK, rows = w[ATALLA_DMA_LOAD_ROWS_WORD];
     const uint32_t ticket = w[ATALLA_DMA_LOAD_TICKET_WORD];
@@ -309,23 +349,52 @@ static int do_dma(atalla_machine *m, const uint32_t *w, int load) {
     if (busy)
         return fail(m, ATALLA_RUN_TICKET, "ticket %u is still in flight from command %llu", ticket,
                     (unsigned long long)busy->index);
-    dma_desc d = {load ? ATALLA_DMA_DIR_LOAD : ATALLA_DMA_DIR_STORE, (uint32_t)sp_lo, w[ATALLA_DMA_LOAD_DRAM_ADDR_WORD],
-                  rows, w[ATALLA_DMA_LOAD_COLS_WORD], w[ATALLA_DMA_LOAD_ROW_STRIDE_WORD],
-                  w[ATALLA_DMA_LOAD_COL_STRIDE_WORD], ticket};
-    /* DmaDescriptor.dram_span(); the strides are unsigned words, so only rows or cols of 0 reach below. */
-    const wide r = ((wide)d.rows - 1) * d.row_stride, c = ((wide)d.cols - 1) * d.col_stride;
-    const wide dram_lo = d.dram_addr + ATALLA_BF16_BYTES * ((r < 0 ? r : 0) + (c < 0 ? c : 0));
-    const wide dram_hi = d.dram_addr + ATALLA_BF16_BYTES * ((r > 0 ? r : 0) + (c > 0 ? c : 0)) + ATALLA_BF16_BYTES - 1;
-    if ((rc = no_conflict(m, 1, sp_lo, sp_hi, load, &d, dram_lo, dram_hi, !load))) return rc;
-    const uint32_t args[] = {d.direction, d.sp_addr, d.dram_addr, d.rows, d.cols, d.row_stride, d.col_stride, d.ticket};
-    if ((rc = call(m, ATALLA_CALL_DMA, args, ATALLA_DMA_ARG_COUNT, NULL))) return rc;
+    const int gather = (flags & ATALLA_FLAG_GATHER) != 0;
+    if (gather && !load) return fail(m, ATALLA_RUN_OPERAND, "GATHER is a flag of DMA_LOAD only");
+    dma_block block = {{gather ? ATALLA_DMA_DIR_GATHER : load ? ATALLA_DMA_DIR_LOAD : ATALLA_DMA_DIR_STORE,
+                        (uint32_t)sp_lo, w[ATALLA_DMA_LOAD_DRAM_ADDR_WORD], rows, w[ATALLA_DMA_LOAD_COLS_WORD],
+                        w[ATALLA_DMA_LOAD_ROW_STRIDE_WORD], w[ATALLA_DMA_LOAD_COL_STRIDE_WORD], ticket},
+                       NULL, 0};
+    const dma_desc *d = &block.d;
+    const uint32_t args[] = {d->direction, d->sp_addr, d->dram_addr, d->rows, d->cols, d->row_stride, d->col_stride,
+                             d->ticket};
+    wide dram_lo, dram_hi;
+    if (gather) {
+        /* The ids first (read as the engine reads them, once the firmware has checked them), then the
+         * table rows they name (emulator: machine.py, _dma). */
+        const wide ids_lo = d->col_stride, ids_hi = (wide)d->col_stride + (wide)ATALLA_INDEX_BYTES * d->rows - 1;
+        if ((rc = no_conflict(m, 1, sp_lo, sp_hi, 1, 1, ids_lo, ids_hi + 1, 0, NULL))) return rc;
+        if ((rc = call(m, ATALLA_CALL_DMA, args, ATALLA_DMA_ARG_COUNT, NULL))) return rc;
+        if (!(block.ids = malloc(((size_t)d->rows + 1) * sizeof *block.ids)))
+            return fail(m, ATALLA_RUN_HOST_MEMORY, "out of host memory for row ids");
+        int64_t first = 0, last = 0;
+        for (uint32_t r = 0; r < d->rows; r++) {
+            block.ids[r] = read_i32(m->dram + d->col_stride + (size_t)ATALLA_INDEX_BYTES * r);
+            if (r == 0 || block.ids[r] < first) first = block.ids[r];
+            if (r == 0 || block.ids[r] > last) last = block.ids[r];
+        }
+        const wide a = (wide)first * d->row_stride, b = (wide)last * d->row_stride;
+        const wide table_lo = d->dram_addr + ATALLA_BF16_BYTES * (a < b ? a : b);
+        const wide table_hi = d->dram_addr + ATALLA_BF16_BYTES * ((a > b ? a : b) + d->cols) - 1;
+        if ((rc = no_conflict(m, 0, 0, 0, 0, 1, table_lo, table_hi, 0, &block))) return free(block.ids), rc;
+        dram_lo = ids_lo < table_lo ? ids_lo : table_lo;
+        dram_hi = ids_hi > table_hi ? ids_hi : table_hi;
+        block.with_ids = 1;
+    } else {
+        /* DmaDescriptor.dram_span(); the strides are unsigned words, so only rows or cols of 0 reach below. */
+        const wide r = ((wide)d->rows - 1) * d->row_stride, c = ((wide)d->cols - 1) * d->col_stride;
+        dram_lo = d->dram_addr + ATALLA_BF16_BYTES * ((r < 0 ? r : 0) + (c < 0 ? c : 0));
+        dram_hi = d->dram_addr + ATALLA_BF16_BYTES * ((r > 0 ? r : 0) + (c > 0 ? c : 0)) + ATALLA_BF16_BYTES - 1;
+        if ((rc = no_conflict(m, 1, sp_lo, sp_hi, load, 1, dram_lo, dram_hi, !load, &block))) return rc;
+        if ((rc = call(m, ATALLA_CALL_DMA, args, ATALLA_DMA_ARG_COUNT, NULL))) return rc;
+    }
     if (m->num_flights == m->flights_capacity) { /* at most one per ticket, and few tickets are used at once */
         const uint32_t capacity = m->flights_capacity ? 2 * m->flights_capacity : 16;
         in_flight *grown = realloc(m->flights, capacity * sizeof *grown);
-        if (!grown) return fail(m, ATALLA_RUN_HOST_MEMORY, "out of host memory for DMA tickets");
+        if (!grown) return free(block.ids), fail(m, ATALLA_RUN_HOST_MEMORY, "out of host memory for DMA tickets");
         m->flights = grown, m->flights_capacity = capacity;
     }
-    m->flights[m->num_flights++] = (in_flight){m->index, ticket, sp_lo, sp_hi, dram_lo, dram_hi, d};
+    m->flights[m->num_flights++] = (in_flight){m->index, ticket, sp_lo, sp_hi, dram_lo, dram_hi, block};
     return ATALLA_RUN_OK;
 }
 
@@ -333,6 +402,7 @@ static int do_wait(atalla_machine *m, const uint32_t *w) {
     const uint32_t ticket = w[ATALLA_WAIT_TICKET_WORD];
     in_flight *f = find_flight(m, ticket);
     if (!f) return fail(m, ATALLA_RUN_TICKET, "ticket %u has no DMA in flight", ticket);
+    free(f->block.ids);
     memmove(f, f + 1, (size_t)(m->flights + m->num_flights - (f + 1)) * sizeof *f);
     m->num_flights--;
     return ATALLA_RUN_OK;
@@ -424,7 +494,7 @@ static int do_gemm(atalla_machine *m, const uint32_t *w, uint32_t a_step, uint32
     if (overlap64(d_lo, d_hi, b_lo, b_hi)) return fail(m, ATALLA_RUN_OPERAND, "D overlaps B");
     if (accumulate && overlap64(c_lo, c_hi, d_lo, d_hi) && (c_lo != d_lo || c_hi != d_hi || c_bf16 != d_bf16))
         return fail(m, ATALLA_RUN_OPERAND, "D partially overlaps C (in place is fine: the same rows, the same format)");
-    if ((rc = no_conflict(m, 1, d_lo, d_hi, 1, NULL, 0, 0, 0))) return rc;
+    if ((rc = no_conflict(m, 1, d_lo, d_hi, 1, 0, 0, 0, 0, NULL))) return rc;
 
     /* Each output is a column of PEs: s = +0, then s = fp32(s + fp32(a*b)) for kk = 0..k-1; with C,
      * fp32(c + s). D's rows are written whole: columns n..array_cols-1 become +0. In fp32 arithmetic,
@@ -484,7 +554,7 @@ static int do_vec(atalla_machine *m, const uint32_t *w, uint32_t func, uint32_t 
     if ((overlap64(d_lo, d_hi, a_lo, a_hi) && (d_lo != a_lo || d_hi != a_hi))
         || (has_b && overlap64(d_lo, d_hi, b_lo, b_hi) && (d_lo != b_lo || d_hi != b_hi || mode != ATALLA_BMODE_TILE)))
         return fail(m, ATALLA_RUN_OPERAND, "the destination partially overlaps an operand");
-    if ((rc = no_conflict(m, 1, d_lo, d_hi, 1, NULL, 0, 0, 0))) return rc;
+    if ((rc = no_conflict(m, 1, d_lo, d_hi, 1, 0, 0, 0, 0, NULL))) return rc;
 
     /* Row by row: the operands' row read whole before the destination's row is written (in place is
      * fine), each function's loop apart so that it compiles tight. */
@@ -551,8 +621,8 @@ static int execute_one(atalla_machine *m, const atalla_command *cmd, int *ended)
     case ATALLA_OP_NOP: return ATALLA_RUN_OK;
     case ATALLA_OP_ALLOC: return do_alloc(m, w);
     case ATALLA_OP_FREE: return do_free(m, w);
-    case ATALLA_OP_DMA_LOAD: return do_dma(m, w, 1);
-    case ATALLA_OP_DMA_STORE: return do_dma(m, w, 0);
+    case ATALLA_OP_DMA_LOAD: return do_dma(m, w, 1, flags);
+    case ATALLA_OP_DMA_STORE: return do_dma(m, w, 0, flags);
     case ATALLA_OP_WAIT: return do_wait(m, w);
     case ATALLA_OP_GEMM: return do_gemm(m, w, func, flags);
     case ATALLA_OP_VEC: return do_vec(m, w, func, flags);
@@ -577,6 +647,7 @@ static void reset(atalla_machine *m) {
     m->dram_dirty_end = stream_end > p->dram_bytes_used ? stream_end : p->dram_bytes_used;
     memset(m->handles, 0, sizeof m->handles);
     memset(m->counts, 0, sizeof m->counts);
+    for (uint32_t i = 0; i < m->num_flights; i++) free(m->flights[i].block.ids); /* a fault left them */
     m->num_flights = 0;
     m->fault_index = -1;
     m->fault_status = ATALLA_STATUS_OK;
@@ -589,7 +660,28 @@ static void reset(atalla_machine *m) {
     memcpy(m->dram + p->program_dram_offset, p->commands, (size_t)p->num_commands * ATALLA_COMMAND_BYTES);
 }
 
-int atalla_execute(atalla_machine *m, const atalla_firmware *firmware, const float *const *inputs,
+/* An INT32 input's row ids, each in [0, index_bound) (runtime/image.py check_row_ids, its message). */
+static int check_row_ids(atalla_machine *m, const struct atalla_blob_tensor *t, const char *name, const int32_t *ids) {
+    const uint64_t numel = atalla_tensor_numel(t);
+    uint64_t bad = 0, first = 0;
+    for (uint64_t e = 0; e < numel; e++)
+        if (ids[e] < 0 || (uint32_t)ids[e] >= t->index_bound) first = bad++ ? first : e;
+    if (!bad) return ATALLA_RUN_OK;
+    text msg = {0};
+    text_add(&msg, "input ");
+    repr_str_utf8(&msg, (const uint8_t *)name, strlen(name));
+    text_printf(&msg, ": row id %d at [", ids[first]);
+    uint64_t at[ATALLA_BLOB_MAX_DIMS], rest = first;
+    for (int d = (int)t->ndim - 1; d >= 0; d--) at[d] = rest % t->shape[d], rest /= t->shape[d];
+    for (uint32_t d = 0; d < t->ndim; d++) text_printf(&msg, "%s%llu", d ? ", " : "", (unsigned long long)at[d]);
+    text_printf(&msg, "] is out of range: the table it indexes has %u rows (%llu ids out of range)", t->index_bound,
+                (unsigned long long)bad);
+    snprintf(m->message, sizeof m->message, "%s", msg.data ? msg.data : "input row ids out of range");
+    text_free(&msg);
+    return ATALLA_RUN_BAD_INPUT;
+}
+
+int atalla_execute(atalla_machine *m, const atalla_firmware *firmware, const void *const *inputs,
                    float *const *outputs) {
     const atalla_program *p = m->program;
     reset(m);
@@ -598,9 +690,16 @@ int atalla_execute(atalla_machine *m, const atalla_firmware *firmware, const flo
     for (uint32_t i = 0; i < p->num_tensors; i++) {
         const struct atalla_blob_tensor *t = &p->tensors[i];
         if (t->role != ATALLA_ROLE_INPUT) continue;
-        uint16_t *dst = (uint16_t *)(m->dram + t->dram_offset);
         const uint64_t numel = atalla_tensor_numel(t);
-        for (uint64_t e = 0; e < numel; e++) dst[e] = nu_to_bf16(inputs[in][e]);
+        if (t->dtype == ATALLA_DTYPE_INT32) {
+            int rc = check_row_ids(m, t, p->names[i], inputs[in]);
+            if (rc) return rc;
+            memcpy(m->dram + t->dram_offset, inputs[in], numel * ATALLA_INDEX_BYTES);
+        } else {
+            uint16_t *dst = (uint16_t *)(m->dram + t->dram_offset);
+            const float *values = inputs[in];
+            for (uint64_t e = 0; e < numel; e++) dst[e] = nu_to_bf16(values[e]);
+        }
         in++;
     }
     int ended = 0, rc = ATALLA_RUN_OK;

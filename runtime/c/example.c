@@ -3,8 +3,8 @@
  *
  *   atalla_example BLOB INPUTS OUTPUTS
  *
- * INPUTS: the input tensors' fp32 values, little-endian, in the blob's input order, one after the
- * other; OUTPUTS gets the outputs the same way. Exit status 0 on success, 1 if the blob is refused or
+ * INPUTS: the input tensors' values, 4-byte little-endian (fp32; int32 for row ids), in the blob's input
+ * order, one after the other; OUTPUTS gets the (fp32) outputs the same way. Exit status 0 on success, 1 if the blob is refused or
  * the run faults (one line on stderr says why), 2 on bad usage or files.
  */
 #include <stdio.h>
@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
     }
     const uint32_t n_in = atalla_program_count_role(program, ATALLA_ROLE_INPUT);
     const uint32_t n_out = atalla_program_count_role(program, ATALLA_ROLE_OUTPUT);
-    const float **inputs = calloc(n_in + 1, sizeof *inputs);
+    const void **inputs = calloc(n_in + 1, sizeof *inputs);
     float **outputs = calloc(n_out + 1, sizeof *outputs);
     size_t in_elems = 0, out_elems = 0;
     for (uint32_t i = 0; i < atalla_program_num_tensors(program); i++) {

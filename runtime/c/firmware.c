@@ -1,5 +1,5 @@
 /* A C firmware for the C model: the scratchpad allocator of atalla/allocator.py (page-granular,
- * first-fit over contiguous free pages) and the DMA rules of firmware/dma.py, with the same messages,
+ * first-fit over contiguous free pages) and the DMA rules of firmware/dma.py (GATHER too), with the same messages,
  * so its call log equals the Python firmware's (tests/test_cmodel.py checks it on every zoo model).
  * HOST calls go to a delegate (the Python firmware, which runs ATen ops) or are refused.
  */
@@ -200,16 +200,56 @@ static int distinct_elements(const uint32_t *a) {
     return distinct;
 }
 
+/* Python's f"{v:#x}" of any integer (a negative one as -0x...). */
+static void hex_signed(char *buf, size_t size, int64_t v) {
+    if (v < 0) snprintf(buf, size, "-0x%llx", (unsigned long long)-(uint64_t)v);
+    else snprintf(buf, size, "0x%llx", (unsigned long long)v);
+}
+
+/* A GATHER's row ids: aligned, inside DRAM, and every table row they name inside DRAM (firmware/dma.py
+ * _validate_gather). why[] stays empty if they are. */
+static void gather_problem(atalla_c_firmware *fw, const uint32_t *a, char *why, size_t size) {
+    const struct atalla_hw_config *cfg = fw->cfg;
+    const uint64_t lo = a[ATALLA_DMA_ARG_COL_STRIDE], hi = lo + (uint64_t)ATALLA_INDEX_BYTES * a[ATALLA_DMA_ARG_ROWS] - 1;
+    if (lo % ATALLA_INDEX_BYTES) {
+        snprintf(why, size, "row ids at 0x%llx are not %d-byte aligned", (unsigned long long)lo, ATALLA_INDEX_BYTES);
+        return;
+    }
+    if (hi >= cfg->dram_bytes) {
+        snprintf(why, size, "row ids [0x%llx, 0x%llx] are outside DRAM of 0x%x bytes", (unsigned long long)lo,
+                 (unsigned long long)hi, cfg->dram_bytes);
+        return;
+    }
+    const uint8_t *dram = atalla_machine_dram(fw->machine);
+    const int64_t row_bytes = (int64_t)ATALLA_BF16_BYTES * a[ATALLA_DMA_ARG_COLS];
+    for (uint32_t r = 0; r < a[ATALLA_DMA_ARG_ROWS]; r++) {
+        int32_t id;
+        memcpy(&id, dram + lo + (uint64_t)ATALLA_INDEX_BYTES * r, sizeof id);
+        const int64_t start = (int64_t)a[ATALLA_DMA_ARG_DRAM_ADDR] + (int64_t)ATALLA_BF16_BYTES * id * a[ATALLA_DMA_ARG_ROW_STRIDE];
+        if (id < 0 || start + row_bytes > (int64_t)cfg->dram_bytes) {
+            char from[32], to[32];
+            hex_signed(from, sizeof from, start), hex_signed(to, sizeof to, start + row_bytes - 1);
+            snprintf(why, size, "row id %d (row %u) reads [%s, %s], outside DRAM of 0x%x bytes", id, r, from, to,
+                     cfg->dram_bytes);
+            return;
+        }
+    }
+}
+
 static uint32_t dma(atalla_c_firmware *fw, const uint32_t *a, char *msg, size_t size) {
     const struct atalla_hw_config *cfg = fw->cfg;
     const uint32_t direction = a[ATALLA_DMA_ARG_DIRECTION], sp_addr = a[ATALLA_DMA_ARG_SP_ADDR];
     const uint32_t dram_addr = a[ATALLA_DMA_ARG_DRAM_ADDR], rows = a[ATALLA_DMA_ARG_ROWS], cols = a[ATALLA_DMA_ARG_COLS];
     const uint32_t rs = a[ATALLA_DMA_ARG_ROW_STRIDE], cs = a[ATALLA_DMA_ARG_COL_STRIDE], ticket = a[ATALLA_DMA_ARG_TICKET];
-    if (direction != ATALLA_DMA_DIR_LOAD && direction != ATALLA_DMA_DIR_STORE)
-        return refuse(msg, size, ATALLA_STATUS_BAD_CALL, "DMA direction %u is neither LOAD nor STORE", direction);
-    char desc[256], why[512], lo_text[48], hi_text[48];
-    snprintf(desc, sizeof desc, "DMA %s sp=0x%04x dram=0x%08x rows=%u cols=%u stride=(%u,%u) ticket=%u",
-             direction == ATALLA_DMA_DIR_LOAD ? "load" : "store", sp_addr, dram_addr, rows, cols, rs, cs, ticket);
+    if (!atalla_dma_direction_name(direction))
+        return refuse(msg, size, ATALLA_STATUS_BAD_CALL, "DMA direction %u is not one of LOAD, STORE, GATHER", direction);
+    const int gather = direction == ATALLA_DMA_DIR_GATHER;
+    char desc[256], where[96], why[512], lo_text[48], hi_text[48];
+    if (gather) snprintf(where, sizeof where, "ids=0x%08x row_stride=%u", cs, rs);
+    else snprintf(where, sizeof where, "stride=(%u,%u)", rs, cs);
+    snprintf(desc, sizeof desc, "DMA %s sp=0x%04x dram=0x%08x rows=%u cols=%u %s ticket=%u",
+             gather ? "gather" : direction == ATALLA_DMA_DIR_LOAD ? "load" : "store", sp_addr, dram_addr, rows, cols,
+             where, ticket);
     const wide r = ((wide)rows - 1) * rs, c = ((wide)cols - 1) * cs;
     const wide lo = dram_addr + 2 * ((r < 0 ? r : 0) + (c < 0 ? c : 0));
     const wide hi = dram_addr + 2 * ((r > 0 ? r : 0) + (c > 0 ? c : 0)) + 1;
@@ -223,12 +263,15 @@ static uint32_t dma(atalla_c_firmware *fw, const uint32_t *a, char *msg, size_t 
         snprintf(why, sizeof why, "ticket %u >= num_tickets %u", ticket, cfg->num_tickets);
     } else if (dram_addr % ATALLA_BF16_BYTES) {
         snprintf(why, sizeof why, "dram_addr 0x%x is odd (not bf16-aligned)", dram_addr);
+    } else if (gather) {
+        gather_problem(fw, a, why, sizeof why);
     } else if (lo < 0 || hi >= cfg->dram_bytes) {
         hex_wide(lo_text, sizeof lo_text, lo), hex_wide(hi_text, sizeof hi_text, hi);
         snprintf(why, sizeof why, "DRAM span [%s, %s] is outside DRAM of 0x%x bytes", lo_text, hi_text, cfg->dram_bytes);
-    } else if (sp_addr % cfg->sp_row_bytes) {
+    }
+    if (!why[0] && sp_addr % cfg->sp_row_bytes) {
         snprintf(why, sizeof why, "sp_addr 0x%x is not a multiple of sp_row_bytes %u", sp_addr, cfg->sp_row_bytes);
-    } else {
+    } else if (!why[0]) {
         uint64_t i = 0;
         while (i < fw->num_live && !(fw->live[i].addr <= sp_addr && sp_addr < fw->live[i].addr + fw->live[i].size)) i++;
         if (i == fw->num_live) {

@@ -17,7 +17,7 @@
 static int run_zeros(const atalla_program *program) {
     const uint32_t n = atalla_program_num_tensors(program);
     float **buffers = calloc(n + 1, sizeof *buffers);
-    const float **inputs = calloc(n + 1, sizeof *inputs);
+    const void **inputs = calloc(n + 1, sizeof *inputs);
     float **outputs = calloc(n + 1, sizeof *outputs);
     atalla_machine *machine = atalla_machine_new(program);
     atalla_c_firmware *fw = machine ? atalla_c_firmware_new(machine, atalla_program_config(program)->sp_bytes, NULL) : NULL;

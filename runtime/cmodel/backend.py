@@ -14,7 +14,7 @@ from collections import Counter
 
 import numpy as np
 
-from atalla.blob_format import Role
+from atalla.blob_format import DType, Role
 from atalla.config import HardwareConfig
 from atalla.isa import MailboxCall, Opcode, Status, VecFunc, call_name
 from atalla.program import Program
@@ -74,11 +74,16 @@ class CModelBackend:
                               Status.OK)
         values = []
         for spec, value in zip(specs, inputs):
-            value = np.ascontiguousarray(value, dtype=np.float32)
+            value = np.asarray(value)
             if value.shape != spec.shape:
                 raise CModelError(f"input {spec.name!r}: shape {value.shape} given, the program was compiled for "
                                   f"{spec.shape}", RunFailure.BAD_INPUT, -1, Status.OK)
-            values.append(value)
+            if spec.dtype == DType.INT32:
+                try:
+                    value = image.check_row_ids(spec, value).astype("<i4")
+                except ValueError as e:
+                    raise CModelError(str(e), RunFailure.BAD_INPUT, -1, Status.OK) from None
+            values.append(np.ascontiguousarray(value, dtype="<i4" if spec.dtype == DType.INT32 else np.float32))
         outputs = [np.empty(t.shape, dtype=np.float32) for t in out_specs]
         cfg = program.config
         capacity = cfg.sp_bytes if self.sp_capacity is None else self.sp_capacity

@@ -133,7 +133,8 @@ class Machine:
         return [t for t in ts if t.role == role]
 
     def execute(self, table: FirmwareTable, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> RunFailure:
-        """inputs and outputs: C-contiguous float32 arrays of the tensors' element counts."""
+        """inputs: C-contiguous arrays of the input tensors' element counts, float32 (int32 for row ids);
+        outputs: float32 likewise."""
         ins = (ctypes.c_void_p * max(1, len(inputs)))(*(a.ctypes.data for a in inputs))
         outs = (ctypes.c_void_p * max(1, len(outputs)))(*(a.ctypes.data for a in outputs))
         return RunFailure(self._lib.atalla_execute(self.handle, ctypes.byref(table), ins, outs))
