@@ -60,7 +60,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from atalla.blob_format import VERSION_MAJOR, VERSION_MINOR
+    from atalla.blob_format import VERSION_MAJOR, VERSION_MINOR, DType
     from runtime.loader import BlobError, load_file
 
     try:
@@ -76,8 +76,9 @@ def cmd_inspect(args) -> int:
           f"DRAM {cfg.dram_bytes} bytes")
     print(f"tensors ({len(p.tensors)}):")
     for i, t in enumerate(p.tensors):
+        ids = f"  int32 row ids < {t.index_bound}" if t.dtype == DType.INT32 else ""
         print(f"  {i:3} {t.role.name.lower():12} {t.name:32} {str(list(t.shape)):16} "
-              f"dram 0x{t.dram_offset:08x}..0x{t.dram_offset + t.nbytes:08x}")
+              f"dram 0x{t.dram_offset:08x}..0x{t.dram_offset + t.nbytes:08x}{ids}")
     kinds = Counter(c.kind for c in p.commands)
     print(f"commands ({len(p.commands)}) at dram 0x{p.program_dram_offset:08x}: "
           + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))

@@ -11,22 +11,16 @@ from transformers.utils import logging as hf_logging
 hf_logging.set_verbosity_error()  # its warnings about the small configs' token ids are not the user's concern
 
 
-class FromEmbeddings(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module):
+class LastHiddenState(torch.nn.Module):
+    """The model's last hidden state, fed token ids (`feed="input_ids"`) or embeddings
+    (`feed="inputs_embeds"`)."""
+
+    def __init__(self, model: torch.nn.Module, feed: str):
         super().__init__()
-        self.model = model
+        self.model, self.feed = model, feed
 
-    def forward(self, embeds):
-        return self.model(inputs_embeds=embeds, use_cache=False).last_hidden_state
-
-
-class FromTokenIds(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids):
-        return self.model(input_ids=input_ids, use_cache=False).last_hidden_state
+    def forward(self, x):
+        return self.model(**{self.feed: x}, use_cache=False).last_hidden_state
 
 
 def _small_gpt2() -> GPT2Model:
@@ -34,31 +28,31 @@ def _small_gpt2() -> GPT2Model:
                                 eos_token_id=0)).eval()
 
 
-def gpt2() -> FromEmbeddings:
+def gpt2() -> LastHiddenState:
     """Two layers, two heads, width 64: inputs (batch, seq <= 16, 64)."""
-    return FromEmbeddings(_small_gpt2())
+    return LastHiddenState(_small_gpt2(), "inputs_embeds")
 
 
-def gpt2_tokens() -> FromTokenIds:
+def gpt2_tokens() -> LastHiddenState:
     """The same model fed token ids: inputs (batch, seq <= 16) in [0, 128)."""
-    return FromTokenIds(_small_gpt2())
+    return LastHiddenState(_small_gpt2(), "input_ids")
 
 
-def gpt2_small() -> FromTokenIds:
+def gpt2_small() -> LastHiddenState:
     """GPT-2 small as `GPT2Config()` defines it (12 layers, 12 heads, width 768, 124M parameters),
     random weights, fed token ids: inputs (batch, seq <= 1024) in [0, 50257)."""
-    return FromTokenIds(GPT2Model(GPT2Config()).eval())
+    return LastHiddenState(GPT2Model(GPT2Config()).eval(), "input_ids")
 
 
-def bert() -> FromEmbeddings:
+def bert() -> LastHiddenState:
     """One layer, two heads, width 32: inputs (batch, seq <= 16, 32)."""
-    return FromEmbeddings(BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                               intermediate_size=64, vocab_size=64, max_position_embeddings=16),
-                                    add_pooling_layer=False)).eval()
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                 vocab_size=64, max_position_embeddings=16), add_pooling_layer=False)
+    return LastHiddenState(model.eval(), "inputs_embeds")
 
 
-def llama() -> FromEmbeddings:
+def llama() -> LastHiddenState:
     """One layer, four query heads on two key/value heads, width 32: inputs (batch, seq <= 16, 32)."""
-    return FromEmbeddings(LlamaModel(LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-                                                 num_key_value_heads=2, intermediate_size=64, vocab_size=64,
-                                                 max_position_embeddings=16))).eval()
+    model = LlamaModel(LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                                   intermediate_size=64, vocab_size=64, max_position_embeddings=16))
+    return LastHiddenState(model.eval(), "inputs_embeds")
