@@ -1,8 +1,9 @@
 """Generate the constants and records that RTL and C share with Python from the contracts (atalla/).
 
     rtl/atalla_pkg.sv           from isa.py and numerics.py
-    include/atalla_abi.h        from isa.py, numerics.py and blob_format.py
+    include/atalla_abi.h        from isa.py, numerics.py, blob_format.py, config.py and runtime_abi.py
     rtl/tb/atalla_tb_formats.h  from tb_formats.py (the testbench's C++)
+    runtime/c/atalla_host_ops.h from host_ops.py (the C loader's allow-list)
 
 The Python modules are the one definition; RTL, C firmware and the testbench include these
 generated files so they can never disagree. `python -m atalla.codegen` rewrites them (`make
@@ -19,13 +20,17 @@ from pathlib import Path
 
 from atalla import blob_format as bf
 from atalla import isa
+from atalla import host_ops
 from atalla import numerics as nu
+from atalla import runtime_abi as rabi
 from atalla import tb_formats as tb
+from atalla.config import CONFIG_NAME_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 SV_PATH = Path("rtl/atalla_pkg.sv")
 C_PATH = Path("include/atalla_abi.h")
 TB_C_PATH = Path("rtl/tb/atalla_tb_formats.h")
+HOST_OPS_C_PATH = Path("runtime/c/atalla_host_ops.h")
 
 # (enum, item prefix, type name, SV width): SV `typedef enum logic [w-1:0] {...} <name>_e`, C `enum atalla_<name>`.
 # Mailbox-level values travel in 32-bit mailbox words.
@@ -48,6 +53,10 @@ BLOB_ENUMS: tuple[tuple[type[IntEnum], str, str], ...] = (
     (bf.SectionKind, "SECTION_", "section_kind"),
     (bf.DType, "DTYPE_", "dtype"),
     (bf.Role, "ROLE_", "role"),
+)
+RUNTIME_ENUMS: tuple[tuple[type[IntEnum], str, str], ...] = (
+    (rabi.LoadError, "LOAD_", "load_error"),
+    (rabi.RunFailure, "RUN_", "run_failure"),
 )
 
 
@@ -190,11 +199,15 @@ def _c_struct(rec: bf.Record) -> list[str]:
 def _c_enum(cls: type[IntEnum], prefix: str, type_name: str) -> list[str]:
     lines = [f"/* {_doc(cls)} */", f"enum atalla_{type_name} {{"]
     lines += [f"    ATALLA_{prefix}{m.name} = {int(m)}," for m in cls]
-    return lines + ["};", ""]
+    lines += ["};", "/* The Python name of a value (as messages print it), or NULL. */",
+              f"static inline const char *atalla_{type_name}_name(uint32_t value) {{", "    switch (value) {"]
+    lines += [f'    case {int(m)}: return "{m.name}";' for m in cls]
+    return lines + ["    default: return 0;", "    }", "}", ""]
 
 
 def c_header() -> str:
-    lines = _c_preamble("atalla/isa.py, atalla/numerics.py and atalla/blob_format.py", "ATALLA_ABI_H")
+    lines = _c_preamble("atalla/isa.py, atalla/numerics.py, atalla/blob_format.py, atalla/config.py and "
+                        "atalla/runtime_abi.py", "ATALLA_ABI_H")
     lines += ["/* ---- Command set (atalla/isa.py) ---- */", ""]
     for name, value, note in _scalars():
         lines.append(f"#define ATALLA_{name} {value}" + (f"  /* {note} */" if note else ""))
@@ -204,7 +217,16 @@ def c_header() -> str:
     lines += [f"/* {_doc(isa.Flag)} */"]
     lines += [f"#define ATALLA_{n} 0x{v:04x}u" for n, v in _flags()]
     lines += [f"#define ATALLA_BMODE_SHIFT {int(isa.BMODE_SHIFT)}",
-              f"#define ATALLA_BMODE_MASK 0x{isa.BMODE_MASK:04x}u", ""]
+              f"#define ATALLA_BMODE_MASK 0x{isa.BMODE_MASK:04x}u",
+              f"#define ATALLA_GEMM_FLAGS 0x{int(isa.GEMM_FLAGS):04x}u  /* the flag bits a GEMM defines */", ""]
+    for name, funcs, note in FUNC_SETS:
+        lines += [f"/* The VEC functions that {note} (isa.{name.upper()}_FUNCS). */",
+                  f"static inline int atalla_is_{name}_func(uint32_t func) {{",
+                  f"    return {' || '.join(f'func == ATALLA_VEC_{f.name}' for f in sorted(funcs))};", "}", ""]
+    lines += ["/* Operand words of a command (isa.COMMAND_FIELDS); the rest must be zero. */",
+              "static inline uint32_t atalla_field_count(uint32_t opcode) {", "    switch (opcode) {"]
+    lines += [f"    case ATALLA_OP_{op.name}: return {len(names)};" for op, names in isa.COMMAND_FIELDS.items()]
+    lines += ["    default: return 0;", "    }", "}", ""]
     lines += [
         "/* One command: words[0] = opcode | func << ATALLA_FUNC_SHIFT | flags << ATALLA_FLAGS_SHIFT;",
         "   the field macros index words. */",
@@ -237,9 +259,24 @@ def c_header() -> str:
     for cls, prefix, type_name in BLOB_ENUMS:
         lines += _c_enum(cls, prefix, type_name)
     lines += [f"#define ATALLA_DTYPE_{d.name}_BYTES {n}" for d, n in bf.DTYPE_BYTES.items()]
+    lines += ["/* Bytes of an element of a dtype (0: not a dtype). */",
+              "static inline uint32_t atalla_dtype_bytes(uint32_t dtype) {", "    switch (dtype) {"]
+    lines += [f"    case ATALLA_DTYPE_{d.name}: return ATALLA_DTYPE_{d.name}_BYTES;" for d in bf.DTYPE_BYTES]
+    lines += ["    default: return 0;", "    }", "}"]
     for rec in bf.RECORDS:
         lines += [""] + _c_struct(rec)
-    lines += ["", "#endif /* ATALLA_ABI_H */", ""]
+    lines += ["",
+              "/* ---- The C runtime (runtime/c): a hardware config, failure classes (atalla/runtime_abi.py) ---- */",
+              "", "/* HardwareConfig (atalla/config.py): the name NUL-padded, then the fields in blob order. */",
+              "struct atalla_hw_config {", f"    char name[{CONFIG_NAME_BYTES}];"]
+    lines += [f"    uint32_t {name};" for name in bf.CONFIG_FIELDS]
+    lines += ["};", "/* The name of the i-th uint32_t field of atalla_hw_config, or NULL. */",
+              "static inline const char *atalla_hw_config_field(uint32_t i) {", "    switch (i) {"]
+    lines += [f'    case {i}: return "{name}";' for i, name in enumerate(bf.CONFIG_FIELDS)]
+    lines += ["    default: return 0;", "    }", "}", ""]
+    for cls, prefix, type_name in RUNTIME_ENUMS:
+        lines += _c_enum(cls, prefix, type_name)
+    lines += ["#endif /* ATALLA_ABI_H */", ""]
     return "\n".join(lines)
 
 
@@ -258,9 +295,27 @@ def tb_header() -> str:
     return "\n".join(lines)
 
 
+def host_ops_header() -> str:
+    """The host-op allow-list as a table the C loader searches (strings: the op's string arguments, sorted)."""
+    lines = [f"/* {HEADER_NOTE.format(src='atalla/host_ops.py')} */", "#ifndef ATALLA_HOST_OPS_H",
+             "#define ATALLA_HOST_OPS_H", "", "typedef struct {", "    const char *target;",
+             "    const char *const *strings; /* NULL-terminated */", "} atalla_host_op_rule;", ""]
+    string_sets = sorted({tuple(sorted(v)) for v in host_ops.HOST_OPS.values()})
+    for i, values in enumerate(string_sets):
+        items = "".join(f'"{v}", ' for v in values)
+        lines.append(f"static const char *const atalla_host_op_strings_{i}[] = {{{items}0}};")
+    lines += ["", "/* atalla/host_ops.py HOST_OPS, in its order. */",
+              "static const atalla_host_op_rule atalla_host_op_rules[] = {"]
+    lines += [f'    {{"{target}", atalla_host_op_strings_{string_sets.index(tuple(sorted(v)))}}},'
+              for target, v in host_ops.HOST_OPS.items()]
+    lines += ["};", f"#define ATALLA_NUM_HOST_OP_RULES {len(host_ops.HOST_OPS)}", "",
+              "#endif /* ATALLA_HOST_OPS_H */", ""]
+    return "\n".join(lines)
+
+
 def generated_files() -> dict[Path, str]:
     """Generated file contents keyed by path relative to ROOT."""
-    return {SV_PATH: sv_package(), C_PATH: c_header(), TB_C_PATH: tb_header()}
+    return {SV_PATH: sv_package(), C_PATH: c_header(), TB_C_PATH: tb_header(), HOST_OPS_C_PATH: host_ops_header()}
 
 
 def stale_files() -> list[Path]:

@@ -10,6 +10,8 @@
 5. Memory planner: DRAM peak vs the liveness lower bound, per zoo model.
 6. The GPT-2-small decoder block (zoo gpt2_block) on atalla32's RTL: cycles, array utilization over
    the whole block, wall time and simulated cycles per second. (All of GPT-2: `make bench-gpt2`.)
+7. C model: run time of `--backend cmodel` vs the emulator on mlp and GPT-2-shaped models (checked
+   bit-exact first).
 
 Prints one table per figure and writes bench/results.json and bench/efficiency.png.
 """
@@ -33,7 +35,9 @@ from compiler.driver import compile_model
 from golden.reference import golden_outputs
 from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.check import check
+from runtime.cmodel.backend import CModelBackend
 from runtime.emulator import Emulator
+from runtime.emulator.backend import EmulatorBackend
 from runtime.interface import RunError
 from runtime.rtl.backend import RtlBackend
 from runtime.rtl.replay import replay
@@ -186,6 +190,42 @@ def emulator_vs_pytorch(repeats: int = 5) -> list[dict]:
     return rows
 
 
+def cmodel_models() -> list[tuple[str, str, torch.nn.Module, tuple]]:
+    """(name, config, module, inputs): mlp, the Hugging Face GPT-2 of the tests, the zoo's GPT-2-small block."""
+    from golden.hf import gpt2
+
+    torch.manual_seed(0)
+    return [("mlp", "small", *ZOO["mlp"]()), ("gpt2 (2 layers, d 64)", "small", gpt2(), (torch.randn(2, 16, 64),)),
+            ("gpt2_block", "atalla32", *ZOO["gpt2_block"]())]
+
+
+def cmodel_vs_emulator(repeats: int = 5, emulator_budget_seconds: float = 30.0) -> list[dict]:
+    """Each backend's own run time (its stats' wall_seconds: the run, not loading or start-up), best of
+    `repeats` (the emulator: as many as fit its budget, at least one), once the C model's run has been
+    checked bit-exact with the emulator's."""
+    rows = []
+    for name, config, module, inputs in cmodel_models():
+        blob = compile_model(module, inputs, CONFIGS[config], name.split()[0]).blob()
+        values = [x.numpy() for x in inputs]
+        result = check(blob, values, None, CModelBackend())
+        if not result.bit_exact or not result.firmware_calls_equal:
+            raise SystemExit(f"cmodel on {name}: not bit-exact with the emulator: {result.mismatches}")
+
+        def best(backend, limit: float) -> float:
+            backend.init(blob)
+            times: list[float] = []
+            while len(times) < repeats and (not times or sum(times) < limit):
+                backend.execute(values)
+                times.append(backend.wall_seconds)
+            return min(times)
+
+        emulated, ours = best(EmulatorBackend(), emulator_budget_seconds), best(CModelBackend(), math.inf)
+        rows.append({"model": name, "config": config, "commands": len(result.program.commands),
+                     "emulator_seconds": emulated, "cmodel_seconds": ours, "speedup": emulated / ours})
+        print(f"  cmodel on {name}: {rows[-1]['speedup']:.0f}x the emulator", file=sys.stderr)
+    return rows
+
+
 def memory_planner() -> list[dict]:
     rows = []
     for config in ("small", "atalla32"):
@@ -236,8 +276,10 @@ def main() -> int:
     e2e = end_to_end()
     emulator = emulator_vs_pytorch()
     planner = memory_planner()
+    print("measuring the C model against the emulator...", file=sys.stderr)
+    cmodel = cmodel_vs_emulator()
     results = {"gemm": gemms, "cosim_speed": speed, "end_to_end": e2e, "emulator": emulator,
-               "memory_planner": planner, "gpt2_block": block}
+               "memory_planner": planner, "gpt2_block": block, "cmodel": cmodel}
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(gemms, OUT / "efficiency.png")
 
@@ -270,6 +312,10 @@ def main() -> int:
                                                                  "wall s", "simulated cycles/s"],
                 [[block["model"], block["config"], block["cycles"], f"{block['array_utilization']:.1%}",
                   f"{block['wall_seconds']:.0f}", f"{block['sim_cycles_per_second']:,.0f}"]]))
+    print(table("7. C model vs emulator (each one's run time, best of 5; bit-exact checked first)",
+                ["model", "config", "commands", "emulator s", "cmodel s", "speedup"],
+                [[r["model"], r["config"], r["commands"], f"{r['emulator_seconds']:.3f}", f"{r['cmodel_seconds']:.4f}",
+                  f"{r['speedup']:.0f}x"] for r in cmodel]))
     print(f"wrote {OUT / 'results.json'} and {OUT / 'efficiency.png'}")
     return 0
 

@@ -136,6 +136,10 @@ def cmd_run(args) -> int:
     config = program.config
     if args.backend == "emulator":
         backend = EmulatorBackend()
+    elif args.backend == "cmodel":
+        from runtime.cmodel.backend import CModelBackend
+
+        backend = CModelBackend()
     else:
         backend = RtlBackend(_run_dir(name, config.name), waves=args.waves, trace=args.trace,
                              progress=not args.verbose)
@@ -156,14 +160,14 @@ def cmd_run(args) -> int:
     for problem in result.mismatches:
         print(f"  MISMATCH: {problem}")
     stats = result.stats
-    for line in (_emulator_lines if args.backend == "emulator" else _rtl_lines)(result, stats):
+    for line in (_rtl_lines if args.backend == "rtl" else _functional_lines)(result, stats):
         print(line)
     if args.outputs:
         tensor_io.save(program, Role.OUTPUT, args.outputs, result.outputs)
         print(f"  outputs: {args.outputs}")
     if args.json:
         report = {"backend": args.backend, "config": config.name, "model": program.metadata.get("model"), **stats}
-        if args.backend == "rtl":
+        if args.backend != "emulator":
             report["firmware_calls_equal"] = result.firmware_calls_equal
         report.update(passed=result.passed, outputs=[r.as_dict() for r in result.comparisons],
                       problems=result.mismatches,
@@ -173,10 +177,16 @@ def cmd_run(args) -> int:
     return 0 if result.passed else EXIT_FAIL
 
 
-def _emulator_lines(result, stats: dict) -> list[str]:
-    return ["  commands: " + ", ".join(f"{k} {n}" for k, n in stats["commands_by_kind"].items()),
-            "  firmware calls: " + ", ".join(f"{k} {n}" for k, n in stats["firmware_calls_by_kind"].items()),
-            f"  scratchpad peak {stats['scratchpad_peak_bytes']} bytes; emulated in {stats['wall_seconds']:.2f} s"]
+def _functional_lines(result, stats: dict) -> list[str]:
+    """The emulator's and the C model's report."""
+    lines = ["  commands: " + ", ".join(f"{k} {n}" for k, n in stats["commands_by_kind"].items()),
+             "  firmware calls: " + ", ".join(f"{k} {n}" for k, n in stats["firmware_calls_by_kind"].items()),
+             f"  scratchpad peak {stats['scratchpad_peak_bytes']} bytes; ran in {stats['wall_seconds']:.3f} s"]
+    if result.backend != "emulator":
+        calls = "equal" if result.firmware_calls_equal else "DIFFER"
+        lines.insert(0, f"  {result.backend} equals emulator bit for bit: {'yes' if result.bit_exact else 'NO'}; "
+                        f"firmware calls {calls} ({result.firmware_calls})")
+    return lines
 
 
 def _rtl_lines(result, stats: dict) -> list[str]:
@@ -227,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inputs", metavar="FILE.npz", help="a blob's inputs, by input tensor name or arr_0, arr_1, ...")
     p.add_argument("--golden", metavar="FILE.npz", help="a blob's expected outputs, compared as PyTorch's are")
     p.add_argument("--outputs", metavar="FILE.npz", help="write the outputs, by output tensor name")
-    p.add_argument("--backend", default="emulator", choices=["emulator", "rtl"],
-                   help="the bit-exact emulator, or the Verilator-simulated RTL (checked against the emulator)")
+    p.add_argument("--backend", default="emulator", choices=["emulator", "cmodel", "rtl"],
+                   help="the bit-exact emulator, the C model (fast, runtime/c), or the Verilator-simulated RTL "
+                        "(both checked against the emulator)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--waves", nargs="?", const="vcd", choices=["vcd", "fst"],
                    help="rtl: dump a waveform (VCD, or FST where liblz4-dev is installed) and a GTKWave save file")
