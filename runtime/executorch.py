@@ -23,10 +23,11 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from atalla.blob_format import Role
-from atalla.program import Program
+from atalla.program import Program, TensorInfo
+from runtime.check import RunCheck, check
 from runtime.emulator.backend import EmulatorBackend
 from runtime.interface import Backend
-from runtime.loader import load
+from runtime.loader import BlobError, load
 
 BACKEND_ID = "AtallaBackend"  # compiler.executorch.AtallaBackend's name: ExecuTorch's id for it
 
@@ -35,21 +36,15 @@ class DelegateError(ValueError):
     """A lowered program or .pte that cannot run here: a foreign delegate, or ops outside delegates."""
 
 
-@dataclass
-class DelegateRun:
-    program: Program
-    outputs: list[np.ndarray]
-    stats: dict
-
-
 class AtallaDelegates(TorchFunctionMode):
     """`with AtallaDelegates() as d: out = lowered.exported_program().module()(*inputs)`; d.runs
-    has one DelegateRun per delegate call, in order. `backend` makes a fresh Backend per call."""
+    has one run per delegate call, in order (runtime.check's RunCheck: on a backend other than the
+    emulator, checked against it bit for bit). `backend` makes a fresh Backend per call."""
 
     def __init__(self, backend: Callable[[], Backend] = EmulatorBackend):
         super().__init__()
         self.backend = backend
-        self.runs: list[DelegateRun] = []
+        self.runs: list[RunCheck] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func is torch._higher_order_ops.executorch_call_delegate:
@@ -62,10 +57,9 @@ class AtallaDelegates(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def run_blob(blob: bytes, inputs: list[np.ndarray], backend: Backend) -> DelegateRun:
-    program = backend.init(blob)
-    outputs = backend.execute([np.ascontiguousarray(x, np.float32) for x in inputs])
-    return DelegateRun(program, outputs, backend.stats())
+def run_blob(blob: bytes, inputs: list[np.ndarray], backend: Backend) -> RunCheck:
+    """One delegate call: its blob on the backend (and on the emulator, which judges it)."""
+    return check(blob, [np.ascontiguousarray(x, np.float32) for x in inputs], None, backend)
 
 
 # -- .pte files --------------------------------------------------------------------------------
@@ -135,11 +129,9 @@ def read_pte(path: str | Path) -> Pte:
     return Pte(str(path), delegates, instructions, plan)
 
 
-def run_pte(pte: Pte, inputs: list[np.ndarray], backend: Callable[[], Backend] = EmulatorBackend
-            ) -> tuple[list[np.ndarray], list[DelegateRun]]:
-    """Run a program that is Atalla delegates only; its outputs in order, and each delegate's run."""
-    from executorch.exir.schema import DelegateCall
-
+def _delegate_calls(pte: Pte) -> list[tuple[PteDelegate, Program, list[int], list[int]]]:
+    """Each delegate call of a program that is delegates only, in order: the delegate, its blob's
+    program, the value ids it reads (the blob's inputs) and writes (its outputs)."""
     undelegated = pte.undelegated_ops()
     if undelegated:
         raise DelegateError(f"{pte.path}: {len(undelegated)} op(s) are not delegated to Atalla and cannot run "
@@ -147,29 +139,55 @@ def run_pte(pte: Pte, inputs: list[np.ndarray], backend: Callable[[], Backend] =
     foreign = sorted({d.backend_id for d in pte.delegates if d.backend_id != BACKEND_ID})
     if foreign:
         raise DelegateError(f"{pte.path}: delegates of another backend: {', '.join(foreign)}")
-    plan = pte.plan
-    if len(inputs) != len(plan.inputs):
-        raise DelegateError(f"{pte.path}: the program takes {len(plan.inputs)} input(s), {len(inputs)} given")
-    values: dict[int, np.ndarray] = dict(zip(plan.inputs, inputs))
-    runs = []
-    for chain in plan.chains:
+    calls = []
+    for chain in pte.plan.chains:
         for ins in chain.instructions:
-            call: DelegateCall = ins.instr_args
-            blob = pte.delegates[call.delegate_index].payload
-            program = load(blob)
+            delegate = pte.delegates[ins.instr_args.delegate_index]
+            try:
+                program = load(delegate.payload)
+            except BlobError as e:
+                raise DelegateError(f"{pte.path}: delegate {delegate.index}: {e}") from None
             n_in, n_out = len(program.by_role(Role.INPUT)), len(program.by_role(Role.OUTPUT))
-            args = list(call.args)
+            args = list(ins.instr_args.args)
             if len(args) != n_in + n_out:
-                raise DelegateError(f"{pte.path}: delegate {call.delegate_index} is called with {len(args)} values; "
-                                    f"its blob has {n_in} inputs and {n_out} outputs")
-            missing = [a for a in args[:n_in] if a not in values]
-            if missing:
-                raise DelegateError(f"{pte.path}: delegate {call.delegate_index} reads value {missing[0]}, which "
-                                    "nothing before it wrote")
-            run = run_blob(blob, [values[a] for a in args[:n_in]], backend())
-            values.update(zip(args[n_in:], run.outputs))
-            runs.append(run)
-    missing = [o for o in plan.outputs if o not in values]
-    if missing:
-        raise DelegateError(f"{pte.path}: output value {missing[0]} is written by no delegate")
-    return [values[o] for o in plan.outputs], runs
+                raise DelegateError(f"{pte.path}: delegate {delegate.index} is called with {len(args)} values; its "
+                                    f"blob has {n_in} inputs and {n_out} outputs")
+            calls.append((delegate, program, args[:n_in], args[n_in:]))
+    return calls
+
+
+def io_tensors(pte: Pte) -> tuple[list[TensorInfo], list[TensorInfo]]:
+    """The program's inputs and outputs as the blobs name and shape them: each input as the first
+    delegate that reads it has it, each output as the delegate that writes it."""
+    readers, writers = {}, {}
+    for _, program, reads, writes in _delegate_calls(pte):
+        for value, tensor in zip(reads, program.by_role(Role.INPUT)):
+            readers.setdefault(value, tensor)
+        writers.update(zip(writes, program.by_role(Role.OUTPUT)))
+    unread = [i for i, v in enumerate(pte.plan.inputs) if v not in readers]
+    unwritten = [i for i, v in enumerate(pte.plan.outputs) if v not in writers]
+    if unread or unwritten:
+        raise DelegateError(f"{pte.path}: " + (f"input {unread[0]} is read by no delegate" if unread
+                                               else f"output {unwritten[0]} is written by no delegate"))
+    return [readers[v] for v in pte.plan.inputs], [writers[v] for v in pte.plan.outputs]
+
+
+def run_pte(pte: Pte, inputs: list[np.ndarray], backend: Callable[[], Backend] = EmulatorBackend
+            ) -> tuple[list[np.ndarray], list[RunCheck]]:
+    """Run a program that is Atalla delegates only (else DelegateError naming the other ops); its
+    outputs in order, and each delegate call's run."""
+    calls = _delegate_calls(pte)
+    ins, _ = io_tensors(pte)
+    if len(inputs) != len(ins):
+        raise DelegateError(f"{pte.path}: the program takes {len(ins)} input(s), {len(inputs)} given")
+    values: dict[int, np.ndarray] = dict(zip(pte.plan.inputs, inputs))
+    runs = []
+    for delegate, _, reads, writes in calls:
+        missing = [v for v in reads if v not in values]
+        if missing:
+            raise DelegateError(f"{pte.path}: delegate {delegate.index} reads value {missing[0]}, which nothing "
+                                "before it wrote")
+        run = run_blob(delegate.payload, [values[v] for v in reads], backend())
+        values.update(zip(writes, run.outputs))
+        runs.append(run)
+    return [values[v] for v in pte.plan.outputs], runs
