@@ -376,8 +376,24 @@ def _run_on_atalla(op, args, kwargs):
     return _to_device(outputs[0], str(op).split(".")[0].removeprefix("aten."))
 
 
+def _in_place(op):
+    """`x.relu_()`, `x += y`: the op on Atalla, its result written into x."""
+
+    def kernel(self, *args, **kwargs):
+        result = _run_on_atalla(op, (self, *args), kwargs)
+        if result.shape != self.shape:
+            raise DeviceError(f"{op} in place: the result's shape {list(result.shape)} is not the tensor's "
+                              f"{list(self.shape)}")
+        return _copy(self, result)
+
+    return kernel
+
+
 for _op in COMPUTE_OPS:
     _KERNELS[_op] = lambda *args, _op=_op, **kwargs: _run_on_atalla(_op, args, kwargs)
+    _packet = getattr(aten, _op._schema.name.split("::")[1] + "_", None)  # the in-place variant, if any
+    if _packet is not None and _op._overloadname in _packet.overloads():
+        _KERNELS[getattr(_packet, _op._overloadname)] = _in_place(_op)
 
 
 def _unsupported(op, args, kwargs, why: str = ""):

@@ -70,6 +70,18 @@ def test_op_on_the_device_equals_the_op_compiled(name):
     assert compare(name, got, fn(*inputs).numpy()).passed
 
 
+def test_in_place_ops_write_the_ops_result_into_the_tensor():
+    x, b = randn(5, 37), randn(37, seed=1)
+    d = x.to("atalla")
+    view = d[1:3]
+    d += b.to("atalla")
+    view.relu_()
+    assert_same_bits(d[1:3].cpu().numpy(), view.cpu().numpy())
+    want = (x.to("atalla") + b.to("atalla")).cpu()
+    want[1:3] = torch.relu(want[1:3].to("atalla")).cpu()
+    assert_same_bits(d.cpu().numpy(), want.numpy())
+
+
 def test_one_op_programs_are_cached_by_op_and_shapes():
     x = randn(4, 8).to("atalla")
     before = device.stats()["programs_compiled"]
