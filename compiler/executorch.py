@@ -31,7 +31,8 @@ from atalla.config import HardwareConfig, get_config
 from compiler.driver import compile_exported
 from compiler.fold import fold
 from compiler.ops import REGISTRY, unsupported_reason
-from compiler.partition import ATALLA, HOST, partition
+from compiler.partition import ATALLA, HOST
+from compiler.partition import partition as placements
 
 aten = torch.ops.aten
 # Ops whose second operand the edge dialect turns from a Python scalar into a 0-dim tensor buffer
@@ -123,6 +124,7 @@ class _OnAtalla(OperatorSupportBase):
 class AtallaPartitioner(Partitioner):
     def __init__(self, config: str | HardwareConfig = "small", model: str = "model"):
         self.config = get_config(config) if isinstance(config, str) else config
+        self.model = model
         self.delegation_spec = DelegationSpec(AtallaBackend.__name__, compile_specs(self.config, model))
         super().__init__()
 
@@ -132,7 +134,7 @@ class AtallaPartitioner(Partitioner):
         to the host is left out, so all its nodes decompose as usual. (A per-node filter would say it
         more finely, but ExecuTorch then takes its EDGE_DO_NOT_DECOMP path, which mis-traces an sdpa
         followed by a reshape: the mha model fails to lower.)"""
-        folded = fold(ep, "model")
+        folded = fold(ep, self.model)
         whole = {op for op, entry in REGISTRY.items()
                  if isinstance(op, torch._ops.OpOverload) and not entry.layout and torch.Tag.core not in op.tags}
         refused = {node.target for node in ep.graph.nodes if node.op == "call_function" and node.target in whole
@@ -141,7 +143,7 @@ class AtallaPartitioner(Partitioner):
 
     def partition(self, exported_program: ExportedProgram) -> PartitionResult:
         view = aten_program(exported_program)
-        where = {p.node: p.where for p in partition(view.graph, fold(view, "model"))}
+        where = {p.node: p.where for p in placements(view.graph, fold(view, self.model))}
         proposed = CapabilityBasedPartitioner(exported_program.graph_module, _OnAtalla(where),
                                               allows_single_node_partition=True).propose_partitions()
         tags = {}

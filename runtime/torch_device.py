@@ -177,12 +177,12 @@ class AtallaTensor(torch.Tensor):
     block: Block | None
 
     @staticmethod
-    def __new__(cls, size, stride=None, storage_offset: int = 0, block: Block | None = None):
+    def __new__(cls, size, stride=None, storage_offset: int = 0):
         size = tuple(int(d) for d in size)
         stride = tuple(stride) if stride is not None else tuple(torch._prims_common.make_contiguous_strides_for(size))
         t = torch.Tensor._make_wrapper_subclass(cls, size, strides=stride, storage_offset=storage_offset,
                                                 dtype=torch.float32, device=DEVICE)
-        t.block = block
+        t.block = None  # _hold gives it one
         return t
 
     @classmethod

@@ -57,13 +57,16 @@ OPS = {
     "tanh": (torch.tanh, [(3, 17)]),
     "gelu": (torch.nn.functional.gelu, [(3, 17)]),
     "mean": (lambda a: a.mean(-1, keepdim=True), [(6, 20)]),
+    "sum": (lambda a: a.sum(0), [(6, 20)]),
+    "silu_of_sigmoid": (lambda a: torch.nn.functional.silu(torch.sigmoid(a)), [(3, 17)]),
+    "rsqrt": (lambda a: torch.rsqrt(a), [(3, 17)]),
 }
 
 
 @pytest.mark.parametrize("name", list(OPS))
 def test_op_on_the_device_equals_the_op_compiled(name):
     fn, shapes = OPS[name]
-    inputs = tuple(randn(*s, seed=i) + (3.0 if name == "div" and i == 1 else 0.0) for i, s in enumerate(shapes))
+    inputs = tuple(randn(*s, seed=i) + (3.0 if (name, i) in (("div", 1), ("rsqrt", 0)) else 0.0) for i, s in enumerate(shapes))
     got = fn(*(x.to("atalla") for x in inputs)).cpu().numpy()
     (compiled,), _, _ = emulate(Fn(fn), inputs)
     assert_same_bits(got, compiled)
