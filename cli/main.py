@@ -143,6 +143,7 @@ def _run_pte(args) -> int:
     from runtime.emulator.backend import EmulatorBackend
     from runtime.executorch import DelegateError, io_tensors, run_pte
     from runtime.interface import RunError
+    from runtime.loader import BlobError
     from runtime.rtl.backend import RtlBackend
 
     if args.inputs is None:
@@ -160,9 +161,9 @@ def _run_pte(args) -> int:
         inputs = tensor_io.bind_tensors(ins, "input", tensor_io.read_arrays(args.inputs), args.inputs)
         goldens = (tensor_io.bind_tensors(outs, "output", tensor_io.read_arrays(args.golden), args.golden)
                    if args.golden else None)
-        outputs, done = run_pte(pte, inputs, backend)
-    except (DelegateError, ValueError, RunError) as e:
-        raise UserError(str(e)) from None
+        outputs, done = run_pte(pte, inputs, backend, get_config(args.config) if args.config else None)
+    except (DelegateError, ValueError, RunError) as e:  # ValueError: a bad tensor file, config or blob
+        raise UserError(f"{args.model}: {e}" if isinstance(e, BlobError) else str(e)) from None
     comparisons = [compare(f"output{i}", got, ref) for i, (got, ref) in enumerate(zip(outputs, goldens or []))]
     mismatches = [f"delegate call {i}: {m}" for i, r in enumerate(done) for m in r.mismatches]
     passed = all(c.passed for c in comparisons) and not mismatches

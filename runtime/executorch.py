@@ -23,6 +23,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from atalla.blob_format import Role
+from atalla.config import HardwareConfig
 from atalla.program import Program, TensorInfo
 from runtime.check import RunCheck, check
 from runtime.emulator.backend import EmulatorBackend
@@ -57,9 +58,10 @@ class AtallaDelegates(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def run_blob(blob: bytes, inputs: list[np.ndarray], backend: Backend) -> RunCheck:
+def run_blob(blob: bytes, inputs: list[np.ndarray], backend: Backend, expect_config: HardwareConfig | None = None
+             ) -> RunCheck:
     """One delegate call: its blob on the backend (and on the emulator, which judges it)."""
-    return check(blob, [np.ascontiguousarray(x, np.float32) for x in inputs], None, backend)
+    return check(blob, [np.ascontiguousarray(x, np.float32) for x in inputs], None, backend, expect_config)
 
 
 # -- .pte files --------------------------------------------------------------------------------
@@ -172,10 +174,11 @@ def io_tensors(pte: Pte) -> tuple[list[TensorInfo], list[TensorInfo]]:
     return [readers[v] for v in pte.plan.inputs], [writers[v] for v in pte.plan.outputs]
 
 
-def run_pte(pte: Pte, inputs: list[np.ndarray], backend: Callable[[], Backend] = EmulatorBackend
-            ) -> tuple[list[np.ndarray], list[RunCheck]]:
+def run_pte(pte: Pte, inputs: list[np.ndarray], backend: Callable[[], Backend] = EmulatorBackend,
+            expect_config: HardwareConfig | None = None) -> tuple[list[np.ndarray], list[RunCheck]]:
     """Run a program that is Atalla delegates only (else DelegateError naming the other ops); its
-    outputs in order, and each delegate call's run."""
+    outputs in order, and each delegate call's run. expect_config: refuse a delegate compiled for
+    another config (runtime.loader's BlobError)."""
     calls = _delegate_calls(pte)
     ins, _ = io_tensors(pte)
     if len(inputs) != len(ins):
@@ -187,7 +190,7 @@ def run_pte(pte: Pte, inputs: list[np.ndarray], backend: Callable[[], Backend] =
         if missing:
             raise DelegateError(f"{pte.path}: delegate {delegate.index} reads value {missing[0]}, which nothing "
                                 "before it wrote")
-        run = run_blob(delegate.payload, [values[v] for v in reads], backend())
+        run = run_blob(delegate.payload, [values[v] for v in reads], backend(), expect_config)
         values.update(zip(writes, run.outputs))
         runs.append(run)
     return [values[v] for v in pte.plan.outputs], runs

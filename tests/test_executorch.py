@@ -177,6 +177,9 @@ def test_cli_inspects_and_runs_a_pte(tmp_path, capsys):
     with np.load(tmp_path / "out.npz") as saved:
         assert_same_bits(saved["output0"], run_lowered(edge, inputs)[0][0].numpy())
 
+    assert main(["run", str(path), "--inputs", str(tmp_path / "in.npz"), "--config", "atalla32"]) == 2
+    assert "compiled for config 'small' but this run uses 'atalla32'" in capsys.readouterr().err
+
     fallback = tmp_path / "host_fallback.pte"
     fallback.write_bytes(pte_bytes("host_fallback"))
     np.savez(tmp_path / "hf.npz", np.zeros((8, 64), np.float32))
