@@ -87,7 +87,7 @@ def _edge_scalars(edge_program: ExportedProgram) -> dict[str, float]:
     return out
 
 
-def compile_specs(config: HardwareConfig, model: str) -> list[CompileSpec]:
+def atalla_compile_specs(config: HardwareConfig, model: str) -> list[CompileSpec]:
     return [CompileSpec(CONFIG_SPEC, json.dumps(config.as_dict(), sort_keys=True).encode()),
             CompileSpec(MODEL_SPEC, model.encode())]
 
@@ -125,7 +125,7 @@ class AtallaPartitioner(Partitioner):
     def __init__(self, config: str | HardwareConfig = "small", model: str = "model"):
         self.config = get_config(config) if isinstance(config, str) else config
         self.model = model
-        self.delegation_spec = DelegationSpec(AtallaBackend.__name__, compile_specs(self.config, model))
+        self.delegation_spec = DelegationSpec(AtallaBackend.__name__, atalla_compile_specs(self.config, model))
         super().__init__()
 
     def ops_to_not_decompose(self, ep: ExportedProgram):
