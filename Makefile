@@ -11,12 +11,15 @@ WAVES_FLAG := $(if $(filter 1 vcd,$(WAVES)),--waves vcd,$(if $(filter fst,$(WAVE
 
 .PHONY: test sim bench bench-gpt2 generate clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch first and exactly pinned: pip then takes the local CPU wheel, not the CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	# The extras after it never replace that torch (transformers does not depend on torch).
-	$(PY) -m pip install --quiet -e '.[dev,models]'
+	# The extras after it never replace that torch: constraints.txt holds it at 2.13.0 whatever their
+	# dependencies ask for (executorch brings torchao, coremltools, ...), and the check below fails the
+	# install if anything replaced it all the same.
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,models,executorch]'
+	$(PY) -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '2.13.0' else 'torch ' + torch.__version__ + ' replaced 2.13.0')"
 	touch $@
 
 test: $(STAMP)

@@ -7,6 +7,7 @@ non-zero; a traceback means a bug in this tool.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections import Counter
@@ -17,6 +18,7 @@ from atalla.config import CONFIGS, DEFAULT_CONFIG, get_config
 EXIT_FAIL = 1  # ran, but an output is outside tolerance
 EXIT_ERROR = 2  # could not run: bad model, blob, config or program
 BLOB_SUFFIX = ".atb"
+PTE_SUFFIX = ".pte"  # an ExecuTorch program (compiler/executorch.py lowers to one)
 
 
 class UserError(Exception):
@@ -60,35 +62,130 @@ def cmd_compile(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from atalla.blob_format import VERSION_MAJOR, VERSION_MINOR, DType
     from runtime.loader import BlobError, load_file
 
+    if Path(args.blob).suffix == PTE_SUFFIX:
+        return _inspect_pte(args.blob)
     try:
         p = load_file(args.blob)
     except (BlobError, OSError) as e:
         raise UserError(f"{args.blob}: {e}") from None
+    _print_blob(f"blob {args.blob}", p)
+    return 0
+
+
+def _print_blob(what: str, p, indent: str = "") -> None:
+    from atalla.blob_format import VERSION_MAJOR, VERSION_MINOR, DType
+
     md = p.metadata
-    print(f"blob {args.blob}: format {VERSION_MAJOR}.{VERSION_MINOR}, model {md.get('model')!r}, "
-          f"compiler {md.get('compiler_version')}")
     cfg = p.config
-    print(f"config {cfg.name}: array {cfg.array_rows}x{cfg.array_cols}, scratchpad {cfg.sp_bytes} bytes "
-          f"({cfg.sp_row_bytes}-byte rows, {cfg.sp_banks} banks, {cfg.sp_page_bytes}-byte pages), "
-          f"DRAM {cfg.dram_bytes} bytes")
-    print(f"tensors ({len(p.tensors)}):")
+    lines = [f"{what}: format {VERSION_MAJOR}.{VERSION_MINOR}, model {md.get('model')!r}, "
+             f"compiler {md.get('compiler_version')}",
+             f"config {cfg.name}: array {cfg.array_rows}x{cfg.array_cols}, scratchpad {cfg.sp_bytes} bytes "
+             f"({cfg.sp_row_bytes}-byte rows, {cfg.sp_banks} banks, {cfg.sp_page_bytes}-byte pages), "
+             f"DRAM {cfg.dram_bytes} bytes",
+             f"tensors ({len(p.tensors)}):"]
     for i, t in enumerate(p.tensors):
         ids = f"  int32 row ids < {t.index_bound}" if t.dtype == DType.INT32 else ""
-        print(f"  {i:3} {t.role.name.lower():12} {t.name:32} {str(list(t.shape)):16} "
-              f"dram 0x{t.dram_offset:08x}..0x{t.dram_offset + t.nbytes:08x}{ids}")
+        lines.append(f"  {i:3} {t.role.name.lower():12} {t.name:32} {str(list(t.shape)):16} "
+                     f"dram 0x{t.dram_offset:08x}..0x{t.dram_offset + t.nbytes:08x}{ids}")
     kinds = Counter(c.kind for c in p.commands)
-    print(f"commands ({len(p.commands)}) at dram 0x{p.program_dram_offset:08x}: "
-          + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
-    print(f"host ops ({len(p.host_ops)}):")
+    lines.append(f"commands ({len(p.commands)}) at dram 0x{p.program_dram_offset:08x}: "
+                 + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    lines.append(f"host ops ({len(p.host_ops)}):")
     for i, h in enumerate(p.host_ops):
-        print(f"  {i:3} {h.target} args={json.dumps(h.args)} outputs={h.outputs}")
+        lines.append(f"  {i:3} {h.target} args={json.dumps(h.args)} outputs={h.outputs}")
     plan = md.get("memory_plan", {})
-    print(f"memory plan: peak {plan.get('peak_bytes')} bytes, lower bound {plan.get('lower_bound_bytes')} bytes, "
-          f"without reuse {plan.get('tensor_bytes')} bytes; DRAM used {p.dram_bytes_used} bytes")
+    lines.append(f"memory plan: peak {plan.get('peak_bytes')} bytes, lower bound {plan.get('lower_bound_bytes')} "
+                 f"bytes, without reuse {plan.get('tensor_bytes')} bytes; DRAM used {p.dram_bytes_used} bytes")
+    print("\n".join(indent + line for line in lines))
+
+
+def _read_pte(path: str):
+    try:
+        from runtime.executorch import DelegateError, read_pte
+    except ImportError as e:
+        raise UserError(f"{path}: reading an ExecuTorch program needs the executorch extra "
+                        f"(pip install -c constraints.txt -e '.[executorch]'): {e}") from None
+    try:
+        return read_pte(path)
+    except DelegateError as e:
+        raise UserError(str(e)) from None
+
+
+def _inspect_pte(path: str) -> int:
+    """An ExecuTorch program: its instructions, then each Atalla delegate's blob as `inspect` shows a blob."""
+    from runtime.executorch import BACKEND_ID
+    from runtime.loader import BlobError, load
+
+    pte = _read_pte(path)
+    print(f"program {path}: {len(pte.instructions)} instructions, {len(pte.delegates)} delegates, "
+          f"{len(pte.undelegated_ops())} ops outside them")
+    for i, (kind, what) in enumerate(pte.instructions):
+        print(f"  {i:3} " + (f"delegate {what.index} ({what.backend_id}, {len(what.payload)} bytes)"
+                             if kind == "delegate" else f"op {what}"))
+    for d in pte.delegates:
+        if d.backend_id != BACKEND_ID:
+            print(f"delegate {d.index}: {d.backend_id}, {len(d.payload)} bytes (not Atalla's: not inspected)")
+            continue
+        try:
+            blob = load(d.payload)
+        except BlobError as e:
+            raise UserError(f"{path}: delegate {d.index}: {e}") from None
+        _print_blob(f"delegate {d.index}: blob", blob, indent="  ")
     return 0
+
+
+def _run_pte(args) -> int:
+    """A fully delegated ExecuTorch program: each delegate on the backend, judged by the emulator
+    and, with --golden, the outputs against the file."""
+    from golden.reference import compare
+    from runtime import tensor_io
+    from runtime.emulator.backend import EmulatorBackend
+    from runtime.executorch import DelegateError, io_tensors, run_pte
+    from runtime.interface import RunError
+    from runtime.loader import BlobError
+    from runtime.rtl.backend import RtlBackend
+
+    if args.inputs is None:
+        raise UserError(f"running the program {args.model} needs --inputs FILE.npz (its inputs by name or arr_0, ...)")
+    pte = _read_pte(args.model)
+    name = Path(args.model).stem
+    calls = itertools.count()  # each delegate call's RTL run gets a directory of its own
+    if args.backend == "emulator":
+        backend = EmulatorBackend
+    else:
+        backend = lambda: RtlBackend(_run_dir(f"{name}_delegate{next(calls)}", "pte"),  # noqa: E731
+                                     progress=not args.verbose)
+    try:
+        ins, outs = io_tensors(pte)
+        inputs = tensor_io.bind_tensors(ins, "input", tensor_io.read_arrays(args.inputs), args.inputs)
+        goldens = (tensor_io.bind_tensors(outs, "output", tensor_io.read_arrays(args.golden), args.golden)
+                   if args.golden else None)
+        outputs, done = run_pte(pte, inputs, backend, get_config(args.config) if args.config else None)
+    except (DelegateError, ValueError, RunError) as e:  # ValueError: a bad tensor file, config or blob
+        raise UserError(f"{args.model}: {e}" if isinstance(e, BlobError) else str(e)) from None
+    comparisons = [compare(f"output{i}", got, ref) for i, (got, ref) in enumerate(zip(outputs, goldens or []))]
+    mismatches = [f"delegate call {i}: {m}" for i, r in enumerate(done) for m in r.mismatches]
+    passed = all(c.passed for c in comparisons) and not mismatches
+    print(f"program {args.model} on {args.backend}: {len(done)} Atalla delegate call(s): {'PASS' if passed else 'FAIL'}")
+    for i, r in enumerate(done):
+        print(f"  delegate call {i}: {len(r.program.commands)} commands, {r.firmware_calls} firmware calls"
+              + ("" if args.backend == "emulator" else
+                 f", RTL equals emulator bit for bit: {'yes' if r.bit_exact else 'NO'}, cycles {r.stats['cycles']}"))
+    if goldens is None:
+        print("  no golden given (--golden FILE.npz): outputs not compared with PyTorch")
+    for r in comparisons:
+        print(f"  {r.name} {list(r.shape)}: cosine {r.cosine:.6f}, max abs err {r.max_abs_err:.4g} "
+              f"(tol {r.abs_tolerance:.4g}) -> {'pass' if r.passed else 'FAIL'}")
+    for problem in mismatches:
+        print(f"  MISMATCH: {problem}")
+    if args.outputs:
+        import numpy as np
+
+        np.savez(args.outputs, **{f"output{i}": o for i, o in enumerate(outputs)})
+        print(f"  outputs: {args.outputs}")
+    return 0 if passed else EXIT_FAIL
 
 
 def _run_dir(model: str, config: str) -> Path:
@@ -124,6 +221,8 @@ def _what_to_run(args):
 
 
 def cmd_run(args) -> int:
+    if Path(args.model).suffix == PTE_SUFFIX:
+        return _run_pte(args)
     from atalla.blob_format import Role
     from golden.reference import MAX_ABS_ERR_OF_RANGE, MIN_COSINE
     from runtime import tensor_io
@@ -229,11 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-io", action="store_true",
                    help="also write the example inputs and PyTorch's outputs beside the blob (.inputs.npz, .golden.npz)")
     p.set_defaults(func=cmd_compile)
-    p = sub.add_parser("inspect", help="print what a blob holds")
-    p.add_argument("blob")
+    p = sub.add_parser("inspect", help="print what a blob (or an ExecuTorch program's Atalla delegates) holds")
+    p.add_argument("blob", help=f"a blob (*{BLOB_SUFFIX}) or an ExecuTorch program (*{PTE_SUFFIX})")
     p.set_defaults(func=cmd_inspect)
     p = sub.add_parser("run", help="compile (or load a blob), run, compare; exit 0 only on pass")
-    common(p, f"{model_help}, or a blob file (*{BLOB_SUFFIX})")
+    common(p, f"{model_help}, a blob file (*{BLOB_SUFFIX}) or a fully delegated ExecuTorch program (*{PTE_SUFFIX})")
     p.add_argument("--inputs", metavar="FILE.npz", help="a blob's inputs, by input tensor name or arr_0, arr_1, ...")
     p.add_argument("--golden", metavar="FILE.npz", help="a blob's expected outputs, compared as PyTorch's are")
     p.add_argument("--outputs", metavar="FILE.npz", help="write the outputs, by output tensor name")

@@ -31,7 +31,12 @@ class Compiled:
 
 def compile_model(module: torch.nn.Module, example_inputs: tuple, config: HardwareConfig, model: str = "model",
                   decompose: bool = False) -> Compiled:
-    exported = capture(module, example_inputs, model, decompose=decompose)
+    return compile_exported(capture(module, example_inputs, model, decompose=decompose), config, model)
+
+
+def compile_exported(exported, config: HardwareConfig, model: str = "model") -> Compiled:
+    """An ATen-graph ExportedProgram (compiler.capture's, or an ExecuTorch delegate's subgraph
+    mapped back to ATen by compiler.executorch) -> Program: fold, partition, lower."""
     folded = fold(exported, model)
     placements = partition(exported.graph, folded)
     program = Lowering(exported, config, model, folded).run(placements)

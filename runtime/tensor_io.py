@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from atalla.blob_format import DType, Role
-from atalla.program import Program
+from atalla.program import Program, TensorInfo
 
 POSITIONAL = "arr_{}"  # np.savez's names for positional arrays
 
@@ -23,8 +23,12 @@ def bind(program: Program, role: Role, arrays: Mapping[str, np.ndarray], source:
     """The arrays for the program's tensors of `role` (inputs, or outputs for a golden file), in the
     program's order: every one present by name or by position, of the compiled shape, float32 (or
     integers for a tensor of row ids)."""
-    tensors = program.by_role(role)
-    kind = role.name.lower()
+    return bind_tensors(program.by_role(role), role.name.lower(), arrays, source)
+
+
+def bind_tensors(tensors: list[TensorInfo], kind: str, arrays: Mapping[str, np.ndarray], source: str
+                 ) -> list[np.ndarray]:
+    """bind for a list of tensors of one kind ("input", "output")."""
     names = [t.name for t in tensors]
     positional = [POSITIONAL.format(i) for i in range(len(tensors))]
     by_position = bool(arrays) and set(arrays) <= set(positional) and not set(arrays) & set(names)
@@ -52,12 +56,15 @@ def bind(program: Program, role: Role, arrays: Mapping[str, np.ndarray], source:
 
 
 def load(program: Program, role: Role, path: str | Path) -> list[np.ndarray]:
+    return bind(program, role, read_arrays(path), str(path))
+
+
+def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+            return {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as e:  # missing, not an .npz, or an object array
         raise TensorFileError(f"{path}: not a readable .npz of arrays: {e}") from None
-    return bind(program, role, arrays, str(path))
 
 
 def save(program: Program, role: Role, path: str | Path, values: list[np.ndarray]) -> None:
