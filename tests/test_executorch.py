@@ -20,7 +20,7 @@ from compiler.driver import compile_model
 from compiler.executorch import AtallaPartitioner, aten_program
 from compiler.partition import ATALLA, HOST, partition
 from golden.reference import compare, golden_outputs
-from golden.zoo import ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.emulator.backend import EmulatorBackend
 from runtime.executorch import AtallaDelegates, DelegateError, read_pte, run_pte
 from runtime.loader import load
@@ -78,7 +78,7 @@ def compiled_outputs(module, inputs) -> tuple[list[np.ndarray], object]:
     return emulator.execute([x.numpy() for x in inputs]), compiled.program
 
 
-@pytest.mark.parametrize("model", list(ZOO))
+@pytest.mark.parametrize("model", REGRESSION_MODELS)
 def test_zoo_model_lowers_to_atalla_and_runs_as_compiled(model):
     module, inputs, edge = lowered(model)
     host_ops = [p for p in partition(torch.export.export(module.eval(), inputs, strict=False).graph) if p.where == HOST]
