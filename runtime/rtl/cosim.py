@@ -33,14 +33,21 @@ WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call
 THREADED_PES = 32 * 32
 
 
-def design(config: HardwareConfig) -> Dut:
-    """The whole-design bench for one hardware config."""
+# Verilator's coverage counters (runtime/rtl/coverage.py reads what they write); branch points come
+# with line coverage. (--coverage, all kinds at once, stops Verilator with an internal error.)
+COVERAGE_FLAGS = ("--coverage-line", "--coverage-toggle", "--coverage-expr")
+
+
+def design(config: HardwareConfig, coverage: bool = False) -> Dut:
+    """The whole-design bench for one hardware config; coverage: built with coverage counters (its
+    own build directory: the flags are in its key), the run writing sim/coverage.dat."""
     threads = min(2, os.cpu_count() or 1) if config.array_rows * config.array_cols >= THREADED_PES else 1
+    flags = (("--threads", str(threads)) if threads > 1 else ()) + (COVERAGE_FLAGS if coverage else ())
     return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
                cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
                vlt="tb/atalla_tb.vlt",
                parameters=(*verilator_parameters(config, "atalla_tb"), ("WATCHDOG_CYCLES", WATCHDOG_CYCLES)),
-               extra_args=("--threads", str(threads)) if threads > 1 else ())
+               extra_args=flags)
 
 
 @dataclass
@@ -76,9 +83,10 @@ class RtlRun:
 
 def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_dir: Path, *, waves: str | None = None,
             sp_capacity: int | None = None, drop_call: int | None = None, raise_call: int | None = None,
-            progress: bool = False, quiet: bool = False) -> RtlRun:
+            progress: bool = False, quiet: bool = False, coverage: bool = False) -> RtlRun:
     """waves: None, "vcd" or "fst"; progress: show a line that follows the simulation; quiet: keep the
-    tools' logs in files (sim_build/*.log, run_dir/sim/sim.log) rather than on the console.
+    tools' logs in files (sim_build/*.log, run_dir/sim/sim.log) rather than on the console;
+    coverage: on the coverage build, leaving run_dir/sim/coverage.dat.
 
     Fault injection: sp_capacity gives the firmware's allocator less scratchpad; drop_call makes
     the firmware never answer that call (counted from 0); raise_call makes it raise in that call,
@@ -95,7 +103,7 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
     settings = {"run_dir": str(run_dir), "sp_capacity": sp_capacity,
                 "drop_call": -1 if drop_call is None else drop_call, "raise_call": -1 if raise_call is None else raise_call}
     with _Progress(files.progress, enabled=progress):
-        run(design(config), "runtime.rtl.tb_cosim", settings=settings, extra_env={"OMP_WAIT_POLICY": "PASSIVE"},
+        run(design(config, coverage), "runtime.rtl.tb_cosim", settings=settings, extra_env={"OMP_WAIT_POLICY": "PASSIVE"},
             waves=waves, test_dir=run_dir / "sim", quiet=quiet or progress)
     if files.firmware_error.exists():
         last = files.firmware_error.read_text().strip().splitlines()[-1]
