@@ -13,12 +13,12 @@ from typing import NoReturn
 
 import numpy as np
 
-from atalla import isa
+from atalla import command_rules
 from atalla.blob_format import (CONFIG_FIELDS, HEADER, HOST_OP, MAGIC, MAX_DIMS, NO_CONSTANT, SECTION, SECTION_ALIGN,
                                 TENSOR, VERSION_MAJOR, VERSION_MINOR, DType, Record, Role, SectionKind)
 from atalla.config import HardwareConfig
 from atalla.host_ops import host_op_problem, tensor_refs
-from atalla.isa import COMMAND_BYTES, COMMAND_WORDS, BMode, Command, Flag, Opcode
+from atalla.isa import COMMAND_BYTES, COMMAND_WORDS, Command, Fault, Opcode
 from atalla.program import HostOp, Program, TensorInfo
 
 
@@ -257,36 +257,10 @@ def _read_host_ops(body: bytes, strings: bytes, num_tensors: int) -> list[HostOp
 
 # --- commands --------------------------------------------------------------------------------
 
-# Fields holding a buffer reference (handle[31:24] | row[23:0]).
-_REF_FIELDS: dict[Opcode, tuple[str, ...]] = {
-    Opcode.DMA_LOAD: ("sp",), Opcode.DMA_STORE: ("sp",), Opcode.GEMM: ("a", "b", "c", "d"), Opcode.VEC: ("dst", "a", "b"),
-}
-# Flag bits each opcode defines; any other bit set is a corrupt or miscompiled command.
-_ALLOWED_FLAGS: dict[Opcode, int] = {
-    Opcode.GEMM: isa.GEMM_FLAGS,
-    Opcode.VEC: Flag.DST_FP32 | Flag.A_FP32 | Flag.B_FP32 | isa.BMODE_MASK,
-}
-
-
-def _check_command(i: int, c: Command, config: HardwareConfig, num_host_ops: int) -> None:
-    where = f"command {i} ({c.kind})"
-    if c.op not in (Opcode.VEC, Opcode.GEMM) and c.func:
-        _fail(f"{where}: func {c.func} must be 0 outside VEC and GEMM")
-    if c.flags & ~_ALLOWED_FLAGS.get(c.op, 0):
-        _fail(f"{where}: undefined flag bits {c.flags & ~_ALLOWED_FLAGS.get(c.op, 0):#x}")
-    handles = [("handle", c.field("handle"))] if c.op in (Opcode.ALLOC, Opcode.FREE) else []
-    for name in _REF_FIELDS.get(c.op, ()):
-        if c.op == Opcode.VEC and name == "b" and (
-                c.func in isa.UNARY_FUNCS or (c.flags & isa.BMODE_MASK) >> isa.BMODE_SHIFT == BMode.SCALAR):
-            continue  # b is unused or holds fp32 scalar bits, not a reference
-        handles.append((name, isa.split_ref(c.field(name))[0]))
-    for name, h in handles:
-        if h >= config.num_handles:
-            _fail(f"{where}: {name} handle {h} >= num_handles {config.num_handles}")
-    if "ticket" in isa.COMMAND_FIELDS[c.op] and c.field("ticket") >= config.num_tickets:
-        _fail(f"{where}: ticket {c.field('ticket')} >= num_tickets {config.num_tickets}")
+def _check_command(i: int, c: Command, num_host_ops: int) -> None:
+    """What the command words cannot say alone (atalla.command_rules checked those)."""
     if c.op == Opcode.HOST and c.field("index") >= num_host_ops:
-        _fail(f"{where}: host op index {c.field('index')} >= {num_host_ops} host ops")
+        _fail(f"command {i} ({c.kind}): host op index {c.field('index')} >= {num_host_ops} host ops")
 
 
 def _read_commands(body: bytes, header: dict, config: HardwareConfig, tensors: list[TensorInfo],
@@ -312,13 +286,12 @@ def _read_commands(body: bytes, header: dict, config: HardwareConfig, tensors: l
     words = np.frombuffer(body, dtype="<u4").reshape(count, COMMAND_WORDS)
     commands = []
     for i in range(count):
-        try:
-            c = isa.decode(words[i], i)
-        except ValueError as e:
-            _fail(str(e))
+        c, fault, problem = command_rules.decode(words[i], i, config)
+        if fault != Fault.NONE:
+            _fail(problem)
         if c.op == Opcode.END and i != count - 1:
             _fail(f"command {i}: END before the last command ({count - 1})")
-        _check_command(i, c, config, num_host_ops)
+        _check_command(i, c, num_host_ops)
         commands.append(c)
     if commands[-1].op != Opcode.END:
         _fail(f"command {count - 1}: the last command is {commands[-1].kind}, not END")
