@@ -27,14 +27,14 @@ import numpy as np
 from atalla.blob_format import DType, Role
 from atalla.config import HardwareConfig
 from atalla.dma import DmaDescriptor
-from atalla.isa import (BMODE_SHIFT, COMMAND_BYTES, COMMAND_FIELDS, COMMAND_WORDS, GEMM_FLAGS, REF_ROW_MASK,
-                        UNARY_FUNCS, BMode, Command, DmaDirection, Fault, Flag, Opcode, VecFunc, command, make_ref,
-                        tile_sp_rows)
+from atalla.isa import (BMODE_SHIFT, COMMAND_BYTES, COMMAND_FIELDS, COMMAND_WORDS, GEMM_FLAGS, GEMM_QUEUE_DEPTH,
+                        REF_ROW_MASK, UNARY_FUNCS, BMode, Command, DmaDirection, Fault, Flag, Opcode, VecFunc, command,
+                        make_ref, tile_sp_rows)
 from atalla.program import Program, TensorInfo
 from firmware.dma import distinct_elements
 from runtime.emulator import units
 
-DATA_ELEMS = 4096  # bf16 words of random data the loads read
+COMPUTE_TRIES = 3  # placements tried for a GEMM or VEC before the body moves on
 
 # fp32 bit patterns worth meeting (as whole fp32 tiles, or as bf16 halves).
 SPECIAL_F32 = np.array([
@@ -118,7 +118,9 @@ class _Builder:
         self.states: list[State] = []  # the state before each command
         self.state = State()
         self.out_elems = 0  # the output tensor grows as stores claim places in it
-        self.max_rows = min(48, config.sp_rows // 16)
+        # Buffers up to four array heights: room for tall tiles, A row steps and fp32 tiles.
+        self.max_rows = min(4 * config.array_rows, config.sp_rows // 16)
+        self.data_elems = 2 * self.max_rows * config.lanes  # bf16 words of random data the loads read
 
     def emit(self, cmd: Command) -> None:
         self.states.append(self.state.copy())
@@ -142,7 +144,7 @@ class _Builder:
         lanes = self.cfg.lanes
         for handle in handles:
             rows = self.state.buffers[handle].rows
-            start = int(self.rng.integers(0, DATA_ELEMS - rows * lanes + 1))
+            start = int(self.rng.integers(0, self.data_elems - rows * lanes + 1))
             self.dma(Opcode.DMA_LOAD, handle, 0, rows, lanes, lanes, 1, 2 * start)
         self.wait_all()
 
@@ -179,9 +181,9 @@ class _Builder:
                 rs, cs = int(self.pick([0, 1, cols, self.cfg.lanes, int(self.rng.integers(0, 40))])), \
                     int(self.pick([0, 1, 1, 2, rows]))
                 span = (rows - 1) * rs + (cols - 1) * cs + 1
-                if span > DATA_ELEMS:
+                if span > self.data_elems:
                     rs, cs, span = cols, 1, rows * cols
-                start = int(self.rng.integers(0, DATA_ELEMS - span + 1))
+                start = int(self.rng.integers(0, self.data_elems - span + 1))
                 self.dma(Opcode.DMA_LOAD, handle, row, rows, cols, rs, cs, 2 * start)
             else:  # a store, row-major with gaps or transposed, each element written once
                 if self.rng.random() < 0.5:
@@ -263,7 +265,7 @@ def generate(config: HardwareConfig, seed: int, index: int, illegal: bool = Fals
     """Program `index` of the run with this seed (a legal one, or with one planted bad command)."""
     rng = np.random.default_rng([seed, index, int(illegal)])
     g = _Builder(config, rng)
-    data_bytes = _align(2 * DATA_ELEMS, config.dram_align)
+    data_bytes = _align(2 * g.data_elems, config.dram_align)
     out_base = data_bytes
     handles = [int(h) for h in rng.choice(config.num_handles, int(rng.integers(2, 6)), replace=False)]
     for handle in handles:
@@ -271,10 +273,11 @@ def generate(config: HardwareConfig, seed: int, index: int, illegal: bool = Fals
     g.fill(handles)
     for _ in range(int(rng.integers(4, 24))):
         roll = rng.random()
-        if roll < 0.35:
-            g.gemm() or g.vec()
+        if roll < 0.35:  # sometimes a burst that fills the GEMM unit's queue
+            for _ in range(GEMM_QUEUE_DEPTH + 2 if rng.random() < 0.25 else 1):
+                any(g.gemm() for _ in range(COMPUTE_TRIES))
         elif roll < 0.75:
-            g.vec() or g.gemm()
+            any(g.vec() for _ in range(COMPUTE_TRIES))
         elif roll < 0.9:
             g.dma_group(out_base)
         elif roll < 0.95:
@@ -297,8 +300,8 @@ def generate(config: HardwareConfig, seed: int, index: int, illegal: bool = Fals
     planted = _plant(g, rng, index) if illegal else None
     out_bytes = _align(2 * g.out_elems, config.dram_align)
     program_offset = out_base + out_bytes
-    data = random_data(rng, DATA_ELEMS)
-    tensors = [TensorInfo("data", Role.CONSTANT, (DATA_ELEMS,), 0, DType.BF16, 0),
+    data = random_data(rng, g.data_elems)
+    tensors = [TensorInfo("data", Role.CONSTANT, (g.data_elems,), 0, DType.BF16, 0),
                TensorInfo("out", Role.OUTPUT, (g.out_elems,), out_base)]
     program = Program(config, tensors, data.tobytes(), g.commands, [], program_offset,
                       program_offset + len(g.commands) * COMMAND_BYTES,

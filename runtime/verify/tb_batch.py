@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import cocotb
-import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from atalla.isa import Fault, Status
