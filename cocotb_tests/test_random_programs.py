@@ -5,12 +5,14 @@ that reproduces it."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import pytest
 
 from atalla.config import CONFIGS
+from cli.main import main
 from runtime.verify.batch import BatchResult, run_random
 from runtime.verify.generator import PLANT_KINDS
 
@@ -39,12 +41,12 @@ def check_planted(result: BatchResult) -> None:
     assert {v["planted_fault"] for v in result.verdicts} == {k.name for k in PLANT_KINDS}
 
 
-@pytest.mark.parametrize("config,count", [("small", 300), ("atalla32", 12)])
+@pytest.mark.parametrize("config,count", [("small", 600), ("atalla32", 60)])
 def test_random_programs_agree(config, count, tmp_path):
     check(run_random(CONFIGS[config], varying_seed(), count, tmp_path), count)
 
 
-@pytest.mark.parametrize("config,count", [("small", 10 * len(PLANT_KINDS)), ("atalla32", len(PLANT_KINDS))])
+@pytest.mark.parametrize("config,count", [("small", 20 * len(PLANT_KINDS)), ("atalla32", 4 * len(PLANT_KINDS))])
 def test_planted_bad_commands_stop_both_alike(config, count, tmp_path):
     result = run_random(CONFIGS[config], varying_seed(), count, tmp_path, illegal=True)
     check(result, count)
@@ -57,3 +59,19 @@ def test_fixed_seed(tmp_path):
     illegal = run_random(CONFIGS["small"], FIXED_SEED, 2 * len(PLANT_KINDS), tmp_path / "illegal", illegal=True)
     check(illegal, 2 * len(PLANT_KINDS))
     check_planted(illegal)
+
+
+def test_the_command_line_and_its_reproduction(tmp_path, capsys):
+    """`atalla verify random` runs a batch; the one command printed for a program runs it alone,
+    to the same cycle (a run is a function of config, seed and index)."""
+    assert main(["verify", "random", "--count", "12", "--seed", "3", "--run-dir", str(tmp_path / "all")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("seed 3: programs 0..11 on small") and "12 agree, 0 differ" in out
+    batch = json.loads((tmp_path / "all" / "verdicts.json").read_text())
+    again = BatchResult("small", 3, False, [], 0.0).reproduce(7).split()[1:]
+    assert main([*again, "--run-dir", str(tmp_path / "one")]) == 0
+    (alone,) = json.loads((tmp_path / "one" / "verdicts.json").read_text())
+    assert (alone["index"], alone["cycles"], alone["commands"]) == (7, batch[7]["cycles"], batch[7]["commands"])
+    assert main(["verify", "random", "--count", "4", "--shard", "1/2", "--seed", "3", "--illegal",
+                 "--run-dir", str(tmp_path / "shard")]) == 0
+    assert [v["index"] for v in json.loads((tmp_path / "shard" / "verdicts.json").read_text())] == [2, 3]

@@ -12,7 +12,8 @@
 //
 // Every command is checked before it goes, in the order of docs/isa.md ("Faults"): the first rule
 // it breaks stops the program with that fault code at its index, the code the emulator gives for
-// the same command. Nothing is truncated: a field the datapath could not hold faults instead.
+// the same command, once the posted calls before it have been answered (a refused DMA before it is
+// the fault then). Nothing is truncated: a field the datapath could not hold faults instead.
 module cmdproc
   import atalla_pkg::*;
 #(
@@ -403,8 +404,12 @@ module cmdproc
           end
           S_EXEC: begin
             if (!valid_cmd) begin
-              state <= S_FAULT;
-              fault_code_o <= cmd_fault;
+              // Faults are reported in program order: a posted DMA before this command may still
+              // be refused (the branch above), so the command's own fault waits for its answer.
+              if (mb_empty_i) begin
+                state <= S_FAULT;
+                fault_code_o <= cmd_fault;
+              end
             end else if (go) begin
               // The engine may finish before the firmware's answer arrives: the ticket is in
               // flight from the request on.
