@@ -169,8 +169,9 @@ class Fault(IntEnum):
     UNBOUND_HANDLE = 3  # a command names a handle with no buffer
     HANDLE_IN_USE = 4  # ALLOC of a handle that already has a buffer
     BAD_TICKET = 5  # a ticket beyond num_tickets, a DMA on a ticket not yet waited for, a WAIT with no DMA
-    # Appended: the codes above keep their numbers. The command processor checks a command in this
-    # order and faults with the first rule it breaks (docs/isa.md, "Faults"); so does the emulator.
+    # Appended: the codes above keep their numbers. The command processor and the emulator check a
+    # command's rules in the order of docs/isa.md ("Faults"), not this one, and fault with the first
+    # it breaks.
     BAD_FUNC = 6  # a VEC function that does not exist, or a func on a command other than VEC and GEMM
     BAD_FLAGS = 7  # flag bits the opcode does not define
     UNUSED_WORD = 8  # a non-zero word after the command's fields
