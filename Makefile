@@ -9,7 +9,7 @@ WAVES ?= 0
 TRACE ?= 0
 WAVES_FLAG := $(if $(filter 1 vcd,$(WAVES)),--waves vcd,$(if $(filter fst,$(WAVES)),--waves fst))
 
-.PHONY: test sim bench generate clean
+.PHONY: test sim bench bench-gpt2 generate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ sim: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run
+
+# All of GPT-2 small (124M parameters, 12 layers) on the atalla32 RTL, checked: a long run of its own.
+bench-gpt2: $(STAMP)
+	$(PY) -m bench.gpt2
 
 # Regenerate rtl/atalla_pkg.sv, include/atalla_abi.h and rtl/tb/atalla_tb_formats.h from the Python definitions.
 generate: $(STAMP)

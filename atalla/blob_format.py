@@ -14,10 +14,10 @@ from enum import IntEnum
 import numpy as np
 
 from atalla.config import CONFIG_NAME_BYTES, HardwareConfig
-from atalla.isa import BF16_BYTES
+from atalla.isa import BF16_BYTES, INDEX_BYTES
 
 MAGIC = b"ATLB"
-VERSION_MAJOR = 2  # a loader refuses any other major version
+VERSION_MAJOR = 3  # a loader refuses any other major version
 VERSION_MINOR = 0  # a loader accepts minor versions up to its own
 NO_CONSTANT = 0xFFFFFFFF  # const_offset of a tensor that has no initial data
 MAX_DIMS = 6
@@ -35,9 +35,10 @@ class SectionKind(IntEnum):
 
 class DType(IntEnum):
     BF16 = 1
+    INT32 = 2  # row ids (an embedding's input); every element lies in [0, the tensor's index_bound)
 
 
-DTYPE_BYTES = {DType.BF16: BF16_BYTES}
+DTYPE_BYTES = {DType.BF16: BF16_BYTES, DType.INT32: INDEX_BYTES}
 
 
 class Role(IntEnum):
@@ -139,6 +140,7 @@ TENSOR = Record("atalla_blob_tensor", (
     ("reserved", "u8"),
     ("shape", f"u32[{MAX_DIMS}]"),
     ("strides", f"u32[{MAX_DIMS}]"),  # in elements
+    ("index_bound", "u32"),  # INT32: the rows of the table its ids index (>= 1); BF16: 0
 ))
 
 HOST_OP = Record("atalla_blob_host_op", (

@@ -98,6 +98,7 @@ def _scalars() -> list[tuple[str, int, str]]:
         ("GEMM_QUEUE_DEPTH", isa.GEMM_QUEUE_DEPTH, "GEMM commands the GEMM unit holds"),
         ("BF16_BYTES", isa.BF16_BYTES, "a bf16 element; a scratchpad row holds lanes of them"),
         ("SP_ROWS_PER_FP32_ROW", isa.SP_ROWS_PER_FP32_ROW, "scratchpad rows an fp32 tile row takes"),
+        ("INDEX_BYTES", isa.INDEX_BYTES, "a GATHER's row id: an int32"),
     ]
 
 

@@ -17,6 +17,7 @@ from atalla.isa import BMODE_MASK, BMODE_SHIFT, COMMAND_FIELDS, UNARY_FUNCS, BMo
 
 # The flag bits each opcode defines; any other bit set is BAD_FLAGS.
 ALLOWED_FLAGS: dict[Opcode, int] = {
+    Opcode.DMA_LOAD: Flag.GATHER,
     Opcode.GEMM: isa.GEMM_FLAGS,
     Opcode.VEC: Flag.DST_FP32 | Flag.A_FP32 | Flag.B_FP32 | BMODE_MASK,
 }

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from atalla.isa import BF16_BYTES
+from atalla.isa import BF16_BYTES, INDEX_BYTES
 
 
 CONFIG_NAME_BYTES = 16  # a config's name as the blob's config record holds it, NUL-padded
@@ -60,6 +60,7 @@ class HardwareConfig:
         need(self.sp_row_bytes % BF16_BYTES == 0 and self.lanes > 0, "sp_row_bytes must hold whole bf16 elements")
         need(self.array_rows <= self.lanes and self.array_cols <= self.lanes,
              "a scratchpad row must hold one array row and one array column of bf16")
+        need(self.dma_bytes_per_cycle % INDEX_BYTES == 0, "dma_bytes_per_cycle must hold whole int32 row ids")
         need(self.sp_page_bytes % self.sp_row_bytes == 0, "sp_page_bytes must be whole rows")
         need(self.sp_bytes % self.sp_page_bytes == 0, "sp_bytes must be whole pages")
         need(self.sp_rows < 1 << 24, "scratchpad rows must fit the 24-bit row field of a buffer reference")
@@ -80,9 +81,9 @@ CONFIGS: dict[str, HardwareConfig] = {
                        sp_banks=8, sp_page_bytes=256, dram_bytes=16 << 20, dram_align=64,
                        dram_latency=20, dma_bytes_per_cycle=16, num_handles=64, num_tickets=16,
                        fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
-        # The product shape of the real Atalla.
+        # The product shape of the real Atalla; DRAM enough for GPT-2 small (124M bf16 parameters).
         HardwareConfig(name="atalla32", array_rows=32, array_cols=32, sp_bytes=1 << 20, sp_row_bytes=64,
-                       sp_banks=32, sp_page_bytes=4096, dram_bytes=64 << 20, dram_align=64,
+                       sp_banks=32, sp_page_bytes=4096, dram_bytes=512 << 20, dram_align=64,
                        dram_latency=40, dma_bytes_per_cycle=64, num_handles=64, num_tickets=16,
                        fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
     )

@@ -56,7 +56,9 @@ COMMAND_FIELDS: dict[Opcode, tuple[str, ...]] = {
     Opcode.ALLOC: ("handle", "bytes"),
     Opcode.FREE: ("handle",),
     # Element (r, c) of the block is DRAM bf16 at dram_addr + 2*(r*row_stride + c*col_stride) and
-    # scratchpad tile row r, column c. Loads zero the rest of each scratchpad row.
+    # scratchpad tile row r, column c. Loads zero the rest of each scratchpad row. A GATHER load
+    # reads row r from dram_addr + 2*(ids[r]*row_stride + c) instead, ids[r] the int32 at
+    # col_stride + 4*r (col_stride holds the byte address of the row ids: an embedding lookup).
     Opcode.DMA_LOAD: ("sp", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"),
     Opcode.DMA_STORE: ("sp", "dram_addr", "rows", "cols", "row_stride", "col_stride", "ticket"),
     Opcode.WAIT: ("ticket",),
@@ -114,6 +116,7 @@ class Flag(IntEnum):
     C_BF16 = 1 << 6  # GEMM: C rows are bf16 (one scratchpad row each), widened to fp32
     C_ROW = 1 << 7  # GEMM: C is one row, added to every row (a bias)
     D_BF16 = 1 << 8  # GEMM: D rows are rounded to bf16 (one scratchpad row each)
+    GATHER = 1 << 9  # DMA_LOAD: row r comes from table row ids[r] (the ids at DRAM byte col_stride)
 
 
 BMODE_SHIFT = 4  # VEC: BMode in flag bits 5:4
@@ -147,6 +150,10 @@ def call_name(call: int) -> str:
 class DmaDirection(IntEnum):
     LOAD = 0  # DRAM -> scratchpad
     STORE = 1  # scratchpad -> DRAM
+    GATHER = 2  # DRAM table rows named by int32 row ids -> scratchpad; col_stride is the ids' address
+
+
+INDEX_BYTES = 4  # a row id of a GATHER (an int32 tensor element)
 
 
 class Status(IntEnum):

@@ -18,6 +18,7 @@ class TensorInfo:
     dram_offset: int
     dtype: DType = DType.BF16
     const_offset: int = NO_CONSTANT  # into Program.constants
+    index_bound: int = 0  # INT32 row ids: each lies in [0, index_bound), the rows of the table they index
 
     @property
     def strides(self) -> tuple[int, ...]:

@@ -60,7 +60,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from atalla.blob_format import VERSION_MAJOR, VERSION_MINOR
+    from atalla.blob_format import VERSION_MAJOR, VERSION_MINOR, DType
     from runtime.loader import BlobError, load_file
 
     try:
@@ -76,8 +76,9 @@ def cmd_inspect(args) -> int:
           f"DRAM {cfg.dram_bytes} bytes")
     print(f"tensors ({len(p.tensors)}):")
     for i, t in enumerate(p.tensors):
+        ids = f"  int32 row ids < {t.index_bound}" if t.dtype == DType.INT32 else ""
         print(f"  {i:3} {t.role.name.lower():12} {t.name:32} {str(list(t.shape)):16} "
-              f"dram 0x{t.dram_offset:08x}..0x{t.dram_offset + t.nbytes:08x}")
+              f"dram 0x{t.dram_offset:08x}..0x{t.dram_offset + t.nbytes:08x}{ids}")
     kinds = Counter(c.kind for c in p.commands)
     print(f"commands ({len(p.commands)}) at dram 0x{p.program_dram_offset:08x}: "
           + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
@@ -233,8 +234,8 @@ def cmd_verify_random(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atalla", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    model_help = ("a zoo model (mlp, attention, mha, host_fallback, basic_module, vit_micro, alexnet_small) "
-                  "or path/to/file.py:factory")
+    model_help = ("a zoo model (mlp, attention, mha, host_fallback, basic_module, vit_micro, alexnet_small, "
+                  "gpt2_block, gpt2) or path/to/file.py:factory")
 
     def common(p, what: str = model_help):
         p.add_argument("model", help=what)

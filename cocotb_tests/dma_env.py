@@ -28,6 +28,12 @@ from runtime.emulator.dma import ImmediateDmaEngine
 from runtime.rtl.signals import c_bytes, simulator
 
 FETCH_REGION = 64 * 1024  # top of DRAM: command-fetch traffic only, never written by the DMA
+IDS_REGION = 16 * 1024  # below it: the row ids gathers read (IDS_RANGE of them), never written by the DMA
+IDS_RANGE = 1000
+
+
+def ids_base(cfg: HardwareConfig) -> int:
+    return cfg.dram_bytes - FETCH_REGION - IDS_REGION
 
 
 def _c_array(lib: ctypes.CDLL, prefix: str, nbytes: int) -> np.ndarray:
@@ -120,14 +126,19 @@ class DmaItem(uvm_sequence_item):
         return self.desc.describe() if self.desc else "<empty dma item>"
 
 
-def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, window: int = 256 * 1024,
+def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, dram: np.ndarray, window: int = 256 * 1024,
                       sp_window: int = 256) -> DmaDescriptor:
-    """A valid random descriptor: loads and stores, rows 1..40, cols 1..lanes, contiguous, strided,
-    broadcast (stride 0), transposed-style and reversed (negative) strides. Addresses mostly fall in
-    small windows so that transfers overlap and later loads read what earlier stores wrote. Each is
-    one the firmware hands to the engine (firmware.dma.validate)."""
-    dram_limit = cfg.dram_bytes - FETCH_REGION
+    """A valid random descriptor: loads, stores and gathers, rows 1..40, cols 1..lanes, contiguous,
+    strided, broadcast (stride 0), transposed-style and reversed (negative) strides. Addresses mostly
+    fall in small windows so that transfers overlap and later loads read what earlier stores wrote.
+    Each is one the firmware hands to the engine (firmware.dma.validate, which reads a gather's ids
+    from `dram`)."""
+    dram_limit = ids_base(cfg)
     while True:
+        if rng.random() < 0.15:
+            d = _random_gather(rng, cfg, window, sp_window)
+            validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")}, dram)
+            return d
         direction = DmaDirection(int(rng.integers(2)))
         rows = int(rng.integers(1, 41))
         cols = int(rng.integers(1, cfg.lanes + 1))
@@ -164,8 +175,21 @@ def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, window: int
         assert 0 <= lo_b and hi_b < dram_limit, d.describe()
         if direction == DmaDirection.STORE and not distinct_elements(d):
             continue  # the firmware refuses a store that writes an element twice
-        validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")})
+        validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")}, dram)
         return d
+
+
+def _random_gather(rng: np.random.Generator, cfg: HardwareConfig, window: int, sp_window: int) -> DmaDescriptor:
+    """Rows 1..40 of a table of IDS_RANGE rows (padded or not) by ids from the ids region, at any id offset."""
+    rows = int(rng.integers(1, 41))
+    cols = int(rng.integers(1, cfg.lanes + 1))
+    row_stride = cols if rng.random() < 0.5 else int(rng.integers(cols, 4 * cfg.lanes + 1))
+    table_bytes = 2 * ((IDS_RANGE - 1) * row_stride + cols)
+    dram_addr = 2 * int(rng.integers(0, (window - table_bytes) // 2))
+    index_addr = ids_base(cfg) + 4 * int(rng.integers(0, IDS_REGION // 4 - rows + 1))
+    sp_row = int(rng.integers(0, max(sp_window - rows, 0) + 1))
+    return DmaDescriptor(DmaDirection.GATHER, sp_row * cfg.sp_row_bytes, dram_addr, rows, cols, row_stride,
+                         index_addr, int(rng.integers(cfg.num_tickets)))
 
 
 class DmaRandomSeq(uvm_sequence):
@@ -176,12 +200,12 @@ class DmaRandomSeq(uvm_sequence):
         self.count, self.seed = count, seed
 
     async def body(self) -> None:
-        cfg = ConfigDB().get(None, "", "CFG")
+        cfg, tb = ConfigDB().get(None, "", "CFG"), ConfigDB().get(None, "", "TB")
         rng = np.random.default_rng(self.seed)
         for i in range(self.count):
             item = DmaItem(f"dma_{i}")
             await self.start_item(item)
-            item.desc = random_descriptor(rng, cfg)
+            item.desc = random_descriptor(rng, cfg, tb.dram)
             await self.finish_item(item)
 
 
@@ -214,6 +238,7 @@ class DmaStats:
     mismatches: int = 0  # differing bytes, plus wrong tickets
     contig_bytes: int = 0
     contig_cycles: int = 0
+    gathers: int = 0
 
 
 class DmaScoreboard(uvm_component):
@@ -261,7 +286,8 @@ class DmaScoreboard(uvm_component):
             self.engine.start(d)
             self.stats.descriptors += 1
             self.stats.bytes += 2 * d.rows * d.cols
-            if d.col_stride == 1:
+            self.stats.gathers += d.direction == DmaDirection.GATHER
+            if d.col_stride == 1 and d.direction != DmaDirection.GATHER:
                 self.stats.contig_bytes += 2 * d.rows * d.cols
                 self.stats.contig_cycles += item.cycles
             if item.done_ticket != d.ticket:
@@ -270,7 +296,7 @@ class DmaScoreboard(uvm_component):
             where = f"after #{self.stats.descriptors} {d.describe()}"
             if self.stats.descriptors % self.full_every == 0:
                 await self.full_check()
-            elif d.direction == DmaDirection.LOAD:
+            elif d.direction != DmaDirection.STORE:
                 row = d.sp_addr // rb
                 self._mismatch(f"scratchpad {where}", await self.tb.sp_read(row, d.rows),
                                self.ref_sp[row * rb:(row + d.rows) * rb], row * rb)

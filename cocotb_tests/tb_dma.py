@@ -15,7 +15,7 @@ from pyuvm import ConfigDB, uvm_test
 
 from atalla.dma import DmaDescriptor
 from atalla.isa import DmaDirection
-from cocotb_tests.dma_env import FETCH_REGION, DmaEnv, DmaRandomSeq, DmaTb
+from cocotb_tests.dma_env import FETCH_REGION, IDS_RANGE, IDS_REGION, DmaEnv, DmaRandomSeq, DmaTb, ids_base
 from runtime.emulator.dma import ImmediateDmaEngine
 from runtime.rtl.settings import bench_config, bench_settings
 
@@ -23,8 +23,11 @@ TIMEOUT_MS = 20  # simulated: 2M cycles, far beyond any test here; turns a hang 
 
 
 async def _randomise(tb: DmaTb, rng: np.random.Generator) -> None:
-    """Random DRAM (one NumPy copy into the C++ array) and random scratchpad (one backdoor pass)."""
+    """Random DRAM (one NumPy copy into the C++ array) with row ids < IDS_RANGE in the ids region,
+    and random scratchpad (one backdoor pass)."""
     tb.dram[:] = rng.integers(0, 256, tb.dram.size, dtype=np.uint8)
+    base = ids_base(tb.cfg)
+    tb.dram[base:base + IDS_REGION] = rng.integers(0, IDS_RANGE, IDS_REGION // 4, dtype="<i4").view(np.uint8)
     await tb.sp_write(0, rng.integers(0, 256, (tb.cfg.sp_rows, tb.cfg.sp_row_bytes), dtype=np.uint8))
 
 
@@ -45,7 +48,7 @@ async def _fetcher(tb: DmaTb, rng: np.random.Generator, stop: list[bool], log) -
 
 @pyuvm.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 class DmaRandomTest(uvm_test):
-    """Constrained-random loads and stores against the ImmediateDmaEngine reference, exact."""
+    """Constrained-random loads, stores and gathers against the ImmediateDmaEngine reference, exact."""
 
     def build_phase(self) -> None:
         self.cfg, self.count = bench_config(), bench_settings()["count"]
@@ -75,11 +78,12 @@ class DmaRandomTest(uvm_test):
     def check_phase(self) -> None:
         s, cfg = self.env.scoreboard.stats, self.cfg
         bpc = s.contig_bytes / max(s.contig_cycles, 1)
-        print(f"dma {cfg.name}: {s.descriptors} descriptors, {s.bytes} bytes, {s.mismatches} mismatches; "
+        print(f"dma {cfg.name}: {s.descriptors} descriptors ({s.gathers} gathers), {s.bytes} bytes, "
+              f"{s.mismatches} mismatches; "
               f"contiguous {bpc:.2f} bytes/cycle (of {cfg.dma_bytes_per_cycle}, latency {cfg.dram_latency}, "
               f"rows <= 40); {self.fetches} command fetches, {self.fetch_bad} bad; "
               f"{self.cycles} cycles in {self.wall:.1f} s")
-        assert s.descriptors == self.count
+        assert s.descriptors == self.count and s.gathers > 0
         assert s.mismatches == 0, "\n".join(self.env.scoreboard.errors)
         assert self.fetches > 0 and self.fetch_bad == 0
 

@@ -6,7 +6,7 @@ import pytest
 
 from atalla.config import CONFIGS
 from compiler.driver import compile_model
-from golden.zoo import ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.rtl.build import Dut, lint, run
 from runtime.rtl.params import verilator_parameters
 from runtime.verify.generator import PLANT_KINDS
@@ -23,7 +23,7 @@ def bench(config: str) -> Dut:
 @pytest.fixture(scope="module")
 def blobs(tmp_path_factory) -> dict[str, str]:
     out = {}
-    for model in ZOO:
+    for model in REGRESSION_MODELS:
         module, inputs = ZOO[model]()
         path = tmp_path_factory.mktemp("blobs") / f"{model}.atb"
         path.write_bytes(compile_model(module, inputs, CONFIGS["small"], model).blob())
@@ -31,7 +31,7 @@ def blobs(tmp_path_factory) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("model", sorted(ZOO))
+@pytest.mark.parametrize("model", REGRESSION_MODELS)
 @pytest.mark.parametrize("testcase", TESTS)
 def test_cmdproc(blobs, model, testcase, tmp_path):
     tests, failures = run(bench("small"), "cocotb_tests.tb_cmdproc", testcase=testcase,

@@ -13,7 +13,7 @@ from runtime.rtl.build import Dut, build, lint, run
 from runtime.rtl.params import verilator_parameters
 
 BLOCKS = ("dram", "scratchpad", "dma")
-SOURCES = (*(f"{block}.sv" for block in BLOCKS), "tb/dma_tb.sv")
+SOURCES = ("atalla_pkg.sv", *(f"{block}.sv" for block in BLOCKS), "tb/dma_tb.sv")
 CONFIGS = ("small", "atalla32")
 COUNT = {"small": 600, "atalla32": 300}
 
@@ -43,7 +43,7 @@ def test_dma(built, config: str) -> None:
 def test_lint(config: str) -> None:
     cfg = get_config(config)
     for block in BLOCKS:
-        result = lint((f"{block}.sv",), top=block, parameters=verilator_parameters(cfg, block))
+        result = lint(("atalla_pkg.sv", f"{block}.sv"), top=block, parameters=verilator_parameters(cfg, block))
         assert result.returncode == 0, f"{block}:\n{result.stdout}{result.stderr}"
     result = lint(SOURCES, top="dma_tb", parameters=verilator_parameters(cfg, "dma_tb"), timing=True)
     assert result.returncode == 0, f"dma_tb:\n{result.stdout}{result.stderr}"

@@ -18,8 +18,9 @@ def capture(module: torch.nn.Module, example_inputs: tuple, name: str, decompose
     for i, x in enumerate(example_inputs):
         if not isinstance(x, torch.Tensor):
             raise CompileError(f"model {name!r}: example input {i} is a {type(x).__name__}, not a tensor")
-        if x.dtype != torch.float32:
-            raise CompileError(f"model {name!r}: example input {i} is {x.dtype}; inputs must be float32")
+        if x.dtype not in (torch.float32, torch.int64, torch.int32):
+            raise CompileError(f"model {name!r}: example input {i} is {x.dtype}; inputs must be float32, or "
+                               "int64/int32 row ids for an embedding")
     try:
         with warnings.catch_warnings():  # torch's own deprecation noise, not the user's concern
             warnings.filterwarnings("ignore", category=FutureWarning)

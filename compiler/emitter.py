@@ -14,8 +14,9 @@ import numpy as np
 
 from atalla.allocator import AllocatorError, ScratchpadAllocator
 from atalla.config import HardwareConfig
-from atalla.isa import (BF16_BYTES, BMODE_SHIFT, COMMAND_FIELDS, BMode, Command, Flag, Opcode, VecFunc, command,
-                        make_ref, tile_sp_rows)
+from atalla.blob_format import DType
+from atalla.isa import (BF16_BYTES, BMODE_SHIFT, COMMAND_FIELDS, INDEX_BYTES, BMode, Command, Flag, Opcode, VecFunc,
+                        command, make_ref, tile_sp_rows)
 from atalla.numerics import flush
 from compiler.errors import CompileError
 from compiler.values import View
@@ -74,7 +75,8 @@ class Emitter:
         self._addr: dict[int, int] = {}
         self.sp_peak_bytes = 0
         self.step = 0  # the lowering step (graph node) being emitted: DMA marks buffer liveness with it
-        self.dram_refs: list[tuple[int, object, int]] = []  # (command index, Buffer, element offset)
+        # (command index, field, Buffer, byte offset): DRAM addresses to fill in once the buffers are placed
+        self.dram_refs: list[tuple[int, str, object, int]] = []
 
     # -- scratchpad -------------------------------------------------------------------------
     def tile_bytes(self, rows: int, fp32: bool) -> int:
@@ -117,23 +119,33 @@ class Emitter:
             self.wait(self._pending[0][0])
         return self._free_tickets.popleft()
 
-    def _dma(self, op: Opcode, tile: Tile, row: int, block: Block) -> int:
+    def _dma(self, op: Opcode, tile: Tile, row: int, block: Block, row_ids: View | None = None) -> int:
         if tile.fp32:
             raise CompileError("DMA moves bf16 tiles only")
         if block.cols > self.config.lanes:
             raise CompileError(f"DMA block of {block.cols} columns is wider than {self.config.lanes} lanes")
         buffer = block.view.buffer
-        buffer.last_use = max(buffer.last_use, self.step)
-        buffer.read = buffer.read or op == Opcode.DMA_LOAD
+        if buffer.dtype != DType.BF16:
+            raise CompileError(f"DMA of {buffer.name!r}: its {buffer.dtype.name} elements are not bf16")
         ticket = self._ticket()
         self._transfers += 1
         self._pending.append((self._transfers, ticket))
         # DRAM addresses are known only after memory planning: recorded here, patched by resolve_dram().
-        self.dram_refs.append((len(self.commands), buffer, block.offset))
+        self._dram_ref("dram_addr", buffer, BF16_BYTES * block.offset, reads=op == Opcode.DMA_LOAD)
+        col_stride = block.col_stride
+        if row_ids is not None:
+            self._dram_ref("col_stride", row_ids.buffer, INDEX_BYTES * row_ids.offset, reads=True)
+            col_stride = 0
         self.commands.append(command(
-            op, sp=tile.ref(row), dram_addr=0, rows=block.rows, cols=block.cols,
-            row_stride=block.row_stride, col_stride=block.col_stride, ticket=ticket))
+            op, flags=Flag.GATHER if row_ids is not None else 0, sp=tile.ref(row), dram_addr=0, rows=block.rows,
+            cols=block.cols, row_stride=block.row_stride, col_stride=col_stride, ticket=ticket))
         return self._transfers
+
+    def _dram_ref(self, field: str, buffer, byte_offset: int, reads: bool) -> None:
+        """The next command's `field` holds the DRAM address of `buffer` + byte_offset."""
+        buffer.last_use = max(buffer.last_use, self.step)
+        buffer.read = buffer.read or reads
+        self.dram_refs.append((len(self.commands), field, buffer, byte_offset))
 
     def load(self, tile: Tile, block: Block, row: int = 0) -> int:
         """Start a DMA into the tile; returns the transfer's id for wait()."""
@@ -141,6 +153,15 @@ class Emitter:
 
     def store(self, tile: Tile, block: Block, row: int = 0) -> int:
         return self._dma(Opcode.DMA_STORE, tile, row, block)
+
+    def gather(self, tile: Tile, table: Block, row_ids: View) -> int:
+        """Start a GATHER into the tile: row r is table row row_ids[r] (columns as `table` has them;
+        its rows say how many ids, from the contiguous int32 view row_ids)."""
+        if row_ids.buffer.dtype != DType.INT32 or row_ids.ndim != 1 or (row_ids.shape[0] > 1 and row_ids.strides != (1,)):
+            raise CompileError(f"GATHER row ids must be a contiguous int32 run, not {row_ids}")
+        if table.col_stride != 1:
+            raise CompileError("GATHER reads contiguous table rows (column stride 1)")
+        return self._dma(Opcode.DMA_LOAD, tile, 0, table, row_ids)
 
     def wait(self, transfer: int) -> None:
         """WAIT for a transfer (the id load/store returned), unless it was already waited for."""
@@ -190,10 +211,10 @@ class Emitter:
 
     def resolve_dram(self) -> None:
         """Fill in DMA DRAM addresses once every buffer has its planned offset."""
-        for index, buffer, offset in self.dram_refs:
+        for index, field, buffer, byte_offset in self.dram_refs:
             cmd = self.commands[index]
             args = list(cmd.args)
-            args[COMMAND_FIELDS[cmd.op].index("dram_addr")] = buffer.dram_offset + BF16_BYTES * offset
+            args[COMMAND_FIELDS[cmd.op].index(field)] = buffer.dram_offset + byte_offset
             self.commands[index] = Command(cmd.op, cmd.func, cmd.flags, tuple(args))
 
     def end(self) -> None:

@@ -17,7 +17,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 
 import atalla
-from atalla.blob_format import NO_CONSTANT, Role
+from atalla.blob_format import NO_CONSTANT, DType, Role
 from atalla.config import HardwareConfig
 from atalla.host_ops import host_op_problem
 from atalla.isa import BF16_BYTES, COMMAND_BYTES
@@ -54,6 +54,13 @@ class Lowering:
                    last_use=self.em.step, source=name)
         self.buffers.append(b)
         return b
+
+    def bound_row_ids(self, row_ids: View, table_rows: int, node) -> None:
+        """row_ids index a table of table_rows rows: the input holding them must keep to it."""
+        b = row_ids.buffer
+        if b.role != Role.INPUT:
+            raise CompileError(f"the row ids of {node.name} are computed on Atalla; only an input's ids can be gathered")
+        b.index_bound = min(b.index_bound or table_rows, table_rows)
 
     def output(self, node) -> View:
         """Where the node's result goes: its part of a join's buffer (ops.join_place), else a fresh
@@ -135,6 +142,10 @@ class Lowering:
         self.em.step = step + 1
         self._outputs()
         self.em.end()
+        for b in self.buffers:
+            if b.dtype == DType.INT32 and not b.index_bound:
+                raise CompileError(f"model {self.model!r}: integer input {b.name} is read by no embedding; "
+                                   "integer inputs are row ids")
         # A constant nothing reads (a weight only used laid out again) stays out of the blob.
         self.buffers = [b for b in self.buffers if b.role != Role.CONSTANT or b.read]
         report = plan(self.buffers, self.em.step, self.config.dram_align)
@@ -150,7 +161,10 @@ class Lowering:
                 continue
             spec = specs[node.name]
             if spec.kind == InputKind.USER_INPUT:
-                self.values[node] = View.of(self.new_buffer(node.name, node.meta["val"].shape, Role.INPUT))
+                buffer = self.new_buffer(node.name, node.meta["val"].shape, Role.INPUT)
+                if node.meta["val"].dtype != torch.float32:  # row ids (compiler.capture lets only those in)
+                    buffer.dtype = DType.INT32
+                self.values[node] = View.of(buffer)
             elif not node.users:
                 continue  # e.g. a BatchNorm step counter: never read
             elif node in self.folded:  # a lifted or non-float constant: a compile-time value (compiler.fold)
@@ -198,6 +212,9 @@ class Lowering:
         def encode(arg):
             if isinstance(arg, torch.fx.Node):
                 view = self._view_of(arg, node)
+                if view.buffer.dtype != DType.BF16:
+                    raise CompileError(f"model {self.model!r}, node {node.name} ({node.target}): the host reads "
+                                       f"bf16 tensors, and {arg.name} holds {view.buffer.dtype.name} row ids")
                 if not view.is_whole_buffer():  # the firmware reads whole contiguous tensors
                     view = self.materialize(view, f"{arg.name}_for_{node.name}")
                 view.buffer.last_use = max(view.buffer.last_use, self.em.step)
@@ -236,6 +253,9 @@ class Lowering:
                 raise CompileError(f"model {self.model!r}: output {i} is not a tensor")
             view = self._view_of(arg, out_node)
             b = view.buffer
+            if b.dtype != DType.BF16:
+                raise CompileError(f"model {self.model!r}: output {i} is the {b.dtype.name} row ids of {b.name}; "
+                                   "outputs are float")
             if view.is_whole_buffer() and b.role == Role.INTERMEDIATE:
                 b.role, b.name = Role.OUTPUT, f"output{i}"
             else:  # an input, constant, view or repeated output: copy into a tensor of its own
@@ -265,7 +285,8 @@ class Lowering:
             if b.constant is not None:
                 const_offset = len(constants)
                 constants += b.constant
-            tensors.append(TensorInfo(b.name, b.role, b.shape, b.dram_offset, const_offset=const_offset))
+            tensors.append(TensorInfo(b.name, b.role, b.shape, b.dram_offset, dtype=b.dtype, const_offset=const_offset,
+                                      index_bound=b.index_bound))
 
         def ids_of(arg):
             if isinstance(arg, dict):

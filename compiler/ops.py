@@ -25,6 +25,7 @@ from compiler.kernels import conv as conv_kernel
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
 from compiler.kernels import exp as exp_kernel
+from compiler.kernels import gather as gather_kernel
 from compiler.kernels import gemm as gemm_kernel
 from compiler.kernels import pool as pool_kernel
 from compiler.kernels import rownorm
@@ -33,6 +34,7 @@ from compiler.kernels.pointwise import pointwise
 from compiler.values import View
 
 aten = torch.ops.aten
+ROW_ID_DTYPES = (torch.int64, torch.int32)  # what a model's row-id input may be; DRAM holds int32
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,16 @@ class OpEntry:
     check: Callable | None = None  # (node, *args, **kwargs) -> reason it cannot run here, or None
     layout: bool = False  # a view: no commands
     takes_constants: bool = False  # may read boolean or integer compile-time values (masks), as torch tensors
+    reads_row_ids: bool = False  # reads an input's integer row ids at run time (an embedding's indices)
 
 
 REGISTRY: dict[object, OpEntry] = {}
 
 
-def register(*targets, check=None, layout=False, takes_constants=False):
+def register(*targets, check=None, layout=False, takes_constants=False, reads_row_ids=False):
     def wrap(fn):
         for t in targets:
-            REGISTRY[t] = OpEntry(fn, check, layout, takes_constants)
+            REGISTRY[t] = OpEntry(fn, check, layout, takes_constants, reads_row_ids)
         return fn
 
     return wrap
@@ -62,8 +65,11 @@ def unsupported_reason(node, folded: dict | None = None) -> str | None:
     entry = REGISTRY.get(node.target)
     if entry is None:
         return f"no Atalla kernel for {node.target}"
+    # Integers that are not compile-time values are an input's row ids: views pass them on, an
+    # embedding reads them (DRAM holds them as int32); nothing else computes with them.
+    ints_ok = entry.layout or entry.reads_row_ids
     for v in _tensor_metas(node, skip=folded if entry.takes_constants else ()):
-        if v.dtype != torch.float32:
+        if v.dtype != torch.float32 and not (ints_ok and v.dtype in ROW_ID_DTYPES):
             return f"{v.dtype} tensors are not supported on Atalla"
         if v.numel() == 0:
             return "zero-size tensors are not supported on Atalla"
@@ -461,6 +467,35 @@ def _join(ctx, node, tensors, dim=0):
     return out
 
 
+def _embedding_check(node, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    if indices.meta["val"].dtype not in ROW_ID_DTYPES:
+        return f"row ids of dtype {indices.meta['val'].dtype}"
+    return None
+
+
+@register(aten.embedding.default, check=_embedding_check, reads_row_ids=True)
+def _embedding(ctx, node, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """padding_idx and the rest change only the gradient; the lookup is table rows by id."""
+    if weight.ndim != 2:
+        raise CompileError(f"embedding table of shape {list(weight.shape)} is not 2-D")
+    table = ctx.contiguous_constant(weight) if weight.strides[-1] != 1 else weight
+    if table.strides[-1] != 1:
+        table = ctx.materialize(table, f"{node.name}_table")
+    row_ids = ctx.reshape(indices, (-1,))
+    if row_ids.numel > 1 and row_ids.strides != (1,):
+        raise CompileError(f"the row ids {node.args[1].name} are not contiguous in DRAM")
+    ctx.bound_row_ids(row_ids, table.shape[0], node)
+    out = ctx.output(node)
+    flat = out.reshape((-1, table.shape[1]))
+    if flat is None or flat.strides != (table.shape[1], 1):
+        flat = View.of(ctx.new_buffer(f"{node.name}_rows", (row_ids.numel, table.shape[1]), Role.INTERMEDIATE))
+        gather_kernel.embedding(ctx.em, flat, table, row_ids)
+        materialize(ctx, out, flat.reshape(out.shape))
+        return out
+    gather_kernel.embedding(ctx.em, flat, table, row_ids)
+    return out
+
+
 def materialize(ctx, out: View, src: View) -> None:
     copy_kernel.copy(ctx.em, out, src)
 
@@ -518,11 +553,14 @@ register(aten.silu.default)(_activation("silu"))
 
 
 def _reduced_dim(node, x, dim=None, *rest, dtype=None, **kwargs) -> str | None:
-    """Why this reduction is not over exactly one dim of a float32 result, or None."""
+    """Why this reduction is not over one or more named dims of a float32 result, or None."""
     if dtype not in (None, torch.float32):
         return f"{node.target} with dtype {dtype}"
     dims = [dim] if isinstance(dim, int) else list(dim or [])
-    return None if len(dims) == 1 and x.meta["val"].dim() > 0 else f"{node.target} over dims {dim}: only one dim"
+    ndim = x.meta["val"].dim()
+    if not dims or ndim == 0:
+        return f"{node.target} over dims {dim}: name the dims"
+    return None if len({d % ndim for d in dims}) == len(dims) else f"{node.target} over dims {dim}: a dim twice"
 
 
 def _correction(node, x, dim=None, *, correction=None, keepdim=False):
@@ -533,12 +571,18 @@ def _correction(node, x, dim=None, *, correction=None, keepdim=False):
 
 
 def _reduce(ctx, node, x: View, dim, keepdim: bool, stat: str, correction: int = 0) -> View:
-    """stat over one dim: it is permuted last, and the result viewed with that dim kept (size 1)."""
+    """stat over some dims: they are permuted last and merged into one (in their order: the sum's
+    order, docs/numerics.md), and the result viewed with those dims kept (size 1)."""
     out = ctx.output(node)
-    d = (dim if isinstance(dim, int) else dim[0]) % x.ndim
-    kept = out if keepdim else out.unsqueeze(d)
-    last = lambda v: v.permute([i for i in range(v.ndim) if i != d] + [d])  # noqa: E731
-    rownorm.row_stat(ctx.em, stat, last(kept), last(x), correction)
+    dims = sorted({d % x.ndim for d in ([dim] if isinstance(dim, int) else dim)})
+    kept = out
+    if not keepdim:
+        for d in dims:
+            kept = kept.unsqueeze(d)
+    order = [i for i in range(x.ndim) if i not in dims] + dims
+    lead = tuple(x.shape[i] for i in order[: x.ndim - len(dims)])
+    rows = ctx.reshape(x.permute(order), lead + (math.prod(x.shape[d] for d in dims),))
+    rownorm.row_stat(ctx.em, stat, kept.permute(order).reshape(lead + (1,)), rows, correction)
     return out
 
 
@@ -550,6 +594,22 @@ def _sum(ctx, node, x, dim, keepdim=False, *, dtype=None):
 @register(aten.mean.dim, check=_reduced_dim)
 def _mean(ctx, node, x, dim, keepdim=False, *, dtype=None):
     return _reduce(ctx, node, x, dim, keepdim, "mean")
+
+
+def _whole_tensor(node, x, *, dtype=None):
+    if dtype not in (None, torch.float32):
+        return f"{node.target} with dtype {dtype}"
+    return None if x.meta["val"].dim() > 0 else f"{node.target} of a 0-dim tensor"
+
+
+@register(aten.sum.default, check=_whole_tensor)
+def _sum_all(ctx, node, x, *, dtype=None):
+    return _reduce(ctx, node, x, list(range(x.ndim)), False, "sum")
+
+
+@register(aten.mean.default, check=_whole_tensor)
+def _mean_all(ctx, node, x, *, dtype=None):
+    return _reduce(ctx, node, x, list(range(x.ndim)), False, "mean")
 
 
 @register(aten.var.correction, check=_correction)

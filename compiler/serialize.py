@@ -57,6 +57,7 @@ def serialize(program: Program) -> bytes:
             "dram_offset": t.dram_offset, "nbytes": t.nbytes, "const_offset": t.const_offset,
             "name_offset": name_offset, "name_len": name_len, "dtype": int(t.dtype), "role": int(t.role),
             "ndim": len(t.shape), "reserved": 0, "shape": _pad(t.shape), "strides": _pad(t.strides),
+            "index_bound": t.index_bound,
         })
 
     host_ops = bytearray()

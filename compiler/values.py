@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import prod
 
-from atalla.blob_format import Role
-from atalla.isa import BF16_BYTES
+from atalla.blob_format import DTYPE_BYTES, DType, Role
 
 
 @dataclass(eq=False)
 class Buffer:
-    """A tensor in DRAM, contiguous, bf16. Becomes one tensor-table entry."""
+    """A tensor in DRAM, contiguous, bf16 (or an input's int32 row ids). Becomes one tensor-table entry."""
 
     name: str
     shape: tuple[int, ...]
@@ -22,10 +21,12 @@ class Buffer:
     dram_offset: int = -1  # set by the memory planner
     source: str = ""  # the graph node it holds the value of, for reports and debugging
     read: bool = False  # some command or host op reads it (an unread constant is left out of the blob)
+    dtype: DType = DType.BF16
+    index_bound: int = 0  # INT32 row ids: the fewest rows of a table they index
 
     @property
     def nbytes(self) -> int:
-        return BF16_BYTES * prod(self.shape)
+        return DTYPE_BYTES[self.dtype] * prod(self.shape)
 
 
 def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -13,16 +13,19 @@ import numpy as np
 
 from atalla.config import HardwareConfig
 from atalla.dma import DmaDescriptor
-from atalla.isa import BF16_BYTES, DmaDirection
+from atalla.isa import BF16_BYTES, INDEX_BYTES, DmaDirection
 
 
 class DmaError(Exception):
     pass
 
 
-def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[int, tuple[int, str]]) -> None:
+def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[int, tuple[int, str]],
+             dram: np.ndarray) -> None:
     """Raise DmaError unless the descriptor is safe to hand to the engine. live_buffers: addr ->
-    (bytes, owner) of the allocated scratchpad buffers, in any order."""
+    (bytes, owner) of the allocated scratchpad buffers, in any order; dram (uint8): where a
+    GATHER's row ids are read, as the engine will read them (nothing writes them meanwhile: the
+    program's ordering rules)."""
 
     def fail(why: str) -> None:
         raise DmaError(f"{desc.describe()}: {why}")
@@ -35,9 +38,12 @@ def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[
         fail(f"ticket {desc.ticket} >= num_tickets {config.num_tickets}")
     if desc.dram_addr % BF16_BYTES:
         fail(f"dram_addr {desc.dram_addr:#x} is odd (not bf16-aligned)")
-    lo, hi = desc.dram_span()
-    if lo < 0 or hi >= config.dram_bytes:
-        fail(f"DRAM span [{lo:#x}, {hi:#x}] is outside DRAM of {config.dram_bytes:#x} bytes")
+    if desc.direction == DmaDirection.GATHER:
+        _validate_gather(desc, config, dram, fail)
+    else:
+        lo, hi = desc.dram_span()
+        if lo < 0 or hi >= config.dram_bytes:
+            fail(f"DRAM span [{lo:#x}, {hi:#x}] is outside DRAM of {config.dram_bytes:#x} bytes")
     # Buffer references always address whole rows; anything else is a command-processor bug.
     if desc.sp_addr % config.sp_row_bytes:
         fail(f"sp_addr {desc.sp_addr:#x} is not a multiple of sp_row_bytes {config.sp_row_bytes}")
@@ -53,6 +59,21 @@ def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[
     # A store that writes one DRAM element twice has no defined result (which write wins?).
     if desc.direction == DmaDirection.STORE and not distinct_elements(desc):
         fail("store writes some DRAM elements more than once (overlapping strides)")
+
+
+def _validate_gather(desc: DmaDescriptor, config: HardwareConfig, dram: np.ndarray, fail) -> None:
+    lo, hi = desc.index_span()
+    if lo % INDEX_BYTES:
+        fail(f"row ids at {lo:#x} are not {INDEX_BYTES}-byte aligned")
+    if hi >= config.dram_bytes:
+        fail(f"row ids [{lo:#x}, {hi:#x}] are outside DRAM of {config.dram_bytes:#x} bytes")
+    ids = desc.row_ids(dram)
+    row_bytes = BF16_BYTES * desc.cols
+    for r, row_id in enumerate(ids.tolist()):
+        start = desc.dram_addr + BF16_BYTES * row_id * desc.row_stride
+        if row_id < 0 or start + row_bytes > config.dram_bytes:
+            fail(f"row id {row_id} (row {r}) reads [{start:#x}, {start + row_bytes - 1:#x}], outside DRAM of "
+                 f"{config.dram_bytes:#x} bytes")
 
 
 def distinct_elements(desc: DmaDescriptor) -> bool:

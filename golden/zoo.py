@@ -125,6 +125,32 @@ class AlexNetSmall(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+class GPT2Block(nn.Module):
+    """A GPT-2 decoder block in plain PyTorch: pre-norm causal multi-head self-attention (one fused
+    qkv projection split into heads) and a 4x MLP with tanh GELU, each with its residual."""
+
+    def __init__(self, width: int = 768, heads: int = 12):
+        super().__init__()
+        self.heads = heads
+        self.ln_1, self.ln_2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.fc, self.fc_proj = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+    def forward(self, x):
+        batch, length, width = x.shape
+        q, k, v = (t.view(batch, length, self.heads, -1).transpose(1, 2)
+                   for t in self.qkv(self.ln_1(x)).split(width, dim=-1))
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(y.transpose(1, 2).reshape(batch, length, width))
+        return x + self.fc_proj(nn.functional.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
+
+
+def _gpt2_small() -> tuple[nn.Module, tuple]:
+    from golden.hf import gpt2_small  # transformers, the models extra: only when this entry is built
+
+    return gpt2_small(), (torch.randint(0, 50257, (1, 128)),)
+
+
 def _seeded(build: Callable[[], tuple[nn.Module, tuple]]) -> Callable[[], tuple[nn.Module, tuple]]:
     def factory():
         torch.manual_seed(0)
@@ -142,7 +168,13 @@ ZOO: dict[str, Callable[[], tuple[nn.Module, tuple]]] = {
     "basic_module": _seeded(lambda: (BasicModule(32, 2), (torch.randn(1, 32),))),
     "vit_micro": _seeded(lambda: (ViTMicro(32, 32), (torch.randn(1, 32, 32),))),
     "alexnet_small": _seeded(lambda: (AlexNetSmall(), (torch.randn(1, 3, 32, 32),))),
+    "gpt2_block": _seeded(lambda: (GPT2Block(768, 12), (torch.randn(1, 128, 768),))),
+    "gpt2": _seeded(_gpt2_small),
 }
+# Too big for the small config's DRAM and minutes on the emulator: `make bench` runs them on atalla32
+# (bench/run.py), the regression a reduced-width GPT-2; the loops over the zoo take the rest.
+LARGE_MODELS = frozenset({"gpt2_block", "gpt2"})
+REGRESSION_MODELS = tuple(sorted(set(ZOO) - LARGE_MODELS))
 
 
 def load_model(spec: str) -> tuple[str, nn.Module, tuple]:

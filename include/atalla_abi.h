@@ -29,6 +29,7 @@
 #define ATALLA_GEMM_QUEUE_DEPTH 4  /* GEMM commands the GEMM unit holds */
 #define ATALLA_BF16_BYTES 2  /* a bf16 element; a scratchpad row holds lanes of them */
 #define ATALLA_SP_ROWS_PER_FP32_ROW 2  /* scratchpad rows an fp32 tile row takes */
+#define ATALLA_INDEX_BYTES 4  /* a GATHER's row id: an int32 */
 #define ATALLA_REF_ROW_MASK 0x00ffffffu
 
 /* Opcode values */
@@ -82,6 +83,7 @@ enum atalla_mailbox_call {
 enum atalla_dma_direction {
     ATALLA_DMA_DIR_LOAD = 0,
     ATALLA_DMA_DIR_STORE = 1,
+    ATALLA_DMA_DIR_GATHER = 2,
 };
 
 /* Mailbox response status (firmware -> DUT). Anything but OK halts the program with a fault. */
@@ -129,6 +131,7 @@ enum atalla_trace_event {
 #define ATALLA_FLAG_C_BF16 0x0040u
 #define ATALLA_FLAG_C_ROW 0x0080u
 #define ATALLA_FLAG_D_BF16 0x0100u
+#define ATALLA_FLAG_GATHER 0x0200u
 #define ATALLA_BMODE_SHIFT 4
 #define ATALLA_BMODE_MASK 0x0030u
 
@@ -200,7 +203,7 @@ ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_com
 
 #define ATALLA_BLOB_MAGIC "ATLB"
 #define ATALLA_BLOB_MAGIC_U32 0x424c5441u  /* magic read as a LE u32 */
-#define ATALLA_BLOB_VERSION_MAJOR 2  /* must equal the blob's */
+#define ATALLA_BLOB_VERSION_MAJOR 3  /* must equal the blob's */
 #define ATALLA_BLOB_VERSION_MINOR 0  /* the blob's may be lower, never higher */
 #define ATALLA_BLOB_NO_CONSTANT 0xffffffffu
 #define ATALLA_BLOB_MAX_DIMS 6
@@ -220,6 +223,7 @@ enum atalla_section_kind {
 /* DType values */
 enum atalla_dtype {
     ATALLA_DTYPE_BF16 = 1,
+    ATALLA_DTYPE_INT32 = 2,
 };
 
 /* Role values */
@@ -231,6 +235,7 @@ enum atalla_role {
 };
 
 #define ATALLA_DTYPE_BF16_BYTES 2
+#define ATALLA_DTYPE_INT32_BYTES 4
 
 struct atalla_blob_header {
     char magic[4];
@@ -282,8 +287,9 @@ struct atalla_blob_tensor {
     uint8_t reserved;
     uint32_t shape[6];
     uint32_t strides[6];
+    uint32_t index_bound;
 } __attribute__((packed));
-ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_tensor) == 72, "atalla_blob_tensor must be 72 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_tensor) == 76, "atalla_blob_tensor must be 76 bytes");
 
 struct atalla_blob_host_op {
     uint32_t target_offset;

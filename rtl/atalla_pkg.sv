@@ -18,6 +18,7 @@ package atalla_pkg;
   localparam int GEMM_QUEUE_DEPTH = 4;  // GEMM commands the GEMM unit holds
   localparam int BF16_BYTES = 2;  // a bf16 element; a scratchpad row holds lanes of them
   localparam int SP_ROWS_PER_FP32_ROW = 2;  // scratchpad rows an fp32 tile row takes
+  localparam int INDEX_BYTES = 4;  // a GATHER's row id: an int32
   localparam int REF_ROW_MASK = 32'h00ffffff;
 
   // Opcode values
@@ -70,7 +71,8 @@ package atalla_pkg;
   // DmaDirection values
   typedef enum logic [31:0] {
     DMA_DIR_LOAD = 32'd0,
-    DMA_DIR_STORE = 32'd1
+    DMA_DIR_STORE = 32'd1,
+    DMA_DIR_GATHER = 32'd2
   } dma_direction_e;
 
   // Mailbox response status (firmware -> DUT). Anything but OK halts the program with a fault.
@@ -128,6 +130,7 @@ package atalla_pkg;
   localparam logic [15:0] FLAG_C_BF16 = 16'h0040;
   localparam logic [15:0] FLAG_C_ROW = 16'h0080;
   localparam logic [15:0] FLAG_D_BF16 = 16'h0100;
+  localparam logic [15:0] FLAG_GATHER = 16'h0200;
   localparam int BMODE_SHIFT = 4;
   localparam logic [15:0] BMODE_MASK = 16'h0030;
 
@@ -187,6 +190,7 @@ package atalla_pkg;
   // Flag bits each opcode defines (atalla.command_rules.ALLOWED_FLAGS).
   function automatic logic [15:0] defined_flags(opcode_e op);
     unique case (op)
+      OP_DMA_LOAD: return 16'h0200;
       OP_GEMM: return 16'h01c1;
       OP_VEC: return 16'h003e;
       default: return 0;

@@ -322,7 +322,8 @@ module cmdproc
       end
       OP_DMA_LOAD, OP_DMA_STORE: begin
         mb_call_o = CALL_DMA;
-        mb_args_o[DMA_ARG_DIRECTION]  = (op == OP_DMA_STORE) ? DMA_DIR_STORE : DMA_DIR_LOAD;
+        mb_args_o[DMA_ARG_DIRECTION]  = op == OP_DMA_STORE      ? DMA_DIR_STORE
+                                      : |(flags & FLAG_GATHER) ? DMA_DIR_GATHER : DMA_DIR_LOAD;
         mb_args_o[DMA_ARG_SP_ADDR]    = 32'(row_of(cmd[DMA_LOAD_SP_WORD])) * ROW_BYTES;
         mb_args_o[DMA_ARG_DRAM_ADDR]  = cmd[DMA_LOAD_DRAM_ADDR_WORD];
         mb_args_o[DMA_ARG_ROWS]       = cmd[DMA_LOAD_ROWS_WORD];

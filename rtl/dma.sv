@@ -1,14 +1,17 @@
 // DMA engine: moves a 2-D strided block between the DRAM (dram.sv port 0) and the scratchpad's DMA
 // port. Element (r, c) is the bf16 at DRAM byte dram_addr + 2*(r*row_stride + c*col_stride) and at
 // scratchpad row sp_addr / ROW_BYTES + r, bytes 2c..2c+1 (docs/isa.md). A load writes every row of the
-// block whole: cols elements, then zeros. A store writes only the cols elements of each row.
+// block whole: cols elements, then zeros. A store writes only the cols elements of each row. A gather
+// is a load whose row r is table row ids[r]: DRAM byte dram_addr + 2*(ids[r]*row_stride + c), ids the
+// int32s at DRAM byte col_stride (its register holds their address).
 //
 // Programming (the firmware): write the registers, then pulse start_i.
 //   reg_we_i / reg_idx_i / reg_wdata_i  one 32-bit register per cycle; indices = the mailbox DMA
-//                                       arguments: 0 direction (0 load, 1 store), 1 sp_addr (bytes, a
+//                                       arguments: 0 direction (DMA_DIR_*), 1 sp_addr (bytes, a
 //                                       multiple of ROW_BYTES), 2 dram_addr (bytes, even), 3 rows,
 //                                       4 cols (1..ROW_BYTES/2), 5 row_stride, 6 col_stride (elements,
-//                                       two's complement, 0 allowed), 7 ticket (low TICKET_W bits)
+//                                       two's complement, 0 allowed; a gather's ids address),
+//                                       7 ticket (low TICKET_W bits)
 //   start_i                             queue the descriptor held by the registers (as written in
 //                                       earlier cycles; the registers keep their values)
 //   busy_o                              the descriptor queue is full: a start_i now is ignored.
@@ -22,7 +25,11 @@
 // Bandwidth: with col_stride == 1 a row moves as DRAM requests of up to BEAT_BYTES bytes, one per
 // cycle, and the requests of successive rows follow back to back, so a long block streams at
 // BEAT_BYTES per cycle after the DRAM latency. Otherwise every element is its own one-beat request.
-module dma #(
+// A gather reads the ids of up to BEAT_BYTES / INDEX_BYTES rows in one beat, then requests those
+// rows back to back: a group's rows wait one DRAM latency for its ids.
+module dma
+  import atalla_pkg::*;
+#(
     parameter int ROW_BYTES = 16,
     parameter int SP_ROWS = 4096,
     parameter int BEAT_BYTES = 16,
@@ -66,16 +73,19 @@ module dma #(
   localparam int RowsW = $clog2(SP_ROWS + 1);
   localparam int ColsW = $clog2(ROW_BYTES / 2 + 1);
   localparam int QPtrW = QUEUE_DEPTH > 1 ? $clog2(QUEUE_DEPTH) : 1;
+  localparam int IdsPerBeat = BEAT_BYTES / INDEX_BYTES;
+  localparam int IdxW = IdsPerBeat > 1 ? $clog2(IdsPerBeat) : 1;
 
   initial begin
     if (DRAM_BYTES > 64'h1_0000_0000) $fatal(1, "dma: DRAM addresses are 32 bits");
-    if (BEAT_BYTES < 2 || BEAT_BYTES % 2 != 0) $fatal(1, "dma: BEAT_BYTES must be even");
+    if (BEAT_BYTES < INDEX_BYTES || BEAT_BYTES % INDEX_BYTES != 0)
+      $fatal(1, "dma: BEAT_BYTES must hold whole row ids");
     if (QUEUE_DEPTH < 1 || QUEUE_DEPTH != (1 << $clog2(QUEUE_DEPTH)))
       $fatal(1, "dma: QUEUE_DEPTH must be a power of two");
   end
 
   typedef struct packed {
-    logic                store;
+    logic [1:0]          mode;  // a DMA_DIR_* value
     logic [RowW-1:0]     sp_row;
     logic [31:0]         dram_addr;
     logic [RowsW-1:0]    rows;
@@ -92,7 +102,7 @@ module dma #(
       regs_q <= '0;
     end else if (reg_we_i) begin
       unique case (reg_idx_i)
-        3'd0: regs_q.store <= reg_wdata_i[0];
+        3'd0: regs_q.mode <= reg_wdata_i[1:0];
         3'd1: regs_q.sp_row <= RowW'(reg_wdata_i / ROW_BYTES);
         3'd2: regs_q.dram_addr <= reg_wdata_i;
         3'd3: regs_q.rows <= RowsW'(reg_wdata_i);
@@ -132,6 +142,8 @@ module dma #(
   // What the running transfer still needs of its descriptor (the rest seeds the walkers below).
   typedef struct packed {
     logic                store;
+    logic                gather;
+    logic [31:0]         dram_addr;  // a gather's table
     logic [ColsW-1:0]    cols;
     logic [31:0]         row_stride;
     logic [31:0]         col_stride;
@@ -141,7 +153,7 @@ module dma #(
   logic  contig;  // col_stride == 1: pieces of up to BEAT_BYTES, else one element per piece
   logic [15:0] row_bytes, step;
   logic [31:0] row_step, col_step;  // DRAM bytes between rows / elements
-  assign contig    = cur_q.col_stride == 32'd1;
+  assign contig    = cur_q.gather || cur_q.col_stride == 32'd1;
   assign row_bytes = 16'(cur_q.cols) << 1;
   assign step      = contig ? 16'(BEAT_BYTES) : 16'd2;
   assign row_step  = cur_q.row_stride << 1;
@@ -156,6 +168,24 @@ module dma #(
   logic             iss_last, iss_fire;
   assign iss_left = row_bytes - iss_off_q;
   assign iss_last = iss_left <= step;
+
+  // Gather: the ids of a group of rows come in one beat; the request side issues the group's rows
+  // once they are there and asks for the next group's after its last row.
+  logic [31:0]         ids_q[IdsPerBeat];
+  logic                ids_valid_q;      // ids_q holds the current group's ids
+  logic                iss_want_ids_q;   // the next request reads ids
+  logic [31:0]         iss_ids_addr_q;   // DRAM byte of the next group's ids
+  logic [IdxW:0]       iss_grp_left_q;   // rows of the current group still to request
+  logic [IdxW-1:0]     iss_grp_idx_q;    // the id of the row being requested
+  logic                rsp_want_ids_q;   // the next beat holds ids
+  logic [IdxW:0]       rsp_grp_left_q;   // rows of the current group still to arrive
+  logic [IdxW:0]       grp_rows;         // rows in the group whose ids the request side asks for
+  logic [31:0]         gather_row;       // DRAM byte of the requested row's first element
+  logic                ids_req, ids_beat;
+  assign grp_rows   = iss_rows_left_q > RowsW'(IdsPerBeat) ? (IdxW + 1)'(IdsPerBeat) : (IdxW + 1)'(iss_rows_left_q);
+  assign gather_row = cur_q.dram_addr + ids_q[iss_grp_idx_q] * row_step;
+  assign ids_req    = cur_q.gather && iss_want_ids_q;
+  assign ids_beat   = cur_q.gather && rsp_want_ids_q && dram_rvalid_i;
 
   // Load response side: collects the beats of a row and writes it to the scratchpad.
   logic [15:0]      rsp_off_q;
@@ -185,16 +215,17 @@ module dma #(
   // DRAM requests.
   logic [15:0] piece_len;
   assign piece_len        = iss_left < step ? iss_left : step;
-  assign dram_req_valid_o = active_q && iss_busy_q && (!cur_q.store || sbuf_cnt_q != 0);
+  assign dram_req_valid_o = active_q && iss_busy_q && (cur_q.store ? sbuf_cnt_q != 0
+                                                     : !cur_q.gather || iss_want_ids_q || ids_valid_q);
   assign dram_req_write_o = cur_q.store;
-  assign dram_req_addr_o  = iss_addr_q;
-  assign dram_req_len_o   = piece_len;
+  assign dram_req_addr_o  = ids_req ? iss_ids_addr_q : cur_q.gather && iss_off_q == 0 ? gather_row : iss_addr_q;
+  assign dram_req_len_o   = ids_req ? 16'(grp_rows) * 16'(INDEX_BYTES) : piece_len;
   assign dram_req_wdata_o = BeatBits'(srow >> {iss_off_q, 3'b000});
   assign dram_req_wstrb_o = ~({BEAT_BYTES{1'b1}} << piece_len);
   assign iss_fire         = dram_req_valid_o && dram_req_ready_i;
 
   // Scratchpad port.
-  assign sp_we_o    = active_q && !cur_q.store && dram_rvalid_i && rsp_last;
+  assign sp_we_o    = active_q && !cur_q.store && dram_rvalid_i && !ids_beat && rsp_last;
   assign sp_row_o   = cur_q.store ? sprd_row_q : rsp_row_q;
   assign sp_wdata_o = merged;
 
@@ -235,13 +266,28 @@ module dma #(
       wpend_q         <= '0;
       done_q          <= 1'b0;
       done_ticket_q   <= '0;
+      ids_valid_q     <= 1'b0;
+      iss_want_ids_q  <= 1'b0;
+      iss_ids_addr_q  <= '0;
+      iss_grp_left_q  <= '0;
+      iss_grp_idx_q   <= '0;
+      rsp_want_ids_q  <= 1'b0;
+      rsp_grp_left_q  <= '0;
     end else begin
       done_q <= 1'b0;
 
       if (q_pop) begin
         // Start the next descriptor.
-        cur_q           <= '{store: d.store, cols: d.cols, row_stride: d.row_stride,
+        cur_q           <= '{store: d.mode == 2'(DMA_DIR_STORE), gather: d.mode == 2'(DMA_DIR_GATHER),
+                             dram_addr: d.dram_addr, cols: d.cols, row_stride: d.row_stride,
                              col_stride: d.col_stride, ticket: d.ticket};
+        ids_valid_q     <= 1'b0;
+        iss_want_ids_q  <= 1'b1;
+        iss_ids_addr_q  <= d.col_stride;
+        iss_grp_left_q  <= '0;
+        iss_grp_idx_q   <= '0;
+        rsp_want_ids_q  <= 1'b1;
+        rsp_grp_left_q  <= '0;
         active_q        <= 1'b1;
         iss_busy_q      <= !empty;
         iss_row_base_q  <= d.dram_addr;
@@ -261,7 +307,20 @@ module dma #(
         wpend_q         <= '0;
       end else if (active_q) begin
         // Request side.
-        if (iss_fire) begin
+        if (iss_fire && ids_req) begin
+          iss_want_ids_q <= 1'b0;
+          iss_ids_addr_q <= iss_ids_addr_q + 32'(grp_rows) * 32'(INDEX_BYTES);
+          iss_grp_left_q <= grp_rows;
+          iss_grp_idx_q  <= '0;
+        end else if (iss_fire) begin
+          if (cur_q.gather && iss_last) begin  // the next row comes from the next id
+            iss_grp_left_q <= iss_grp_left_q - 1'b1;
+            iss_grp_idx_q  <= iss_grp_idx_q + 1'b1;
+            if (iss_grp_left_q == 1) begin
+              ids_valid_q    <= 1'b0;
+              iss_want_ids_q <= 1'b1;
+            end
+          end
           if (iss_last) begin
             iss_rows_left_q <= iss_rows_left_q - 1'b1;
             iss_busy_q      <= iss_rows_left_q != 1;
@@ -269,13 +328,23 @@ module dma #(
             iss_addr_q      <= iss_row_base_q + row_step;
             iss_off_q       <= '0;
           end else begin
-            iss_addr_q <= iss_addr_q + col_step;
+            iss_addr_q <= dram_req_addr_o + col_step;  // a gather's first piece: from its id
             iss_off_q  <= iss_off_q + step;
           end
         end
 
-        // Load: beats in, rows out.
-        if (!cur_q.store && dram_rvalid_i) begin
+        // Load: beats in, rows out (a gather's id beats go to ids_q).
+        if (ids_beat) begin
+          for (int i = 0; i < IdsPerBeat; i++) ids_q[i] <= dram_rdata_i[32*i +: 32];
+          ids_valid_q    <= 1'b1;
+          rsp_want_ids_q <= 1'b0;
+          rsp_grp_left_q <= rsp_rows_left_q > RowsW'(IdsPerBeat) ? (IdxW + 1)'(IdsPerBeat)
+                                                                 : (IdxW + 1)'(rsp_rows_left_q);
+        end else if (!cur_q.store && dram_rvalid_i) begin
+          if (cur_q.gather && rsp_last) begin
+            rsp_grp_left_q <= rsp_grp_left_q - 1'b1;
+            if (rsp_grp_left_q == 1) rsp_want_ids_q <= 1'b1;
+          end
           if (rsp_last) begin
             rowbuf_q        <= '0;
             rsp_off_q       <= '0;

@@ -198,7 +198,12 @@ def _read_tensors(body: bytes, strings: bytes, constants: bytes, config: Hardwar
         if r["reserved"] or any(r["shape"][ndim:]) or any(r["strides"][ndim:]):
             _fail(f"{where}: reserved byte or shape/strides beyond ndim {ndim} are not zero")
         t = TensorInfo(name=name, role=Role(r["role"]), shape=r["shape"][:ndim], dram_offset=r["dram_offset"],
-                       dtype=DType(r["dtype"]), const_offset=r["const_offset"])
+                       dtype=DType(r["dtype"]), const_offset=r["const_offset"], index_bound=r["index_bound"])
+        if t.dtype == DType.INT32 and (t.role != Role.INPUT or t.index_bound == 0):
+            _fail(f"{where}: an INT32 tensor holds an input's row ids: it must be an INPUT with an index_bound "
+                  f"(it is {t.role.name}, index_bound {t.index_bound})")
+        if t.dtype != DType.INT32 and t.index_bound:
+            _fail(f"{where}: index_bound {t.index_bound} on a {t.dtype.name} tensor (only INT32 row ids have one)")
         if r["nbytes"] != t.nbytes:
             _fail(f"{where}: nbytes {r['nbytes']} != {t.nbytes} for shape {list(t.shape)} {t.dtype.name}")
         if r["strides"][:ndim] != t.strides:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from atalla.blob_format import Role
+from atalla.blob_format import DType, Role
 from atalla.program import Program
 
 POSITIONAL = "arr_{}"  # np.savez's names for positional arrays
@@ -21,7 +21,8 @@ class TensorFileError(ValueError):
 
 def bind(program: Program, role: Role, arrays: Mapping[str, np.ndarray], source: str) -> list[np.ndarray]:
     """The arrays for the program's tensors of `role` (inputs, or outputs for a golden file), in the
-    program's order: every one present by name or by position, float32, of the compiled shape."""
+    program's order: every one present by name or by position, of the compiled shape, float32 (or
+    integers for a tensor of row ids)."""
     tensors = program.by_role(role)
     kind = role.name.lower()
     names = [t.name for t in tensors]
@@ -38,7 +39,10 @@ def bind(program: Program, role: Role, arrays: Mapping[str, np.ndarray], source:
             raise TensorFileError(f"{source}: no array for {kind} {tensor.name!r} (name it so, or give every {kind} "
                                   f"in order as {', '.join(positional)})")
         value = arrays[key]
-        if value.dtype != np.float32:
+        if tensor.dtype == DType.INT32 and value.dtype.kind not in "iu":
+            raise TensorFileError(f"{source}: {kind} {tensor.name!r} is {value.dtype}; the program takes integer "
+                                  "row ids")
+        if tensor.dtype == DType.BF16 and value.dtype != np.float32:
             raise TensorFileError(f"{source}: {kind} {tensor.name!r} is {value.dtype}; the program takes float32")
         if value.shape != tensor.shape:
             raise TensorFileError(f"{source}: {kind} {tensor.name!r} has shape {list(value.shape)}; the program "

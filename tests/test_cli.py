@@ -174,3 +174,35 @@ def test_blob_run_errors(saved_io, capsys):
     assert "compiled for config 'small' but this run uses 'atalla32'" in capsys.readouterr().err
     assert main(["run", "mlp", "--inputs", inputs]) == 2
     assert "--inputs and --golden are for blob runs" in capsys.readouterr().err
+
+
+EMBEDDING_MODEL = """
+import torch
+def build():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Embedding(100, 20), torch.nn.Linear(20, 7))
+    return net, (torch.randint(0, 100, (2, 9)),)
+"""
+
+
+def test_a_blob_of_token_ids_runs_and_refuses_an_id_outside_its_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emb.py").write_text(EMBEDDING_MODEL)
+    assert main(["compile", "emb.py:build", "-o", "emb.atb", "--save-io"]) == 0
+    assert main(["inspect", "emb.atb"]) == 0
+    assert "int32 row ids < 100" in capsys.readouterr().out
+    ids = np.load("emb.inputs.npz")["input"]
+    assert ids.dtype == np.int64
+    assert main(["run", "emb.atb", "--inputs", "emb.inputs.npz", "--golden", "emb.golden.npz"]) == 0
+    np.savez("int32.npz", ids.astype(np.int32))
+    assert main(["run", "emb.atb", "--inputs", "int32.npz", "--golden", "emb.golden.npz"]) == 0
+    bad = ids.copy()
+    bad[1, 3] = 100
+    np.savez("bad.npz", input=bad)
+    capsys.readouterr()
+    assert main(["run", "emb.atb", "--inputs", "bad.npz"]) == 2
+    err = capsys.readouterr().err
+    assert "input 'input': row id 100 at [1, 3] is out of range: the table it indexes has 100 rows" in err
+    np.savez("floats.npz", input=ids.astype(np.float32))
+    assert main(["run", "emb.atb", "--inputs", "floats.npz"]) == 2
+    assert "input 'input' is float32; the program takes integer row ids" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from compiler.partition import HOST
 from compiler.plan import lifetime, plan
 from compiler.values import Buffer
 from golden.reference import compare, golden_outputs
-from golden.zoo import ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO
 from tests.helpers import Fn, emulate, randn
 
 SMALL = get_config("small")
@@ -50,7 +50,7 @@ def test_zoo_models_run_wholly_on_atalla_within_tolerance(model):
     assert all(c.passed and c.cosine >= 0.999 for c in comparisons)
 
 
-@pytest.mark.parametrize("model", sorted(ZOO))
+@pytest.mark.parametrize("model", REGRESSION_MODELS)
 def test_decomposed_graph_gives_the_same_bits(model):
     module, inputs = ZOO[model]()
     outs = [emulate(module, inputs, decompose=d)[0] for d in (False, True)]
@@ -85,8 +85,17 @@ def test_export_failure_names_the_model():
 
 
 def test_non_float_input_is_refused():
-    with pytest.raises(CompileError, match=r"model 'ints': example input 0 is torch.int64"):
+    with pytest.raises(CompileError, match=r"model 'halves': example input 0 is torch.float16; inputs must be "
+                                           r"float32, or int64/int32 row ids"):
+        compile_model(Fn(lambda t: t + 1), (torch.ones(4, dtype=torch.float16),), SMALL, "halves")
+
+
+def test_integer_input_that_is_not_row_ids_is_refused():
+    with pytest.raises(CompileError, match=r"node add \(aten.add.Tensor\): the host reads bf16 tensors, and \w+ "
+                                           r"holds INT32 row ids"):
         compile_model(Fn(lambda t: t + 1), (torch.arange(4),), SMALL, "ints")
+    with pytest.raises(CompileError, match=r"output 0 is the INT32 row ids of"):
+        compile_model(Fn(lambda t: t.view(2, 2)), (torch.arange(4),), SMALL, "ints")
 
 
 def test_graph_output_that_is_an_input_is_copied():
@@ -126,7 +135,7 @@ def test_plan_never_overlaps_live_buffers(specs):
     assert report.lower_bound_bytes <= report.peak_bytes <= report.tensor_bytes
 
 
-@pytest.mark.parametrize("model", sorted(ZOO))
+@pytest.mark.parametrize("model", REGRESSION_MODELS)
 def test_zoo_memory_plans_near_lower_bound(model):
     module, inputs = ZOO[model]()
     mp = compile_model(module, inputs, SMALL, model).program.metadata["memory_plan"]

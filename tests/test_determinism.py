@@ -14,9 +14,9 @@ FINGERPRINT = """
 import hashlib, numpy as np
 from atalla.config import CONFIGS
 from compiler.driver import compile_model
-from golden.zoo import ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.emulator import Emulator
-for name in sorted(ZOO):
+for name in REGRESSION_MODELS:
     for config in ("small", "atalla32"):
         module, inputs = ZOO[name]()
         compiled = compile_model(module, inputs, CONFIGS[config], name)

@@ -174,25 +174,40 @@ def dma(direction=DmaDirection.LOAD, sp_addr=0, dram_addr=0x100, rows=4, cols=8,
 
 
 LIVE = {0: (PAGE, "handle 0"), PAGE: (PAGE, "handle 1")}  # 16 rows each
+IDS = 0x8000  # where the gather tests' row ids are
+IDS_DRAM = np.zeros(CFG.dram_bytes, dtype=np.uint8)
+IDS_DRAM[IDS : IDS + 16] = np.array([3, 0, 7, 1], dtype="<i4").view(np.uint8)
+IDS_DRAM[IDS + 16 : IDS + 20] = np.array([-1], dtype="<i4").view(np.uint8)
+IDS_DRAM[IDS + 20 : IDS + 24] = np.array([CFG.dram_bytes // 32], dtype="<i4").view(np.uint8)
+
+
+def gather(ids_at=IDS, rows=4, dram_addr=0x100, row_stride=8, cols=8) -> DmaDescriptor:
+    return dma(DmaDirection.GATHER, dram_addr=dram_addr, rows=rows, cols=cols, row_stride=row_stride, col_stride=ids_at)
 
 
 def test_from_args_follows_mailbox_order():
     d = DmaDescriptor.from_args((1, 0x40, 0x1000, 3, 5, 784, 2, 7))
     assert d == DmaDescriptor(DmaDirection.STORE, 0x40, 0x1000, 3, 5, 784, 2, 7)
     assert d.describe() == "DMA store sp=0x0040 dram=0x00001000 rows=3 cols=5 stride=(784,2) ticket=7"
-    with pytest.raises(ValueError, match="direction 2"):
-        DmaDescriptor.from_args((2, 0, 0, 1, 1, 1, 1, 0))
+    with pytest.raises(ValueError, match="direction 3"):
+        DmaDescriptor.from_args((3, 0, 0, 1, 1, 1, 1, 0))
+    g = DmaDescriptor.from_args((2, 0x40, 0x1000, 3, 5, 784, 0x8000, 7))
+    assert g.index_addr == 0x8000
+    assert g.describe() == "DMA gather sp=0x0040 dram=0x00001000 rows=3 cols=5 ids=0x00008000 row_stride=784 ticket=7"
     with pytest.raises(ValueError, match="takes 8 arguments"):
         DmaDescriptor.from_args((0, 0, 0))
 
 
 def test_valid_descriptors_pass():
-    validate(dma(), CFG, LIVE)
-    validate(dma(sp_addr=PAGE, rows=16), CFG, LIVE)  # exactly fills handle 1's buffer
+    validate(dma(), CFG, LIVE, IDS_DRAM)
+    validate(dma(sp_addr=PAGE, rows=16), CFG, LIVE, IDS_DRAM)  # exactly fills handle 1's buffer
     last = CFG.dram_bytes - 2
-    validate(dma(dram_addr=last, rows=1, cols=1), CFG, LIVE)  # the very last element
-    validate(dma(dram_addr=0, rows=16, row_stride=0, col_stride=0), CFG, LIVE)  # broadcast load
-    validate(dma(ticket=CFG.num_tickets - 1), CFG, LIVE)
+    validate(dma(dram_addr=last, rows=1, cols=1), CFG, LIVE, IDS_DRAM)  # the very last element
+    validate(dma(dram_addr=0, rows=16, row_stride=0, col_stride=0), CFG, LIVE, IDS_DRAM)  # broadcast load
+    validate(dma(ticket=CFG.num_tickets - 1), CFG, LIVE, IDS_DRAM)
+    validate(gather(), CFG, LIVE, IDS_DRAM)
+    validate(gather(ids_at=IDS + 20, rows=1, dram_addr=CFG.dram_bytes // 2 - 16, row_stride=8, cols=8),
+             CFG, LIVE, IDS_DRAM)  # the id names the very last row of DRAM
 
 
 @pytest.mark.parametrize("desc, why", [
@@ -209,10 +224,14 @@ def test_valid_descriptors_pass():
     (dma(ticket=CFG.num_tickets), "ticket 16 >= num_tickets 16"),
     (dma(DmaDirection.STORE, row_stride=4), "more than once"),
     (dma(DmaDirection.STORE, col_stride=0), "more than once"),
+    (gather(ids_at=IDS + 2), "row ids at 0x8002 are not 4-byte aligned"),
+    (gather(ids_at=CFG.dram_bytes - 8), "are outside DRAM"),
+    (gather(rows=5), "row id -1 (row 4) reads"),
+    (gather(ids_at=IDS + 20, rows=1, dram_addr=CFG.dram_bytes // 2 - 14), "row id 524288 (row 0) reads"),
 ])
 def test_invalid_descriptors_are_refused(desc: DmaDescriptor, why: str):
     with pytest.raises(DmaError) as e:
-        validate(desc, CFG, LIVE)
+        validate(desc, CFG, LIVE, IDS_DRAM)
     assert why in str(e.value)
     assert str(e.value).startswith(desc.describe() + ": ")  # names every descriptor field
     assert "\n" not in str(e.value)
@@ -230,6 +249,11 @@ def test_immediate_engine_load_and_store():
     assert (rows[6] == 0xABAB).all()
     eng.start(dma(DmaDirection.STORE, sp_addr=0x20, dram_addr=0x400, rows=4, cols=3, row_stride=3))
     assert (dram[0x400 : 0x400 + 24].view("<u2").reshape(4, 3) == src.T).all()
+    dram[IDS : IDS + 16] = IDS_DRAM[IDS : IDS + 16]  # ids 3, 0, 7, 1 of a table of rows 4 elements apart
+    table = np.arange(32, dtype="<u2").reshape(8, 4)
+    dram[0x600 : 0x600 + table.nbytes] = table.view(np.uint8).ravel()
+    eng.start(gather(ids_at=IDS, rows=4, dram_addr=0x600, row_stride=4, cols=3))
+    assert (rows[:4, :3] == table[[3, 0, 7, 1], :3]).all() and (rows[:4, 3:] == 0).all()
 
 
 # ---- host ops ----------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from atalla.blob_format import Role
 from compiler.partition import ATALLA, FOLDED, HOST
-from golden.hf import bert, gpt2, llama
+from golden.hf import bert, gpt2, gpt2_tokens, llama
 from golden.reference import compare
 from tests.helpers import emulate, randn
 
@@ -25,6 +26,18 @@ def test_gpt2_model_runs_with_attention_on_atalla(decompose):
     assert "aten.embedding.default" in folded and any(t.startswith("aten.arange.") for t in folded)
     for op in compiled.program.host_ops:  # no device or other constructor argument reaches the firmware
         assert "arange" not in op.target and "full" not in op.target and "device" not in str(op.kwargs)
+
+
+def test_gpt2_fed_token_ids_gathers_its_embedding_on_atalla():
+    torch.manual_seed(0)
+    module, ids = gpt2_tokens(), torch.randint(0, 128, (2, 7))
+    (out,), compiled, _ = emulate(module, (ids,))
+    assert compare("last_hidden_state", out, module(ids).detach().numpy()).passed
+    assert not compiled.program.host_ops, compiled.partition_report()
+    embeddings = [p.where for p in compiled.placements if p.target == "aten.embedding.default"]
+    assert sorted(embeddings) == [ATALLA, FOLDED]  # the tokens' gathered, the positions' (constant ids) folded
+    (spec,) = compiled.program.by_role(Role.INPUT)
+    assert spec.index_bound == 128
 
 
 # Bert: token type ids (zeros) and positions fold into one constant; Llama: rotary tables from

@@ -3,6 +3,8 @@ written from atalla.numerics (docs/numerics.md), and within tolerance of PyTorch
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -95,6 +97,23 @@ def test_reduction_over_an_inner_dim_is_permuted_last():
     assert_same_bits(out, nu.round_to_bf16(want).reshape(5, 3))
 
 
+@pytest.mark.parametrize("dims, keepdim", [((2, 3), False), ((-1, -2), True), ((0, 2), False), ((1, 3), True),
+                                          ((0, 1, 2, 3), False)])
+def test_reduction_over_several_dims_is_one_over_them_merged(dims, keepdim):
+    """A global average pool (mean over H and W) and the like: the dims permuted last, merged into
+    one in their order, and summed as one dim is; over all of them it is torch's x.mean()."""
+    x = values((2, 3, 5, 7), 11, False)
+    fn = (lambda t: t.mean()) if len(dims) == 4 else (lambda t: t.mean(dims, keepdim=keepdim))
+    (out,), compiled, _ = emulate(Fn(fn), (x,))
+    assert not compiled.program.host_ops
+    reduced = sorted(d % 4 for d in dims)
+    kept = [d for d in range(4) if d not in reduced]
+    rows = x.numpy().transpose(kept + reduced).reshape(-1, math.prod(x.shape[d] for d in reduced))
+    want = stats_reference(rows, 8)[1]
+    assert_same_bits(out, nu.round_to_bf16(want).reshape(fn(x).shape))
+    assert compare("out", out, fn(x).numpy()).passed
+
+
 @SETTINGS
 @given(shape=shapes, affine=st.sampled_from(["both", "weight", "none"]), decompose=st.booleans(),
        specials=st.booleans(), config=st.sampled_from(["small", "atalla32"]))
@@ -184,9 +203,8 @@ def test_erf_is_within_a_few_ulp():
     assert (err[big] / np.spacing(np.abs(ref[big]).astype(np.float32))).max() <= 8
 
 
-@pytest.mark.parametrize("fn,reason", [(lambda x: x.sum((0, 1)), "only one dim"), (lambda x: x ** 9, "pow by 9"),
-                                        (lambda x: x ** 2.5, "pow by 2.5"),
-                                        (lambda x: x.mean((0, 1)), "only one dim")])
+@pytest.mark.parametrize("fn,reason", [(lambda x: x.cumsum(0), "no Atalla kernel for aten.cumsum.default"),
+                                        (lambda x: x ** 9, "pow by 9"), (lambda x: x ** 2.5, "pow by 2.5")])
 def test_unsupported_forms_fall_back_to_the_host(fn, reason):
     from compiler.capture import capture
     from compiler.partition import HOST, partition

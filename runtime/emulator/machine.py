@@ -45,7 +45,7 @@ class _InFlight:
     direction: DmaDirection
     sp: tuple[int, int]  # byte range [lo, hi)
     dram: tuple[int, int]  # byte range [lo, hi)
-    desc: DmaDescriptor
+    elements: np.ndarray  # the DRAM elements (byte address // 2) it touches, within `dram`
 
 
 class Emulator:
@@ -153,14 +153,15 @@ class Emulator:
         return value
 
     def _no_conflict(self, fail, sp=None, dram=None, writes_sp=True, writes_dram=False,
-                     desc: DmaDescriptor | None = None) -> None:
-        """desc: the DRAM side is this DMA block, compared element by element with other blocks
-        (the tiles of one tensor interleave without sharing a byte)."""
+                     elements: np.ndarray | None = None) -> None:
+        """elements: the DRAM elements within `dram` the command touches, compared element by
+        element with those of other transfers (the tiles of one tensor interleave without sharing a
+        byte); None: the whole range."""
         for ticket, f in self.in_flight.items():
-            sp_clash = sp is not None and units.overlap(sp, f.sp) and (writes_sp or f.direction == DmaDirection.LOAD)
+            sp_clash = sp is not None and units.overlap(sp, f.sp) and (writes_sp or f.direction != DmaDirection.STORE)
             dram_clash = dram is not None and units.overlap(dram, f.dram) and (
                 writes_dram or f.direction == DmaDirection.STORE) and (
-                desc is None or np.intersect1d(desc.dram_elements(), f.desc.dram_elements()).size > 0)
+                elements is None or np.intersect1d(elements, f.elements).size > 0)
             if sp_clash or dram_clash:
                 where = "scratchpad" if sp_clash else "DRAM"
                 raise fail(f"touches {where} that DMA command {f.index} (ticket {ticket}) still owns: WAIT for it first")
@@ -174,13 +175,28 @@ class Emulator:
         if sp[1] > addr + nbytes:
             raise fail(f"rows {row}..{row + rows - 1} lie beyond the {nbytes // row_bytes} rows of handle {handle}",
                        Fault.OUT_OF_BUFFER)
-        load = cmd.op == Opcode.DMA_LOAD
-        direction = DmaDirection.LOAD if load else DmaDirection.STORE
+        load = cmd.op == Opcode.DMA_LOAD  # GATHER is a flag of DMA_LOAD only (command_rules: BAD_FLAGS)
+        direction = DmaDirection.GATHER if cmd.flags & Flag.GATHER else DmaDirection.LOAD if load else DmaDirection.STORE
         desc = DmaDescriptor(direction, sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket)
-        lo, hi = desc.dram_span()
-        self._no_conflict(fail, sp=sp, dram=(lo, hi), writes_sp=load, writes_dram=not load, desc=desc)
-        self._call(fail, MailboxCall.DMA, (int(direction), sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket))
-        self.in_flight[ticket] = _InFlight(index, direction, sp, (lo, hi), desc)
+        call = (int(direction), sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket)
+        if direction == DmaDirection.GATHER:
+            # The table rows are known once the firmware has checked the row ids: the immediate
+            # engine has copied them by the time they are checked, which matters not (a clash is an error).
+            ids_lo, ids_hi = desc.index_span()
+            self._no_conflict(fail, sp=sp, dram=(ids_lo, ids_hi + 1), writes_sp=True)
+            self._call(fail, MailboxCall.DMA, call)
+            ids = desc.row_ids(self.dram)
+            table_lo, table_hi = desc.dram_span(ids)
+            table = desc.dram_elements(ids).ravel()
+            self._no_conflict(fail, dram=(table_lo, table_hi), elements=table)
+            lo, hi = min(ids_lo, table_lo), max(ids_hi, table_hi)
+            elements = np.concatenate([table, np.arange(ids_lo, ids_hi + 1, 2) // 2])
+        else:
+            lo, hi = desc.dram_span()
+            elements = desc.dram_elements().ravel()
+            self._no_conflict(fail, sp=sp, dram=(lo, hi), writes_sp=load, writes_dram=not load, elements=elements)
+            self._call(fail, MailboxCall.DMA, call)
+        self.in_flight[ticket] = _InFlight(index, direction, sp, (lo, hi), elements)
 
     # -- scratchpad tiles ----------------------------------------------------------------------------
     def _rows(self, fail, ref: int, rows: int, what: str) -> tuple[int, int]:

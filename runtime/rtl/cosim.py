@@ -8,6 +8,7 @@ a run directory with the blob and the inputs, and leaves its results there.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -27,12 +28,19 @@ DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
 WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call takes
 
 
+# A busy array this large keeps a second core busy too: its model is evaluated on the cores there
+# are (up to two; docs/performance.md). Smaller designs run faster on one thread.
+THREADED_PES = 32 * 32
+
+
 def design(config: HardwareConfig) -> Dut:
     """The whole-design bench for one hardware config."""
+    threads = min(2, os.cpu_count() or 1) if config.array_rows * config.array_cols >= THREADED_PES else 1
     return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
                cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
                vlt="tb/atalla_tb.vlt",
-               parameters=(*verilator_parameters(config, "atalla_tb"), ("WATCHDOG_CYCLES", WATCHDOG_CYCLES)))
+               parameters=(*verilator_parameters(config, "atalla_tb"), ("WATCHDOG_CYCLES", WATCHDOG_CYCLES)),
+               extra_args=("--threads", str(threads)) if threads > 1 else ())
 
 
 @dataclass
