@@ -19,6 +19,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from atalla import blob_format as bf
+from atalla import command_rules
 from atalla import isa
 from atalla import host_ops
 from atalla import numerics as nu
@@ -102,6 +103,7 @@ def _scalars() -> list[tuple[str, int, str]]:
         ("REF_HANDLE_SHIFT", isa.REF_HANDLE_SHIFT, "buffer reference = handle[31:24] | row[23:0]"),
         ("MAILBOX_MAX_ARGS", isa.MAILBOX_MAX_ARGS, "argument words of the longest mailbox call"),
         ("NUM_OPCODES", max(isa.Opcode) + 1, "opcodes are numbered densely from 0"),
+        ("NUM_VEC_FUNCS", max(isa.VecFunc) + 1, "VEC functions are numbered densely from 0"),
         ("GEMM_QUEUE_DEPTH", isa.GEMM_QUEUE_DEPTH, "GEMM commands the GEMM unit holds"),
         ("BF16_BYTES", isa.BF16_BYTES, "a bf16 element; a scratchpad row holds lanes of them"),
         ("SP_ROWS_PER_FP32_ROW", isa.SP_ROWS_PER_FP32_ROW, "scratchpad rows an fp32 tile row takes"),
@@ -155,10 +157,21 @@ def sv_package() -> str:
         lines.append(f"  localparam {kind} {name} = {literal};  // {note}")
     lines += ["", "  // Word index of each command field (word 0 is opcode/func/flags)."]
     lines += [f"  localparam int {n} = {v};" for n, v in _field_words()]
+    lines += _per_opcode("int", "command_fields", "Operand fields of each opcode: the words after them must be zero",
+                         {op: len(names) for op, names in isa.COMMAND_FIELDS.items()}, str)
+    lines += _per_opcode(flags, "defined_flags", "Flag bits each opcode defines (atalla.command_rules.ALLOWED_FLAGS)",
+                         command_rules.ALLOWED_FLAGS, lambda v: f"{isa.FLAGS_BITS}'h{v:04x}")
     lines += ["", "  // Index of each mailbox call argument, and each call's argument count."]
     lines += [f"  localparam int {n} = {v};" for n, v in _mailbox_args()]
     lines += ["", "endpackage", "/* verilator lint_on UNUSEDPARAM */", ""]
     return "\n".join(lines)
+
+
+def _per_opcode(kind: str, name: str, note: str, values: dict, literal) -> list[str]:
+    """An SV function of the opcode: values[op] for the opcodes listed, else 0."""
+    lines = ["", f"  // {note}.", f"  function automatic {kind} {name}(opcode_e op);", "    unique case (op)"]
+    lines += [f"      OP_{op.name}: return {literal(int(v))};" for op, v in values.items() if v]
+    return lines + ["      default: return 0;", "    endcase", "  endfunction"]
 
 
 _C_TYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t", "i32": "int32_t",

@@ -175,7 +175,18 @@ class Fault(IntEnum):
     BAD_OPCODE = 2
     UNBOUND_HANDLE = 3  # a command names a handle with no buffer
     HANDLE_IN_USE = 4  # ALLOC of a handle that already has a buffer
-    BAD_TICKET = 5  # a ticket number beyond num_tickets, or reused while in flight
+    BAD_TICKET = 5  # a ticket beyond num_tickets, a DMA on a ticket not yet waited for, a WAIT with no DMA
+    # Appended: the codes above keep their numbers. The command processor and the emulator check a
+    # command's rules in the order of docs/isa.md ("Faults"), not this one, and fault with the first
+    # it breaks.
+    BAD_FUNC = 6  # a VEC function that does not exist, or a func on a command other than VEC and GEMM
+    BAD_FLAGS = 7  # flag bits the opcode does not define
+    UNUSED_WORD = 8  # a non-zero word after the command's fields
+    BAD_HANDLE = 9  # a handle number >= num_handles
+    BAD_SHAPE = 10  # GEMM m = 0 or k, n outside 1..array rows, cols; VEC rows = 0 or cols outside 1..lanes
+    OUT_OF_BUFFER = 11  # an operand's scratchpad rows run past the end of its handle's buffer
+    OPERAND_OVERLAP = 12  # a GEMM's D overlaps A or B or part of C; a VEC destination part of an operand
+    DMA_NOT_WAITED = 13  # HOST or END while a DMA ticket has not been waited for
 
 
 class TraceEvent(IntEnum):

@@ -309,6 +309,37 @@ def _rtl_lines(result, stats: dict) -> list[str]:
     return lines
 
 
+def cmd_verify_random(args) -> int:
+    """Random ISA programs on the emulator and the RTL, compared; exit 0 only if every one agrees."""
+    import tempfile
+    import time
+
+    from runtime.verify.batch import run_random
+
+    try:
+        config = get_config(args.config)
+        shard, shards = (int(x) for x in args.shard.split("/"))
+        if not 0 <= shard < shards:
+            raise ValueError
+    except ValueError as e:
+        raise UserError(str(e) or f"--shard {args.shard}: give I/N with 0 <= I < N") from None
+    seed = args.seed if args.seed is not None else int(time.time())
+    first = args.start + shard * args.count // shards
+    count = args.start + (shard + 1) * args.count // shards - first
+    run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="atalla-verify-"))
+    print(f"seed {seed}: programs {first}..{first + count - 1} on {config.name}"
+          f"{' with one planted bad command each' if args.illegal else ''} (run directory {run_dir})")
+    try:
+        result = run_random(config, seed, count, run_dir, start=first, illegal=args.illegal)
+    except RuntimeError as e:
+        raise UserError(str(e)) from None
+    print(result.summary())
+    for v in result.failures:
+        planted = f" (planted: {v['planted']})" if v["planted"] else ""
+        print(f"  program {v['index']}{planted}: {v['problem']}\n    reproduce: {result.reproduce(v['index'])}")
+    return EXIT_FAIL if result.failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atalla", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -346,6 +377,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true",
                    help="rtl: show the Verilator and cocotb logs instead of a progress line")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("verify", help="verification tools")
+    verify = p.add_subparsers(dest="tool", required=True)
+    p = verify.add_parser("random", help="random ISA programs on the emulator and the RTL, compared bit for bit; "
+                                         "exit 0 only if all agree")
+    p.add_argument("--count", type=int, default=200, help="programs to run (default 200)")
+    p.add_argument("--seed", type=int, help="the run's seed (default: from the clock; printed)")
+    p.add_argument("--start", type=int, default=0, help="index of the first program (default 0)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, metavar="NAME|FILE.json",
+                   help=f"hardware config: {', '.join(CONFIGS)}, or a JSON file (default {DEFAULT_CONFIG})")
+    p.add_argument("--illegal", action="store_true",
+                   help="plant one bad command in each program: both backends must stop alike")
+    p.add_argument("--shard", default="0/1", metavar="I/N", help="run the I-th of N equal slices of the programs")
+    p.add_argument("--run-dir", metavar="DIR", help="where the simulation's files go (default: a new temp dir)")
+    p.set_defaults(func=cmd_verify_random)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

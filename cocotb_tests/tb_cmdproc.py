@@ -16,8 +16,9 @@ from firmware import Firmware
 from runtime import image
 from runtime.emulator import Emulator, EmulatorError
 from runtime.loader import load_file
-from runtime.rtl.settings import bench_settings
+from runtime.rtl.settings import bench_config, bench_settings
 from runtime.rtl.signals import c_bytes, simulator, words
+from runtime.verify.generator import PLANT_KINDS, generate
 
 FW_LATENCY = 5  # cycles the firmware takes to answer here
 
@@ -62,10 +63,11 @@ async def serve_firmware(dut, firmware: Firmware, engine: TicketEngine) -> None:
 async def run_program(dut, program, sp_capacity=None, patch=None):
     memory = program_memory(program)
     image.write_image(memory, program)
-    if patch is not None:
-        index, word0 = patch
+    if patch is not None:  # (command index, its first words): a command the loader would refuse
+        index, first_words = patch
         at = program.program_dram_offset + index * COMMAND_BYTES
-        memory[at : at + 4] = np.array([word0], "<u4").view(np.uint8)
+        raw = np.asarray(first_words, "<u4").view(np.uint8)
+        memory[at : at + raw.size] = raw
     engine = TicketEngine()
     firmware = Firmware(program.config, program, np.zeros(program.config.dram_bytes, np.uint8), engine, sp_capacity)
     cocotb.start_soon(serve_firmware(dut, firmware, engine))
@@ -127,6 +129,46 @@ async def firmware_fault_halts_at_the_emulators_command(dut):
 @cocotb.test()
 async def unknown_opcode_faults(dut):
     program = load_file(bench_settings()["blob"])
-    await run_program(dut, program, patch=(3, 0x7F))
+    await run_program(dut, program, patch=(3, [0x7F]))
     assert dut.fault_o.value == 1 and Fault(int(dut.fault_code_o.value)) == Fault.BAD_OPCODE
     assert int(dut.cmd_index_o.value) == 3
+
+
+# One directed test per fault code a command can earn: a random program (runtime/verify) with one
+# bad command planted where it breaks exactly that rule, bypassing the loader. The command processor
+# must stop there with the code the emulator gives, after the same firmware calls.
+PLANT_SEED = 13  # any seed: program i plants PLANT_KINDS[i % len(PLANT_KINDS)]
+
+
+def _planted_fault_test(position: int, kind: Fault):
+    async def test(dut):
+        gen = generate(bench_config(), PLANT_SEED, position, illegal=True)
+        planted = gen.planted
+        firmware = await run_program(dut, gen.program, patch=(planted.index, planted.words))
+        # Let the firmware serve what is still queued: the emulator made every call before the fault.
+        await ClockCycles(dut.clk_i, 20 * FW_LATENCY)
+        emu = Emulator(gen.program)
+        gen.patch(emu.dram)
+        try:
+            emu.run([])
+            raise AssertionError(f"the emulator ran {planted.kind} without a fault")
+        except EmulatorError as e:
+            error = e
+        assert (error.fault, error.index) == (kind, planted.index), str(error)
+        assert dut.fault_o.value == 1, f"{planted.kind}: the command processor did not fault (done={dut.done_o.value})"
+        got = (Fault(int(dut.fault_code_o.value)), int(dut.cmd_index_o.value))
+        assert got == (kind, planted.index), f"{planted.kind}: RTL {got}, emulator {error}"
+        if kind == Fault.FIRMWARE:
+            assert Status(int(dut.fault_status_o.value)) == error.status
+        rtl_calls = calls(firmware)
+        if kind == Fault.FIRMWARE:  # a refused DMA is posted: later commands may have called too
+            rtl_calls = rtl_calls[: len(emu.firmware.log)]
+        assert rtl_calls == calls(emu.firmware), "firmware call sequences differ up to the fault"
+        dut._log.info("%s at command %d: %s on both", planted.kind, planted.index, kind.name)
+
+    test.__name__ = test.__qualname__ = f"planted_{kind.name.lower()}"
+    return cocotb.test()(test)
+
+
+for _position, _kind in enumerate(PLANT_KINDS):
+    globals()[f"planted_{_kind.name.lower()}"] = _planted_fault_test(_position, _kind)

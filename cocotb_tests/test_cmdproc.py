@@ -9,6 +9,7 @@ from compiler.driver import compile_model
 from golden.zoo import REGRESSION_MODELS, ZOO
 from runtime.rtl.build import Dut, lint, run
 from runtime.rtl.params import verilator_parameters
+from runtime.verify.generator import PLANT_KINDS
 
 SOURCES = ("atalla_pkg.sv", "mailbox.sv", "cmdproc.sv")
 TESTS = ("runs_like_the_emulator", "firmware_fault_halts_at_the_emulators_command", "unknown_opcode_faults")
@@ -36,6 +37,14 @@ def test_cmdproc(blobs, model, testcase, tmp_path):
     tests, failures = run(bench("small"), "cocotb_tests.tb_cmdproc", testcase=testcase,
                           settings={"blob": blobs[model]}, test_dir=tmp_path)
     assert tests == 1 and failures == 0
+
+
+def test_planted_faults_stop_like_the_emulator(tmp_path):
+    """Every fault code, one directed test each, in one simulation of the command processor."""
+    cases = tuple(f"planted_{kind.name.lower()}" for kind in PLANT_KINDS)
+    tests, failures = run(bench("small"), "cocotb_tests.tb_cmdproc", testcase=cases, config=CONFIGS["small"],
+                          test_dir=tmp_path)
+    assert (tests, failures) == (len(PLANT_KINDS), 0)
 
 
 @pytest.mark.parametrize("top,config", [("cmdproc", "small"), ("cmdproc", "atalla32"), ("mailbox", "small")])

@@ -25,6 +25,7 @@
 #define ATALLA_REF_HANDLE_SHIFT 24  /* buffer reference = handle[31:24] | row[23:0] */
 #define ATALLA_MAILBOX_MAX_ARGS 8  /* argument words of the longest mailbox call */
 #define ATALLA_NUM_OPCODES 10  /* opcodes are numbered densely from 0 */
+#define ATALLA_NUM_VEC_FUNCS 13  /* VEC functions are numbered densely from 0 */
 #define ATALLA_GEMM_QUEUE_DEPTH 4  /* GEMM commands the GEMM unit holds */
 #define ATALLA_BF16_BYTES 2  /* a bf16 element; a scratchpad row holds lanes of them */
 #define ATALLA_SP_ROWS_PER_FP32_ROW 2  /* scratchpad rows an fp32 tile row takes */
@@ -179,6 +180,14 @@ enum atalla_fault {
     ATALLA_FAULT_UNBOUND_HANDLE = 3,
     ATALLA_FAULT_HANDLE_IN_USE = 4,
     ATALLA_FAULT_BAD_TICKET = 5,
+    ATALLA_FAULT_BAD_FUNC = 6,
+    ATALLA_FAULT_BAD_FLAGS = 7,
+    ATALLA_FAULT_UNUSED_WORD = 8,
+    ATALLA_FAULT_BAD_HANDLE = 9,
+    ATALLA_FAULT_BAD_SHAPE = 10,
+    ATALLA_FAULT_OUT_OF_BUFFER = 11,
+    ATALLA_FAULT_OPERAND_OVERLAP = 12,
+    ATALLA_FAULT_DMA_NOT_WAITED = 13,
 };
 /* The Python name of a value (as messages print it), or NULL. */
 static inline const char *atalla_fault_name(uint32_t value) {

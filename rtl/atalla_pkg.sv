@@ -14,6 +14,7 @@ package atalla_pkg;
   localparam int REF_HANDLE_SHIFT = 24;  // buffer reference = handle[31:24] | row[23:0]
   localparam int MAILBOX_MAX_ARGS = 8;  // argument words of the longest mailbox call
   localparam int NUM_OPCODES = 10;  // opcodes are numbered densely from 0
+  localparam int NUM_VEC_FUNCS = 13;  // VEC functions are numbered densely from 0
   localparam int GEMM_QUEUE_DEPTH = 4;  // GEMM commands the GEMM unit holds
   localparam int BF16_BYTES = 2;  // a bf16 element; a scratchpad row holds lanes of them
   localparam int SP_ROWS_PER_FP32_ROW = 2;  // scratchpad rows an fp32 tile row takes
@@ -91,7 +92,15 @@ package atalla_pkg;
     FAULT_BAD_OPCODE = 8'd2,
     FAULT_UNBOUND_HANDLE = 8'd3,
     FAULT_HANDLE_IN_USE = 8'd4,
-    FAULT_BAD_TICKET = 8'd5
+    FAULT_BAD_TICKET = 8'd5,
+    FAULT_BAD_FUNC = 8'd6,
+    FAULT_BAD_FLAGS = 8'd7,
+    FAULT_UNUSED_WORD = 8'd8,
+    FAULT_BAD_HANDLE = 8'd9,
+    FAULT_BAD_SHAPE = 8'd10,
+    FAULT_OUT_OF_BUFFER = 8'd11,
+    FAULT_OPERAND_OVERLAP = 8'd12,
+    FAULT_DMA_NOT_WAITED = 8'd13
   } fault_e;
 
   // Events the co-simulation testbench records with their cycle, for timelines and reports.
@@ -162,6 +171,31 @@ package atalla_pkg;
   localparam int VEC_ROWS_WORD = 4;
   localparam int VEC_COLS_WORD = 5;
   localparam int HOST_INDEX_WORD = 1;
+
+  // Operand fields of each opcode: the words after them must be zero.
+  function automatic int command_fields(opcode_e op);
+    unique case (op)
+      OP_ALLOC: return 2;
+      OP_FREE: return 1;
+      OP_DMA_LOAD: return 7;
+      OP_DMA_STORE: return 7;
+      OP_WAIT: return 1;
+      OP_GEMM: return 7;
+      OP_VEC: return 5;
+      OP_HOST: return 1;
+      default: return 0;
+    endcase
+  endfunction
+
+  // Flag bits each opcode defines (atalla.command_rules.ALLOWED_FLAGS).
+  function automatic logic [15:0] defined_flags(opcode_e op);
+    unique case (op)
+      OP_DMA_LOAD: return 16'h0200;
+      OP_GEMM: return 16'h01c1;
+      OP_VEC: return 16'h003e;
+      default: return 0;
+    endcase
+  endfunction
 
   // Index of each mailbox call argument, and each call's argument count.
   localparam int ALLOC_ARG_HANDLE = 0;

@@ -85,7 +85,7 @@ module atalla_top
   logic [23:0]                       vec_rows;
   logic [15:0]                       vec_cols;
 
-  cmdproc #(.ROW_BYTES(SP_ROW_BYTES), .ROW_ADDR_BITS(ROW_ADDR_BITS), .NUM_HANDLES(NUM_HANDLES),
+  cmdproc #(.ARRAY_ROWS(ARRAY_ROWS), .ARRAY_COLS(ARRAY_COLS), .ROW_BYTES(SP_ROW_BYTES), .ROW_ADDR_BITS(ROW_ADDR_BITS), .NUM_HANDLES(NUM_HANDLES),
             .NUM_TICKETS(NUM_TICKETS)) u_cmdproc (
     .clk_i, .rst_ni, .start_i, .prog_base_i, .done_o, .fault_o, .fault_code_o, .fault_status_o, .cmd_index_o,
     .opcode_o,

@@ -9,9 +9,16 @@
 // transfer runs on its own until the WAIT on its ticket; its answer, checked when it comes,
 // faults the program at the DMA's index if the firmware refused it. ALLOC, FREE and HOST wait
 // for their answer.
+//
+// Every command is checked before it goes, in the order of docs/isa.md ("Faults"): the first rule
+// it breaks stops the program with that fault code at its index, the code the emulator gives for
+// the same command, once the posted calls before it have been answered (a refused DMA before it is
+// the fault then). Nothing is truncated: a field the datapath could not hold faults instead.
 module cmdproc
   import atalla_pkg::*;
 #(
+  parameter int ARRAY_ROWS = 8,
+  parameter int ARRAY_COLS = 8,
   parameter int ROW_BYTES = 16,
   parameter int ROW_ADDR_BITS = 12,
   parameter int NUM_HANDLES = 64,
@@ -100,7 +107,9 @@ module cmdproc
   logic [31:0]                          pc;
   logic [NUM_HANDLES-1:0]               bound;
   logic [NUM_HANDLES-1:0][31:0]         handle_addr;
-  logic [NUM_TICKETS-1:0]               in_flight;
+  logic [NUM_HANDLES-1:0][31:0]         handle_bytes;  // the size ALLOC asked for
+  logic [NUM_TICKETS-1:0]               in_flight;     // the engine has not completed the transfer
+  logic [NUM_TICKETS-1:0]               outstanding;   // posted and not yet waited for
 
   // -- decode ----------------------------------------------------------------------------------
   opcode_e   op;
@@ -112,10 +121,6 @@ module cmdproc
   assign opcode_o = op;
 
   // A buffer reference is handle[31:24] | row[23:0].
-  function automatic logic is_bound(logic [7:0] handle);
-    return 32'(handle) < NUM_HANDLES && bound[HANDLE_BITS'(handle)];
-  endfunction
-
   // Absolute scratchpad row of a buffer reference: the buffer's first row plus the offset.
   function automatic logic [ROW_ADDR_BITS-1:0] row_of(logic [31:0] ref_word);
     return ROW_ADDR_BITS'(handle_addr[HANDLE_BITS'(ref_word[31:REF_HANDLE_SHIFT])] / ROW_BYTES)
@@ -127,24 +132,145 @@ module cmdproc
   assign bmode    = bmode_e'((flags & BMODE_MASK) >> BMODE_SHIFT);
   assign b_is_ref = bmode != BMODE_SCALAR && !is_unary_func(func);
 
-  // Which handles and ticket the command uses, and whether they are valid.
-  logic       refs_ok;
+  // -- the checks (docs/isa.md, "Faults") ----------------------------------------------------
+  localparam int LANES = ROW_BYTES / BF16_BYTES;
+  typedef logic [63:0] row_t;  // row arithmetic wide enough that no 32-bit field can wrap it
+
   logic [31:0] ticket;
-  logic       ticket_ok;
+  assign ticket = (op == OP_WAIT) ? cmd[WAIT_TICKET_WORD] : cmd[DMA_LOAD_TICKET_WORD];
+
+  // Which reference words name a handle (atalla.command_rules.handle_fields): bit w for word w.
+  logic [4:1] uses_ref;
   always_comb begin
-    refs_ok = 1'b1;
     unique case (op)
-      OP_FREE:                 refs_ok = cmd[FREE_HANDLE_WORD] < NUM_HANDLES && bound[HANDLE_BITS'(cmd[FREE_HANDLE_WORD])];
-      OP_DMA_LOAD, OP_DMA_STORE: refs_ok = is_bound(cmd[DMA_LOAD_SP_WORD][31:REF_HANDLE_SHIFT]);
-      OP_GEMM:                 refs_ok = is_bound(cmd[GEMM_A_WORD][31:REF_HANDLE_SHIFT]) && is_bound(cmd[GEMM_B_WORD][31:REF_HANDLE_SHIFT])
-                                         && is_bound(cmd[GEMM_D_WORD][31:REF_HANDLE_SHIFT])
-                                         && (!gemm_accumulate_o || is_bound(cmd[GEMM_C_WORD][31:REF_HANDLE_SHIFT]));
-      OP_VEC:                  refs_ok = is_bound(cmd[VEC_DST_WORD][31:REF_HANDLE_SHIFT]) && is_bound(cmd[VEC_A_WORD][31:REF_HANDLE_SHIFT])
-                                         && (!b_is_ref || is_bound(cmd[VEC_B_WORD][31:REF_HANDLE_SHIFT]));
-      default:                 refs_ok = 1'b1;
+      OP_DMA_LOAD, OP_DMA_STORE: uses_ref = 4'b0001;
+      OP_GEMM:                   uses_ref = gemm_accumulate_o ? 4'b1111 : 4'b1011;
+      OP_VEC:                    uses_ref = b_is_ref ? 4'b0111 : 4'b0011;
+      default:                   uses_ref = 4'b0000;
     endcase
-    ticket    = (op == OP_WAIT) ? cmd[WAIT_TICKET_WORD] : cmd[DMA_LOAD_TICKET_WORD];
-    ticket_ok = ticket < NUM_TICKETS && (op == OP_WAIT || !in_flight[TICKET_BITS'(ticket)]);
+  end
+
+  function automatic logic handle_ok(logic [31:0] handle);
+    return handle < NUM_HANDLES;
+  endfunction
+  function automatic logic bound_at(logic [HANDLE_BITS-1:0] handle);  // a handle < NUM_HANDLES
+    return bound[handle];
+  endfunction
+
+  // A reference's scratchpad rows [lo, lo + n) and whether they lie inside its handle's buffer.
+  function automatic logic [31:0] whole_rows(logic [31:0] bytes);
+    return bytes / ROW_BYTES;
+  endfunction
+  function automatic row_t ref_lo(logic [31:0] ref_word);
+    return row_t'(whole_rows(handle_addr[HANDLE_BITS'(ref_word[31:REF_HANDLE_SHIFT])]))
+         + row_t'(ref_word[REF_HANDLE_SHIFT-1:0]);
+  endfunction
+  function automatic logic inside_buffer(logic [31:0] ref_word, row_t n);
+    return row_t'(ref_word[REF_HANDLE_SHIFT-1:0]) + n
+           <= row_t'(whole_rows(handle_bytes[HANDLE_BITS'(ref_word[31:REF_HANDLE_SHIFT])]));
+  endfunction
+  function automatic logic overlap(row_t lo_x, row_t n_x, row_t lo_y, row_t n_y);
+    return lo_x < lo_y + n_y && lo_y < lo_x + n_x;
+  endfunction
+  function automatic row_t tile_rows(logic [31:0] rows, logic fp32);
+    return fp32 ? row_t'(rows) * SP_ROWS_PER_FP32_ROW : row_t'(rows);
+  endfunction
+
+  // The rows the reference in word w spans (runtime/emulator/units.py: gemm_a_rows, ...): GEMM
+  // words 1..4 are A, B, C, D; VEC words 1..3 are dst, a, b; a DMA's word 1 is its scratchpad side.
+  row_t n_rows [1:4];
+  always_comb begin
+    for (int w = 1; w <= 4; w++) n_rows[w] = '0;
+    unique case (op)
+      OP_DMA_LOAD, OP_DMA_STORE: n_rows[1] = row_t'(cmd[DMA_LOAD_ROWS_WORD]);
+      OP_GEMM: begin
+        n_rows[GEMM_A_WORD] = (row_t'(cmd[GEMM_M_WORD]) - 1) * row_t'(gemm_a_step_o) + 1;
+        n_rows[GEMM_B_WORD] = row_t'(cmd[GEMM_K_WORD]);
+        n_rows[GEMM_C_WORD] = tile_rows(gemm_c_row_bcast_o ? 32'd1 : cmd[GEMM_M_WORD], !gemm_c_bf16_o);
+        n_rows[GEMM_D_WORD] = tile_rows(cmd[GEMM_M_WORD], !gemm_d_bf16_o);
+      end
+      OP_VEC: begin
+        n_rows[VEC_DST_WORD] = tile_rows(cmd[VEC_ROWS_WORD], vec_dst_fp32_o);
+        n_rows[VEC_A_WORD]   = tile_rows(cmd[VEC_ROWS_WORD], vec_a_fp32_o);
+        n_rows[VEC_B_WORD]   = tile_rows(bmode == BMODE_ROW ? 32'd1 : cmd[VEC_ROWS_WORD], vec_b_fp32_o);
+      end
+      default: ;
+    endcase
+  end
+
+  // Whether the destination (word dst) overlaps the operand in word w other than exactly.
+  function automatic logic partial_overlap(int dst, int w);
+    return overlap(ref_lo(cmd[dst]), n_rows[dst], ref_lo(cmd[w]), n_rows[w])
+           && (ref_lo(cmd[dst]) != ref_lo(cmd[w]) || n_rows[dst] != n_rows[w]);
+  endfunction
+
+  logic bad_func, bad_flags, unused_word, bad_handle, ticket_range, bad_shape, ticket_state, alloc_in_use,
+        unbound, not_waited, out_of_buffer, operand_overlap;
+  always_comb begin
+    bad_func = op == OP_VEC ? 32'(cmd[0][FUNC_SHIFT +: FUNC_BITS]) >= NUM_VEC_FUNCS
+                            : op != OP_GEMM && cmd[0][FUNC_SHIFT +: FUNC_BITS] != '0;
+    bad_flags = (flags & ~defined_flags(op)) != '0;
+    unused_word = 1'b0;
+    for (int w = 1; w < COMMAND_WORDS; w++)
+      if (w > command_fields(op) && cmd[w] != '0) unused_word = 1'b1;
+    bad_handle = (op inside {OP_ALLOC, OP_FREE}) && !handle_ok(cmd[ALLOC_HANDLE_WORD]);
+    for (int w = 1; w <= 4; w++)
+      if (uses_ref[w] && !handle_ok(32'(cmd[w][31:REF_HANDLE_SHIFT]))) bad_handle = 1'b1;
+    ticket_range = op inside {OP_DMA_LOAD, OP_DMA_STORE, OP_WAIT} && ticket >= NUM_TICKETS;
+    unique case (op)
+      OP_GEMM: bad_shape = cmd[GEMM_M_WORD] == '0 || cmd[GEMM_K_WORD] == '0 || cmd[GEMM_K_WORD] > ARRAY_ROWS
+                           || cmd[GEMM_N_WORD] == '0 || cmd[GEMM_N_WORD] > ARRAY_COLS;
+      OP_VEC:  bad_shape = cmd[VEC_ROWS_WORD] == '0 || cmd[VEC_COLS_WORD] == '0 || cmd[VEC_COLS_WORD] > LANES;
+      default: bad_shape = 1'b0;
+    endcase
+    unique case (op)
+      OP_DMA_LOAD, OP_DMA_STORE: ticket_state = outstanding[TICKET_BITS'(ticket)];
+      OP_WAIT:                   ticket_state = !outstanding[TICKET_BITS'(ticket)];
+      default:                   ticket_state = 1'b0;
+    endcase
+    alloc_in_use = op == OP_ALLOC && bound_at(HANDLE_BITS'(cmd[ALLOC_HANDLE_WORD]));
+    unbound = op == OP_FREE && !bound_at(HANDLE_BITS'(cmd[FREE_HANDLE_WORD]));
+    for (int w = 1; w <= 4; w++)
+      if (uses_ref[w] && !bound_at(HANDLE_BITS'(cmd[w][31:REF_HANDLE_SHIFT]))) unbound = 1'b1;
+    not_waited = op inside {OP_END, OP_HOST} && outstanding != '0;
+    out_of_buffer = 1'b0;
+    for (int w = 1; w <= 4; w++)
+      if (uses_ref[w] && !inside_buffer(cmd[w], n_rows[w])) out_of_buffer = 1'b1;
+    unique case (op)
+      // D apart from A and B; C exactly D in the same format (in place), or apart from it.
+      OP_GEMM: operand_overlap = overlap(ref_lo(cmd[GEMM_D_WORD]), n_rows[GEMM_D_WORD], ref_lo(cmd[GEMM_A_WORD]),
+                                         n_rows[GEMM_A_WORD])
+                              || overlap(ref_lo(cmd[GEMM_D_WORD]), n_rows[GEMM_D_WORD], ref_lo(cmd[GEMM_B_WORD]),
+                                         n_rows[GEMM_B_WORD])
+                              || (gemm_accumulate_o && (partial_overlap(GEMM_D_WORD, GEMM_C_WORD)
+                                  || (ref_lo(cmd[GEMM_C_WORD]) == ref_lo(cmd[GEMM_D_WORD])
+                                      && gemm_c_bf16_o != gemm_d_bf16_o)));
+      // The destination exactly an operand (b only as a tile), or apart from it.
+      OP_VEC: operand_overlap = partial_overlap(VEC_DST_WORD, VEC_A_WORD)
+                             || (b_is_ref && (partial_overlap(VEC_DST_WORD, VEC_B_WORD)
+                                 || (bmode != BMODE_TILE && overlap(ref_lo(cmd[VEC_DST_WORD]), n_rows[VEC_DST_WORD],
+                                                                   ref_lo(cmd[VEC_B_WORD]), n_rows[VEC_B_WORD]))));
+      default: operand_overlap = 1'b0;
+    endcase
+  end
+
+  // The first rule the command breaks, in the order of docs/isa.md.
+  fault_e cmd_fault;
+  always_comb begin
+    if (bad)                  cmd_fault = FAULT_BAD_OPCODE;
+    else if (bad_func)        cmd_fault = FAULT_BAD_FUNC;
+    else if (bad_flags)       cmd_fault = FAULT_BAD_FLAGS;
+    else if (unused_word)     cmd_fault = FAULT_UNUSED_WORD;
+    else if (bad_handle)      cmd_fault = FAULT_BAD_HANDLE;
+    else if (ticket_range)    cmd_fault = FAULT_BAD_TICKET;
+    else if (bad_shape)       cmd_fault = FAULT_BAD_SHAPE;
+    else if (ticket_state)    cmd_fault = FAULT_BAD_TICKET;
+    else if (alloc_in_use)    cmd_fault = FAULT_HANDLE_IN_USE;
+    else if (unbound)         cmd_fault = FAULT_UNBOUND_HANDLE;
+    else if (not_waited)      cmd_fault = FAULT_DMA_NOT_WAITED;
+    else if (out_of_buffer)   cmd_fault = FAULT_OUT_OF_BUFFER;
+    else if (operand_overlap) cmd_fault = FAULT_OPERAND_OVERLAP;
+    else                      cmd_fault = FAULT_NONE;
   end
 
   // -- outputs to the units (from the held command) -------------------------------------------
@@ -221,13 +347,6 @@ module cmdproc
   assign posted       = op inside {OP_DMA_LOAD, OP_DMA_STORE};
   assign bad          = !(op inside {OP_NOP, OP_END, OP_ALLOC, OP_FREE, OP_DMA_LOAD, OP_DMA_STORE, OP_WAIT,
                                      OP_GEMM, OP_VEC, OP_HOST});
-  logic alloc_in_use;
-  assign alloc_in_use = op == OP_ALLOC
-                        && (cmd[ALLOC_HANDLE_WORD] >= NUM_HANDLES || bound[HANDLE_BITS'(cmd[ALLOC_HANDLE_WORD])]);
-
-  logic dma_ticket_bad;
-  assign dma_ticket_bad = op inside {OP_DMA_LOAD, OP_DMA_STORE, OP_WAIT} && !ticket_ok;
-
   // A posted call's answer may come in any state: a refusal faults at that call's command.
   logic firmware_fault;
   assign firmware_fault = mb_resp_valid_i && mb_resp_status_i != STATUS_OK;
@@ -245,7 +364,7 @@ module cmdproc
     endcase
   end
   assign mailbox_blocked = uses_mailbox && mb_full_i;
-  assign valid_cmd       = !bad && refs_ok && !alloc_in_use && !dma_ticket_bad;
+  assign valid_cmd       = cmd_fault == FAULT_NONE;
   assign go              = exec && valid_cmd && !interlocked && !mailbox_blocked && !firmware_fault;
 
   assign mb_req_o     = go && uses_mailbox;
@@ -261,7 +380,9 @@ module cmdproc
       cmd_index_o    <= '0;
       bound          <= '0;
       handle_addr    <= '0;
+      handle_bytes   <= '0;
       in_flight      <= '0;
+      outstanding    <= '0;
       fault_code_o   <= FAULT_NONE;
       fault_status_o <= STATUS_OK;
     end else begin
@@ -283,22 +404,20 @@ module cmdproc
             state <= S_EXEC;
           end
           S_EXEC: begin
-            if (bad) begin
-              state <= S_FAULT;
-              fault_code_o <= FAULT_BAD_OPCODE;
-            end else if (!refs_ok) begin
-              state <= S_FAULT;
-              fault_code_o <= FAULT_UNBOUND_HANDLE;
-            end else if (alloc_in_use) begin
-              state <= S_FAULT;
-              fault_code_o <= FAULT_HANDLE_IN_USE;
-            end else if (dma_ticket_bad) begin
-              state <= S_FAULT;
-              fault_code_o <= FAULT_BAD_TICKET;
+            if (!valid_cmd) begin
+              // Faults are reported in program order: a posted DMA before this command may still
+              // be refused (the branch above), so the command's own fault waits for its answer.
+              if (mb_empty_i) begin
+                state <= S_FAULT;
+                fault_code_o <= cmd_fault;
+              end
             end else if (go) begin
               // The engine may finish before the firmware's answer arrives: the ticket is in
               // flight from the request on.
-              if (posted) in_flight[TICKET_BITS'(ticket)] <= 1'b1;
+              if (posted) begin
+                in_flight[TICKET_BITS'(ticket)]   <= 1'b1;
+                outstanding[TICKET_BITS'(ticket)] <= 1'b1;
+              end
               if (uses_mailbox && !posted) state <= S_MAILBOX;
               else if (op == OP_VEC) state <= S_UNIT;
               else if (op == OP_WAIT) state <= S_TICKET;
@@ -313,8 +432,9 @@ module cmdproc
           // Answers come in order: the one tagged with this command is its own.
           S_MAILBOX: if (mb_resp_valid_i && mb_resp_tag_i == cmd_index_o) begin
             if (op == OP_ALLOC) begin
-              bound[HANDLE_BITS'(cmd[ALLOC_HANDLE_WORD])]       <= 1'b1;
-              handle_addr[HANDLE_BITS'(cmd[ALLOC_HANDLE_WORD])] <= mb_resp_value_i;
+              bound[HANDLE_BITS'(cmd[ALLOC_HANDLE_WORD])]        <= 1'b1;
+              handle_addr[HANDLE_BITS'(cmd[ALLOC_HANDLE_WORD])]  <= mb_resp_value_i;
+              handle_bytes[HANDLE_BITS'(cmd[ALLOC_HANDLE_WORD])] <= cmd[ALLOC_BYTES_WORD];
             end
             if (op == OP_FREE) bound[HANDLE_BITS'(cmd[FREE_HANDLE_WORD])] <= 1'b0;
             state <= S_FETCH;
@@ -327,6 +447,7 @@ module cmdproc
             cmd_index_o <= cmd_index_o + 1;
           end
           S_TICKET: if (!in_flight[TICKET_BITS'(ticket)]) begin
+            outstanding[TICKET_BITS'(ticket)] <= 1'b0;
             state <= S_FETCH;
             pc <= pc + COMMAND_BYTES;
             cmd_index_o <= cmd_index_o + 1;

@@ -116,8 +116,16 @@ module atalla_tb
   // Python waits on this one signal (each one waited on costs every time slot); fw_failed: the
   // firmware raised, and tb_cosim reports it.
   assign ended_o = done_o || fault_o || watchdog_o || fw_failed;
+  // A reset starts the bench over too: runtime/verify runs many programs in one simulation.
   always_ff @(posedge clk_i) begin
-    if (dut.u_cmdproc.running) begin
+    if (!rst_ni) begin
+      cycle         <= 0;
+      last_index    <= '1;
+      idle_cycles   <= 0;
+      watchdog_o    <= 1'b0;
+      last_doorbell <= 1'b0;
+      ended         <= 1'b0;
+    end else if (dut.u_cmdproc.running) begin
       cycle <= cycle + 1;
       if (dut.u_cmdproc.exec && cmd_index_o != last_index) begin  // a new command starts
         trace_event(cycle, int'(TRACE_COMMAND), int'(cmd_index_o), int'(opcode_o));

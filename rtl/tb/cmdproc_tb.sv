@@ -4,6 +4,8 @@
 module cmdproc_tb
   import atalla_pkg::*;
 #(
+  parameter int ARRAY_ROWS = 8,
+  parameter int ARRAY_COLS = 8,
   parameter int ROW_BYTES = 16,
   parameter int ROW_ADDR_BITS = 12,
   parameter int NUM_HANDLES = 64,
@@ -87,7 +89,7 @@ module cmdproc_tb
                                     wait_cycles_o, interlock_cycles_o;
   logic [NUM_OPCODES-1:0][31:0]     op_count_o;
 
-  cmdproc #(.ROW_BYTES(ROW_BYTES), .ROW_ADDR_BITS(ROW_ADDR_BITS), .NUM_HANDLES(NUM_HANDLES),
+  cmdproc #(.ARRAY_ROWS(ARRAY_ROWS), .ARRAY_COLS(ARRAY_COLS), .ROW_BYTES(ROW_BYTES), .ROW_ADDR_BITS(ROW_ADDR_BITS), .NUM_HANDLES(NUM_HANDLES),
             .NUM_TICKETS(NUM_TICKETS)) dut (
     .clk_i, .rst_ni, .start_i, .prog_base_i, .done_o, .fault_o, .fault_code_o, .fault_status_o, .cmd_index_o,
     .opcode_o,

@@ -15,8 +15,9 @@ import numpy as np
 
 from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
-from atalla.isa import (UNARY_FUNCS, BMode, Command, DmaDirection, Flag, MailboxCall, Opcode, Status, VecFunc,
-                        split_ref, tile_sp_rows)
+from atalla import command_rules
+from atalla.isa import (COMMAND_BYTES, COMMAND_WORDS, Command, DmaDirection, Fault, Flag, MailboxCall, Opcode, Status,
+                        VecFunc, split_ref, tile_sp_rows)
 from atalla.program import Program
 from firmware import Firmware
 from runtime import image
@@ -26,7 +27,16 @@ from runtime.interface import RunError
 
 
 class EmulatorError(RunError):
-    """The program did something the hardware cannot do, or the firmware refused a call."""
+    """The program did something the hardware cannot do, or the firmware refused a call.
+
+    fault: the command processor's code for the same command (Fault.FIRMWARE with the status for a
+    refused call), or None for a rule only the emulator checks (DMA ownership races); index: the
+    command."""
+
+    def __init__(self, message: str, fault: Fault | None = None, index: int | None = None,
+                 status: Status = Status.OK):
+        super().__init__(message)
+        self.fault, self.index, self.status = fault, index, status
 
 
 @dataclass(frozen=True)
@@ -67,60 +77,80 @@ class Emulator:
             raise EmulatorError(f"the program takes {len(specs)} inputs, {len(inputs)} given")
         for spec, value in zip(specs, inputs):
             self.write_tensor(spec.name, value)
-        for index, cmd in enumerate(self.program.commands):
+        base, count = self.program.program_dram_offset, len(self.program.commands)
+        stream = self.dram[base : base + count * COMMAND_BYTES].view("<u4").reshape(count, COMMAND_WORDS)
+        for index in range(count):
+            # The words in DRAM, as the command processor fetches them: a program that bypassed the
+            # loader faults here as it does on the hardware.
+            cmd, fault, problem = command_rules.decode(stream[index], index, self.config)
+            if fault != Fault.NONE:
+                raise EmulatorError(problem, fault, index)
             self.commands_by_kind[cmd.kind] += 1
             if self._execute(index, cmd):
                 break
+        else:
+            raise EmulatorError(f"command {count - 1}: the program runs past its last command without END")
         return [self.read_tensor(t.name) for t in self.program.by_role(Role.OUTPUT)]
 
     # -- commands --------------------------------------------------------------------------------
     def _execute(self, index: int, cmd: Command) -> bool:
-        """Run one command; True once the program has ended."""
+        """Run one command that decoded; True once the program has ended. The rules that depend on
+        the machine's state go in the command processor's order (docs/isa.md, "Faults"): tickets,
+        handles bound, rows inside their buffers, operand overlap, DMA waited for; then DMA
+        ownership (the emulator's alone) and the firmware call."""
         op, a = cmd.op, cmd.args
-        fail = lambda why: EmulatorError(f"command {index} ({cmd.kind}): {why}")  # noqa: E731
+
+        def fail(why: str, fault: Fault | None = None, status: Status = Status.OK) -> EmulatorError:
+            return EmulatorError(f"command {index} ({cmd.kind}): {why}", fault, index, status)
+
+        if op in (Opcode.DMA_LOAD, Opcode.DMA_STORE) and cmd.field("ticket") in self.in_flight:
+            ticket = cmd.field("ticket")
+            raise fail(f"ticket {ticket} is still in flight from command {self.in_flight[ticket].index}",
+                       Fault.BAD_TICKET)
+        if op == Opcode.WAIT and cmd.field("ticket") not in self.in_flight:
+            raise fail(f"ticket {cmd.field('ticket')} has no DMA in flight", Fault.BAD_TICKET)
+        if op == Opcode.ALLOC and cmd.field("handle") in self.handles:
+            handle = cmd.field("handle")
+            raise fail(f"handle {handle} is already bound to scratchpad 0x{self.handles[handle][0]:x}",
+                       Fault.HANDLE_IN_USE)
+        if op != Opcode.ALLOC:
+            for _, handle in command_rules.handle_fields(cmd):
+                if handle not in self.handles:
+                    raise fail(f"handle {handle} is not bound to a scratchpad buffer (no ALLOC, or already freed)",
+                               Fault.UNBOUND_HANDLE)
+        if op in (Opcode.END, Opcode.HOST) and self.in_flight:
+            tickets = sorted(self.in_flight)
+            raise fail(f"program ends with DMA tickets {tickets} never waited for" if op == Opcode.END
+                       else f"host op runs while DMA tickets {tickets} are in flight", Fault.DMA_NOT_WAITED)
         if op == Opcode.END:
-            if self.in_flight:
-                raise fail(f"program ends with DMA tickets {sorted(self.in_flight)} never waited for")
             return True
-        if op == Opcode.NOP:
-            return False
         if op == Opcode.ALLOC:
             handle, nbytes = a
-            if handle in self.handles:
-                raise fail(f"handle {handle} is already bound to scratchpad 0x{self.handles[handle][0]:x}")
             self.handles[handle] = (self._call(fail, MailboxCall.ALLOC, (handle, nbytes)), nbytes)
         elif op == Opcode.FREE:
             (handle,) = a
-            addr, nbytes = self._bound(fail, handle)
+            addr, nbytes = self.handles[handle]
             self._no_conflict(fail, sp=(addr, addr + nbytes))
             self._call(fail, MailboxCall.FREE, (handle, addr))
             del self.handles[handle]
         elif op in (Opcode.DMA_LOAD, Opcode.DMA_STORE):
             self._dma(fail, index, cmd)
         elif op == Opcode.WAIT:
-            (ticket,) = a
-            if self.in_flight.pop(ticket, None) is None:
-                raise fail(f"ticket {ticket} has no DMA in flight")
+            del self.in_flight[cmd.field("ticket")]
         elif op == Opcode.GEMM:
             self._gemm(fail, cmd)
         elif op == Opcode.VEC:
             self._vec(fail, cmd)
         elif op == Opcode.HOST:
-            if self.in_flight:
-                raise fail(f"host op runs while DMA tickets {sorted(self.in_flight)} are in flight")
             self._call(fail, MailboxCall.HOST, a)
         return False
 
     def _call(self, fail, kind: MailboxCall, args: tuple[int, ...]) -> int:
         status, value = self.firmware.call(kind, tuple(args))
         if status != Status.OK:
-            raise fail(f"firmware {kind.name} call failed with {status.name}: {self.firmware.last_error}")
+            raise fail(f"firmware {kind.name} call failed with {status.name}: {self.firmware.last_error}",
+                       Fault.FIRMWARE, status)
         return value
-
-    def _bound(self, fail, handle: int) -> tuple[int, int]:
-        if handle not in self.handles:
-            raise fail(f"handle {handle} is not bound to a scratchpad buffer (no ALLOC, or already freed)")
-        return self.handles[handle]
 
     def _no_conflict(self, fail, sp=None, dram=None, writes_sp=True, writes_dram=False,
                      elements: np.ndarray | None = None) -> None:
@@ -139,16 +169,13 @@ class Emulator:
     def _dma(self, fail, index: int, cmd: Command) -> None:
         sp_ref, dram_addr, rows, cols, row_stride, col_stride, ticket = cmd.args
         handle, row = split_ref(sp_ref)
-        addr, nbytes = self._bound(fail, handle)
+        addr, nbytes = self.handles[handle]
         row_bytes = self.config.sp_row_bytes
         sp = (addr + row * row_bytes, addr + (row + rows) * row_bytes)
         if sp[1] > addr + nbytes:
-            raise fail(f"rows {row}..{row + rows - 1} lie beyond the {nbytes // row_bytes} rows of handle {handle}")
-        if ticket in self.in_flight:
-            raise fail(f"ticket {ticket} is still in flight from command {self.in_flight[ticket].index}")
-        load = cmd.op == Opcode.DMA_LOAD
-        if cmd.flags & Flag.GATHER and not load:
-            raise fail("GATHER is a flag of DMA_LOAD only")
+            raise fail(f"rows {row}..{row + rows - 1} lie beyond the {nbytes // row_bytes} rows of handle {handle}",
+                       Fault.OUT_OF_BUFFER)
+        load = cmd.op == Opcode.DMA_LOAD  # GATHER is a flag of DMA_LOAD only (command_rules: BAD_FLAGS)
         direction = DmaDirection.GATHER if cmd.flags & Flag.GATHER else DmaDirection.LOAD if load else DmaDirection.STORE
         desc = DmaDescriptor(direction, sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket)
         call = (int(direction), sp[0], dram_addr, rows, cols, row_stride, col_stride, ticket)
@@ -173,15 +200,14 @@ class Emulator:
 
     # -- scratchpad tiles ----------------------------------------------------------------------------
     def _rows(self, fail, ref: int, rows: int, what: str) -> tuple[int, int]:
-        """Byte range of `rows` scratchpad rows from a buffer reference: inside its buffer, and not
-        written by a DMA in flight."""
+        """Byte range of `rows` scratchpad rows from a buffer reference, inside its buffer."""
         handle, row = split_ref(ref)
-        addr, nbytes = self._bound(fail, handle)
+        addr, nbytes = self.handles[handle]
         row_bytes = self.config.sp_row_bytes
         lo, hi = addr + row * row_bytes, addr + (row + rows) * row_bytes
         if hi > addr + nbytes:
-            raise fail(f"{what} from row {row} overrun handle {handle} ({nbytes // row_bytes} rows)")
-        self._no_conflict(fail, sp=(lo, hi), writes_sp=False)
+            raise fail(f"{what} from row {row} overrun handle {handle} ({nbytes // row_bytes} rows)",
+                       Fault.OUT_OF_BUFFER)
         return lo, hi
 
     def _span(self, fail, ref: int, rows: int, fp32: bool) -> tuple[int, int]:
@@ -191,8 +217,6 @@ class Emulator:
     def _gemm(self, fail, cmd: Command) -> None:
         a_ref, b_ref, c_ref, d_ref, m, k, n = cmd.args
         cfg, flags, a_step = self.config, cmd.flags, cmd.func
-        if not (0 < k <= cfg.array_rows and 0 < n <= cfg.array_cols and m > 0):
-            raise fail(f"tile {m}x{k}x{n} does not fit the {cfg.array_rows}x{cfg.array_cols} array")
         a_span = self._rows(fail, a_ref, units.gemm_a_rows(m, a_step), "A's rows")
         b_span = self._rows(fail, b_ref, k, "B's rows")
         d_span = self._rows(fail, d_ref, units.gemm_d_rows(m, flags), "D's rows")
@@ -200,7 +224,9 @@ class Emulator:
         if flags & Flag.ACCUMULATE:
             c_span = self._rows(fail, c_ref, units.gemm_c_rows(m, flags), "C's rows")
         if problem := units.gemm_operand_problem(flags, a_span, b_span, c_span, d_span):
-            raise fail(problem)
+            raise fail(problem, Fault.OPERAND_OVERLAP)
+        for span in (a_span, b_span, c_span):
+            self._no_conflict(fail, sp=span, writes_sp=False)
         self._no_conflict(fail, sp=d_span, writes_sp=True)
         units.gemm(self.sp, a_span[0], a_step, b_span[0], c_span[0], d_span[0], m, k, n,
                    flags, cfg.sp_row_bytes, cfg.array_cols)
@@ -209,20 +235,18 @@ class Emulator:
         dst_ref, a_ref, b_word, rows, cols = cmd.args
         func, flags = VecFunc(cmd.func), cmd.flags
         mode = units.bmode(flags)
-        if not (0 < cols <= self.config.lanes and rows > 0):
-            raise fail(f"{rows}x{cols} is not a tile of at most {self.config.lanes} lanes")
         dst_fp32 = bool(flags & Flag.DST_FP32)
         a_span = self._span(fail, a_ref, rows, bool(flags & Flag.A_FP32))
         dst_span = self._span(fail, dst_ref, rows, dst_fp32)
-        spans = [a_span]
-        b_addr = b_word
-        if func not in UNARY_FUNCS and mode != BMode.SCALAR:
+        b_span, b_addr = None, b_word
+        if command_rules.vec_b_is_ref(func, flags):
             b_span = self._span(fail, b_word, units.b_shape(mode, rows, cols)[0], bool(flags & Flag.B_FP32))
-            spans.append(b_span)
             b_addr = b_span[0]
-        for span in spans:  # in place is fine; a partial overlap would make the RTL's row order visible
-            if units.overlap(dst_span, span) and (dst_span != span or (span is not a_span and mode != BMode.TILE)):
-                raise fail("the destination partially overlaps an operand")
+        # In place is fine; a partial overlap would make the RTL's row order visible.
+        if problem := units.vec_operand_problem(mode, dst_span, a_span, b_span):
+            raise fail(problem, Fault.OPERAND_OVERLAP)
+        for span in (a_span, b_span or a_span):
+            self._no_conflict(fail, sp=span, writes_sp=False)
         self._no_conflict(fail, sp=dst_span, writes_sp=True)
         units.vec(self.sp, func, flags, dst_span[0], a_span[0], b_addr, rows, cols, self.config.sp_row_bytes)
 

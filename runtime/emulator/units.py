@@ -93,6 +93,17 @@ def gemm_operand_problem(flags: int, a: tuple[int, int], b: tuple[int, int], c: 
     return None
 
 
+def vec_operand_problem(mode: BMode, dst: tuple[int, int], a: tuple[int, int], b: tuple[int, int] | None) -> str | None:
+    """Why a VEC's destination may not lie where it does, or None. Spans as for gemm_operand_problem;
+    b: None when the command reads no b tile. The destination is written row by row while the
+    operands are read: it must be exactly an operand (in place; b only as a whole tile) or apart."""
+    if overlap(dst, a) and dst != a:
+        return "the destination partially overlaps an operand"
+    if b is not None and overlap(dst, b) and (dst != b or mode != BMode.TILE):
+        return "the destination partially overlaps an operand"
+    return None
+
+
 def overlap(x: tuple[int, int], y: tuple[int, int]) -> bool:
     """Whether two [lo, hi) ranges share an element."""
     return x[0] < y[1] and y[0] < x[1]

@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,7 @@ def build_once(build_dir: Path, product: str, make: Callable[[Path, Path], None]
 
 
 def run(dut: Dut, test_module: str, *, config: HardwareConfig | None = None, settings: Mapping[str, Any] | None = None,
-        testcase: str | None = None, extra_env: dict[str, str] | None = None, waves: str | None = None,
+        testcase: str | Sequence[str] | None = None, extra_env: dict[str, str] | None = None, waves: str | None = None,
         test_dir: Path | None = None, quiet: bool = False) -> tuple[int, int]:
     """Run the cocotb tests of `test_module` on the DUT; returns (tests, failures).
 

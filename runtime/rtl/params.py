@@ -40,7 +40,7 @@ _BLOCKS: dict[str, tuple[str, ...]] = {
     "systolic_array": ("ROWS", "COLS"),
     "gemm_unit": ("ROWS", "COLS", "LANES", "ROW_ADDR_BITS"),
     "vector_unit": ("LANES", "ROW_ADDR_BITS"),
-    "cmdproc": ("ROW_BYTES", "ROW_ADDR_BITS", "NUM_HANDLES", "NUM_TICKETS"),
+    "cmdproc": ("ARRAY_ROWS", "ARRAY_COLS", "ROW_BYTES", "ROW_ADDR_BITS", "NUM_HANDLES", "NUM_TICKETS"),
     "mailbox": (),
     "scratchpad": ("SP_ROWS", "ROW_BYTES", "SP_BANKS"),
     "dram": ("DRAM_BYTES", "DRAM_LATENCY", "BEAT_BYTES"),
