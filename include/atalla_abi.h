@@ -198,6 +198,14 @@ static inline const char *atalla_fault_name(uint32_t value) {
     case 3: return "UNBOUND_HANDLE";
     case 4: return "HANDLE_IN_USE";
     case 5: return "BAD_TICKET";
+    case 6: return "BAD_FUNC";
+    case 7: return "BAD_FLAGS";
+    case 8: return "UNUSED_WORD";
+    case 9: return "BAD_HANDLE";
+    case 10: return "BAD_SHAPE";
+    case 11: return "OUT_OF_BUFFER";
+    case 12: return "OPERAND_OVERLAP";
+    case 13: return "DMA_NOT_WAITED";
     default: return 0;
     }
 }

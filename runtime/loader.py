@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from atalla import isa
 from atalla.blob_format import (CONFIG_FIELDS, HEADER, HOST_OP, MAGIC, MAX_DIMS, NO_CONSTANT, SECTION, SECTION_ALIGN,
                                 TENSOR, VERSION_MAJOR, VERSION_MINOR, DType, Record, Role, SectionKind)
 from atalla.config import HardwareConfig
