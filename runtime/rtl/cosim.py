@@ -8,7 +8,6 @@ a run directory with the blob and the inputs, and leaves its results there.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -28,11 +27,6 @@ DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
 WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call takes
 
 
-# A busy array this large keeps a second core busy too: its model is evaluated on the cores there
-# are (up to two; docs/performance.md). Smaller designs run faster on one thread.
-THREADED_PES = 32 * 32
-
-
 # Verilator's coverage counters (runtime/rtl/coverage.py reads what they write); branch points come
 # with line coverage. (--coverage, all kinds at once, stops Verilator with an internal error.)
 COVERAGE_FLAGS = ("--coverage-line", "--coverage-toggle", "--coverage-expr")
@@ -41,8 +35,7 @@ COVERAGE_FLAGS = ("--coverage-line", "--coverage-toggle", "--coverage-expr")
 def design(config: HardwareConfig, coverage: bool = False) -> Dut:
     """The whole-design bench for one hardware config; coverage: built with coverage counters (its
     own build directory: the flags are in its key), the run writing sim/coverage.dat."""
-    threads = min(2, os.cpu_count() or 1) if config.array_rows * config.array_cols >= THREADED_PES else 1
-    flags = (("--threads", str(threads)) if threads > 1 else ()) + (COVERAGE_FLAGS if coverage else ())
+    flags = COVERAGE_FLAGS if coverage else ()
     return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
                cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
                vlt="tb/atalla_tb.vlt",
