@@ -487,12 +487,12 @@ def _embedding(ctx, node, weight, indices, padding_idx=-1, scale_grad_by_freq=Fa
     ctx.bound_row_ids(row_ids, table.shape[0], node)
     out = ctx.output(node)
     flat = out.reshape((-1, table.shape[1]))
-    if flat is None or flat.strides != (table.shape[1], 1):
+    in_place = flat is not None and flat.strides == (table.shape[1], 1)
+    if not in_place:  # out is a strided part of a joined buffer: gather apart, then copy into it
         flat = View.of(ctx.new_buffer(f"{node.name}_rows", (row_ids.numel, table.shape[1]), Role.INTERMEDIATE))
-        gather_kernel.embedding(ctx.em, flat, table, row_ids)
-        materialize(ctx, out, flat.reshape(out.shape))
-        return out
     gather_kernel.embedding(ctx.em, flat, table, row_ids)
+    if not in_place:
+        materialize(ctx, out, flat.reshape(out.shape))
     return out
 
 
