@@ -1,6 +1,6 @@
 """`make bench-gpt2`: all of GPT-2 small (zoo `gpt2`: Hugging Face GPT2Model from GPT2Config(), 12
 layers, 124M random parameters, 128 token ids) on atalla32's RTL, checked bit for bit against the
-emulator and within tolerance of PyTorch, as `atalla run gpt2 --backend rtl --config atalla32` does.
+C model and within tolerance of PyTorch, as `atalla run gpt2 --backend rtl --config atalla32` does.
 
 Prints its cycles, array utilization, the simulation's wall time and simulated cycles per second,
 and writes bench/gpt2.json. A long run: the busy 32x32 array simulates at about 11-12k cycles/s
@@ -30,7 +30,7 @@ def main() -> int:
     compile_seconds = time.perf_counter() - started
     host_ops = len(compiled.program.host_ops)
     print(f"compiled gpt2 for atalla32 in {compile_seconds:.0f} s ({len(compiled.program.commands)} commands, "
-          f"{host_ops} host ops); running the emulator, then the RTL...", file=sys.stderr)
+          f"{host_ops} host ops); running the C model, then the RTL...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         checked_at = time.perf_counter()
         run = checked(compiled.blob(), module, inputs, RtlBackend(Path(tmp) / "gpt2", quiet=True), "gpt2 on atalla32")
@@ -40,10 +40,10 @@ def main() -> int:
               "rtl_wall_seconds": run["wall_seconds"], "sim_cycles_per_second": run["sim_cycles_per_second"],
               "compile_seconds": compile_seconds, "check_seconds": check_seconds}
     (OUT / "gpt2.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(table("GPT-2 small (12 layers, 128 tokens) on the atalla32 RTL: bit-exact with the emulator, within "
+    print(table("GPT-2 small (12 layers, 128 tokens) on the atalla32 RTL: bit-exact with the C model, within "
                 "tolerance of PyTorch",
                 ["cycles", "array utilization", "host ops", "RTL wall s", "simulated cycles/s", "compile s",
-                 "emulator + RTL s"],
+                 "C model + RTL s"],
                 [[result["cycles"], f"{result['array_utilization']:.1%}", host_ops, f"{result['rtl_wall_seconds']:.0f}",
                   f"{result['sim_cycles_per_second']:,.0f}", f"{compile_seconds:.0f}", f"{check_seconds:.0f}"]]))
     print(f"wrote {OUT / 'gpt2.json'}")

@@ -99,8 +99,8 @@ def gemm_efficiency(work: Path) -> list[dict]:
 
 
 def checked(blob: bytes, module: torch.nn.Module, inputs: tuple, backend: RtlBackend, what: str) -> dict:
-    """The run's figures, once runtime.check has passed it: bit-exact with the emulator, within
-    tolerance of PyTorch. A figure of a wrong run is no figure: the bench stops."""
+    """The run's figures, once runtime.check has passed it: bit-exact with the C model (the RTL's
+    reference), within tolerance of PyTorch. A figure of a wrong run is no figure: the bench stops."""
     try:
         result = check(blob, [x.numpy() for x in inputs], golden_outputs(module, inputs), backend)
     except RunError as e:

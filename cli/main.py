@@ -172,7 +172,7 @@ def _run_pte(args) -> int:
     for i, r in enumerate(done):
         print(f"  delegate call {i}: {len(r.program.commands)} commands, {r.firmware_calls} firmware calls"
               + ("" if args.backend == "emulator" else
-                 f", RTL equals emulator bit for bit: {'yes' if r.bit_exact else 'NO'}, cycles {r.stats['cycles']}"))
+                 f", RTL equals {r.reference} bit for bit: {'yes' if r.bit_exact else 'NO'}, cycles {r.stats['cycles']}"))
     if goldens is None:
         print("  no golden given (--golden FILE.npz): outputs not compared with PyTorch")
     for r in comparisons:
@@ -243,7 +243,7 @@ def cmd_run(args) -> int:
         backend = RtlBackend(_run_dir(name, config.name), waves=args.waves, trace=args.trace,
                              progress=not args.verbose)
     try:  # the blob is what would ship: it is loaded and validated, not taken from the compiler's memory
-        result = check(blob, inputs, goldens, backend, expect_config=config)
+        result = check(blob, inputs, goldens, backend, expect_config=config, reference=args.reference)
     except RunError as e:
         raise UserError(f"{what}{' on the RTL' if isinstance(e, RtlError) else ''}: {e}") from None
     print(f"{what} on {args.backend} (config {config.name}): {'PASS' if result.passed else 'FAIL'}")
@@ -265,7 +265,8 @@ def cmd_run(args) -> int:
         tensor_io.save(program, Role.OUTPUT, args.outputs, result.outputs)
         print(f"  outputs: {args.outputs}")
     if args.json:
-        report = {"backend": args.backend, "config": config.name, "model": program.metadata.get("model"), **stats}
+        report = {"backend": args.backend, "reference": result.reference, "config": config.name,
+                  "model": program.metadata.get("model"), **stats}
         if args.backend != "emulator":
             report["firmware_calls_equal"] = result.firmware_calls_equal
         report.update(passed=result.passed, outputs=[r.as_dict() for r in result.comparisons],
@@ -283,14 +284,14 @@ def _functional_lines(result, stats: dict) -> list[str]:
              f"  scratchpad peak {stats['scratchpad_peak_bytes']} bytes; ran in {stats['wall_seconds']:.3f} s"]
     if result.backend != "emulator":
         calls = "equal" if result.firmware_calls_equal else "DIFFER"
-        lines.insert(0, f"  {result.backend} equals emulator bit for bit: {'yes' if result.bit_exact else 'NO'}; "
+        lines.insert(0, f"  {result.backend} equals {result.reference} bit for bit: {'yes' if result.bit_exact else 'NO'}; "
                         f"firmware calls {calls} ({result.firmware_calls})")
     return lines
 
 
 def _rtl_lines(result, stats: dict) -> list[str]:
     c, files = stats["counters"], stats["files"]
-    lines = [f"  RTL equals emulator bit for bit: {'yes' if result.bit_exact else 'NO'}; firmware calls "
+    lines = [f"  RTL equals {result.reference} bit for bit: {'yes' if result.bit_exact else 'NO'}; firmware calls "
              f"{'equal' if result.firmware_calls_equal else 'DIFFER'} ({result.firmware_calls})",
              # The GEMM unit runs beside the command processor; the rest says where the command processor waited.
              f"  cycles {stats['cycles']}: GEMM unit busy {c['gemm_cycles']}; command processor waiting on vector "
@@ -368,8 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--golden", metavar="FILE.npz", help="a blob's expected outputs, compared as PyTorch's are")
     p.add_argument("--outputs", metavar="FILE.npz", help="write the outputs, by output tensor name")
     p.add_argument("--backend", default="emulator", choices=["emulator", "cmodel", "rtl"],
-                   help="the bit-exact emulator, the C model (fast, runtime/c), or the Verilator-simulated RTL "
-                        "(both checked against the emulator)")
+                   help="the bit-exact emulator, the C model (fast, runtime/c; checked against the emulator), or "
+                        "the Verilator-simulated RTL (checked against the C model, or --reference)")
+    p.add_argument("--reference", choices=["emulator", "cmodel"],
+                   help="the functional model the run is compared with bit for bit (default: the emulator; the C "
+                        "model for an RTL run)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--waves", nargs="?", const="vcd", choices=["vcd", "fst"],
                    help="rtl: dump a waveform (VCD, or FST where liblz4-dev is installed) and a GTKWave save file")

@@ -1,5 +1,7 @@
-"""runtime.check judges a run: bit for bit against the emulator (outputs, firmware calls, the first
-wrong intermediate) and within tolerance of PyTorch, whichever backend ran it."""
+"""runtime.check judges a run: bit for bit against a functional reference (outputs, firmware calls,
+the first wrong intermediate) and within tolerance of PyTorch, whichever backend ran it. The
+reference is the emulator, except for backends other than the two functional models (the RTL):
+those are judged by the C model."""
 
 from __future__ import annotations
 
@@ -76,3 +78,28 @@ def test_a_program_that_cannot_run_is_a_run_error(attention):
     compiled, inputs, goldens = attention
     with pytest.raises(EmulatorError, match=r"^the program takes 1 inputs, 0 given$"):
         check(compiled.blob(), [], goldens)
+
+
+def test_a_backend_other_than_the_functional_models_is_judged_by_the_c_model(attention):
+    compiled, inputs, goldens = attention
+    output = compiled.program.by_role(Role.OUTPUT)[0].name
+    result = check(compiled.blob(), inputs, goldens, FlippedBackend(output))
+    assert result.reference == "cmodel"
+    assert ", cmodel np.float32(" in result.mismatches[0]
+    on_emulator = check(compiled.blob(), inputs, goldens, FlippedBackend(output), reference="emulator")
+    assert on_emulator.reference == "emulator"
+    assert on_emulator.mismatches == [m.replace(", cmodel ", ", emulator ") for m in result.mismatches]
+
+
+def test_the_c_model_is_judged_by_the_emulator(attention):
+    from runtime.cmodel.backend import CModelBackend
+
+    compiled, inputs, goldens = attention
+    result = check(compiled.blob(), inputs, goldens, CModelBackend())
+    assert (result.backend, result.reference) == ("cmodel", "emulator") and result.passed
+
+
+def test_an_unknown_reference_is_refused(attention):
+    compiled, inputs, goldens = attention
+    with pytest.raises(ValueError, match=r"^reference 'spice': one of emulator, cmodel$"):
+        check(compiled.blob(), inputs, goldens, FlippedBackend(), reference="spice")
