@@ -9,7 +9,7 @@ WAVES ?= 0
 TRACE ?= 0
 WAVES_FLAG := $(if $(filter 1 vcd,$(WAVES)),--waves vcd,$(if $(filter fst,$(WAVES)),--waves fst))
 
-.PHONY: test sim bench bench-gpt2 coverage generate clean
+.PHONY: test test-long sim bench bench-gpt2 coverage generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not long" --durations=15
+
+# The runs kept out of `make test` (pytest marker `long`): the 32x32 array's own bench, a build of its own.
+test-long: $(STAMP)
+	$(PY) -m pytest -q -m long
 
 # Compile, simulate on the RTL, check against the emulator and PyTorch, report.
 # WAVES=1 adds a VCD waveform (WAVES=fst: FST, needs liblz4-dev), TRACE=1 a Perfetto timeline
