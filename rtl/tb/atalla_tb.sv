@@ -1,10 +1,14 @@
 // Co-simulation testbench around atalla_top: clock, reset, the firmware's side of the mailbox
 // and of the DMA register port, a cycle watchdog, and an event recorder for the trace.
 //
-// Python (runtime/rtl/tb_cosim.py) waits only for the end of the run; the firmware is called
-// through the firmware port (firmware_port.cpp), C memory behind DPI-C, not through signals:
+// Python (runtime/rtl/tb_cosim.py) waits for two signals only, the end of the run and
+// fw_request_toggle; the firmware is reached through the firmware port (firmware_port.cpp), C
+// memory behind DPI-C, not through signals:
 // - once a request can be served (a DMA call also needs the DMA register port idle) this bench
-//   hands it to the port, which runs the firmware's handler in that call;
+//   hands it to the port and flips fw_request_toggle; Python wakes on the flip, after this time
+//   slot's evaluation, takes the request from the port and serves it. (The DPI call itself may
+//   run on any of Verilator's threads, so it must not call into Python: a worker thread would
+//   wait for the interpreter lock the simulation's main thread holds.)
 // - the firmware posts its answer and DMA descriptors there; this bench takes them at the next
 //   falling edge, rings the response doorbell the answer's service latency later and starts the
 //   DMA engine's register port at the next rising edge;
@@ -27,8 +31,8 @@ module atalla_tb
   parameter int     WATCHDOG_CYCLES = 1000000
 );
   import "DPI-C" function void trace_event(input longint cycle, input int kind, input int a, input int b);
-  import "DPI-C" function int fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
-                                              input int command, input longint cycle);
+  import "DPI-C" function void fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
+                                               input int command, input longint cycle);
   import "DPI-C" function bit fw_port_take_answer(output int status, output int value, output int delay);
   import "DPI-C" function bit fw_port_take_dma(output bit [DMA_ARG_COUNT*32-1:0] desc);
 
@@ -59,10 +63,13 @@ module atalla_tb
   longint cycle = 0;  // cycles the program has run: the clock of the trace and of the firmware
 
   // The request in the mailbox goes to the firmware once it can be served, and once.
-  logic fw_served = 1'b0, fw_failed = 1'b0, fw_ready;
+  // fw_failed: driven by Python when the firmware raised (the run ends; tb_cosim reports it).
+  logic fw_served = 1'b0, fw_failed = 1'b0, fw_request_toggle = 1'b0, fw_ready;
   assign fw_ready = mb_doorbell_o && !fw_served && (mb_call_o != CALL_DMA || fw_dma_idle_o);
-  always @(posedge fw_ready)
-    if (fw_port_request(int'(mb_call_o), mb_args_o, int'(cmd_index_o), cycle) != 0) fw_failed = 1'b1;
+  always @(posedge fw_ready) begin
+    fw_port_request(int'(mb_call_o), mb_args_o, int'(cmd_index_o), cycle);
+    fw_request_toggle = !fw_request_toggle;
+  end
 
   // What the firmware posted, taken half a cycle before the design samples it.
   logic                           fw_answer = 1'b0, fw_dma_start = 1'b0;
@@ -113,8 +120,7 @@ module atalla_tb
   int          idle_cycles = 0;
   logic        watchdog_o = 1'b0;
   logic        ended_o;
-  // Python waits on this one signal (each one waited on costs every time slot); fw_failed: the
-  // firmware raised, and tb_cosim reports it.
+  // Python waits on this and fw_request_toggle only (each signal waited on costs every time slot).
   assign ended_o = done_o || fault_o || watchdog_o || fw_failed;
   // A reset starts the bench over too: runtime/verify runs many programs in one simulation.
   always_ff @(posedge clk_i) begin

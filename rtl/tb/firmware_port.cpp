@@ -1,14 +1,16 @@
 // The firmware's side of the mailbox and of the DMA register port, in C memory (atalla_tb).
 //
-// Python serves the mailbox through these functions (ctypes, as the DRAM model) instead of waking
-// on signals and reading and driving them through VPI, which cost tens of microseconds per call:
-//   - when a request can be served the testbench hands it over (fw_port_request), which calls the
-//     firmware's handler (registered with atalla_fw_on_request) with it there and then;
+// Python serves the mailbox through these functions (ctypes, as the DRAM model) instead of reading
+// and driving the mailbox's signals through VPI, which cost tens of microseconds per call:
+//   - when a request can be served the testbench hands it over (fw_port_request) and flips a
+//     signal; Python wakes on the flip after the time slot's evaluation and takes the request
+//     (atalla_fw_take_request). The hand-over only stores: Verilator may run it on a worker
+//     thread, which must not enter Python;
 //   - it posts its answer (atalla_fw_answer) and DMA descriptors (atalla_fw_dma) and the
 //     testbench takes them at the next falling clock edge (fw_port_take_*), so the design sees
 //     them at the next rising edge, as a register written by a control core would be.
-// rtl/tb/replay_main.cpp registers no handler and posts the recorded answers and descriptors
-// through the same functions.
+// rtl/tb/replay_main.cpp takes no request and posts the recorded answers and descriptors through
+// the same functions.
 
 #include <svdpi.h>
 
@@ -26,14 +28,20 @@ struct Posted {
     bool pending = false;  // posted and not yet taken by the testbench
 };
 
-// Serves a request: its call kind, ATALLA_MAILBOX_MAX_ARGS argument words, and the command index
-// and cycle it was handed over at. Returns 0, or nonzero if the firmware failed (the run ends).
-using RequestHandler = int (*)(uint32_t call, const uint32_t* args, uint32_t command, uint64_t cycle);
+// The request handed over last: its call kind, argument words, and the command index and cycle it
+// was handed over at. The bench hands over the next one only after the answer to this one.
+struct Request {
+    uint32_t call = 0;
+    uint32_t args[ATALLA_MAILBOX_MAX_ARGS] = {};
+    uint32_t command = 0;
+    uint64_t cycle = 0;
+    bool pending = false;  // handed over and not yet taken by Python
+};
 
 struct FirmwarePort {
+    Request request;
     Posted answer;  // status, value, service latency in cycles
     Posted dma;     // ATALLA_DMA_ARG_COUNT descriptor words
-    RequestHandler handler = nullptr;
 };
 
 FirmwarePort g_port;
@@ -59,8 +67,17 @@ extern "C" {
 
 // ---- Python side (ctypes) --------------------------------------------------------------------
 
-// The handler fw_port_request calls (nullptr: none).
-void atalla_fw_on_request(RequestHandler handler) { g_port.handler = handler; }
+// The request handed over since the last call: 1 and its fields, or 0.
+int atalla_fw_take_request(uint32_t* call, uint32_t* args, uint32_t* command, uint64_t* cycle) {
+    Request& r = g_port.request;
+    if (!r.pending) return 0;
+    *call = r.call;
+    std::memcpy(args, r.args, sizeof r.args);
+    *command = r.command;
+    *cycle = r.cycle;
+    r.pending = false;
+    return 1;
+}
 
 // Returns 0, or -1 if the previous answer has not been taken (a testbench bug).
 int atalla_fw_answer(uint32_t status, uint32_t value, uint32_t delay) {
@@ -73,14 +90,16 @@ int atalla_fw_dma(const uint32_t* desc) { return post(g_port.dma, desc, ATALLA_D
 
 // ---- SystemVerilog side (DPI-C imports) ------------------------------------------------------
 
-// import "DPI-C" function int fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
-//                                             input int command, input longint cycle);
-// Returns the handler's result (0 without one).
-int fw_port_request(int call, const svBitVecVal* args, int command, long long cycle) {
+// import "DPI-C" function void fw_port_request(input int call, input bit [MAILBOX_MAX_ARGS*32-1:0] args,
+//                                              input int command, input longint cycle);
+void fw_port_request(int call, const svBitVecVal* args, int command, long long cycle) {
     static_assert(sizeof(svBitVecVal) == sizeof(uint32_t), "DPI packs bit vectors in 32-bit words");
-    if (!g_port.handler) return 0;
-    return g_port.handler(static_cast<uint32_t>(call), args, static_cast<uint32_t>(command),
-                          static_cast<uint64_t>(cycle));
+    Request& r = g_port.request;
+    r.call = static_cast<uint32_t>(call);
+    std::memcpy(r.args, args, sizeof r.args);
+    r.command = static_cast<uint32_t>(command);
+    r.cycle = static_cast<uint64_t>(cycle);
+    r.pending = true;
 }
 
 // import "DPI-C" function bit fw_port_take_answer(output int status, output int value, output int delay);

@@ -3,11 +3,12 @@
 Runs inside the simulator and stays lean: the outer process (run_rtl in cosim.py) compiled the
 model, ran the emulator and the golden; this module only loads the blob into the DRAM model,
 serves the firmware, and writes what happened to the run directory (results.py). The test waits
-only for the end of the run. The firmware is served through the firmware port in C memory
-(rtl/tb/firmware_port.cpp): the bench hands each request over when it can be served and the port
-calls MailboxAgent.on_request there and then, which reads the request and posts the answer and any
-DMA descriptor through ctypes. Waking cocotb on a signal and reading and driving signals through it
-cost tens of microseconds a call, and each signal waited on costs every time slot.
+for two signals only: the end of the run, and the flip of fw_request_toggle with which the bench
+hands a request to the firmware port in C memory (rtl/tb/firmware_port.cpp). serve_requests then
+takes the request from the port and MailboxAgent.on_request serves it, posting the answer and any
+DMA descriptor through ctypes; reading and driving the mailbox's signals through VPI instead cost
+tens of microseconds a call, and each signal waited on costs every time slot. (The bench's DPI
+call does not call Python itself: on a multithreaded model it may run on a worker thread.)
 
 Everything Python puts into the run (each driven value, each post, the DRAM image, the bytes each
 host op writes) is recorded with its simulation time in rtl_recording.bin (format: recording.py)
@@ -26,7 +27,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import RisingEdge, ValueChange
 
 from atalla.blob_format import Role
 from atalla.dma import DmaDescriptor
@@ -60,23 +61,22 @@ class Driver:
 class FirmwarePort:
     """The firmware's registers in C memory (rtl/tb/firmware_port.cpp); every post is recorded."""
 
-    # handler(call kind, argument words, command index, cycle) -> 0, or 1 if the firmware failed
-    HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32), ctypes.c_uint32,
-                               ctypes.c_uint64)
-
     def __init__(self, lib, recording: Recording):
         self.lib, self.recording = lib, recording
         self.desc = ctypes.c_uint32 * len(MAILBOX_ARGS[MailboxCall.DMA])
-        self.handler = None  # the registered callback, kept alive while C holds it
         self.now = 0  # the simulation time of the request being served: posts are stamped with it
-        lib.atalla_fw_on_request.argtypes = (self.HANDLER,)
+        self.call, self.command = ctypes.c_uint32(), ctypes.c_uint32()
+        self.args, self.cycle = (ctypes.c_uint32 * MAILBOX_MAX_ARGS)(), ctypes.c_uint64()
+        lib.atalla_fw_take_request.argtypes = (ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+                                               ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint64))
         lib.atalla_fw_answer.argtypes = (ctypes.c_uint32,) * 3
         lib.atalla_fw_dma.argtypes = (ctypes.POINTER(ctypes.c_uint32),)
 
-    def on_request(self, handler) -> None:
-        """handler serves each request as the bench hands it over (None: stop); a failure (1) ends the run."""
-        self.handler = self.HANDLER(handler) if handler else self.HANDLER()
-        self.lib.atalla_fw_on_request(self.handler)
+    def take_request(self) -> tuple[int, ctypes.Array, int, int] | None:
+        """(call kind, argument words, command index, cycle) of the request handed over, or None."""
+        if not self.lib.atalla_fw_take_request(self.call, self.args, self.command, self.cycle):
+            return None
+        return self.call.value, self.args, self.command.value, self.cycle.value
 
     def answer(self, status: int, value: int, delay: int) -> None:
         self._post(Port.ANSWER, self.lib.atalla_fw_answer(status, value, delay), (status, value, delay))
@@ -104,8 +104,8 @@ class RtlDmaEngine:
 class MailboxAgent:
     """Serves every mailbox call with the firmware library; answers after the call's service latency.
 
-    on_request runs inside the simulator's evaluation (called from the bench through DPI-C), so it
-    touches no signal: everything goes through the port."""
+    on_request runs in the callback of the time slot the bench handed the request over in (through
+    serve_requests) and touches no signal: everything goes through the port."""
 
     def __init__(self, port: FirmwarePort, firmware: Firmware, progress: Path, commands: int, dram_extent: int,
                  drop_call: int, raise_call: int):
@@ -154,6 +154,15 @@ class MailboxAgent:
             self.port.recording.dram(self.port.now, first, self.firmware.dram[first:last].tobytes())
 
 
+async def serve_requests(dut, port: FirmwarePort, agent: MailboxAgent, drive: Driver) -> None:
+    """Serve each request the bench hands to the port, in the time slot it does (runs until cancelled)."""
+    while True:
+        await ValueChange(dut.fw_request_toggle)
+        request = port.take_request()
+        if request is not None and agent.on_request(*request):
+            drive("fw_failed", 1)  # the firmware raised: the run ends in this time slot
+
+
 @cocotb.test()
 async def run_blob(dut):
     settings = bench_settings()  # from run_rtl (cosim.py)
@@ -186,7 +195,7 @@ async def run_blob(dut):
     extent = max((t.dram_offset + t.nbytes for t in program.tensors), default=0)
     agent = MailboxAgent(port, firmware, files.progress, len(program.commands), extent, settings["drop_call"],
                          settings["raise_call"])
-    port.on_request(agent.on_request)
+    serving = cocotb.start_soon(serve_requests(dut, port, agent, drive))
 
     await RisingEdge(dut.rst_ni)
     await RisingEdge(dut.clk_i)
@@ -199,7 +208,7 @@ async def run_blob(dut):
     await RisingEdge(dut.ended_o)
     wall = time.perf_counter() - started
     recording.end_time = get_sim_time()
-    port.on_request(None)
+    serving.cancel()
     if agent.error is not None:  # a bug in the firmware or this bench, not a program's fault
         files.firmware_error.write_text("".join(traceback.format_exception(agent.error)))
         raise agent.error

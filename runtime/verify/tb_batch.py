@@ -24,7 +24,7 @@ from runtime.emulator import Emulator, EmulatorError
 from runtime.rtl.recording import Recording
 from runtime.rtl.settings import bench_config, bench_settings
 from runtime.rtl.signals import c_bytes, simulator
-from runtime.rtl.tb_cosim import Driver, FirmwarePort, MailboxAgent, RtlDmaEngine
+from runtime.rtl.tb_cosim import Driver, FirmwarePort, MailboxAgent, RtlDmaEngine, serve_requests
 from runtime.verify.compare import Ending, verdict
 from runtime.verify.generator import generate
 
@@ -88,7 +88,7 @@ async def run_programs(dut):
         port.recording = drive.recording = Recording(cfg.dram_bytes)
         firmware = Firmware(cfg, program, dram, RtlDmaEngine(port))
         agent = MailboxAgent(port, firmware, progress, len(program.commands), used, -1, -1)
-        port.on_request(agent.on_request)
+        serving = cocotb.start_soon(serve_requests(dut, port, agent, drive))
         await RisingEdge(dut.clk_i)
         drive("prog_base_i", program.program_dram_offset)
         drive("start_i", 1)
@@ -96,6 +96,7 @@ async def run_programs(dut):
         drive("start_i", 0)
         await RisingEdge(dut.ended_o)
         await drain_mailbox(dut)
+        serving.cancel()
         if agent.error is not None:
             raise agent.error
         status = "done" if int(dut.done_o.value) else "fault" if int(dut.fault_o.value) else "watchdog"
