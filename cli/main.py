@@ -313,8 +313,8 @@ def _rtl_lines(result, stats: dict) -> list[str]:
 def cmd_verify_random(args) -> int:
     """Random ISA programs on the emulator and the RTL, compared; exit 0 only if every one agrees."""
     import tempfile
-    import time
 
+    from runtime.verify import run_seed
     from runtime.verify.batch import run_random
 
     try:
@@ -324,7 +324,7 @@ def cmd_verify_random(args) -> int:
             raise ValueError
     except ValueError as e:
         raise UserError(str(e) or f"--shard {args.shard}: give I/N with 0 <= I < N") from None
-    seed = args.seed if args.seed is not None else int(time.time())
+    seed = run_seed(args.seed)
     first = args.start + shard * args.count // shards
     count = args.start + (shard + 1) * args.count // shards - first
     run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="atalla-verify-"))
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     p = verify.add_parser("random", help="random ISA programs on the emulator and the RTL, compared bit for bit; "
                                          "exit 0 only if all agree")
     p.add_argument("--count", type=int, default=200, help="programs to run (default 200)")
-    p.add_argument("--seed", type=int, help="the run's seed (default: from the clock; printed)")
+    p.add_argument("--seed", type=int, help="the run's seed (default: $ATALLA_VERIFY_SEED, else from the clock; printed)")
     p.add_argument("--start", type=int, default=0, help="index of the first program (default 0)")
     p.add_argument("--config", default=DEFAULT_CONFIG, metavar="NAME|FILE.json",
                    help=f"hardware config: {', '.join(CONFIGS)}, or a JSON file (default {DEFAULT_CONFIG})")

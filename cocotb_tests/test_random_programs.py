@@ -6,8 +6,6 @@ that reproduces it."""
 from __future__ import annotations
 
 import json
-import os
-import time
 
 import pytest
 
@@ -15,13 +13,13 @@ from atalla.config import CONFIGS
 from cli.main import main
 from runtime.verify.batch import BatchResult, run_random
 from runtime.verify.generator import PLANT_KINDS
+from runtime.verify import SEED_ENV, run_seed
 
-SEED_ENV = "ATALLA_VERIFY_SEED"
 FIXED_SEED = 20261201
 
 
 def varying_seed() -> int:
-    seed = int(os.environ.get(SEED_ENV, time.time_ns() % (1 << 31)))
+    seed = run_seed()
     print(f"random programs: seed {seed} (rerun with {SEED_ENV}={seed})")
     return seed
 

@@ -27,8 +27,11 @@ from runtime.cmodel.backend import CModelBackend, CModelError
 from runtime.emulator.backend import EmulatorBackend
 from runtime.emulator.machine import EmulatorError
 from runtime.rtl.build import ROOT
+from runtime.verify import SEED_ENV, run_seed
+from runtime.verify.generator import generate
 
 CFG = CONFIGS["small"]
+RANDOM_PROGRAMS = 200  # per config, about a second
 
 
 @cache
@@ -146,6 +149,17 @@ def outcome(backend, blob: bytes):
     except (EmulatorError, CModelError) as e:
         return "fault", str(e), backend.firmware_calls()
     return "ran", [o.view(np.uint32).tobytes() for o in outputs], backend.firmware_calls()
+
+
+@pytest.mark.parametrize("config", ["small", "atalla32"])
+def test_the_verifiers_random_programs_are_bit_exact(config):
+    """runtime/verify's constrained-random programs (legal ones: a planted bad command bypasses the
+    loader, which the C runtime cannot): every output byte and firmware call as the emulator's."""
+    seed = run_seed()
+    for index in range(RANDOM_PROGRAMS):
+        result = check(serialize(generate(CONFIGS[config], seed, index).program), [], None, CModelBackend())
+        assert result.bit_exact and result.firmware_calls_equal, \
+            f"program {index} (rerun with {SEED_ENV}={seed}): {result.mismatches}"
 
 
 def test_random_command_programs_are_bit_exact_and_fault_alike():
