@@ -168,8 +168,9 @@ SMALL = CONFIGS["small"]
 # the RTL must say, at the same command, with the same fault code and firmware message.
 INJECTED = {
     "double_free": (_tiny_with(insert={13: command(Opcode.FREE, handle=0)}), 13, "UNBOUND_HANDLE", None),
-    "dma_out_of_bounds": (_tiny_with(commands={2: command(Opcode.DMA_LOAD, sp=make_ref(0), dram_addr=SMALL.dram_bytes - 16,
-                                                         rows=2, cols=8, row_stride=8, col_stride=1, ticket=0)}),
+    "dma_out_of_bounds": (_tiny_with(commands={2: command(Opcode.DMA_LOAD, sp=make_ref(0),
+                                                         dram_addr=SMALL.dram_bytes - 16, rows=2, cols=8, row_stride=8,
+                                                         col_stride=1, ticket=0)}),
                           2, "FIRMWARE", "DMA_OUT_OF_BOUNDS"),
     "host_op_raises": (_tiny_with(host_op=HostOp("aten.gelu.default", [{"tensor": 2}, "tanh", "tanh"], {}, [3])), 10,
                        "FIRMWARE", "HOST_FAILED"),

@@ -94,7 +94,8 @@ def test_a_crash_is_printed_with_the_command_that_reproduces_it(tmp_path, capsys
     assert f"reproduce: atalla verify fuzz --replay {blob_file}" in text
     assert "--seed 11 --start 3 --count 1" in text
     assert blob_file.read_bytes() == victim
-    assert json.loads(blob_file.with_suffix(".json").read_text())["verdict"]["kind"] == "loader raised ZeroDivisionError"
+    written = json.loads(blob_file.with_suffix(".json").read_text())
+    assert (written["seed"], written["case"], written["verdict"]["kind"]) == (11, 3, "loader raised ZeroDivisionError")
     assert main(["verify", "fuzz", "--replay", str(blob_file), "--no-c-loader"]) == 1
     assert "crash loader raised ZeroDivisionError" in capsys.readouterr().out
 

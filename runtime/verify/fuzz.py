@@ -29,6 +29,7 @@ import signal
 import struct
 import threading
 import time
+import traceback
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -210,7 +211,8 @@ JSON_TEXTS = (
     '{"args": [], "kwargs": {}, "outputs": [], "extra": 1}', '{"args": {}, "kwargs": {}, "outputs": []}',
     '{"args": [], "args": [], "kwargs": {}, "outputs": []}',
     '{"args": [{"tensor": 2}], "kwargs": {"approximate": "none"}, "outputs": [3]}',
-    '{"args": [{"tensor": 2}], "kwargs": {}, "outputs": [3]}', '{"args": [{"tensor": 3}], "kwargs": {}, "outputs": [3]}',
+    '{"args": [{"tensor": 2}], "kwargs": {}, "outputs": [3]}',
+    '{"args": [{"tensor": 3}], "kwargs": {}, "outputs": [3]}',
     '{"args": [{"tensor": 2}, "tanh"], "kwargs": {}, "outputs": [3]}',
     '{"args": [{"tensor": 0}], "kwargs": {}, "outputs": [1, 2]}',
 )
@@ -395,7 +397,7 @@ class _Mutator:
             w = rng.randrange(1, 1 + len(fields)) if fields and rng.random() < 0.9 else rng.randrange(1, COMMAND_WORDS)
             name = fields[w - 1] if w <= len(fields) else f"unused word {w}"
             old = words[w]
-            if name in ("ticket",):
+            if name == "ticket":
                 new = rng.choice((rng.randrange(cfg.num_tickets + 2), old + 1, 0xFFFFFFFF))
             elif name == "handle" or (name in ("sp", "a", "b", "c", "d", "dst") and rng.random() < 0.5):
                 handle = rng.choice((rng.randrange(cfg.num_handles + 2), 255))
@@ -474,7 +476,9 @@ def cases(seed: int, indices: Iterable[int]) -> list[Case]:
 @dataclass(frozen=True)
 class Verdict:
     outcome: str  # REFUSED, FAULT, RAN or CRASH
-    kind: str  # REFUSED: the LoadError; FAULT: the Fault (RACE for a rule only the emulator has, INPUT); CRASH: what
+    # REFUSED: the LoadError; FAULT: the Fault, or RACE (a rule only the emulator has) or INPUT (the inputs
+    # refused); RAN: OK; CRASH: what went wrong
+    kind: str
     message: str
 
     def as_dict(self) -> dict:
@@ -608,8 +612,6 @@ class Judge:
 
 
 def _first_line(e: BaseException) -> str:
-    import traceback
-
     where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
     text = str(e).splitlines()[0] if str(e) else ""
     return f"{text} (at {where.filename}:{where.lineno})" if where else text
