@@ -142,3 +142,16 @@ def test_the_c_model_lists_blocks_up_to_the_same_bound():
     source = (ROOT / "runtime" / "c" / "cmodel.c").read_text()
     value = re.search(r"#define MAX_LISTED_ELEMENTS \(1u << (\d+)\)", source).group(1)
     assert 1 << int(value) == MAX_LISTED_ELEMENTS
+
+
+def test_a_program_that_stores_over_its_own_stream_faults_where_the_words_stop_decoding():
+    """The emulator fetches each command from DRAM, as the command processor does: a DMA store over
+    the END at command 14 leaves there words of the scratchpad, an unknown opcode (a fault whose
+    message has no command kind), which the fuzzer takes as the emulator's documented error."""
+    program = fuzz.tiny_program()
+    commands = list(program.commands)
+    commands[8] = command(Opcode.DMA_STORE, sp=make_ref(0, 4), dram_addr=program.program_dram_offset + 32 * 14, rows=2,
+                          cols=8, row_stride=8, col_stride=1, ticket=2)
+    verdict = fuzz.Judge()(serialize(fuzz.tiny_program(commands=commands)))
+    assert (verdict.outcome, verdict.kind) == (fuzz.FAULT, "BAD_OPCODE")
+    assert re.fullmatch(r"command 14: unknown opcode \d+", verdict.message)

@@ -535,7 +535,8 @@ def _run(program: Program, inputs: list[np.ndarray]) -> Verdict:
         Emulator(program).run(inputs)
     except EmulatorError as e:
         message = str(e)
-        if e.index is not None and not message.startswith(f"command {e.index} "):
+        # "command I (KIND): why", or "command I: why" for an opcode that has no name
+        if e.index is not None and not message.startswith((f"command {e.index} (", f"command {e.index}:")):
             return Verdict(CRASH, "fault message does not name its command", message)
         kind = e.fault.name if e.fault is not None else "RACE" if e.index is not None else "INPUT"
         return _one_line(FAULT, kind, message)
