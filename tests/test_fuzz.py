@@ -48,7 +48,7 @@ def test_ten_thousand_mutated_blobs_end_in_a_documented_verdict(judge, tmp_path)
     refused = {kind for (outcome, kind) in result.verdicts if outcome == fuzz.REFUSED}
     assert refused == {e.name for e in LoadError} - {"OK", "HOST_MEMORY", "CONFIG_MISMATCH"}
     faults = {kind for (outcome, kind) in result.verdicts if outcome == fuzz.FAULT}
-    assert {"FIRMWARE", "UNBOUND_HANDLE", "BAD_TICKET", "OUT_OF_BUFFER", "BAD_SHAPE", "RACE", "INPUT"} <= faults
+    assert {"FIRMWARE", "UNBOUND_HANDLE", "BAD_TICKET", "OUT_OF_BUFFER", "BAD_SHAPE", "RACE", "UNINDEXED"} <= faults
     ran = result.verdicts[fuzz.RAN, "OK"]
     assert CASES // 20 < ran < CASES // 2, result.verdicts
 

@@ -12,7 +12,7 @@ checksums to the deep checks (config rules, records, strings, JSON, command fiel
 - the JSON of METADATA and of host-op arguments replaced or edited; names and host-op targets
   replaced by odd strings and invalid UTF-8.
 
-judge() gives the verdict: the Python loader's refusal (a BlobError and its LoadError class), or, once
+A Judge gives the verdict: the Python loader's refusal (a BlobError and its LoadError class), or, once
 it loads, a run on the emulator with random inputs of the right shapes that ends normally or with
 the emulator's error (an EmulatorError naming the command). Both messages must be one line. Anything
 else is a crash: another exception, a run past HANG_SECONDS (the emulator executes each command
@@ -476,8 +476,9 @@ def cases(seed: int, indices: Iterable[int]) -> list[Case]:
 @dataclass(frozen=True)
 class Verdict:
     outcome: str  # REFUSED, FAULT, RAN or CRASH
-    # REFUSED: the LoadError; FAULT: the Fault, or RACE (a rule only the emulator has) or INPUT (the inputs
-    # refused); RAN: OK; CRASH: what went wrong
+    # REFUSED: the LoadError; FAULT: the Fault, or RACE (DMA ownership, the emulator's rule alone) or
+    # UNINDEXED (no command to name: the inputs refused, or a stream in DRAM that ends without END);
+    # RAN: OK; CRASH: what went wrong
     kind: str
     message: str
 
@@ -538,7 +539,7 @@ def _run(program: Program, inputs: list[np.ndarray]) -> Verdict:
         # "command I (KIND): why", or "command I: why" for an opcode that has no name
         if e.index is not None and not message.startswith((f"command {e.index} (", f"command {e.index}:")):
             return Verdict(CRASH, "fault message does not name its command", message)
-        kind = e.fault.name if e.fault is not None else "RACE" if e.index is not None else "INPUT"
+        kind = e.fault.name if e.fault is not None else "RACE" if e.index is not None else "UNINDEXED"
         return _one_line(FAULT, kind, message)
     return Verdict(RAN, "OK", "")
 
