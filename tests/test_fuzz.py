@@ -53,10 +53,15 @@ def test_ten_thousand_mutated_blobs_end_in_a_documented_verdict(judge, tmp_path)
     assert CASES // 20 < ran < CASES // 2, result.verdicts
 
 
-@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.atb")), ids=lambda p: p.stem)
-def test_every_crash_found_replays_to_its_verdict(judge, path):
-    expected = json.loads(path.with_suffix(".json").read_text())["verdict"]
-    assert judge(path.read_bytes()).as_dict() == expected
+@pytest.mark.parametrize("case", sorted(CORPUS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_crash_found_replays_to_its_verdict(judge, case):
+    expected = json.loads(case.read_text())["verdict"]
+    assert judge(case.with_suffix(".atb").read_bytes()).as_dict() == expected
+
+
+def test_the_corpus_holds_each_crash_found():
+    assert len(list(CORPUS.glob("*.json"))) >= 5 and {p.stem for p in CORPUS.glob("*.atb")} == {
+        p.stem for p in CORPUS.glob("*.json")}
 
 
 def test_a_case_is_a_function_of_seed_and_index():
