@@ -5,7 +5,6 @@ ever found replayed from tests/fuzz_corpus/; and the fuzzer's own reporting (cra
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from compiler.serialize import serialize
 from runtime.cmodel.backend import CModelBackend
 from runtime.emulator.backend import EmulatorBackend
 from runtime.interface import RunError
-from runtime.verify import fuzz
+from runtime.verify import SEED_ENV, fuzz, run_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fuzz_corpus"
@@ -36,10 +35,10 @@ def judge() -> fuzz.Judge:
 
 
 def test_ten_thousand_mutated_blobs_end_in_a_documented_verdict(judge, tmp_path):
-    """A seed from the clock (printed; ATALLA_FUZZ_SEED=S reruns one): no crash, no hang, the C loader
+    """A seed from the clock (printed; ATALLA_VERIFY_SEED=S reruns one): no crash, no hang, the C loader
     agreeing on every blob, and the mutations reaching every check of the loader and the emulator."""
-    seed = int(os.environ.get("ATALLA_FUZZ_SEED", time.time()))
-    print(f"fuzz seed {seed} (rerun: ATALLA_FUZZ_SEED={seed})")
+    seed = run_seed()
+    print(f"fuzz seed {seed} (rerun: {SEED_ENV}={seed})")
     result = fuzz.run_fuzz(seed, range(CASES), judge, tmp_path)
     assert not result.crashes, f"seed {seed}: {len(result.crashes)} crashes; first:\n" + "\n".join(
         f"{case.describe()}\n  {verdict.describe()}\n  reproduce: atalla verify fuzz --seed {seed} --start "
