@@ -10,6 +10,7 @@ import struct
 from dataclasses import dataclass
 from dataclasses import fields as _config_fields
 from enum import IntEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Record:
     name: str
     fields: tuple[tuple[str, str], ...]
 
-    @property
+    @cached_property
     def layout(self) -> tuple[tuple[str, str, int | None], ...]:
         """(name, base type, count) of each field; count is None for a scalar."""
         out = []
@@ -67,12 +68,12 @@ class Record:
             out.append((name, base, int(count.rstrip("]")) if bracket else None))
         return tuple(out)
 
-    @property
+    @cached_property
     def format(self) -> str:
         """The struct module's format."""
         return "<" + "".join(f"{n or ''}{'s' if base == 'char' else _TYPE_CODES[base]}" for _, base, n in self.layout)
 
-    @property
+    @cached_property
     def dtype(self) -> np.dtype:
         """The NumPy structured dtype, to view an array of records in place."""
         def field(name: str, base: str, n: int | None) -> tuple:
@@ -82,7 +83,7 @@ class Record:
 
         return np.dtype([field(*f) for f in self.layout])
 
-    @property
+    @cached_property
     def size(self) -> int:
         return struct.calcsize(self.format)
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+# A DMA block of more DRAM elements than this is never listed element by element: it is taken as
+# sharing an element with every transfer in flight whose range it overlaps (the emulator's and the C
+# model's race check), so a block of absurd size (not yet refused by the firmware) costs nothing.
+MAX_LISTED_ELEMENTS = 1 << 26
+
 
 class LoadError(IntEnum):
     """Why a loader refused a blob (ATALLA_LOAD_OK: it did not)."""

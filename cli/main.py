@@ -319,14 +319,11 @@ def cmd_verify_random(args) -> int:
 
     try:
         config = get_config(args.config)
-        shard, shards = (int(x) for x in args.shard.split("/"))
-        if not 0 <= shard < shards:
-            raise ValueError
     except ValueError as e:
-        raise UserError(str(e) or f"--shard {args.shard}: give I/N with 0 <= I < N") from None
+        raise UserError(str(e)) from None
     seed = run_seed(args.seed)
-    first = args.start + shard * args.count // shards
-    count = args.start + (shard + 1) * args.count // shards - first
+    programs = _shard_range(args.start, args.count, args.shard)
+    first, count = programs.start, len(programs)
     run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="atalla-verify-"))
     print(f"seed {seed}: programs {first}..{first + count - 1} on {config.name}"
           f"{' with one planted bad command each' if args.illegal else ''} (run directory {run_dir})")
@@ -339,6 +336,49 @@ def cmd_verify_random(args) -> int:
         planted = f" (planted: {v['planted']})" if v["planted"] else ""
         print(f"  program {v['index']}{planted}: {v['problem']}\n    reproduce: {result.reproduce(v['index'])}")
     return EXIT_FAIL if result.failures else 0
+
+
+def _shard_range(start: int, count: int, shard_spec: str) -> range:
+    """The I-th of N equal slices of [start, start + count), from --shard I/N."""
+    try:
+        shard, shards = (int(x) for x in shard_spec.split("/"))
+        if not 0 <= shard < shards:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"--shard {shard_spec}: give I/N with 0 <= I < N") from None
+    return range(start + shard * count // shards, start + (shard + 1) * count // shards)
+
+
+def cmd_verify_fuzz(args) -> int:
+    """Mutated blobs through the loader, the emulator and the C loader; exit 0 only if none crashes."""
+    from runtime.verify import fuzz, run_seed
+
+    c_loader = None if args.no_c_loader else fuzz.c_loader()
+    if isinstance(c_loader, str):
+        print(f"C loader not compared (it could not be built: {c_loader})")
+        c_loader = None
+    judge = fuzz.Judge(c_loader)
+    if args.replay:
+        crashed = 0
+        for path in args.replay:
+            try:
+                blob = Path(path).read_bytes()
+            except OSError as e:
+                raise UserError(str(e)) from None
+            verdict = judge(blob)
+            crashed += verdict.outcome == fuzz.CRASH
+            print(f"{path}: {verdict.describe()}")
+        return EXIT_FAIL if crashed else 0
+    seed = run_seed(args.seed)
+    indices = _shard_range(args.start, args.count, args.shard)
+    out = Path(args.out)
+    print(f"seed {seed}: cases {indices.start}..{indices.stop - 1} (crashing blobs go to {out}/)")
+    result = fuzz.run_fuzz(seed, indices, judge, out)
+    print(result.summary())
+    for case, verdict, path in result.crashes:
+        print(f"  {case.describe()}\n    {verdict.describe()}\n    reproduce: atalla verify fuzz --replay {path}"
+              f"  (or: atalla verify fuzz --seed {seed} --start {case.index} --count 1)")
+    return EXIT_FAIL if result.crashes else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,6 +435,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run the I-th of N equal slices of the programs")
     p.add_argument("--run-dir", metavar="DIR", help="where the simulation's files go (default: a new temp dir)")
     p.set_defaults(func=cmd_verify_random)
+    p = verify.add_parser("fuzz", help="mutated blobs (CRCs fixed) through the loader, the emulator and the C loader; "
+                                       "exit 0 only if every one ends in a documented error or a normal run")
+    p.add_argument("--count", type=int, default=10000, help="cases to run (default 10000)")
+    p.add_argument("--seed", type=int, help="the run's seed (default: from the clock; printed)")
+    p.add_argument("--start", type=int, default=0, help="index of the first case (default 0)")
+    p.add_argument("--shard", default="0/1", metavar="I/N", help="run the I-th of N equal slices of the cases")
+    p.add_argument("--out", default="fuzz-crashes", metavar="DIR",
+                   help="where each crashing blob is written, with its case as JSON (default fuzz-crashes)")
+    p.add_argument("--replay", nargs="+", metavar="BLOB", help="judge these blob files instead of generating cases")
+    p.add_argument("--no-c-loader", action="store_true", help="do not compare the C loader's verdicts")
+    p.set_defaults(func=cmd_verify_fuzz)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

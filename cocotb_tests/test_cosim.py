@@ -7,12 +7,16 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from atalla.config import CONFIGS, HardwareConfig, load_config
 from cli.main import main
+from atalla.isa import Opcode, command, make_ref
+from atalla.program import HostOp
 from compiler.driver import compile_model
+from compiler.serialize import serialize
 from golden.hf import gpt2_tokens
 from golden.reference import golden_outputs
 from golden.zoo import ZOO
@@ -23,6 +27,7 @@ from runtime.rtl.build import fst_supported, lint
 from runtime.rtl.cosim import DESIGN, run_rtl
 from runtime.rtl.params import verilator_parameters
 from runtime.rtl.waves import signal_names, vcd_names
+from runtime.verify.fuzz import tiny_program
 
 ROOT = Path(__file__).resolve().parents[1]
 # Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
@@ -145,6 +150,49 @@ def test_a_firmware_exception_ends_the_run_and_is_named(tmp_path):
         run_rtl(program_c.blob(), inputs, CONFIGS["small"], tmp_path, raise_call=3)
     assert "Traceback" in (tmp_path / "rtl_firmware_error.txt").read_text()
     assert not (tmp_path / "rtl_result.json").exists()
+
+
+def _tiny_with(*, commands: dict[int, object] | None = None, insert: dict[int, object] | None = None, host_op=None):
+    """fuzz.tiny_program (every command kind, a host op at command 10) with commands replaced or inserted."""
+    program = tiny_program()
+    cmds = list(program.commands)
+    for at, cmd in (commands or {}).items():
+        cmds[at] = cmd
+    for at, cmd in sorted((insert or {}).items(), reverse=True):
+        cmds.insert(at, cmd)
+    return tiny_program(commands=cmds, host_ops=[host_op] if host_op else program.host_ops)
+
+
+SMALL = CONFIGS["small"]
+# The fault-injection table's rows a program can cause (docs/verification.md): what the emulator says,
+# the RTL must say, at the same command, with the same fault code and firmware message.
+INJECTED = {
+    "double_free": (_tiny_with(insert={13: command(Opcode.FREE, handle=0)}), 13, "UNBOUND_HANDLE", None),
+    "dma_out_of_bounds": (_tiny_with(commands={2: command(Opcode.DMA_LOAD, sp=make_ref(0),
+                                                         dram_addr=SMALL.dram_bytes - 16, rows=2, cols=8, row_stride=8,
+                                                         col_stride=1, ticket=0)}),
+                          2, "FIRMWARE", "DMA_OUT_OF_BOUNDS"),
+    "host_op_raises": (_tiny_with(host_op=HostOp("aten.gelu.default", [{"tensor": 2}, "tanh", "tanh"], {}, [3])), 10,
+                       "FIRMWARE", "HOST_FAILED"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INJECTED))
+def test_an_injected_fault_stops_the_rtl_where_and_as_the_emulator_does(name, tmp_path):
+    program, index, fault, status = INJECTED[name]
+    inputs = [np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)]
+    with pytest.raises(EmulatorError) as emulated:
+        Emulator(program).run(inputs)
+    assert (emulated.value.index, emulated.value.fault.name) == (index, fault)
+    assert emulated.value.status.name == (status or "OK")
+    rtl = run_rtl(serialize(program), inputs, SMALL, tmp_path)
+    assert (rtl.status, rtl.command_index, rtl.fault) == ("fault", index, fault)
+    if status is None:
+        assert rtl.problem() == f"command {index} (FREE): the command processor faulted: {fault}"
+    else:
+        # The emulator's words: "command I (KIND): firmware KIND call failed with STATUS: <the firmware's message>".
+        assert rtl.fault_status == status and str(emulated.value).endswith(f"{status}: {rtl.firmware_error}")
+        assert rtl.problem().startswith(str(emulated.value).split(":")[0] + ": firmware call failed with " + status)
 
 
 def test_user_model_with_trace_and_waves(tmp_path, monkeypatch, capsys):

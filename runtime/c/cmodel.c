@@ -185,6 +185,8 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* atalla/runtime_abi.py MAX_LISTED_ELEMENTS, kept by hand (tests/test_fuzz.py checks): generated into
+ * atalla_abi.h it would change every co-simulation build's hash. */
 #define MAX_LISTED_ELEMENTS (1u << 26)
 
 /* A block's DRAM elements, sorted; NULL if too many to list (or out of memory). */

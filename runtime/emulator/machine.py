@@ -19,6 +19,7 @@ from atalla import command_rules
 from atalla.isa import (COMMAND_BYTES, COMMAND_WORDS, Command, DmaDirection, Fault, Flag, MailboxCall, Opcode, Status,
                         VecFunc, split_ref, tile_sp_rows)
 from atalla.program import Program
+from atalla.runtime_abi import MAX_LISTED_ELEMENTS
 from firmware import Firmware
 from runtime import image
 from runtime.emulator import units
@@ -46,6 +47,16 @@ class _InFlight:
     sp: tuple[int, int]  # byte range [lo, hi)
     dram: tuple[int, int]  # byte range [lo, hi)
     elements: np.ndarray  # the DRAM elements (byte address // 2) it touches, within `dram`
+
+
+def _shares_element(block: np.ndarray | DmaDescriptor, elements: np.ndarray) -> bool:
+    """Whether a command's DRAM elements meet a transfer's. A DMA block of more than
+    MAX_LISTED_ELEMENTS is not listed but taken as meeting it, as the C model does."""
+    if isinstance(block, DmaDescriptor):
+        if block.rows * block.cols > MAX_LISTED_ELEMENTS:
+            return True
+        block = block.dram_elements().ravel()
+    return np.intersect1d(block, elements).size > 0
 
 
 class Emulator:
@@ -153,15 +164,15 @@ class Emulator:
         return value
 
     def _no_conflict(self, fail, sp=None, dram=None, writes_sp=True, writes_dram=False,
-                     elements: np.ndarray | None = None) -> None:
-        """elements: the DRAM elements within `dram` the command touches, compared element by
-        element with those of other transfers (the tiles of one tensor interleave without sharing a
-        byte); None: the whole range."""
+                     elements: np.ndarray | DmaDescriptor | None = None) -> None:
+        """elements: the DRAM elements within `dram` the command touches (or the DMA block whose they
+        are), compared element by element with those of other transfers (the tiles of one tensor
+        interleave without sharing a byte); None: the whole range."""
         for ticket, f in self.in_flight.items():
             sp_clash = sp is not None and units.overlap(sp, f.sp) and (writes_sp or f.direction != DmaDirection.STORE)
             dram_clash = dram is not None and units.overlap(dram, f.dram) and (
                 writes_dram or f.direction == DmaDirection.STORE) and (
-                elements is None or np.intersect1d(elements, f.elements).size > 0)
+                elements is None or _shares_element(elements, f.elements))
             if sp_clash or dram_clash:
                 where = "scratchpad" if sp_clash else "DRAM"
                 raise fail(f"touches {where} that DMA command {f.index} (ticket {ticket}) still owns: WAIT for it first")
@@ -193,9 +204,11 @@ class Emulator:
             elements = np.concatenate([table, np.arange(ids_lo, ids_hi + 1, 2) // 2])
         else:
             lo, hi = desc.dram_span()
-            elements = desc.dram_elements().ravel()
-            self._no_conflict(fail, sp=sp, dram=(lo, hi), writes_sp=load, writes_dram=not load, elements=elements)
+            # The block is listed only where a transfer in flight overlaps its range: the firmware,
+            # called after the race check, has not yet refused a block of absurd size.
+            self._no_conflict(fail, sp=sp, dram=(lo, hi), writes_sp=load, writes_dram=not load, elements=desc)
             self._call(fail, MailboxCall.DMA, call)
+            elements = desc.dram_elements().ravel()
         self.in_flight[ticket] = _InFlight(index, direction, sp, (lo, hi), elements)
 
     # -- scratchpad tiles ----------------------------------------------------------------------------
