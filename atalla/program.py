@@ -7,7 +7,7 @@ from math import prod
 
 from atalla.blob_format import DTYPE_BYTES, NO_CONSTANT, DType, Role
 from atalla.config import HardwareConfig
-from atalla.isa import Command
+from atalla.isa import COMMAND_BYTES, Command
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,7 @@ class Program:
 
     def by_role(self, role: Role) -> list[TensorInfo]:
         return [t for t in self.tensors if t.role == role]
+
+    def stream_span(self) -> tuple[int, int]:
+        """The DRAM bytes [start, end) the command stream is placed in."""
+        return self.program_dram_offset, self.program_dram_offset + len(self.commands) * COMMAND_BYTES

@@ -36,6 +36,11 @@ def ids_base(cfg: HardwareConfig) -> int:
     return cfg.dram_bytes - FETCH_REGION - IDS_REGION
 
 
+def fetch_region(cfg: HardwareConfig) -> tuple[int, int]:
+    """DRAM bytes [start, end) the bench's command fetches read: to the firmware, the command stream."""
+    return cfg.dram_bytes - FETCH_REGION, cfg.dram_bytes
+
+
 def _c_array(lib: ctypes.CDLL, prefix: str, nbytes: int) -> np.ndarray:
     """Allocate (idempotently) one of dram_model.cpp's byte arrays and view it with NumPy."""
     init, size, base = (getattr(lib, f"{prefix}_{n}") for n in ("init", "size", "base"))
@@ -137,7 +142,7 @@ def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, dram: np.nd
     while True:
         if rng.random() < 0.15:
             d = _random_gather(rng, cfg, window, sp_window)
-            validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")}, dram)
+            validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")}, dram, fetch_region(cfg))
             return d
         direction = DmaDirection(int(rng.integers(2)))
         rows = int(rng.integers(1, 41))
@@ -175,7 +180,7 @@ def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, dram: np.nd
         assert 0 <= lo_b and hi_b < dram_limit, d.describe()
         if direction == DmaDirection.STORE and not distinct_elements(d):
             continue  # the firmware refuses a store that writes an element twice
-        validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")}, dram)
+        validate(d, cfg, {0: (cfg.sp_bytes, "the whole scratchpad")}, dram, fetch_region(cfg))
         return d
 
 

@@ -21,11 +21,13 @@ class DmaError(Exception):
 
 
 def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[int, tuple[int, str]],
-             dram: np.ndarray) -> None:
+             dram: np.ndarray, stream: tuple[int, int]) -> None:
     """Raise DmaError unless the descriptor is safe to hand to the engine. live_buffers: addr ->
     (bytes, owner) of the allocated scratchpad buffers, in any order; dram (uint8): where a
     GATHER's row ids are read, as the engine will read them (nothing writes them meanwhile: the
-    program's ordering rules)."""
+    program's ordering rules); stream: the DRAM bytes [start, end) of the program's commands, which
+    no store may write (the command processor fetches them ahead of time; the functional models
+    take them from the blob)."""
 
     def fail(why: str) -> None:
         raise DmaError(f"{desc.describe()}: {why}")
@@ -44,6 +46,8 @@ def validate(desc: DmaDescriptor, config: HardwareConfig, live_buffers: Mapping[
         lo, hi = desc.dram_span()
         if lo < 0 or hi >= config.dram_bytes:
             fail(f"DRAM span [{lo:#x}, {hi:#x}] is outside DRAM of {config.dram_bytes:#x} bytes")
+        if desc.direction == DmaDirection.STORE and lo < stream[1] and stream[0] <= hi:
+            fail(f"DRAM span [{lo:#x}, {hi:#x}] overlaps the command stream [{stream[0]:#x}, {stream[1]:#x})")
     # Buffer references always address whole rows; anything else is a command-processor bug.
     if desc.sp_addr % config.sp_row_bytes:
         fail(f"sp_addr {desc.sp_addr:#x} is not a multiple of sp_row_bytes {config.sp_row_bytes}")

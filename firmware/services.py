@@ -107,7 +107,7 @@ class Firmware:
                 desc = DmaDescriptor.from_args(args)
             except ValueError as e:
                 raise _BadCall(str(e)) from None
-            validate(desc, self.config, self.allocator.buffers, self.dram)
+            validate(desc, self.config, self.allocator.buffers, self.dram, self.program.stream_span())
             self.dma_engine.start(desc)
             return 0
         (index,) = args  # HOST

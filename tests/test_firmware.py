@@ -175,6 +175,7 @@ def dma(direction=DmaDirection.LOAD, sp_addr=0, dram_addr=0x100, rows=4, cols=8,
 
 LIVE = {0: (PAGE, "handle 0"), PAGE: (PAGE, "handle 1")}  # 16 rows each
 IDS = 0x8000  # where the gather tests' row ids are
+STREAM = (0x20000, 0x20400)  # the program's commands, which no store may write
 IDS_DRAM = np.zeros(CFG.dram_bytes, dtype=np.uint8)
 IDS_DRAM[IDS : IDS + 16] = np.array([3, 0, 7, 1], dtype="<i4").view(np.uint8)
 IDS_DRAM[IDS + 16 : IDS + 20] = np.array([-1], dtype="<i4").view(np.uint8)
@@ -199,15 +200,15 @@ def test_from_args_follows_mailbox_order():
 
 
 def test_valid_descriptors_pass():
-    validate(dma(), CFG, LIVE, IDS_DRAM)
-    validate(dma(sp_addr=PAGE, rows=16), CFG, LIVE, IDS_DRAM)  # exactly fills handle 1's buffer
+    validate(dma(), CFG, LIVE, IDS_DRAM, STREAM)
+    validate(dma(sp_addr=PAGE, rows=16), CFG, LIVE, IDS_DRAM, STREAM)  # exactly fills handle 1's buffer
     last = CFG.dram_bytes - 2
-    validate(dma(dram_addr=last, rows=1, cols=1), CFG, LIVE, IDS_DRAM)  # the very last element
-    validate(dma(dram_addr=0, rows=16, row_stride=0, col_stride=0), CFG, LIVE, IDS_DRAM)  # broadcast load
-    validate(dma(ticket=CFG.num_tickets - 1), CFG, LIVE, IDS_DRAM)
-    validate(gather(), CFG, LIVE, IDS_DRAM)
+    validate(dma(dram_addr=last, rows=1, cols=1), CFG, LIVE, IDS_DRAM, STREAM)  # the very last element
+    validate(dma(dram_addr=0, rows=16, row_stride=0, col_stride=0), CFG, LIVE, IDS_DRAM, STREAM)  # broadcast load
+    validate(dma(ticket=CFG.num_tickets - 1), CFG, LIVE, IDS_DRAM, STREAM)
+    validate(gather(), CFG, LIVE, IDS_DRAM, STREAM)
     validate(gather(ids_at=IDS + 20, rows=1, dram_addr=CFG.dram_bytes // 2 - 16, row_stride=8, cols=8),
-             CFG, LIVE, IDS_DRAM)  # the id names the very last row of DRAM
+             CFG, LIVE, IDS_DRAM, STREAM)  # the id names the very last row of DRAM
 
 
 @pytest.mark.parametrize("desc, why", [
@@ -224,6 +225,10 @@ def test_valid_descriptors_pass():
     (dma(ticket=CFG.num_tickets), "ticket 16 >= num_tickets 16"),
     (dma(DmaDirection.STORE, row_stride=4), "more than once"),
     (dma(DmaDirection.STORE, col_stride=0), "more than once"),
+    (dma(DmaDirection.STORE, dram_addr=STREAM[1] - 2, rows=1, cols=1),
+     f"DRAM span [{STREAM[1] - 2:#x}, {STREAM[1] - 1:#x}] overlaps the command stream [{STREAM[0]:#x}, {STREAM[1]:#x})"),
+    (dma(DmaDirection.STORE, dram_addr=STREAM[0] - 14, rows=1, cols=8),
+     f"overlaps the command stream [{STREAM[0]:#x}, {STREAM[1]:#x})"),
     (gather(ids_at=IDS + 2), "row ids at 0x8002 are not 4-byte aligned"),
     (gather(ids_at=CFG.dram_bytes - 8), "are outside DRAM"),
     (gather(rows=5), "row id -1 (row 4) reads"),
@@ -231,7 +236,7 @@ def test_valid_descriptors_pass():
 ])
 def test_invalid_descriptors_are_refused(desc: DmaDescriptor, why: str):
     with pytest.raises(DmaError) as e:
-        validate(desc, CFG, LIVE, IDS_DRAM)
+        validate(desc, CFG, LIVE, IDS_DRAM, STREAM)
     assert why in str(e.value)
     assert str(e.value).startswith(desc.describe() + ": ")  # names every descriptor field
     assert "\n" not in str(e.value)

@@ -254,6 +254,10 @@ static uint32_t dma(atalla_c_firmware *fw, const uint32_t *a, char *msg, size_t 
     const wide lo = dram_addr + 2 * ((r < 0 ? r : 0) + (c < 0 ? c : 0));
     const wide hi = dram_addr + 2 * ((r > 0 ? r : 0) + (c > 0 ? c : 0)) + 1;
     const uint64_t sp_end = sp_addr + (uint64_t)rows * cfg->sp_row_bytes;
+    /* No store may write the program's commands (the command processor fetches them ahead of time). */
+    const atalla_program *program = atalla_machine_program(fw->machine);
+    const wide stream_start = program->program_dram_offset;
+    const wide stream_end = stream_start + (wide)program->num_commands * ATALLA_COMMAND_BYTES;
     why[0] = 0;
     if (rows == 0 || cols == 0) {
         snprintf(why, sizeof why, "empty block (rows=%u, cols=%u)", rows, cols);
@@ -268,6 +272,10 @@ static uint32_t dma(atalla_c_firmware *fw, const uint32_t *a, char *msg, size_t 
     } else if (lo < 0 || hi >= cfg->dram_bytes) {
         hex_wide(lo_text, sizeof lo_text, lo), hex_wide(hi_text, sizeof hi_text, hi);
         snprintf(why, sizeof why, "DRAM span [%s, %s] is outside DRAM of 0x%x bytes", lo_text, hi_text, cfg->dram_bytes);
+    } else if (direction == ATALLA_DMA_DIR_STORE && lo < stream_end && stream_start <= hi) {
+        hex_wide(lo_text, sizeof lo_text, lo), hex_wide(hi_text, sizeof hi_text, hi);
+        snprintf(why, sizeof why, "DRAM span [%s, %s] overlaps the command stream [0x%llx, 0x%llx)", lo_text, hi_text,
+                 (unsigned long long)stream_start, (unsigned long long)stream_end);
     }
     if (!why[0] && sp_addr % cfg->sp_row_bytes) {
         snprintf(why, sizeof why, "sp_addr 0x%x is not a multiple of sp_row_bytes %u", sp_addr, cfg->sp_row_bytes);
