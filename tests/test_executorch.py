@@ -31,7 +31,7 @@ from runtime.executorch import AtallaDelegates, DelegateError, read_pte, run_pte
 from runtime.interface import RunError
 from runtime.loader import load
 from runtime.rtl.backend import RtlBackend
-from tests.helpers import assert_same_bits
+from tests.helpers import Fn, assert_same_bits
 
 DELEGATE = "executorch_call_delegate"
 
@@ -61,12 +61,15 @@ def _seeded(build):
 
 
 # Models beyond the zoo's, at the smallest shapes that show the thing: token ids (HF GPT-2 and a
-# bare embedding), the zoo's GPT-2 block at width 32, and compile-time values around a host op.
+# bare embedding), the zoo's GPT-2 block at width 32, compile-time values around a host op, and a
+# clone into another dim order.
 MODELS = {**ZOO,
           "gpt2_tokens": _seeded(lambda: (gpt2_tokens(), (torch.randint(0, 128, (2, 7)),))),
           "embedding": _seeded(lambda: (nn.Embedding(50, 16), (torch.randint(0, 50, (3, 5)),))),
           "gpt2_block_small": _seeded(lambda: (GPT2Block(32, 2), (torch.randn(1, 8, 32),))),
-          "across_host_op": _seeded(lambda: (AcrossHostOp(), (torch.randint(0, 16, (2, 6)),)))}
+          "across_host_op": _seeded(lambda: (AcrossHostOp(), (torch.randint(0, 16, (2, 6)),))),
+          "channels_last": _seeded(lambda: (Fn(lambda x: (x * 2).contiguous(memory_format=torch.channels_last) + 1),
+                                            (torch.randn(1, 3, 4, 5),)))}
 
 
 def lower(model: str, config: str = "small"):
@@ -300,3 +303,12 @@ def test_cli_inspects_and_runs_a_pte_fed_token_ids(tmp_path, capsys):
     np.savez(tmp_path / "floats.npz", inputs[0].numpy().astype(np.float32))
     assert main(["run", str(path), "--inputs", str(tmp_path / "floats.npz")]) == 2
     assert "input 'x' is float32; the program takes integer row ids" in capsys.readouterr().err
+
+
+def test_a_clone_in_the_contiguous_dim_order_is_a_view_and_another_order_the_hosts():
+    """The edge dialect's _clone_dim_order: a dropout's clone lies inside GPT-2's one delegate (the
+    test above); one into channels-last is left to ExecuTorch, between two delegates."""
+    module, inputs, edge = lowered("channels_last")
+    assert len(delegates(edge)) == 2 and outside_delegates(edge) == ["dim_order_ops._clone_dim_order.default"]
+    outputs, _ = run_lowered(edge, inputs)
+    assert compare("output0", outputs[0].contiguous().numpy(), golden_outputs(module, inputs)[0]).passed
