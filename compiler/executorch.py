@@ -6,8 +6,12 @@
 
 The partitioner asks our own partitioner (compiler.partition, over the op registry) which nodes
 run on Atalla: the edge-dialect graph is first mapped back to ATen (`aten_program`), so there
-is one decision, not two. `AtallaBackend.preprocess` compiles each tagged subgraph with the
-compiler's own front door (compiler.driver.compile_exported) and returns the blob's bytes.
+is one decision, not two. Before that, every value our compiler would fold at compile time
+(compiler.fold: position ids, causal masks, ...) becomes a constant of the program
+(`transform_for_pre_decomposition`): ExecuTorch copies a constant into each delegate that reads
+it, where a computed integer or boolean value would have to pass from one delegate to the next.
+`AtallaBackend.preprocess` compiles each tagged subgraph with the compiler's own front door
+(compiler.driver.compile_exported) and returns the blob's bytes.
 Needs the optional extra `.[executorch]`; runtime/executorch.py runs what this produces.
 """
 
@@ -22,8 +26,9 @@ from executorch.exir.backend.backend_details import BackendDetails, PreprocessRe
 from executorch.exir.backend.compile_spec_schema import CompileSpec
 from executorch.exir.backend.partitioner import DelegationSpec, Partitioner, PartitionResult
 from executorch.exir.backend.utils import tag_constant_data
+from torch._guards import detect_fake_mode
 from torch.export import ExportedProgram
-from torch.export.graph_signature import InputKind
+from torch.export.graph_signature import ExportGraphSignature, InputKind, InputSpec, TensorArgument
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
@@ -43,6 +48,10 @@ SCALAR_OPERAND_OPS = (aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.di
 EDGE_SCALAR_PREFIX = "_lifted_tensor_constant"
 CONFIG_SPEC = "atalla_config"  # compile spec: the HardwareConfig's fields as JSON (its name among them)
 MODEL_SPEC = "atalla_model"  # compile spec: the model name the blob records
+FOLDED_PREFIX = "atalla_folded_"  # the lifted constants transform_for_pre_decomposition makes
+# The edge dialect's dim-order forms of clone and cast (ExecuTorch's MemoryFormatOpsPass): with the
+# contiguous dim order (or none) they are the ATen ops in the contiguous (preserved) format.
+DIM_ORDER_OPS = {"_clone_dim_order": aten.clone.default, "_to_dim_order_copy": aten._to_copy.default}
 
 
 def aten_target(target):
@@ -60,20 +69,55 @@ def aten_target(target):
     return op
 
 
+def _aten_call(node: torch.fx.Node):
+    """(target, kwargs) of the ATen call an edge-dialect node stands for: aten_target, and a
+    dim-order clone or cast in the contiguous order as aten.clone / aten._to_copy (any other dim
+    order stays as it is: no Atalla kernel, so the host runs it)."""
+    op = getattr(node.target, "_op", node.target)
+    if isinstance(op, torch._ops.OpOverload) and op.namespace == "dim_order_ops":
+        aten_op = DIM_ORDER_OPS.get(op._schema.name.split("::", 1)[1])
+        kwargs = dict(node.kwargs)
+        dim_order = kwargs.pop("dim_order", None)
+        kwargs.pop("non_blocking", None)
+        rank = len(node.args[0].meta["val"].shape)
+        if aten_op is not None and (dim_order is None or list(dim_order) == list(range(rank))):
+            kwargs["memory_format"] = torch.preserve_format if dim_order is None else torch.contiguous_format
+            return aten_op, kwargs
+        return op, node.kwargs
+    return aten_target(node.target), node.kwargs
+
+
 def aten_program(edge_program: ExportedProgram) -> ExportedProgram:
     """A copy of an edge-dialect program whose nodes call the ATen ops (aten_target): what
     our compiler reads. Node names, the signature and the weights are the edge program's."""
-    gm = copy.deepcopy(edge_program.graph_module)
+    gm = _copy(edge_program.graph_module)
     scalars = _edge_scalars(edge_program)
     for node in gm.graph.nodes:
         if node.op != "call_function":
             continue
-        node.target = aten_target(node.target)
+        node.target, node.kwargs = _aten_call(node)
         if node.target in SCALAR_OPERAND_OPS and len(node.args) > 1 and getattr(node.args[1], "name", None) in scalars:
             node.args = (node.args[0], scalars[node.args[1].name], *node.args[2:])
-    return ExportedProgram(root=gm, graph=gm.graph, graph_signature=edge_program.graph_signature,
-                           state_dict=edge_program.state_dict, range_constraints=edge_program.range_constraints,
-                           module_call_graph=edge_program.module_call_graph, constants=edge_program.constants)
+    return _over(gm, edge_program)
+
+
+def _copy(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """A deep copy with the node names of gm: fx's copy renames a node named like a Python builtin
+    (an `nn.Embedding`'s input is `input`), and the program's signature names the nodes."""
+    copied = copy.deepcopy(gm)
+    for node, original in zip(copied.graph.nodes, gm.graph.nodes):
+        node.name = original.name
+    copied.recompile()
+    return copied
+
+
+def _over(gm: torch.fx.GraphModule, program: ExportedProgram, **changed) -> ExportedProgram:
+    """An ExportedProgram of graph module gm with program's signature, weights and constraints
+    (those in `changed` replaced)."""
+    parts = dict(graph_signature=program.graph_signature, state_dict=program.state_dict,
+                 range_constraints=program.range_constraints, module_call_graph=program.module_call_graph,
+                 constants=program.constants)
+    return ExportedProgram(root=gm, graph=gm.graph, **{**parts, **changed})
 
 
 def _edge_scalars(edge_program: ExportedProgram) -> dict[str, float]:
@@ -85,6 +129,49 @@ def _edge_scalars(edge_program: ExportedProgram) -> dict[str, float]:
                 and isinstance(value, torch.Tensor) and value.dim() == 0):
             out[spec.arg.name] = value.item()
     return out
+
+
+def fold_to_constants(exported: ExportedProgram, model: str) -> ExportedProgram:
+    """A copy of an ATen program in which every value compiler.fold computes at compile time and
+    a run-time node reads is a lifted constant (contiguous) instead of the nodes computing it;
+    those nodes, and the parameters and constants only they read, are gone. The partitioner then
+    never sees a compile-time value: a constant is data ExecuTorch gives each delegate reading it.
+    A folded value the program returns as it is stays computed (an output cannot be a constant)."""
+    gm = _copy(exported.graph_module)
+    graph = gm.graph
+    folded = fold(_over(gm, exported), model)
+    specs = {s.arg.name: s for s in exported.graph_signature.input_specs}
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    first_input = next((n for n in placeholders if specs[n.name].kind == InputKind.USER_INPUT), None)
+    fake_mode = detect_fake_mode(tuple(n.meta["val"] for n in placeholders))
+    constants = dict(exported.constants)
+    frontier = [n for n in graph.nodes if n.op == "call_function" and n in folded
+                and isinstance(folded[n], torch.Tensor) and any(u not in folded for u in n.users)
+                and not any(u.op == "output" for u in n.users)]
+    if not frontier or first_input is None:
+        return exported
+    for node in frontier:
+        value = folded[node].detach().contiguous()
+        target = f"{FOLDED_PREFIX}{node.name}"
+        constants[target] = value
+        with graph.inserting_before(first_input):
+            constant = graph.placeholder(target)
+        constant.meta.update(node.meta)
+        constant.meta["val"] = fake_mode.from_tensor(value, static_shapes=True)
+        node.replace_all_uses_with(constant)
+        specs[constant.name] = InputSpec(InputKind.CONSTANT_TENSOR, TensorArgument(constant.name), target)
+    graph.eliminate_dead_code()
+    state_dict = dict(exported.state_dict)
+    for node in [n for n in graph.nodes if n.op == "placeholder" and not n.users]:
+        spec = specs[node.name]
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            state_dict.pop(spec.target, None)
+            constants.pop(spec.target, None)
+            graph.erase_node(node)
+    gm.recompile()
+    signature = ExportGraphSignature([specs[n.name] for n in graph.nodes if n.op == "placeholder"],
+                                     list(exported.graph_signature.output_specs))
+    return _over(gm, exported, graph_signature=signature, state_dict=state_dict, constants=constants)
 
 
 def atalla_compile_specs(config: HardwareConfig, model: str) -> list[CompileSpec]:
@@ -127,6 +214,10 @@ class AtallaPartitioner(Partitioner):
         self.model = model
         self.delegation_spec = DelegationSpec(AtallaBackend.__name__, atalla_compile_specs(self.config, model))
         super().__init__()
+
+    def transform_for_pre_decomposition(self, exported_program: ExportedProgram) -> ExportedProgram:
+        """Compile-time values as constants (fold_to_constants), before ExecuTorch decomposes."""
+        return fold_to_constants(exported_program, self.model)
 
     def ops_to_not_decompose(self, ep: ExportedProgram):
         """Every compute op of the registry that core ATen would decompose (linear, matmul, softmax,

@@ -404,9 +404,16 @@ def _where(ctx, node, cond, a, b):
     return _select(ctx, node, b, ~cond, a)
 
 
-# A cast of a float32 tensor to float32 (what a model's "compute in fp32" casts are here) is the
-# tensor itself; a cast to anything else fails the dtype check and falls back.
-@register(aten.to.dtype, aten.to.dtype_layout, aten._to_copy.default, layout=True)
+def _cast_check(node, x, *args, **kwargs):
+    src, dst = x.meta["val"].dtype, node.meta["val"].dtype
+    if src == dst or (src in ROW_ID_DTYPES and dst in ROW_ID_DTYPES):
+        return None
+    return f"a cast from {src} to {dst} changes the values"
+
+
+# A cast of a float32 tensor to float32 (what a model's "compute in fp32" casts are here), or of
+# row ids to another integer type, is the tensor itself; any other cast falls back.
+@register(aten.to.dtype, aten.to.dtype_layout, aten._to_copy.default, check=_cast_check, layout=True)
 def _same_dtype_cast(ctx, node, x, *args, **kwargs):
     return x
 

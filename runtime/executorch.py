@@ -60,8 +60,10 @@ class AtallaDelegates(TorchFunctionMode):
 
 def run_blob(blob: bytes, inputs: list[np.ndarray], backend: Backend, expect_config: HardwareConfig | None = None
              ) -> RunCheck:
-    """One delegate call: its blob on the backend (and on the emulator, which judges it)."""
-    return check(blob, [np.ascontiguousarray(x, np.float32) for x in inputs], None, backend, expect_config)
+    """One delegate call: its blob on the backend (and on the emulator, which judges it). Integer
+    inputs (token ids) pass as they are: the blob takes them as row ids and checks their range."""
+    return check(blob, [np.ascontiguousarray(x) if x.dtype.kind in "iu" else np.ascontiguousarray(x, np.float32)
+                        for x in inputs], None, backend, expect_config)
 
 
 # -- .pte files --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ compiled blob, bit for bit."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from functools import cache
@@ -12,26 +13,67 @@ from functools import cache
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from executorch.exir import to_edge_transform_and_lower
+from torch import nn
 
+from atalla.blob_format import DType, Role
 from atalla.config import get_config
 from cli.main import main
 from compiler.driver import compile_model
 from compiler.executorch import AtallaPartitioner, aten_program
 from compiler.partition import ATALLA, HOST, partition
+from golden.hf import gpt2_tokens
 from golden.reference import compare, golden_outputs
-from golden.zoo import REGRESSION_MODELS, ZOO
+from golden.zoo import REGRESSION_MODELS, ZOO, GPT2Block
 from runtime.emulator.backend import EmulatorBackend
 from runtime.executorch import AtallaDelegates, DelegateError, read_pte, run_pte
+from runtime.interface import RunError
 from runtime.loader import load
 from runtime.rtl.backend import RtlBackend
-from tests.helpers import assert_same_bits
+from tests.helpers import Fn, assert_same_bits
 
 DELEGATE = "executorch_call_delegate"
 
 
+class AcrossHostOp(nn.Module):
+    """Compile-time values (positions from arange, a causal mask) read on both sides of a host op."""
+
+    def __init__(self):
+        super().__init__()
+        self.tokens, self.positions = nn.Embedding(16, 8), nn.Embedding(6, 8)
+
+    def forward(self, ids):
+        length = ids.shape[1]
+        positions = torch.arange(length)
+        mask = torch.ones(length, length, dtype=torch.bool).tril()
+        h = self.tokens(ids) + self.positions(positions)
+        h = torch.sin(F.scaled_dot_product_attention(h, h, h, attn_mask=mask))
+        return F.scaled_dot_product_attention(h, h, h, attn_mask=mask) + self.positions(positions)
+
+
+def _seeded(build):
+    def factory():
+        torch.manual_seed(0)
+        return build()
+
+    return factory
+
+
+# Models beyond the zoo's, at the smallest shapes that show the thing: token ids (HF GPT-2 and a
+# bare embedding), the zoo's GPT-2 block at width 32, compile-time values around a host op, and a
+# clone into another dim order.
+MODELS = {**ZOO,
+          "gpt2_tokens": _seeded(lambda: (gpt2_tokens(), (torch.randint(0, 128, (2, 7)),))),
+          "embedding": _seeded(lambda: (nn.Embedding(50, 16), (torch.randint(0, 50, (3, 5)),))),
+          "gpt2_block_small": _seeded(lambda: (GPT2Block(32, 2), (torch.randn(1, 8, 32),))),
+          "across_host_op": _seeded(lambda: (AcrossHostOp(), (torch.randint(0, 16, (2, 6)),))),
+          "channels_last": _seeded(lambda: (Fn(lambda x: (x * 2).contiguous(memory_format=torch.channels_last) + 1),
+                                            (torch.randn(1, 3, 4, 5),)))}
+
+
 def lower(model: str, config: str = "small"):
-    module, inputs = ZOO[model]()
+    module, inputs = MODELS[model]()
     with warnings.catch_warnings():  # torch's and ExecuTorch's own deprecation noise
         warnings.simplefilter("ignore")
         logging.disable(logging.WARNING)
@@ -51,8 +93,10 @@ def lowered(model: str, config: str = "small"):
 
 @cache
 def pte_bytes(model: str) -> bytes:
-    """The .pte of a lowering of its own: to_executorch rewrites the edge program it is called on."""
-    return lower(model)[2].to_executorch().buffer
+    """The .pte of a copy of the lowering: to_executorch rewrites the edge program it is called on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return copy.deepcopy(lowered(model)[2]).to_executorch().buffer
 
 
 def outside_delegates(edge) -> list[str]:
@@ -93,12 +137,16 @@ def test_zoo_model_lowers_to_atalla_and_runs_as_compiled(model):
     reference, program = compiled_outputs(module, inputs)
     for got, want in zip(outputs, reference):
         assert_same_bits(got.numpy(), want)
-    if expected_delegates == 1:  # the very program `atalla compile` makes: commands, weights, DRAM plan
-        payload = runs[0].program
-        assert [c.encode().tobytes() for c in payload.commands] == [c.encode().tobytes() for c in program.commands]
-        assert payload.constants == program.constants
-        assert [(t.role, t.shape, t.dram_offset) for t in payload.tensors] == \
-            [(t.role, t.shape, t.dram_offset) for t in program.tensors]
+    if expected_delegates == 1:
+        assert_same_program(runs[0].program, program)
+
+
+def assert_same_program(payload, program) -> None:
+    """The very program `atalla compile` makes: commands, weights, DRAM plan, tensor dtypes."""
+    assert [c.encode().tobytes() for c in payload.commands] == [c.encode().tobytes() for c in program.commands]
+    assert payload.constants == program.constants
+    assert [(t.role, t.dtype, t.shape, t.dram_offset, t.index_bound) for t in payload.tensors] == \
+        [(t.role, t.dtype, t.shape, t.dram_offset, t.index_bound) for t in program.tensors]
 
 
 @pytest.mark.parametrize("model", ["mlp", "host_fallback"])
@@ -189,3 +237,78 @@ def test_cli_inspects_and_runs_a_pte(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "junk.pte")]) == 2
     err = capsys.readouterr().err
     assert "junk.pte: not a readable ExecuTorch program" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("model, table_rows", [("gpt2_tokens", 128), ("embedding", 50), ("gpt2_block_small", None)])
+def test_token_id_models_and_the_gpt2_block_lower_to_one_delegate(model, table_rows):
+    """HF GPT-2 fed int64 token ids, a bare embedding and a GPT-2 block: one delegate and nothing
+    outside it (position ids, masks and dropouts included), eager PyTorch's outputs within tolerance,
+    and the bits and the program of `atalla compile`; the ids enter the delegate as its row ids."""
+    module, inputs, edge = lowered(model)
+    assert len(delegates(edge)) == 1 and outside_delegates(edge) == []
+    outputs, (run,) = run_lowered(edge, inputs)
+    for i, (got, want) in enumerate(zip(outputs, golden_outputs(module, inputs))):
+        assert compare(f"output{i}", got.numpy(), want).passed
+    reference, program = compiled_outputs(module, inputs)
+    for got, want in zip(outputs, reference):
+        assert_same_bits(got.numpy(), want)
+    assert_same_program(run.program, program)
+    (ids,) = run.program.by_role(Role.INPUT)
+    assert (ids.dtype, ids.index_bound) == ((DType.INT32, table_rows) if table_rows else (DType.BF16, 0))
+
+
+def test_compile_time_values_read_across_a_host_op_are_constants_of_each_delegate():
+    """The positions and the causal mask are read by both delegates around sin: each has them as
+    constants (its attention on Atalla), and only the ids and float activations pass between."""
+    module, inputs, edge = lowered("across_host_op")
+    assert len(delegates(edge)) == 2 and outside_delegates(edge) == ["aten.sin.default"]
+    outputs, runs = run_lowered(edge, inputs)
+    assert [[t.dtype for t in r.program.by_role(Role.INPUT)] for r in runs] == [[DType.INT32], [DType.BF16]]
+    assert [[t.dtype for t in r.program.by_role(Role.OUTPUT)] for r in runs] == [[DType.BF16], [DType.BF16]]
+    assert not any(r.program.host_ops for r in runs)
+    assert compare("output0", outputs[0].numpy(), golden_outputs(module, inputs)[0]).passed
+    assert_same_bits(outputs[0].numpy(), compiled_outputs(module, inputs)[0][0])
+
+
+def test_a_token_id_out_of_range_is_named():
+    _, inputs, edge = lowered("gpt2_tokens")
+    ids = inputs[0].clone()
+    ids[1, 3] = 128
+    with pytest.raises(RunError, match=r"input 'x': row id 128 at \[1, 3\] is out of range: the table it indexes "
+                                       r"has 128 rows \(1 ids out of range\)"):
+        run_lowered(edge, (ids,))
+
+
+def test_cli_inspects_and_runs_a_pte_fed_token_ids(tmp_path, capsys):
+    module, inputs, edge = lowered("gpt2_tokens")
+    path = tmp_path / "gpt2.pte"
+    path.write_bytes(pte_bytes("gpt2_tokens"))
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 delegates, 0 ops outside them" in out and "input        x" in out and "int32 row ids < 128" in out
+    np.savez(tmp_path / "ids.npz", inputs[0].numpy())  # int64, as the model takes them
+    np.savez(tmp_path / "golden.npz", golden_outputs(module, inputs)[0])
+    assert main(["run", str(path), "--inputs", str(tmp_path / "ids.npz"), "--golden", str(tmp_path / "golden.npz"),
+                 "--outputs", str(tmp_path / "out.npz")]) == 0
+    assert "1 Atalla delegate call(s): PASS" in capsys.readouterr().out
+    with np.load(tmp_path / "out.npz") as saved:
+        assert_same_bits(saved["output0"], run_lowered(edge, inputs)[0][0].numpy())
+
+    bad = inputs[0].numpy().copy()
+    bad[0, 0] = -1
+    np.savez(tmp_path / "bad.npz", bad)
+    assert main(["run", str(path), "--inputs", str(tmp_path / "bad.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "input 'x': row id -1 at [0, 0] is out of range" in err and len(err.strip().splitlines()) == 1
+    np.savez(tmp_path / "floats.npz", inputs[0].numpy().astype(np.float32))
+    assert main(["run", str(path), "--inputs", str(tmp_path / "floats.npz")]) == 2
+    assert "input 'x' is float32; the program takes integer row ids" in capsys.readouterr().err
+
+
+def test_a_clone_in_the_contiguous_dim_order_is_a_view_and_another_order_the_hosts():
+    """The edge dialect's _clone_dim_order: a dropout's clone lies inside GPT-2's one delegate (the
+    test above); one into channels-last is left to ExecuTorch, between two delegates."""
+    module, inputs, edge = lowered("channels_last")
+    assert len(delegates(edge)) == 2 and outside_delegates(edge) == ["dim_order_ops._clone_dim_order.default"]
+    outputs, _ = run_lowered(edge, inputs)
+    assert compare("output0", outputs[0].contiguous().numpy(), golden_outputs(module, inputs)[0]).passed

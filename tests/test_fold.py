@@ -80,3 +80,10 @@ def test_constants_shaped_like_a_run_time_tensor_are_folded(decompose):
 def test_a_float32_cast_of_a_run_time_tensor_is_the_tensor(decompose):
     compiled = emulate_within_tolerance(Fn(lambda x: x.to(torch.float32).float() * 2.0), (randn(3, 5),), decompose)
     assert [p.where for p in compiled.placements if p.where != FOLDED].count("atalla") == 1
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_a_cast_that_changes_the_values_is_not_the_tensor(decompose):
+    """(x * 2).long() truncates: not a view of x * 2 (its floats would come out as they are)."""
+    with pytest.raises(CompileError, match=r"node (to|_to_copy): .*host op aten\.(to\.dtype|_to_copy\.default)"):
+        emulate(Fn(lambda x: (x * 2).long()), (randn(3, 5),), decompose=decompose)
