@@ -4,6 +4,7 @@ within tolerance of PyTorch; faults end with clear errors, never a hang."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from runtime.check import check
 from runtime.emulator import Emulator, EmulatorError
 from runtime.rtl.backend import RtlBackend
 from runtime.rtl.build import fst_supported, lint
-from runtime.rtl.cosim import DESIGN, run_rtl
+from runtime.rtl.cosim import DESIGN, THREADS_ENV, design, run_rtl, sim_threads
 from runtime.rtl.params import verilator_parameters
 from runtime.rtl.waves import signal_names, vcd_names
 from runtime.verify.fuzz import tiny_program
@@ -234,3 +235,32 @@ def test_fst_waves(tmp_path, monkeypatch):
 def test_whole_design_is_lint_clean(config):
     result = lint(DESIGN, top="atalla_top", parameters=verilator_parameters(CONFIGS[config], "atalla_top"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_saved_blob_gives_the_same_bytes_on_every_backend(tmp_path, monkeypatch, capsys):
+    """What the deployment runtime promises: `atalla compile --save-io` then `atalla run m.atb` on the
+    emulator, the C model and the RTL, each passing against the golden, the outputs byte for byte."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", "mlp", "-o", "m.atb", "--save-io"]) == 0
+    outputs = {}
+    for backend in ("emulator", "cmodel", "rtl"):
+        assert main(["run", "m.atb", "--inputs", "m.inputs.npz", "--golden", "m.golden.npz", "--backend", backend,
+                     "--outputs", f"{backend}.npz", "--json", f"{backend}.json"]) == 0
+        assert json.loads((tmp_path / f"{backend}.json").read_text())["passed"]
+        with np.load(tmp_path / f"{backend}.npz") as f:
+            outputs[backend] = {k: f[k].tobytes() for k in f.files}
+    assert outputs["emulator"] == outputs["cmodel"] == outputs["rtl"] and outputs["rtl"]
+    assert "RTL equals cmodel bit for bit: yes" in capsys.readouterr().out
+
+
+def test_the_design_is_built_for_two_threads_only_where_it_is_large(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert sim_threads(CONFIGS["small"]) == 1
+    assert sim_threads(CONFIGS["atalla32"]) == min(2, os.cpu_count() or 1)
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert sim_threads(CONFIGS["atalla32"]) == 1 and "--threads" not in design(CONFIGS["atalla32"]).extra_args
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert design(CONFIGS["small"]).extra_args[:2] == ("--threads", "3")
+    monkeypatch.setenv(THREADS_ENV, "two")
+    with pytest.raises(ValueError, match=r"^ATALLA_SIM_THREADS='two': give a thread count of 1 or more$"):
+        sim_threads(CONFIGS["small"])

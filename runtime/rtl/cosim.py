@@ -8,6 +8,7 @@ a run directory with the blob and the inputs, and leaves its results there.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -27,6 +28,22 @@ DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
 WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call takes
 
 
+# A busy array this large keeps a second core busy too: its model is evaluated on two threads where
+# there are two cores (docs/performance.md, section 6); smaller designs run faster on one.
+THREADED_PES = 32 * 32
+THREADS_ENV = "ATALLA_SIM_THREADS"  # overrides the choice (a build per thread count)
+
+
+def sim_threads(config: HardwareConfig) -> int:
+    """The threads the whole design's model is built for (Verilator's --threads)."""
+    given = os.environ.get(THREADS_ENV)
+    if given is not None:
+        if not given.isdigit() or int(given) < 1:
+            raise ValueError(f"{THREADS_ENV}={given!r}: give a thread count of 1 or more")
+        return int(given)
+    return min(2, os.cpu_count() or 1) if config.array_rows * config.array_cols >= THREADED_PES else 1
+
+
 # Verilator's coverage counters (runtime/rtl/coverage.py reads what they write); branch points come
 # with line coverage. (--coverage, all kinds at once, stops Verilator with an internal error.)
 COVERAGE_FLAGS = ("--coverage-line", "--coverage-toggle", "--coverage-expr")
@@ -35,7 +52,8 @@ COVERAGE_FLAGS = ("--coverage-line", "--coverage-toggle", "--coverage-expr")
 def design(config: HardwareConfig, coverage: bool = False) -> Dut:
     """The whole-design bench for one hardware config; coverage: built with coverage counters (its
     own build directory: the flags are in its key), the run writing sim/coverage.dat."""
-    flags = COVERAGE_FLAGS if coverage else ()
+    threads = sim_threads(config)
+    flags = (("--threads", str(threads)) if threads > 1 else ()) + (COVERAGE_FLAGS if coverage else ())
     return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
                cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
                vlt="tb/atalla_tb.vlt",
