@@ -4,7 +4,6 @@ within tolerance of PyTorch; faults end with clear errors, never a hang."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -253,14 +252,11 @@ def test_a_saved_blob_gives_the_same_bytes_on_every_backend(tmp_path, monkeypatc
     assert "RTL equals cmodel bit for bit: yes" in capsys.readouterr().out
 
 
-def test_the_design_is_built_for_two_threads_only_where_it_is_large(monkeypatch):
+def test_the_design_s_thread_count_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv(THREADS_ENV, raising=False)
-    assert sim_threads(CONFIGS["small"]) == 1
-    assert sim_threads(CONFIGS["atalla32"]) == min(2, os.cpu_count() or 1)
-    monkeypatch.setenv(THREADS_ENV, "1")
-    assert sim_threads(CONFIGS["atalla32"]) == 1 and "--threads" not in design(CONFIGS["atalla32"]).extra_args
-    monkeypatch.setenv(THREADS_ENV, "3")
-    assert design(CONFIGS["small"]).extra_args[:2] == ("--threads", "3")
+    assert sim_threads() == 1 and "--threads" not in design(CONFIGS["atalla32"]).extra_args
+    monkeypatch.setenv(THREADS_ENV, "2")
+    assert design(CONFIGS["small"]).extra_args[:2] == ("--threads", "2")
     monkeypatch.setenv(THREADS_ENV, "two")
     with pytest.raises(ValueError, match=r"^ATALLA_SIM_THREADS='two': give a thread count of 1 or more$"):
-        sim_threads(CONFIGS["small"])
+        sim_threads()

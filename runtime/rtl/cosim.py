@@ -28,20 +28,18 @@ DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv",
 WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call takes
 
 
-# A busy array this large keeps a second core busy too: its model is evaluated on two threads where
-# there are two cores (docs/performance.md, section 6); smaller designs run faster on one.
-THREADED_PES = 32 * 32
-THREADS_ENV = "ATALLA_SIM_THREADS"  # overrides the choice (a build per thread count)
+# Verilator's --threads for the whole design's model (a build per thread count). One by default:
+# on this two-core machine a second thread gained 6% on the busy 32x32 array and lost half its
+# speed whenever anything else ran (its workers spin), docs/performance.md section 6.
+THREADS_ENV = "ATALLA_SIM_THREADS"
 
 
-def sim_threads(config: HardwareConfig) -> int:
-    """The threads the whole design's model is built for (Verilator's --threads)."""
-    given = os.environ.get(THREADS_ENV)
-    if given is not None:
-        if not given.isdigit() or int(given) < 1:
-            raise ValueError(f"{THREADS_ENV}={given!r}: give a thread count of 1 or more")
-        return int(given)
-    return min(2, os.cpu_count() or 1) if config.array_rows * config.array_cols >= THREADED_PES else 1
+def sim_threads() -> int:
+    """The threads the whole design's model is built for: $ATALLA_SIM_THREADS, else 1."""
+    given = os.environ.get(THREADS_ENV, "1")
+    if not given.isdigit() or int(given) < 1:
+        raise ValueError(f"{THREADS_ENV}={given!r}: give a thread count of 1 or more")
+    return int(given)
 
 
 # Verilator's coverage counters (runtime/rtl/coverage.py reads what they write); branch points come
@@ -52,7 +50,7 @@ COVERAGE_FLAGS = ("--coverage-line", "--coverage-toggle", "--coverage-expr")
 def design(config: HardwareConfig, coverage: bool = False) -> Dut:
     """The whole-design bench for one hardware config; coverage: built with coverage counters (its
     own build directory: the flags are in its key), the run writing sim/coverage.dat."""
-    threads = sim_threads(config)
+    threads = sim_threads()
     flags = (("--threads", str(threads)) if threads > 1 else ()) + (COVERAGE_FLAGS if coverage else ())
     return Dut("atalla_tb", (*DESIGN, "tb/atalla_tb.sv"),
                cpp=("dram_model.cpp", "tb/trace_recorder.cpp", "tb/firmware_port.cpp"),
