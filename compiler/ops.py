@@ -172,12 +172,40 @@ def _dropout(ctx, node, x, p, train):
 
 
 # -- matrix multiplication --------------------------------------------------------------------------
-def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View:
-    return _matmul_into(ctx, ctx.output(node), a, b, bias)
+def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View | None:
+    """A Linear (or addmm) whose result only an activation reads computes the activation too, as
+    the GEMM's epilogue: the activation node takes the result (Lowering.fused) and this node has
+    no buffer of its own."""
+    fused = _epilogue_activation(ctx, node)
+    if fused is None:
+        return _matmul_into(ctx, ctx.output(node), a, b, bias)
+    user, name = fused
+    ctx.fused[user] = _matmul_into(ctx, ctx.output(user), a, b, bias, activations.ACTIVATIONS[name])
+    return None
 
 
-def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None) -> View:
-    """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
+# The activations a GEMM runs as its epilogue: target -> ACTIVATIONS name (gelu: by its approximate).
+_EPILOGUES = {aten.tanh.default: "tanh", aten.sigmoid.default: "sigmoid", aten.silu.default: "silu",
+              aten.gelu.default: "gelu"}
+
+
+def _epilogue_activation(ctx, node) -> tuple[torch.fx.Node, str] | None:
+    """The activation node that alone reads node's result and runs on Atalla, and its name."""
+    if len(node.users) != 1:
+        return None
+    (user,) = node.users
+    if user.op != "call_function" or user.target not in _EPILOGUES or not ctx.on_atalla(user) or user.args[0] is not node:
+        return None
+    name = _EPILOGUES[user.target]
+    if user.target is aten.gelu.default:
+        approximate = user.kwargs.get("approximate", user.args[1] if len(user.args) > 1 else "none")
+        name = {"none": "gelu", "tanh": "gelu_tanh"}.get(approximate)
+    return (user, name) if name is not None else None
+
+
+def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None, epilogue=None) -> View:
+    """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast;
+    epilogue: an activation (activations.ACTIVATIONS entry) applied before the result is stored."""
     b = ctx.contiguous_constant(b)  # weights: laid out for contiguous row loads
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = tuple(out.shape[:-2])
@@ -186,13 +214,13 @@ def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None) -> 
         a2, o2 = a.reshape((-1, k)), out.reshape((-1, n))  # out may be a part of a joined buffer
         if a2 is not None and o2 is not None:
             bias2 = bias.broadcast_to(o2.shape) if bias is not None else None
-            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2)
+            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2, epilogue)
             return out
     a_e, b_e = a.broadcast_to(batch + (m, k)), b.broadcast_to(batch + (k, n))
     bias_e = bias.broadcast_to(out.shape) if bias is not None else None
     for index in product(*(range(d) for d in batch)):
         sel = lambda v: _select_all(v, index)  # noqa: E731
-        gemm_kernel.gemm(ctx.em, sel(out), sel(a_e), sel(b_e), sel(bias_e) if bias_e is not None else None)
+        gemm_kernel.gemm(ctx.em, sel(out), sel(a_e), sel(b_e), sel(bias_e) if bias_e is not None else None, epilogue)
     return out
 
 
