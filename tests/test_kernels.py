@@ -182,6 +182,21 @@ def test_elementwise_contiguous_is_few_double_buffered_transfers(shape):
     assert kinds[: kinds.index("VEC")].count("DMA_LOAD") == min(4, 2 * chunks)
 
 
+@pytest.mark.parametrize("width", [64, 67])
+def test_a_mask_broadcast_over_heads_moves_each_head_in_rows_of_lanes(width):
+    """scores[1, 12, 15, width] + mask[15, width]: the heads stay an outer dim of 12 rows each
+    15 * width long, and each head is refolded into rows of lanes (one DMA per operand, and one for
+    a remainder), not cut into 12-row column strips of one DMA each."""
+    scores, mask = randn((1, 12, 15, width), 12), randn((15, width), 13)
+    (out,), compiled, _ = emulate(Fn(torch.add), (scores, mask))
+    want = nu.add(nu.round_to_bf16(scores.numpy()), np.broadcast_to(nu.round_to_bf16(mask.numpy()), scores.shape))
+    assert_same_bits(out, nu.round_to_bf16(want))
+    lanes = get_config("small").lanes
+    tiles_per_head = 1 + (15 * width % lanes > 0)
+    kinds = [c.op.name for c in compiled.program.commands]
+    assert kinds.count("VEC") == 12 * tiles_per_head and kinds.count("DMA_LOAD") == 2 * 12 * tiles_per_head
+
+
 @pytest.mark.parametrize("shape", [(2, 7, 256), (3, 1037)])
 def test_copy_and_exp_of_a_contiguous_tensor_move_rows_of_lanes(shape):
     """A reshaped tensor copied for the host (and exp) moves many rows of lanes per DMA, as the
