@@ -131,9 +131,11 @@ def _schedule(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, chu
 
 
 def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
-         epilogue: tuple[Emit, int] | None = None) -> None:
+         epilogue: tuple[Emit, int] | None = None, beside: list | None = None) -> None:
     """All views 2-D; bias, if any, already broadcast to out's shape. epilogue: (sequence, its fp32
-    temps), an elementwise function applied to the result before it is stored (pointwise's Emit)."""
+    temps), an elementwise function applied to the result before it is stored (pointwise's Emit).
+    beside: VEC commands of other work, on tiles of their own, placed a share before each tile's
+    wait for its B panel, so that they run while the transfers do (and beside the queued GEMMs)."""
     cfg = em.config
     rows_r, cols_c = cfg.array_rows, cfg.array_cols
     (m_total, k_total), n_total = a.shape, b.shape[1]
@@ -223,6 +225,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
     # Not chunked, the next block's A panel is kt DMA calls: they go out one per `spacing` GEMMs,
     # the firmware's pace, so the command processor never waits on a full mailbox queue.
     spread: list[int] = []
+    beside_placed = 0
     for t, (bi, m0, mm, j, n0, nn) in enumerate(work):
         # The last tile's epilogue, placed from GEMM `ask` of this tile on, spread to the tile's last GEMM.
         before = epilogue_of(t - 1) if epilogue is not None and t > 0 else []
@@ -232,6 +235,10 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
                 a_loads[bi][0].append(load_a_k_tile(bi, i))
             spread = []
         spacing = -(-cfg.fw_dma_cycles // max(mm, rows_r, ISSUE_CYCLES))
+        if beside:
+            share = -(-len(beside) * (t + 1) // len(work))
+            em.place(beside[beside_placed:share])
+            beside_placed = share
         if t in b_loads:
             em.wait(b_loads.pop(t))
         a_pieces = a_loads.pop(bi) if j == 0 else [[None] * kt]
