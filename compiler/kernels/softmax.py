@@ -5,6 +5,8 @@ Per block of rows, with the row split into lane-wide column tiles j:
   e_j = exp(x_j - m)                              (fp32 tiles; exp per emit_exp)
   s = rowsum(e_0), then s = s + rowsum(e_j) for j = 1, 2, ...
   out_j = bf16(e_j / s)
+Each block's commands can be placed by the caller (softmax_blocks): the attention puts a head's
+beside the next head's q @ k^T GEMMs.
 """
 
 from __future__ import annotations
