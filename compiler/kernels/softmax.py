@@ -44,12 +44,10 @@ def softmax_blocks(em: Emitter, out: View, x: View) -> Iterator[list[Command]]:
     for out_blk, x_blk in blocks_2d([out, x], keep_last=True):
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
-                rows = min(x_blk.rows, max_rows)
-                xs = [em.alloc(rows) for _ in cols]
-                es = [em.alloc(rows, fp32=True) for _ in cols]
-                temps = tuple(em.alloc(rows, fp32=True) for _ in range(4))
-                m, s, part = (em.alloc(rows, fp32=True) for _ in range(3))
-                ys = [em.alloc(rows) for _ in cols]
+                rows, n = min(x_blk.rows, max_rows), len(cols)
+                group = em.alloc_group([(rows, False)] * n + [(rows, True)] * (n + 7) + [(rows, False)] * n)
+                xs, es, temps, (m, s, part), ys = (group[:n], group[n : 2 * n], tuple(group[2 * n : 2 * n + 4]),
+                                                    group[2 * n + 4 : 2 * n + 7], group[2 * n + 7 :])
                 tiles = (xs, es, temps, m, s, part, ys)
             xs, es, temps, m, s, part, ys = tiles
             for ticket in [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]:
