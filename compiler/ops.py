@@ -371,12 +371,18 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
     attended = out if row_keep is None else _intermediate(ctx, f"{node.name}_attended", out.shape)
     factor = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    # Head by head (every batch index): scores, scaled, masked, softmax, @ v. The softmax of one
-    # head runs beside the next head's q @ k^T, whose transposed k panels are slow strided DMA.
+    # Head by head (every batch index): scores, scaled, masked, softmax, @ v, the softmax of one
+    # head beside the next head's q @ k^T, whose transposed k panels are strided DMA (one element
+    # a beat) -- when a head's panels take longer than the firmware calls of a head's own passes
+    # (three ALLOC/FREE pairs and about six DMA calls). Else each step over all heads at once.
     batch = scores_shape[:-2]
     q_e, kt_e, v_e = (t.broadcast_to(batch + tuple(t.shape[-2:])) for t in (q, k.transpose(k.ndim - 2, k.ndim - 1), v))
     mask_e = attn_mask.broadcast_to(scores_shape) if attn_mask is not None else None
+    cfg = ctx.config
+    per_head_calls = 3 * (cfg.fw_alloc_cycles + cfg.fw_free_cycles) + 6 * cfg.fw_dma_cycles
     heads = list(product(*(range(d) for d in batch)))
+    if len(heads) == 1 or source_length * q.shape[-1] <= per_head_calls:
+        heads = [()]  # _select_all of no index: the whole tensors
 
     def head_scores(i, beside=None) -> None:
         _matmul_into(ctx, _select_all(scores, i), _select_all(q_e, i), _select_all(kt_e, i), beside=beside)
