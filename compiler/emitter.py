@@ -206,6 +206,20 @@ class Emitter:
         self.commands.append(command(Opcode.VEC, func=func, flags=flags, dst=dst.ref(dst_row), a=a.ref(a_row),
                                      b=b_word, rows=rows, cols=cols))
 
+    def capture(self, emit) -> list[Command]:
+        """The commands emit() appends, taken out of the stream for the caller to place later with
+        place(). Only VEC commands may be captured: they hold no ticket or handle, so where they go
+        changes nothing but their order."""
+        first = len(self.commands)
+        emit()
+        captured, self.commands[first:] = self.commands[first:], []
+        if any(c.op != Opcode.VEC for c in captured):
+            raise CompileError("only VEC commands can be placed later")
+        return captured
+
+    def place(self, commands: list[Command]) -> None:
+        self.commands.extend(commands)
+
     def host(self, index: int) -> None:
         self.commands.append(command(Opcode.HOST, index=index))
 

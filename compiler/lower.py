@@ -43,6 +43,7 @@ class Lowering:
         self.em = Emitter(config)
         self.buffers: list[Buffer] = []
         self.values: dict = {}  # fx node -> View, or tuple of Views
+        self.fused: dict = {}  # fx node -> its View, computed by the node it reads (a GEMM's epilogue)
         self.host_ops: list[tuple[str, list, dict, list[Buffer]]] = []
         self.node_commands: list[dict] = []
         self.outputs: list[Buffer] = []  # in the model's output order
@@ -131,6 +132,8 @@ class Lowering:
             p = where[node.name]
             if p.where == FOLDED:
                 self.values[node] = self.folded[node]
+            elif node in self.fused:
+                self.values[node] = self.fused.pop(node)
             elif node.target is operator.getitem:
                 self.values[node] = self.values[node.args[0]][node.args[1]]
             elif p.where == HOST:

@@ -172,12 +172,41 @@ def _dropout(ctx, node, x, p, train):
 
 
 # -- matrix multiplication --------------------------------------------------------------------------
-def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View:
-    return _matmul_into(ctx, ctx.output(node), a, b, bias)
+def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View | None:
+    """A Linear (or addmm) whose result only an activation reads computes the activation too, as
+    the GEMM's epilogue: the activation node takes the result (Lowering.fused) and this node has
+    no buffer of its own."""
+    fused = _epilogue_activation(ctx, node)
+    if fused is None:
+        return _matmul_into(ctx, ctx.output(node), a, b, bias)
+    user, name = fused
+    ctx.fused[user] = _matmul_into(ctx, ctx.output(user), a, b, bias, activations.ACTIVATIONS[name])
+    return None
 
 
-def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None) -> View:
-    """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast."""
+# The activations a GEMM runs as its epilogue: target -> ACTIVATIONS name (gelu: by its approximate).
+_EPILOGUES = {aten.tanh.default: "tanh", aten.sigmoid.default: "sigmoid", aten.silu.default: "silu",
+              aten.gelu.default: "gelu"}
+
+
+def _epilogue_activation(ctx, node) -> tuple[torch.fx.Node, str] | None:
+    """The activation node that alone reads node's result and runs on Atalla, and its name."""
+    if len(node.users) != 1:
+        return None
+    (user,) = node.users
+    if user.op != "call_function" or user.target not in _EPILOGUES or not ctx.on_atalla(user) or user.args[0] is not node:
+        return None
+    name = _EPILOGUES[user.target]
+    if user.target is aten.gelu.default:
+        approximate = user.kwargs.get("approximate", user.args[1] if len(user.args) > 1 else "none")
+        name = {"none": "gelu", "tanh": "gelu_tanh"}.get(approximate)
+    return (user, name) if name is not None else None
+
+
+def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None, epilogue=None, beside=None) -> View:
+    """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast;
+    epilogue: an activation (activations.ACTIVATIONS entry) applied before the result is stored;
+    beside: VEC commands of other work for a 2-D GEMM to place among its own (gemm_kernel.gemm)."""
     b = ctx.contiguous_constant(b)  # weights: laid out for contiguous row loads
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = tuple(out.shape[:-2])
@@ -186,13 +215,15 @@ def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None) -> 
         a2, o2 = a.reshape((-1, k)), out.reshape((-1, n))  # out may be a part of a joined buffer
         if a2 is not None and o2 is not None:
             bias2 = bias.broadcast_to(o2.shape) if bias is not None else None
-            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2)
+            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2, epilogue, beside)
             return out
+    if beside:  # no single GEMM kernel to place them in: before the batch
+        ctx.em.place(beside)
     a_e, b_e = a.broadcast_to(batch + (m, k)), b.broadcast_to(batch + (k, n))
     bias_e = bias.broadcast_to(out.shape) if bias is not None else None
     for index in product(*(range(d) for d in batch)):
         sel = lambda v: _select_all(v, index)  # noqa: E731
-        gemm_kernel.gemm(ctx.em, sel(out), sel(a_e), sel(b_e), sel(bias_e) if bias_e is not None else None)
+        gemm_kernel.gemm(ctx.em, sel(out), sel(a_e), sel(b_e), sel(bias_e) if bias_e is not None else None, epilogue)
     return out
 
 
@@ -335,20 +366,48 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         attn_mask = torch.where(attn_mask.isinf(), attn_mask, attn_mask.clamp(min=-torch.finfo(torch.bfloat16).max))
         attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
     scores = _intermediate(ctx, f"{node.name}_scores", scores_shape)
-    _matmul_into(ctx, scores, q, k.transpose(k.ndim - 2, k.ndim - 1))
     scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
-    ew.elementwise(ctx.em, VecFunc.MUL, scaled, scores, 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale))
-    if attn_mask is not None:
-        masked = _intermediate(ctx, f"{node.name}_masked", scores_shape)
-        ew.elementwise(ctx.em, VecFunc.ADD, masked, scaled, attn_mask)
-        scaled = masked
+    masked = _intermediate(ctx, f"{node.name}_masked", scores_shape) if attn_mask is not None else scaled
     weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
-    softmax_kernel.softmax_lastdim(ctx.em, weights, scaled)
-    if row_keep is None:
-        return _matmul_into(ctx, out, weights, v)
-    attended = _intermediate(ctx, f"{node.name}_attended", out.shape)
-    _matmul_into(ctx, attended, weights, v)
-    ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
+    attended = out if row_keep is None else _intermediate(ctx, f"{node.name}_attended", out.shape)
+    factor = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    # Head by head (every batch index): scores, scaled, masked, softmax, @ v, the softmax of one
+    # head beside the next head's q @ k^T, whose transposed k panels are strided DMA (one element
+    # a beat) -- when a head's panels take longer than the firmware calls of a head's own passes
+    # (three ALLOC/FREE pairs and about six DMA calls). Else each step over all heads at once.
+    batch = scores_shape[:-2]
+    q_e, kt_e, v_e = (t.broadcast_to(batch + tuple(t.shape[-2:])) for t in (q, k.transpose(k.ndim - 2, k.ndim - 1), v))
+    mask_e = attn_mask.broadcast_to(scores_shape) if attn_mask is not None else None
+    cfg = ctx.config
+    per_head_calls = 3 * (cfg.fw_alloc_cycles + cfg.fw_free_cycles) + 6 * cfg.fw_dma_cycles
+    heads = list(product(*(range(d) for d in batch)))
+    if len(heads) == 1 or source_length * q.shape[-1] <= per_head_calls:
+        heads = [()]  # _select_all of no index: the whole tensors
+
+    def head_scores(i, beside=None) -> None:
+        _matmul_into(ctx, _select_all(scores, i), _select_all(q_e, i), _select_all(kt_e, i), beside=beside)
+
+    def head_masked(i) -> None:
+        ew.elementwise(ctx.em, VecFunc.MUL, _select_all(scaled, i), _select_all(scores, i), factor)
+        if mask_e is not None:
+            ew.elementwise(ctx.em, VecFunc.ADD, _select_all(masked, i), _select_all(scaled, i), _select_all(mask_e, i))
+
+    head_scores(heads[0])
+    head_masked(heads[0])
+    for n, i in enumerate(heads):
+        blocks = softmax_kernel.softmax_blocks(ctx.em, _select_all(weights, i), _select_all(masked, i))
+        first = next(blocks, [])
+        if n + 1 < len(heads):
+            head_scores(heads[n + 1], beside=first)
+        else:
+            ctx.em.place(first)
+        for body in blocks:
+            ctx.em.place(body)
+        if n + 1 < len(heads):
+            head_masked(heads[n + 1])
+        _matmul_into(ctx, _select_all(attended, i), _select_all(weights, i), _select_all(v_e, i))
+    if row_keep is not None:
+        ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
     return out
 
 

@@ -73,10 +73,11 @@ module atalla_top
   logic                              dma_done;
   logic [TICKET_BITS-1:0]            dma_done_ticket;
   logic                              gemm_push, gemm_ready, gemm_busy, gemm_hazard, gemm_accumulate;
-  logic                              gemm_c_bf16, gemm_c_row_bcast, gemm_d_bf16, dma_write, dma_hazard;
+  logic                              gemm_c_bf16, gemm_c_row_bcast, gemm_d_bf16, touch_write, touch_hazard;
   logic [ROW_ADDR_BITS-1:0]          gemm_a_row, gemm_b_row, gemm_c_row, gemm_d_row;
   logic [7:0]                        gemm_a_step;
-  logic [31:0]                       gemm_m, gemm_k, gemm_n, dma_lo, dma_hi;
+  logic [31:0]                       gemm_m, gemm_k, gemm_n;
+  logic [2:0][31:0]                  touch_lo, touch_hi;
   logic                              vec_start, vec_done, vec_busy, vec_dst_fp32, vec_a_fp32, vec_b_fp32;
   vec_func_e                         vec_func;
   bmode_e                            vec_bmode;
@@ -98,7 +99,7 @@ module atalla_top
     .gemm_c_row_o(gemm_c_row), .gemm_d_row_o(gemm_d_row), .gemm_m_o(gemm_m), .gemm_k_o(gemm_k), .gemm_n_o(gemm_n),
     .gemm_accumulate_o(gemm_accumulate), .gemm_c_bf16_o(gemm_c_bf16), .gemm_c_row_bcast_o(gemm_c_row_bcast),
     .gemm_d_bf16_o(gemm_d_bf16), .gemm_ready_i(gemm_ready), .gemm_busy_i(gemm_busy), .gemm_hazard_i(gemm_hazard),
-    .dma_lo_o(dma_lo), .dma_hi_o(dma_hi), .dma_write_o(dma_write), .dma_hazard_i(dma_hazard),
+    .touch_lo_o(touch_lo), .touch_hi_o(touch_hi), .touch_write_o(touch_write), .touch_hazard_i(touch_hazard),
     .vec_start_o(vec_start), .vec_func_o(vec_func), .vec_dst_fp32_o(vec_dst_fp32), .vec_a_fp32_o(vec_a_fp32),
     .vec_b_fp32_o(vec_b_fp32), .vec_bmode_o(vec_bmode), .vec_dst_row_o(vec_dst_row), .vec_a_row_o(vec_a_row),
     .vec_b_word_o(vec_b_word), .vec_rows_o(vec_rows), .vec_cols_o(vec_cols), .vec_done_i(vec_done),
@@ -182,10 +183,11 @@ module atalla_top
     .p1_req_len_i(p1_req_len), .p1_rvalid_o(p1_rvalid), .p1_rdata_o(p1_rdata), .p1_rlast_o(p1_rlast)
   );
 
-  // -- compute units and their scratchpad ports (a VEC runs only while the GEMM queue is empty) --
+  // -- compute units, each on its own scratchpad ports (a VEC runs beside queued GEMMs whose rows
+  //    it does not touch: the GEMM unit's q_hazard_o) --
   logic [2:0]                        gemm_rd_en, vec_rd_en;
   logic [2:0][ROW_ADDR_BITS-1:0]     gemm_rd_row, vec_rd_row;
-  logic [2:0][PAIR_BITS-1:0]         rd_data;
+  logic [2:0][PAIR_BITS-1:0]         gemm_rd_data, vec_rd_data;
   logic                              gemm_wr_en, vec_wr_en;
   logic [ROW_ADDR_BITS-1:0]          gemm_wr_row, vec_wr_row;
   logic [1:0]                        gemm_wr_mask, vec_wr_mask;
@@ -197,8 +199,8 @@ module atalla_top
     .b_row_i(gemm_b_row), .c_row_i(gemm_c_row), .d_row_i(gemm_d_row), .m_i(gemm_m), .k_i(gemm_k), .n_i(gemm_n),
     .accumulate_i(gemm_accumulate), .c_bf16_i(gemm_c_bf16), .c_row_bcast_i(gemm_c_row_bcast),
     .d_bf16_i(gemm_d_bf16), .busy_o(gemm_busy), .hazard_o(gemm_hazard),
-    .q_lo_i(dma_lo), .q_hi_i(dma_hi), .q_write_i(dma_write), .q_hazard_o(dma_hazard),
-    .rd_en_o(gemm_rd_en), .rd_row_o(gemm_rd_row), .rd_data_i(rd_data),
+    .q_lo_i(touch_lo), .q_hi_i(touch_hi), .q_write_i(touch_write), .q_hazard_o(touch_hazard),
+    .rd_en_o(gemm_rd_en), .rd_row_o(gemm_rd_row), .rd_data_i(gemm_rd_data),
     .wr_en_o(gemm_wr_en), .wr_row_o(gemm_wr_row), .wr_mask_o(gemm_wr_mask), .wr_data_o(gemm_wr_data),
     .mac_count_o, .array_busy_cycles_o
   );
@@ -207,24 +209,21 @@ module atalla_top
     .clk_i, .rst_ni, .start_i(vec_start), .func_i(vec_func), .dst_fp32_i(vec_dst_fp32), .a_fp32_i(vec_a_fp32),
     .b_fp32_i(vec_b_fp32), .bmode_i(vec_bmode), .dst_row_i(vec_dst_row), .a_row_i(vec_a_row),
     .b_word_i(vec_b_word), .rows_i(vec_rows), .cols_i(vec_cols), .busy_o(vec_busy), .done_o(vec_done),
-    .rd_en_o(vec_rd_en), .rd_row_o(vec_rd_row), .rd_data_i(rd_data),
+    .rd_en_o(vec_rd_en), .rd_row_o(vec_rd_row), .rd_data_i(vec_rd_data),
     .wr_en_o(vec_wr_en), .wr_row_o(vec_wr_row), .wr_mask_o(vec_wr_mask), .wr_data_o(vec_wr_data)
   );
 
-  logic gemm_owns;
-  assign gemm_owns = !vec_busy;
-
-  scratchpad #(.SP_ROWS(SP_ROWS), .ROW_BYTES(SP_ROW_BYTES), .SP_BANKS(SP_BANKS), .NUM_RD(3)) u_scratchpad (
+  scratchpad #(.SP_ROWS(SP_ROWS), .ROW_BYTES(SP_ROW_BYTES), .SP_BANKS(SP_BANKS), .NUM_RD(6), .NUM_WR(2)) u_scratchpad (
     .clk_i,
     .dma_we_i(sp_dma_we), .dma_row_i(sp_dma_row), .dma_wdata_i(sp_dma_wdata), .dma_rdata_o(sp_dma_rdata),
-    .rd_row_i(gemm_owns ? gemm_rd_row : vec_rd_row), .rd_data_o(rd_data),
-    .wmask_i(gemm_owns ? (gemm_wr_en ? gemm_wr_mask : 2'b00) : (vec_wr_en ? vec_wr_mask : 2'b00)),
-    .wr_row_i(gemm_owns ? gemm_wr_row : vec_wr_row),
-    .wr_data_i(gemm_owns ? gemm_wr_data : vec_wr_data)
+    .rd_row_i({vec_rd_row, gemm_rd_row}), .rd_data_o({vec_rd_data, gemm_rd_data}),
+    .wmask_i({vec_wr_en ? vec_wr_mask : 2'b00, gemm_wr_en ? gemm_wr_mask : 2'b00}),
+    .wr_row_i({vec_wr_row, gemm_wr_row}),
+    .wr_data_i({vec_wr_data, gemm_wr_data})
   );
 
   // Read enables only gate the testbench models (this scratchpad reads every cycle); the DMA's
-  // own last-beat flag and busy/idle states are not needed here.
+  // own last-beat flag and busy/idle states, and the vector unit's busy, are not needed here.
   logic unused;
-  assign unused = ^{gemm_rd_en, vec_rd_en, dma_idle, p0_rlast};
+  assign unused = ^{gemm_rd_en, vec_rd_en, vec_busy, dma_idle, p0_rlast};
 endmodule

@@ -3,9 +3,9 @@
 // unit, the vector unit and the mailbox, and counts where the cycles go.
 //
 // Commands take effect in order (docs/isa.md, "Ordering"). A GEMM is pushed to the GEMM unit's
-// queue and the next command follows at once; a command that would touch rows a queued GEMM has
-// yet to read or write waits (the unit's hazard outputs), and VEC, FREE, HOST and END wait for
-// the queue to drain. A DMA call is posted: the request goes into the mailbox queue and the
+// queue and the next command follows at once; a GEMM, DMA or VEC that would touch rows a queued
+// GEMM has yet to read or write waits (the unit's hazard outputs), and FREE, HOST and END wait for
+// the queue to drain. A VEC then runs beside the queued GEMMs, and the next command follows it. A DMA call is posted: the request goes into the mailbox queue and the
 // transfer runs on its own until the WAIT on its ticket; its answer, checked when it comes,
 // faults the program at the DMA's index if the firmware refused it. ALLOC, FREE and HOST wait
 // for their answer.
@@ -71,10 +71,12 @@ module cmdproc
   input  logic                              gemm_ready_i,     // the queue has room
   input  logic                              gemm_busy_i,      // commands queued
   input  logic                              gemm_hazard_i,    // the GEMM on the fields reads a queued D
-  output logic [31:0]                       dma_lo_o,         // the DMA command's scratchpad rows
-  output logic [31:0]                       dma_hi_o,
-  output logic                              dma_write_o,
-  input  logic                              dma_hazard_i,     // ... touch rows a queued GEMM uses
+  // The scratchpad rows [touch_lo_o[i], touch_hi_o[i]) the DMA or VEC command reads; range 0 it
+  // also writes when touch_write_o (a DMA load's rows, a VEC's destination). Unused ranges are empty.
+  output logic [2:0][31:0]                  touch_lo_o,
+  output logic [2:0][31:0]                  touch_hi_o,
+  output logic                              touch_write_o,
+  input  logic                              touch_hazard_i,   // ... touch rows a queued GEMM uses
   // vector unit (fields stable until vec_done_i)
   output logic                              vec_start_o,
   output vec_func_e                         vec_func_o,
@@ -290,9 +292,18 @@ module cmdproc
   assign gemm_c_row_bcast_o = |(flags & FLAG_C_ROW);
   assign gemm_d_bf16_o      = |(flags & FLAG_D_BF16);
 
-  assign dma_lo_o    = 32'(row_of(cmd[DMA_LOAD_SP_WORD]));
-  assign dma_hi_o    = 32'(row_of(cmd[DMA_LOAD_SP_WORD])) + cmd[DMA_LOAD_ROWS_WORD];
-  assign dma_write_o = op == OP_DMA_LOAD;
+  // A DMA's rows (word 1); a VEC's destination, a and (as a tile, row or column) b (words 1..3).
+  always_comb begin
+    touch_lo_o = '0;
+    touch_hi_o = '0;
+    for (int w = 1; w <= 3; w++) begin
+      if ((op inside {OP_DMA_LOAD, OP_DMA_STORE} && w == 1) || (op == OP_VEC && uses_ref[w])) begin
+        touch_lo_o[w-1] = 32'(row_of(cmd[w]));
+        touch_hi_o[w-1] = 32'(row_of(cmd[w])) + 32'(n_rows[w]);
+      end
+    end
+  end
+  assign touch_write_o = op inside {OP_DMA_LOAD, OP_VEC};
 
   assign vec_func_o     = func;
   assign vec_dst_fp32_o = |(flags & FLAG_DST_FP32);
@@ -357,8 +368,9 @@ module cmdproc
   always_comb begin
     unique case (op)
       OP_GEMM:                   interlocked = !gemm_ready_i || gemm_hazard_i;
-      OP_DMA_LOAD, OP_DMA_STORE: interlocked = dma_hazard_i;
-      OP_VEC, OP_FREE, OP_HOST:  interlocked = gemm_busy_i;
+      OP_DMA_LOAD, OP_DMA_STORE,
+      OP_VEC:                    interlocked = touch_hazard_i;
+      OP_FREE, OP_HOST:          interlocked = gemm_busy_i;
       OP_END:                    interlocked = gemm_busy_i || in_flight != '0 || !mb_empty_i;
       default:                   interlocked = 1'b0;
     endcase

@@ -16,8 +16,10 @@
 // Ordering. Rows leave the array in the order A rows entered it, so every C read of a command
 // comes after every D write of the commands before it (the scratchpad is write-first): queued
 // GEMMs may accumulate into one another's D in any layout. What the queue cannot order is a later
-// command's A or B (read before its results) against an earlier command's D, nor a DMA against
-// any of it; hazard_o and q_hazard_o report those, and the command processor holds the command.
+// command's A or B (read before its results) against an earlier command's D, nor a DMA or a VEC
+// against any of it; hazard_o and q_hazard_o report those, and the command processor holds the
+// command. A VEC that passes runs beside the queue on its own scratchpad ports: it reads no row a
+// queued GEMM has yet to write and writes none a queued GEMM has yet to read or write.
 module gemm_unit
   import atalla_pkg::*;
 #(
@@ -47,9 +49,9 @@ module gemm_unit
   output logic                              busy_o,     // a command queued or running
   // interlocks (combinational, against the commands queued before this cycle)
   output logic                              hazard_o,   // the command on the inputs reads a queued D
-  input  logic [31:0]                       q_lo_i,     // a DMA's scratchpad rows [q_lo_i, q_hi_i)
-  input  logic [31:0]                       q_hi_i,
-  input  logic                              q_write_i,  // ... which it writes (a load)
+  input  logic [2:0][31:0]                  q_lo_i,     // a DMA's or VEC's scratchpad rows [q_lo_i[i], q_hi_i[i])
+  input  logic [2:0][31:0]                  q_hi_i,
+  input  logic                              q_write_i,  // ... range 0 of which it writes (a DMA load, a VEC's destination)
   output logic                              q_hazard_o, // ... touch rows a queued GEMM uses
   // scratchpad compute ports: each read returns two consecutive rows {row+1, row}
   output logic [2:0]                        rd_en_o,
@@ -119,10 +121,11 @@ module gemm_unit
       if (queued[e]) begin
         if (overlap(incoming.a_lo, incoming.a_hi, q[e].d_lo, q[e].d_hi)
             || overlap(incoming.b_lo, incoming.b_hi, q[e].d_lo, q[e].d_hi)) hazard_o = 1'b1;
-        if (overlap(q_lo_i, q_hi_i, q[e].d_lo, q[e].d_hi)
-            || (q_write_i && (overlap(q_lo_i, q_hi_i, q[e].a_lo, q[e].a_hi)
-                              || overlap(q_lo_i, q_hi_i, q[e].b_lo, q[e].b_hi)
-                              || overlap(q_lo_i, q_hi_i, q[e].c_lo, q[e].c_hi)))) q_hazard_o = 1'b1;
+        for (int r = 0; r < 3; r++)
+          if (overlap(q_lo_i[r], q_hi_i[r], q[e].d_lo, q[e].d_hi)) q_hazard_o = 1'b1;
+        if (q_write_i && (overlap(q_lo_i[0], q_hi_i[0], q[e].a_lo, q[e].a_hi)
+                          || overlap(q_lo_i[0], q_hi_i[0], q[e].b_lo, q[e].b_hi)
+                          || overlap(q_lo_i[0], q_hi_i[0], q[e].c_lo, q[e].c_hi))) q_hazard_o = 1'b1;
       end
     end
   end

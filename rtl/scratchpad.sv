@@ -6,18 +6,22 @@
 //                   dma_rdata_o shows it in the next cycle.
 //   read port p     rd_row_i[p] = r; rd_data_o[p] = {row r + 1, row r} in the next cycle (one fp32 tile
 //                   row, or a bf16 row in the low half). Row r + 1 past the end reads as zero.
-//   write port      wr_row_i = r; wmask_i[0] writes wr_data_i[ROW_BITS-1:0] to row r, wmask_i[1]
-//                   writes wr_data_i[2*ROW_BITS-1:ROW_BITS] to row r + 1 (ignored past the end).
+//   write port w    wr_row_i[w] = r; wmask_i[w][0] writes wr_data_i[w][ROW_BITS-1:0] to row r,
+//                   wmask_i[w][1] writes wr_data_i[w][2*ROW_BITS-1:ROW_BITS] to row r + 1 (ignored
+//                   past the end).
 //
 // Banks are modelled multi-ported: same-cycle accesses never stall. Each bank is one memory with a
 // registered read address (synchronous SRAM); a read of a row written in the same cycle returns the
-// new data (write-first). When the DMA port and the compute write port write one row in the same
-// cycle the compute write wins (the command ordering rules make that a program error anyway).
+// new data (write-first). When ports write one row in the same cycle the higher-numbered compute
+// port wins, and any compute port wins over the DMA (the command ordering rules make that a
+// program error anyway: the GEMM unit and the vector unit, on ports 0 and 1, never write one row
+// at once).
 module scratchpad #(
     parameter int SP_ROWS = 4096,
     parameter int ROW_BYTES = 16,
     parameter int SP_BANKS = 8,  // must divide SP_ROWS
     parameter int NUM_RD = 3,
+    parameter int NUM_WR = 1,
     localparam int RowBits = 8 * ROW_BYTES,
     localparam int RowW = $clog2(SP_ROWS)
 ) (
@@ -30,10 +34,10 @@ module scratchpad #(
     // compute read ports
     input  logic [        NUM_RD-1:0][RowW-1:0]  rd_row_i,
     output logic [        NUM_RD-1:0][2*RowBits-1:0] rd_data_o,
-    // compute write port
-    input  logic [                1:0]           wmask_i,
-    input  logic [          RowW-1:0]            wr_row_i,
-    input  logic [     2*RowBits-1:0]            wr_data_i
+    // compute write ports
+    input  logic [        NUM_WR-1:0][1:0]          wmask_i,
+    input  logic [        NUM_WR-1:0][RowW-1:0]     wr_row_i,
+    input  logic [        NUM_WR-1:0][2*RowBits-1:0] wr_data_i
 );
 
   localparam int BankRows = SP_ROWS / SP_BANKS;
@@ -75,39 +79,24 @@ module scratchpad #(
     end
   end
 
-  // Writes this cycle: DMA row, compute row, compute row + 1.
-  logic [RowW:0] wr_row_hi;
-  assign wr_row_hi = {1'b0, wr_row_i} + 1'b1;
+  // The banks, one memory each ([bank][index]), so each read slot reads its one bank directly.
+  logic [RowBits-1:0] mem[SP_BANKS][BankRows];
 
-  logic [SP_BANKS-1:0][NumSlots-1:0][RowBits-1:0] bank_rdata;
-
-  for (genvar b = 0; b < SP_BANKS; b++) begin : g_bank
-    logic [RowBits-1:0] mem[BankRows];
-
-    always_ff @(posedge clk_i) begin
-      if (dma_we_i && bank_of({1'b0, dma_row_i}) == BankW'(b)) mem[index_of({1'b0, dma_row_i})] <= dma_wdata_i;
-      if (wmask_i[0] && bank_of({1'b0, wr_row_i}) == BankW'(b))
-        mem[index_of({1'b0, wr_row_i})] <= wr_data_i[RowBits-1:0];
-      if (wmask_i[1] && wr_row_hi < (RowW + 1)'(SP_ROWS) && bank_of(wr_row_hi) == BankW'(b))
-        mem[index_of(wr_row_hi)] <= wr_data_i[2*RowBits-1:RowBits];
-    end
-
-    for (genvar s = 0; s < NumSlots; s++) begin : g_slot
-      assign bank_rdata[b][s] = mem[slot_idx_q[s]];
+  // Writes this cycle: the DMA row, then each compute port's row and row + 1.
+  always_ff @(posedge clk_i) begin
+    if (dma_we_i) mem[bank_of({1'b0, dma_row_i})][index_of({1'b0, dma_row_i})] <= dma_wdata_i;
+    for (int w = 0; w < NUM_WR; w++) begin
+      logic [RowW:0] hi;
+      hi = {1'b0, wr_row_i[w]} + 1'b1;
+      if (wmask_i[w][0]) mem[bank_of({1'b0, wr_row_i[w]})][index_of({1'b0, wr_row_i[w]})] <= wr_data_i[w][RowBits-1:0];
+      if (wmask_i[w][1] && hi < (RowW + 1)'(SP_ROWS)) mem[bank_of(hi)][index_of(hi)] <= wr_data_i[w][2*RowBits-1:RowBits];
     end
   end
 
   // Each slot takes the answer of its bank.
   logic [NumSlots-1:0][RowBits-1:0] slot_data;
   always_comb begin
-    for (int s = 0; s < NumSlots; s++) begin
-      slot_data[s] = '0;
-      if (!slot_zero_q[s]) begin
-        for (int b = 0; b < SP_BANKS; b++) begin
-          if (slot_bank_q[s] == BankW'(b)) slot_data[s] = bank_rdata[b][s];
-        end
-      end
-    end
+    for (int s = 0; s < NumSlots; s++) slot_data[s] = slot_zero_q[s] ? '0 : mem[slot_bank_q[s]][slot_idx_q[s]];
   end
 
   assign dma_rdata_o = slot_data[0];

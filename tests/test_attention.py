@@ -89,6 +89,21 @@ def test_sdpa_equals_the_hand_written_form_bit_for_bit():
     np.testing.assert_array_equal(*(_bits(o) for o in outs))
 
 
+def test_each_heads_softmax_runs_between_the_next_heads_score_gemms():
+    """Heads whose k^T panels (64 x 32 elements a head, strided) outlast a head's own firmware
+    calls run head by head: the softmax's VEC commands of head 0 are placed inside head 1's q @ k^T
+    GEMM kernel (before its waits for k^T panels), not after it; the bits are the hand-written form's."""
+    q, k, v = randn(1, 2, 64, 32, seed=8), randn(1, 2, 64, 32, seed=9), randn(1, 2, 64, 32, seed=10)
+    sdpa = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    (out,), compiled, _ = emulate(sdpa, (q, k, v))
+    causal = torch.zeros(64, 64).masked_fill(~torch.ones(64, 64, dtype=torch.bool).tril(), -math.inf)
+    by_hand = Fn(lambda q, k, v: torch.softmax(q @ k.transpose(-2, -1) * (1 / math.sqrt(32)) + causal, dim=-1) @ v)
+    np.testing.assert_array_equal(*_bits([out, emulate(by_hand, (q, k, v))[0][0]]))
+    kinds = [c.kind for c in compiled.program.commands]
+    first_softmax, first_divide = kinds.index("VEC.ROWMAX"), kinds.index("VEC.DIV")
+    assert "GEMM" in kinds[first_softmax:first_divide], "head 0's softmax ran after head 1's q @ k^T"
+
+
 @pytest.mark.parametrize("decompose", [False, True])
 def test_masked_fill_and_where_with_compile_time_masks_run_on_atalla(decompose):
     def fn(scores, other):

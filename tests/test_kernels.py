@@ -111,6 +111,46 @@ def test_gemm_schedules(monkeypatch, config, m, k, n, schedule, bias):
     assert kinds[:first_gemm].count("DMA_LOAD") == 1 + a_loads + bias_loads
 
 
+# Activations a GEMM runs as its epilogue on each output tile (compiler/kernels/gemm.py).
+EPILOGUES = {"gelu": (torch.nn.functional.gelu, nu.gelu),
+             "gelu_tanh": (lambda x: torch.nn.functional.gelu(x, approximate="tanh"), nu.gelu_tanh),
+             "tanh": (torch.tanh, nu.tanh), "sigmoid": (torch.sigmoid, nu.sigmoid),
+             "silu": (torch.nn.functional.silu, nu.silu)}
+
+
+class LinearThen(torch.nn.Module):
+    def __init__(self, k: int, n: int, activation):
+        super().__init__()
+        self.linear, self.activation = torch.nn.Linear(k, n), activation
+
+    def forward(self, x):
+        return self.activation(self.linear(x))
+
+
+@pytest.mark.parametrize("config,m,k,n,schedule,decompose", [
+    ("small", 50, 32, 20, (16, 2, 2), False), ("small", 23, 30, 9, (7, 2, 1), True),
+    ("small", 9, 5, 30, (9, 1, 1), False), ("atalla32", 70, 64, 40, (35, 2, 2), False)])
+@pytest.mark.parametrize("name", sorted(EPILOGUES))
+def test_linear_then_activation_is_one_gemm_with_an_epilogue(monkeypatch, config, m, k, n, schedule, decompose, name):
+    """Several row blocks and N tiles, one K tile or several: each output tile's activation runs
+    between the next tile's GEMMs, and the result is the unfused one's, bit for bit."""
+    monkeypatch.setattr(gemm_kernel, "_schedule", lambda *args: schedule)
+    torch.manual_seed(m + k + n)
+    torch_fn, reference = EPILOGUES[name]
+    module = LinearThen(k, n, torch_fn)
+    x = randn((m, k), 7) * 2
+    (out,), compiled, _ = emulate(module, (x,), config, decompose)
+    w, bias = module.linear.weight.detach().numpy(), module.linear.bias.detach().numpy()
+    linear = gemm_reference(x.numpy(), w.T, bias, get_config(config).array_rows)
+    assert_same_bits(out, nu.round_to_bf16(reference(linear)))
+    if decompose and name == "silu":
+        return  # core ATen spells it x * sigmoid(x): two readers of the Linear's result, nothing to fuse
+    names = {t.name for t in compiled.program.tensors}
+    assert not names & {"linear", "addmm"}, "the Linear's result got a buffer: the activation ran on its own"
+    ops = [c.op.name for c in compiled.program.commands]
+    assert "GEMM" in ops[ops.index("VEC"):], "no VEC before the last GEMM: the epilogue did not overlap"
+
+
 broadcast_shapes = st.sampled_from([((5, 37), (5, 37)), ((5, 37), (37,)), ((5, 37), (5, 1)), ((2, 3, 9), (3, 1)),
                                     ((4, 1, 6), (1, 7, 6)), ((1,), (3, 17)), ((16, 40), ())])
 OPS = {"add": (torch.add, nu.add), "sub": (torch.sub, nu.sub), "mul": (torch.mul, nu.mul), "div": (torch.div, nu.div)}
@@ -140,6 +180,21 @@ def test_elementwise_contiguous_is_few_double_buffered_transfers(shape):
     kinds = [c.op.name for c in compiled.program.commands]
     assert kinds.count("DMA_LOAD") == 2 * chunks and kinds.count("VEC") == chunks
     assert kinds[: kinds.index("VEC")].count("DMA_LOAD") == min(4, 2 * chunks)
+
+
+@pytest.mark.parametrize("width", [64, 67])
+def test_a_mask_broadcast_over_heads_moves_each_head_in_rows_of_lanes(width):
+    """scores[1, 12, 15, width] + mask[15, width]: the heads stay an outer dim of 12 rows each
+    15 * width long, and each head is refolded into rows of lanes (one DMA per operand, and one for
+    a remainder), not cut into 12-row column strips of one DMA each."""
+    scores, mask = randn((1, 12, 15, width), 12), randn((15, width), 13)
+    (out,), compiled, _ = emulate(Fn(torch.add), (scores, mask))
+    want = nu.add(nu.round_to_bf16(scores.numpy()), np.broadcast_to(nu.round_to_bf16(mask.numpy()), scores.shape))
+    assert_same_bits(out, nu.round_to_bf16(want))
+    lanes = get_config("small").lanes
+    tiles_per_head = 1 + (15 * width % lanes > 0)
+    kinds = [c.op.name for c in compiled.program.commands]
+    assert kinds.count("VEC") == 12 * tiles_per_head and kinds.count("DMA_LOAD") == 2 * 12 * tiles_per_head
 
 
 @pytest.mark.parametrize("shape", [(2, 7, 256), (3, 1037)])

@@ -2,7 +2,7 @@
 
 The output is computed in tiles of m_tile rows x array_cols columns. For each tile the GEMM
 commands run over the K tiles into an fp32 accumulator; the first adds the bias (a bf16 row, or a
-bf16 tile) and the last writes the tile rounded to bf16, so no VEC epilogue is needed.
+bf16 tile) and the last writes the tile rounded to bf16, so neither needs a VEC pass.
 
 Everything is double buffered and asked for ahead, so the array never waits for a transfer it
 could have had earlier (the GEMM unit queues commands; the command processor posts DMA calls and
@@ -17,7 +17,15 @@ holds back only commands that touch rows a queued GEMM still uses):
 m_tile, the number of A panels and of first pieces come from a cost model of the hardware config (_cost): tile
 after tile at the pace of the slowest of the array, the tile's transfers and the firmware's
 calls, bounded below by the DRAM traffic (B is read once per row block; the program is fetched
-from DRAM too), plus the first panels' latency and the last store.
+from DRAM too), plus the first panels' latency and the last store; with an epilogue, its VEC
+commands per tile bound the pace too.
+
+An epilogue (an elementwise sequence of VEC commands, the activation of Linear + GELU) runs on
+each finished output tile while the next tile multiplies: its commands are spread between that
+tile's GEMMs from GEMM `ask` on, where the tile they read has left the GEMM queue, and the vector
+unit runs them beside the queued GEMMs (docs/isa.md, "Ordering"). Its result goes to a tile of its
+own, double buffered and stored once its last command is placed; with a long sequence the tile's
+pace is the vector unit's, not the array's.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from atalla.config import HardwareConfig
 from atalla.isa import BF16_BYTES, COMMAND_BYTES, GEMM_QUEUE_DEPTH, tile_sp_rows
 from compiler.emitter import Block, Emitter
 from compiler.errors import CompileError
+from compiler.kernels.pointwise import Emit
 from compiler.kernels.tiling import spans, view_2d
 from compiler.values import View
 
@@ -35,22 +44,36 @@ ISSUE_CYCLES = 4
 # fetch and the other transfers share the DRAM port. Measured on small 256^3: m_tile 13, whose B
 # panels load in about one tile's time, ran 20% slower than m_tile 32.
 TRANSFER_SLACK = 1.25
+# Cycles a VEC command costs beside its rows: fetch and issue, and the unit's two-stage pipeline.
+VEC_OVERHEAD_CYCLES = ISSUE_CYCLES + 2
 
 
-def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles: int, bias: str) -> int:
-    """Scratchpad rows of the kernel's buffers for a row block of m_tile rows."""
+def _epilogue_commands(cfg: HardwareConfig, emit: Emit, fp32_temps: int) -> int:
+    """VEC commands the epilogue sequence emits per tile."""
+    em = Emitter(cfg)
+    src, dst, *temps = em.alloc_group([(1, False), (1, False)] + [(1, True)] * fp32_temps)
+    return len(em.capture(lambda: emit(em, dst, src, tuple(temps), 1, 1)))
+
+
+def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles: int, bias: str,
+                 epilogue_temps: int | None = None) -> int:
+    """Scratchpad rows of the kernel's buffers for a row block of m_tile rows (with an epilogue
+    of that many fp32 temps: two result tiles and the temps)."""
     a_panels = a_panels * m_tile * k_tiles
     b_panels = (2 if n_tiles > 1 else 1) * k_total
     acc = tile_sp_rows(m_tile, fp32=True) if k_tiles > 1 else 0
     outs = 2 * m_tile
     bias_rows = {"row": n_tiles, "tile": m_tile, "": 0}[bias]
-    return a_panels + b_panels + acc + outs + bias_rows
+    epilogue = 0 if epilogue_temps is None else 2 * m_tile + epilogue_temps * tile_sp_rows(m_tile, fp32=True)
+    return a_panels + b_panels + acc + outs + bias_rows + epilogue
 
 
 def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile: int, a_panels: int,
-          first_pieces: int, chunked: bool, bias: str) -> float:
+          first_pieces: int, chunked: bool, bias: str, epilogue_vecs: int = 0) -> float:
     """Estimated cycles of the kernel: the first panels' latency, then tile after tile at the pace of
-    the slowest of the array, the tile's transfers and the firmware's calls, then the last store.
+    the slowest of the array, the tile's transfers, the firmware's calls and the epilogue's VEC
+    commands (epilogue_vecs of them per tile, run beside the next tile's GEMMs), then the last
+    store (after the last tile's epilogue).
     first_pieces: the first A panel loads in this many row pieces, each computed on as it lands."""
     rows_r, cols_c, bw = cfg.array_rows, cfg.array_cols, cfg.dma_bytes_per_cycle
     kt, nt = len(spans(k_total, rows_r)), len(spans(n_total, cols_c))
@@ -66,7 +89,8 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
     calls = (1 + (nt > 1)) * cfg.fw_dma_cycles  # the store and the next B panel, one call each
     total = 0.0
     for bi, mm in enumerate(blocks):
-        tile = max(kt * max(mm, rows_r, ISSUE_CYCLES), TRANSFER_SLACK * b_load, calls)
+        tile = max(kt * max(mm, rows_r, ISSUE_CYCLES), TRANSFER_SLACK * b_load, calls,
+                   epilogue_vecs * (mm + VEC_OVERHEAD_CYCLES))
         if kt < GEMM_QUEUE_DEPTH:  # the tile's requests reach a queue still holding the last tile's GEMMs
             tile += drain
         if bias == "tile":  # each tile waits for its bias block
@@ -86,27 +110,32 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
     # B panel first, then the first piece of A
     startup = cfg.fw_alloc_cycles + request + BF16_BYTES * (k_total * cols_c + (first_rows * k_total if chunked else
                                                                        blocks[0] * rows_r)) / bw
-    tail = drain + request + BF16_BYTES * blocks[-1] * cols_c / bw
+    tail = drain + request + BF16_BYTES * blocks[-1] * cols_c / bw + epilogue_vecs * (blocks[-1] + VEC_OVERHEAD_CYCLES)
     return startup + max(total, dram) + tail
 
 
 def _schedule(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, chunked: bool, bias: str,
-              free_rows: int) -> tuple[int, int, int]:
+              free_rows: int, epilogue_temps: int | None = None, epilogue_vecs: int = 0) -> tuple[int, int, int]:
     """(m_tile, A panels, pieces of the first A panel) of least cost that fits the free scratchpad
     rows. A piece as short as the array is tall still hides the next command's weight load."""
     kt, nt = len(spans(k_total, cfg.array_rows)), len(spans(n_total, cfg.array_cols))
     fits = [(m, panels, pieces) for m in {-(-m_total // blocks) for blocks in range(1, m_total + 1)}
             for panels in (1, 2) for pieces in (1, 2, 4, 8) if pieces == 1 or chunked and m // pieces >= cfg.array_rows
-            if _rows_needed(m, panels, k_total, kt, nt, bias) <= free_rows]
+            if _rows_needed(m, panels, k_total, kt, nt, bias, epilogue_temps) <= free_rows]
     if not fits:
         raise CompileError(f"GEMM {m_total}x{k_total}x{n_total}: even one row of A with the B panels "
-                           f"({_rows_needed(1, 1, k_total, kt, nt, bias)} scratchpad rows) does not fit "
+                           f"({_rows_needed(1, 1, k_total, kt, nt, bias, epilogue_temps)} scratchpad rows) does not fit "
                            f"the {free_rows} free rows")
-    return min(fits, key=lambda f: (_cost(cfg, m_total, k_total, n_total, *f, chunked, bias), -f[0], -f[1], f[2]))
+    return min(fits, key=lambda f: (_cost(cfg, m_total, k_total, n_total, *f, chunked, bias, epilogue_vecs), -f[0],
+                                    -f[1], f[2]))
 
 
-def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> None:
-    """All views 2-D; bias, if any, already broadcast to out's shape."""
+def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
+         epilogue: tuple[Emit, int] | None = None, beside: list | None = None) -> None:
+    """All views 2-D; bias, if any, already broadcast to out's shape. epilogue: (sequence, its fp32
+    temps), an elementwise function applied to the result before it is stored (pointwise's Emit).
+    beside: VEC commands of other work, on tiles of their own, placed a share before each tile's
+    wait for its B panel, so that they run while the transfers do (and beside the queued GEMMs)."""
     cfg = em.config
     rows_r, cols_c = cfg.array_rows, cfg.array_cols
     (m_total, k_total), n_total = a.shape, b.shape[1]
@@ -120,18 +149,23 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
     chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and k_total % rows_r == 0 and kt < 256
 
     free_rows = em.sp_free_bytes() // cfg.sp_row_bytes - cfg.sp_page_bytes // cfg.sp_row_bytes
-    m_tile, a_bufs, first_pieces = _schedule(cfg, m_total, k_total, n_total, chunked, bias_kind, free_rows)
+    epilogue_temps = epilogue[1] if epilogue is not None else None
+    epilogue_vecs = _epilogue_commands(cfg, *epilogue) if epilogue is not None else 0
+    m_tile, a_bufs, first_pieces = _schedule(cfg, m_total, k_total, n_total, chunked, bias_kind, free_rows,
+                                             epilogue_temps, epilogue_vecs)
 
     reload_b = nt > 1
     tiles = em.alloc_group(
         [(m_tile * kt, False)] * a_bufs + [(k_total, False)] * (2 if reload_b else 1)
         + ([(m_tile, True)] if kt > 1 else []) + [(m_tile, False)] * 2
-        + ([(nt if bias_kind == "row" else m_tile, False)] if bias is not None else []))
+        + ([(nt if bias_kind == "row" else m_tile, False)] if bias is not None else [])
+        + ([(m_tile, False)] * 2 + [(m_tile, True)] * epilogue_temps if epilogue is not None else []))
     a_panels, tiles = tiles[:a_bufs], tiles[a_bufs:]
     b_panels, tiles = tiles[: 2 if reload_b else 1], tiles[2 if reload_b else 1 :]
     acc, tiles = (tiles[0], tiles[1:]) if kt > 1 else (None, tiles)
     outs, tiles = tiles[:2], tiles[2:]
-    bias_tile = tiles[0] if bias is not None else None
+    bias_tile, tiles = (tiles[0], tiles[1:]) if bias is not None else (None, tiles)
+    results, epilogue_tmp = tiles[:2], tuple(tiles[2:])
 
     blocks = spans(m_total, m_tile)
     work = [(bi, m0, mm, j, n0, nn) for bi, (m0, mm) in enumerate(blocks) for j, (n0, nn) in enumerate(n_spans)]
@@ -158,6 +192,19 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
         _, m0, mm, _, n0, nn = work[t]
         return em.store(outs[t % 2], out_blk.sub(m0, n0, mm, nn))
 
+    # The epilogue of tile t reads its output tile and writes result tile t % 2, stored after it.
+    result_stores: dict[int, int] = {}
+
+    def epilogue_of(t: int) -> list:
+        _, _, mm, _, _, nn = work[t]
+        if t - 2 in result_stores:
+            em.wait(result_stores.pop(t - 2))  # the result tile is about to be overwritten
+        return em.capture(lambda: epilogue[0](em, results[t % 2], outs[t % 2], epilogue_tmp, mm, nn))
+
+    def store_result(t: int) -> None:
+        _, m0, mm, _, n0, nn = work[t]
+        result_stores[t] = em.store(results[t % 2], out_blk.sub(m0, n0, mm, nn))
+
     b_loads = {0: load_b(0)}  # the smaller first: the first GEMM needs both
     a_loads = {0: load_a(0, first_pieces)}
     if bias_kind == "row":  # the whole bias row, a panel row per N tile: full rows, then the rest
@@ -178,12 +225,20 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
     # Not chunked, the next block's A panel is kt DMA calls: they go out one per `spacing` GEMMs,
     # the firmware's pace, so the command processor never waits on a full mailbox queue.
     spread: list[int] = []
+    beside_placed = 0
     for t, (bi, m0, mm, j, n0, nn) in enumerate(work):
+        # The last tile's epilogue, placed from GEMM `ask` of this tile on, spread to the tile's last GEMM.
+        before = epilogue_of(t - 1) if epilogue is not None and t > 0 else []
+        placed = 0
         if j == 0:
             for i in spread:
                 a_loads[bi][0].append(load_a_k_tile(bi, i))
             spread = []
         spacing = -(-cfg.fw_dma_cycles // max(mm, rows_r, ISSUE_CYCLES))
+        if beside:
+            share = -(-len(beside) * (t + 1) // len(work))
+            em.place(beside[beside_placed:share])
+            beside_placed = share
         if t in b_loads:
             em.wait(b_loads.pop(t))
         a_pieces = a_loads.pop(bi) if j == 0 else [[None] * kt]
@@ -191,6 +246,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
             em.wait(em.load(bias_tile, bias_blk.sub(m0, n0, mm, nn)))
         out_tile = outs[t % 2]
         issued = 0  # GEMMs of this tile so far
+        tile_gemms = len(a_pieces) * kt
         for (r0, rr), a_waits in zip(spans(mm, -(-mm // len(a_pieces))), a_pieces):
             for i, (k0, kk) in enumerate(k_tiles):
                 if a_waits[i] is not None:
@@ -207,6 +263,13 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
                         a_row=r0 * kt + i if chunked else i * m_tile + r0, a_step=kt if chunked else 1, b_row=k0,
                         d_row=r0)
                 g, issued = issued, issued + 1
+                if before and g >= ask:
+                    share = -(-len(before) * (g - ask + 1) // (tile_gemms - ask))
+                    em.place(before[placed:share])
+                    placed = share
+                    if placed == len(before):
+                        store_result(t - 1)
+                        before = []
                 if spread and g > ask and (g - ask) % spacing == 0:
                     a_loads[bi + 1][0].append(load_a_k_tile(bi + 1, spread.pop(0)))
                 if g != ask:
@@ -214,7 +277,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
                 # Ask ahead while the queue streams: the next B panel first, the array needs it soonest.
                 if reload_b and t + 1 < len(work):
                     b_loads[t + 1] = load_b(t + 1)
-                if t > 0:
+                if t > 0 and epilogue is None:
                     stores[t - 1] = store_out(t - 1)
                 if a_bufs == 2 and j == min(1, nt - 1) and bi + 1 < len(blocks):
                     if chunked:
@@ -223,7 +286,11 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None) -> 
                         a_loads[bi + 1], spread = [[]], list(range(kt))
         if a_bufs == 1 and j == nt - 1 and bi + 1 < len(blocks):
             a_loads[bi + 1] = load_a(bi + 1)  # the one panel is free once this block's GEMMs are done
-    stores[len(work) - 1] = store_out(len(work) - 1)
-    for transfer in stores.values():
+    if epilogue is None:
+        stores[len(work) - 1] = store_out(len(work) - 1)
+    else:
+        em.place(epilogue_of(len(work) - 1))
+        store_result(len(work) - 1)
+    for transfer in [*stores.values(), *result_stores.values()]:
         em.wait(transfer)
     em.free(*a_panels)

@@ -50,24 +50,34 @@ def blocks_2d(views: list[View], keep_last: bool = False) -> list[list[Block]]:
     return out
 
 
-def lane_rows(blocks: list[Block], lanes: int) -> list[list[Block]]:
-    """A one-row block group (what a contiguous tensor coalesces to) refolded into rows of `lanes`
-    elements, and the remainder: one DMA moves many rows rather than one row per chunk."""
+def lane_rows(blocks: list[Block], lanes: int, max_rows: int) -> list[list[Block]]:
+    """A block group whose rows are longer than the lanes, refolded row by row into rows of `lanes`
+    elements and the remainder: one DMA moves many rows rather than one row per chunk. Always for
+    one row (what a contiguous tensor coalesces to); for more, when that takes fewer tiles (a
+    broadcast operand keeps a short outer dim apart from long rows: the heads of an attention
+    mask, 12 rows of 16,384 elements)."""
     first = blocks[0]
-    if first.rows != 1 or first.cols <= lanes:
+    if first.cols <= lanes:
         return [blocks]
-    rows, rest = divmod(first.cols, lanes)
-    groups = [[Block(b.view, b.offset, rows, lanes, lanes * b.col_stride, b.col_stride) for b in blocks]]
-    if rest:
-        groups.append([Block(b.view, b.offset + rows * lanes * b.col_stride, 1, rest, b.row_stride, b.col_stride)
-                       for b in blocks])
+    full, rest = divmod(first.cols, lanes)
+    as_is = -(-first.rows // max_rows) * -(-first.cols // lanes)
+    refolded = first.rows * (-(-full // max_rows) + (rest > 0))
+    if first.rows > 1 and refolded >= as_is:
+        return [blocks]
+    groups = []
+    for r in range(first.rows):
+        row = [Block(b.view, b.offset + r * b.row_stride, 1, b.cols, b.row_stride, b.col_stride) for b in blocks]
+        groups.append([Block(b.view, b.offset, full, lanes, lanes * b.col_stride, b.col_stride) for b in row])
+        if rest:
+            groups.append([Block(b.view, b.offset + full * lanes * b.col_stride, 1, rest, b.row_stride, b.col_stride)
+                           for b in row])
     return groups
 
 
 def tiles(views: list[View], max_rows: int, lanes: int) -> Iterator[list[Block]]:
     """The tiles of views of one shape, at most max_rows x lanes each: one block per view."""
     for blocks in blocks_2d(views):
-        for group in lane_rows(blocks, lanes):
+        for group in lane_rows(blocks, lanes, max_rows):
             for r0, nr in spans(group[0].rows, max_rows):
                 for c0, nc in spans(group[0].cols, lanes):
                     yield [b.sub(r0, c0, nr, nc) for b in group]

@@ -78,9 +78,10 @@ module cmdproc_tb
   logic [ROW_ADDR_BITS-1:0]         gemm_a_row_o, gemm_b_row_o, gemm_c_row_o, gemm_d_row_o, vec_dst_row_o,
                                     vec_a_row_o;
   logic [7:0]                       gemm_a_step_o;
-  logic [31:0]                      gemm_m_o, gemm_k_o, gemm_n_o, vec_b_word_o, dma_lo_o, dma_hi_o;
+  logic [31:0]                      gemm_m_o, gemm_k_o, gemm_n_o, vec_b_word_o;
+  logic [2:0][31:0]                 touch_lo_o, touch_hi_o;
   logic                             gemm_accumulate_o, gemm_c_bf16_o, gemm_c_row_bcast_o, gemm_d_bf16_o;
-  logic                             dma_write_o, vec_dst_fp32_o, vec_a_fp32_o, vec_b_fp32_o;
+  logic                             touch_write_o, vec_dst_fp32_o, vec_a_fp32_o, vec_b_fp32_o;
   vec_func_e                        vec_func_o;
   bmode_e                           vec_bmode_o;
   logic [23:0]                      vec_rows_o;
@@ -101,7 +102,7 @@ module cmdproc_tb
     .gemm_push_o, .gemm_a_row_o, .gemm_a_step_o, .gemm_b_row_o, .gemm_c_row_o, .gemm_d_row_o, .gemm_m_o,
     .gemm_k_o, .gemm_n_o, .gemm_accumulate_o, .gemm_c_bf16_o, .gemm_c_row_bcast_o, .gemm_d_bf16_o,
     .gemm_ready_i(1'b1), .gemm_busy_i(gemm_busy != '0), .gemm_hazard_i(1'b0),
-    .dma_lo_o, .dma_hi_o, .dma_write_o, .dma_hazard_i(1'b0),
+    .touch_lo_o, .touch_hi_o, .touch_write_o, .touch_hazard_i(1'b0),
     .vec_start_o, .vec_func_o, .vec_dst_fp32_o, .vec_a_fp32_o, .vec_b_fp32_o, .vec_bmode_o, .vec_dst_row_o,
     .vec_a_row_o, .vec_b_word_o, .vec_rows_o, .vec_cols_o, .vec_done_i,
     .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o,

@@ -17,7 +17,8 @@ module gemm_tb #(
   logic                     push_i = 1'b0;
   logic [ROW_ADDR_BITS-1:0] a_row_i = '0, b_row_i = '0, c_row_i = '0, d_row_i = '0;
   logic [7:0]               a_step_i = 8'd1;
-  logic [31:0]              m_i = 32'd1, k_i = 32'd1, n_i = 32'd1, q_lo_i = '0, q_hi_i = '0;
+  logic [31:0]              m_i = 32'd1, k_i = 32'd1, n_i = 32'd1;
+  logic [2:0][31:0]         q_lo_i = '0, q_hi_i = '0;
   logic                     accumulate_i = 1'b0, c_bf16_i = 1'b0, c_row_bcast_i = 1'b0, d_bf16_i = 1'b0;
   logic                     q_write_i = 1'b0;
   logic                     ready_o, busy_o, hazard_o, q_hazard_o;
