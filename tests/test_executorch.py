@@ -25,7 +25,8 @@ from compiler.executorch import AtallaPartitioner, aten_program
 from compiler.partition import ATALLA, HOST, partition
 from golden.hf import gpt2_tokens
 from golden.reference import compare, golden_outputs
-from golden.zoo import REGRESSION_MODELS, ZOO, GPT2Block
+from golden.zoo import LARGE_MODELS, REGRESSION_MODELS, ZOO, GPT2Block
+from runtime.cmodel.backend import CModelBackend
 from runtime.emulator.backend import EmulatorBackend
 from runtime.executorch import AtallaDelegates, DelegateError, read_pte, run_pte
 from runtime.interface import RunError
@@ -147,6 +148,22 @@ def assert_same_program(payload, program) -> None:
     assert payload.constants == program.constants
     assert [(t.role, t.dtype, t.shape, t.dram_offset, t.index_bound) for t in payload.tensors] == \
         [(t.role, t.dtype, t.shape, t.dram_offset, t.index_bound) for t in program.tensors]
+
+
+@pytest.mark.long  # minutes each: every delegate run is checked against the emulator
+@pytest.mark.parametrize("model", sorted(LARGE_MODELS))
+def test_the_large_zoo_models_lower_to_one_delegate_with_the_compiled_bits(model):
+    """gpt2_block and all of GPT-2 small (HF, token ids) on atalla32: one delegate, nothing outside,
+    run on the C model, within tolerance of eager PyTorch and bit for bit `atalla compile`'s blob."""
+    module, inputs, edge = lower(model, "atalla32")
+    assert len(delegates(edge)) == 1 and not outside_delegates(edge)
+    outputs, runs = run_lowered(edge, inputs, CModelBackend)
+    assert runs[0].bit_exact and runs[0].firmware_calls_equal
+    got = outputs[0].detach().numpy()
+    assert compare("output0", got, golden_outputs(module, inputs)[0]).passed
+    compiled = CModelBackend()
+    compiled.init(compile_model(module, inputs, get_config("atalla32"), model).blob())
+    assert_same_bits(got, compiled.execute([x.numpy() for x in inputs])[0])
 
 
 @pytest.mark.parametrize("model", ["mlp", "host_fallback"])
