@@ -18,9 +18,11 @@ SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 dims = st.integers(1, 40)
 
 
-def gemm_reference(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, k_tile: int) -> np.ndarray:
-    """The fp32 sum starts from the bias (or from the first K tile); K tiles accumulate in order;
-    one bf16 rounding."""
+def gemm_reference(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, rows: int) -> np.ndarray:
+    """The fp32 sum starts from the bias (or from the first K tile); K tiles (ceil(K/rows) of them,
+    equal when they divide K, else full ones and a tail) accumulate in order; one bf16 rounding."""
+    tiles = -(-a.shape[1] // rows)
+    k_tile = a.shape[1] // tiles if a.shape[1] % tiles == 0 else rows
     a_bits, b_bits = nu.f32_to_bf16_bits(a), nu.f32_to_bf16_bits(b)
     shape = (a.shape[0], b.shape[1])
     acc = None if bias is None else np.broadcast_to(nu.round_to_bf16(bias), shape).astype(np.float32)
@@ -83,12 +85,14 @@ def test_linear_with_bias(m, k, n, decompose):
 
 
 # Schedules the cost model picks for larger GEMMs, forced on small ones: one or two A panels,
-# several row blocks, the first panel in row pieces; K a multiple of the array (one DMA per panel)
-# or not (one per K tile).
+# several row blocks, the first panel in row pieces; K in equal tiles (one DMA per panel: a multiple
+# of the array, or 90 = 3 x 30 and 42 = 6 x 7) or not (one per K tile); the last tile stored in row
+# pieces (150 rows on small, 140 on atalla32).
 GEMM_SCHEDULES = [("small", 50, 32, 20, (16, 2, 2)), ("small", 50, 32, 20, (16, 1, 1)),
                   ("small", 50, 32, 20, (50, 1, 4)), ("small", 23, 30, 9, (7, 2, 1)),
-                  ("small", 150, 100, 30, (75, 2, 1)),
-                  ("atalla32", 70, 64, 40, (35, 2, 2)), ("atalla32", 70, 96, 33, (70, 1, 8))]
+                  ("small", 150, 100, 30, (75, 2, 1)), ("small", 150, 42, 20, (150, 2, 2)),
+                  ("atalla32", 70, 64, 40, (35, 2, 2)), ("atalla32", 70, 96, 33, (70, 1, 8)),
+                  ("atalla32", 140, 90, 40, (140, 2, 2))]
 
 
 @pytest.mark.parametrize("config,m,k,n,schedule", GEMM_SCHEDULES)
@@ -106,7 +110,8 @@ def test_gemm_schedules(monkeypatch, config, m, k, n, schedule, bias):
     kinds = [c.kind for c in compiled.program.commands]
     first_gemm = kinds.index("GEMM")
     rows_r, cols_c = get_config(config).array_rows, get_config(config).array_cols
-    a_loads = schedule[2] if k % rows_r == 0 else -(-k // rows_r)
+    kt = -(-k // rows_r)
+    a_loads = schedule[2] if k % kt == 0 else kt
     bias_loads = (n >= cols_c) + (n % cols_c != 0) if bias else 0  # full bias rows, then the rest
     assert kinds[:first_gemm].count("DMA_LOAD") == 1 + a_loads + bias_loads
 

@@ -8,8 +8,8 @@ Everything is double buffered and asked for ahead, so the array never waits for 
 could have had earlier (the GEMM unit queues commands; the command processor posts DMA calls and
 holds back only commands that touch rows a queued GEMM still uses):
 - the A panel (m_tile rows x all of K) of the next row block loads while this one computes (when
-  two panels fit; else after it); when A is row-major with K a multiple of array_rows it is one
-  DMA, read back with a row step;
+  two panels fit; else after it); when A is row-major and K is in equal tiles (k_tile_rows: a
+  multiple of array_rows, or 300 = 10 x 30 on 32 rows) it is one DMA, read back with a row step;
 - the B panel (all of K x array_cols) of the next tile loads while this tile computes;
 - each output tile is stored while the next one computes;
 - the first A panel may load in row pieces, the first tile computing on each as it lands, so the
@@ -110,17 +110,52 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
     # B panel first, then the first piece of A
     startup = cfg.fw_alloc_cycles + request + BF16_BYTES * (k_total * cols_c + (first_rows * k_total if chunked else
                                                                        blocks[0] * rows_r)) / bw
-    tail = drain + request + BF16_BYTES * blocks[-1] * cols_c / bw + epilogue_vecs * (blocks[-1] + VEC_OVERHEAD_CYCLES)
+    last_rows = -(-blocks[-1] // _tail_pieces(cfg, blocks[-1], kt)) if nt > 1 and not epilogue_vecs else blocks[-1]
+    tail = drain + request + BF16_BYTES * last_rows * cols_c / bw + epilogue_vecs * (blocks[-1] + VEC_OVERHEAD_CYCLES)
     return startup + max(total, dram) + tail
+
+
+def _tail_pieces(cfg: HardwareConfig, mm: int, kt: int) -> int:
+    """Row pieces of the last tile (at most 4): each at least twice as tall as the array (pieces
+    just as tall lose a cycle or so per GEMM: small 256^3 lost 96 cycles with 8-row pieces), and
+    computing at least as long as the firmware takes for its store's DMA call."""
+    return max([1] + [p for p in (2, 3, 4) if mm // p >= 2 * cfg.array_rows and kt * (mm // p) >= cfg.fw_dma_cycles])
+
+
+def k_tile_rows(k_total: int, rows: int) -> int:
+    """Rows of K per GEMM on an array `rows` tall: K in ceil(K/rows) tiles, equal ones when they
+    divide K (300 = 10 x 30 on 32 rows), else full tiles and a shorter last one. Equal tiles take
+    the same array cycles as a tail, and row-major A then loads as one DMA per panel instead of one
+    per K tile. docs/numerics.md states the sums this gives."""
+    kt = -(-k_total // rows)
+    return k_total // kt if k_total % kt == 0 else rows
+
+
+def _even_k(k_total: int, kt: int) -> bool:
+    """K in kt equal tiles, few enough for a GEMM's A row step."""
+    return k_total % kt == 0 and kt < 256
+
+
+def estimated_cycles(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int) -> float:
+    """The cost model's cycles for a lone GEMM (A row-major, no bias, the scratchpad free but for
+    a page): what the efficiency test holds against the RTL's count."""
+    kt = len(spans(k_total, cfg.array_rows))
+    chunked = _even_k(k_total, kt)
+    free_rows = (cfg.sp_bytes - cfg.sp_page_bytes) // cfg.sp_row_bytes
+    schedule = _schedule(cfg, m_total, k_total, n_total, chunked, "", free_rows)
+    return _cost(cfg, m_total, k_total, n_total, *schedule, chunked, "")
 
 
 def _schedule(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, chunked: bool, bias: str,
               free_rows: int, epilogue_temps: int | None = None, epilogue_vecs: int = 0) -> tuple[int, int, int]:
     """(m_tile, A panels, pieces of the first A panel) of least cost that fits the free scratchpad
-    rows. A piece as short as the array is tall still hides the next command's weight load."""
+    rows. A piece as short as the array is tall still hides the next command's weight load. At most
+    four pieces: eight post nine calls before the first GEMM, more than the mailbox queue holds, and
+    the command processor waits for the firmware (384x96x160 on atalla32: 7,158 cycles with eight,
+    7,007 with four)."""
     kt, nt = len(spans(k_total, cfg.array_rows)), len(spans(n_total, cfg.array_cols))
     fits = [(m, panels, pieces) for m in {-(-m_total // blocks) for blocks in range(1, m_total + 1)}
-            for panels in (1, 2) for pieces in (1, 2, 4, 8) if pieces == 1 or chunked and m // pieces >= cfg.array_rows
+            for panels in (1, 2) for pieces in (1, 2, 4) if pieces == 1 or chunked and m // pieces >= cfg.array_rows
             if _rows_needed(m, panels, k_total, kt, nt, bias, epilogue_temps) <= free_rows]
     if not fits:
         raise CompileError(f"GEMM {m_total}x{k_total}x{n_total}: even one row of A with the B panels "
@@ -140,13 +175,14 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
     rows_r, cols_c = cfg.array_rows, cfg.array_cols
     (m_total, k_total), n_total = a.shape, b.shape[1]
     a_blk, b_blk, out_blk = view_2d(a), view_2d(b), view_2d(out)
-    k_tiles, n_spans = spans(k_total, rows_r), spans(n_total, cols_c)
+    k_tiles, n_spans = spans(k_total, k_tile_rows(k_total, rows_r)), spans(n_total, cols_c)
     kt, nt = len(k_tiles), len(n_spans)
     bias_kind = "" if bias is None else "row" if bias.strides[0] == 0 else "tile"
     bias_blk = view_2d(bias) if bias is not None else None
-    # Row-major A with whole K tiles: the panel is one DMA of rows_r-element chunks, chunk i of row r
+    # Row-major A in equal K tiles: the panel is one DMA of k_chunk-element chunks, chunk i of row r
     # at panel row r*kt + i, and the GEMM of K tile i reads A rows i, i + kt, i + 2kt, ...
-    chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and k_total % rows_r == 0 and kt < 256
+    chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and _even_k(k_total, kt)
+    k_chunk = k_tiles[0][1]
 
     free_rows = em.sp_free_bytes() // cfg.sp_row_bytes - cfg.sp_page_bytes // cfg.sp_row_bytes
     epilogue_temps = epilogue[1] if epilogue is not None else None
@@ -176,7 +212,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
         m0, mm = blocks[bi]
         panel = a_panels[bi % a_bufs]
         if chunked:
-            return [[em.load(panel, Block(a_blk.view, a_blk.offset + (m0 + r0) * k_total, rr * kt, rows_r, rows_r, 1),
+            return [[em.load(panel, Block(a_blk.view, a_blk.offset + (m0 + r0) * k_total, rr * kt, k_chunk, k_chunk, 1),
                              row=r0 * kt)] + [None] * (kt - 1) for r0, rr in spans(mm, -(-mm // pieces))]
         return [[load_a_k_tile(bi, i) for i in range(kt)]]
 
@@ -218,6 +254,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
         for transfer in bias_loads:
             em.wait(transfer)
     stores: dict[int, int] = {}
+    tail_stores: list[int] = []  # the last tile's, piece by piece
     # The requests go out after GEMM `ask` of a tile: by then the GEMMs of the tile before, whose
     # output and B panel they reuse, have left the GEMM queue, and the command processor need not
     # hold them while the array drains.
@@ -242,12 +279,18 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
         if t in b_loads:
             em.wait(b_loads.pop(t))
         a_pieces = a_loads.pop(bi) if j == 0 else [[None] * kt]
+        if t == len(work) - 1 and j > 0 and epilogue is None:
+            # The last tile in row pieces, each stored while the next computes: after the array
+            # only the last piece's store is left. A piece still hides its weight loads and its
+            # store's firmware call.
+            a_pieces = [[None] * kt] * _tail_pieces(cfg, mm, kt)
         if bias_kind == "tile":
             em.wait(em.load(bias_tile, bias_blk.sub(m0, n0, mm, nn)))
         out_tile = outs[t % 2]
         issued = 0  # GEMMs of this tile so far
         tile_gemms = len(a_pieces) * kt
-        for (r0, rr), a_waits in zip(spans(mm, -(-mm // len(a_pieces))), a_pieces):
+        pieces = spans(mm, -(-mm // len(a_pieces)))
+        for piece, ((r0, rr), a_waits) in enumerate(zip(pieces, a_pieces)):
             for i, (k0, kk) in enumerate(k_tiles):
                 if a_waits[i] is not None:
                     em.wait(a_waits[i])
@@ -272,6 +315,9 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
                         before = []
                 if spread and g > ask and (g - ask) % spacing == 0:
                     a_loads[bi + 1][0].append(load_a_k_tile(bi + 1, spread.pop(0)))
+                if t == len(work) - 1 and j > 0 and epilogue is None and piece > 0 and i == ask:
+                    p0, pp = pieces[piece - 1]  # `ask` GEMMs on, the piece before has retired
+                    tail_stores.append(em.store(out_tile, out_blk.sub(m0 + p0, n0, pp, nn), row=p0))
                 if g != ask:
                     continue
                 # Ask ahead while the queue streams: the next B panel first, the array needs it soonest.
@@ -286,11 +332,15 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
                         a_loads[bi + 1], spread = [[]], list(range(kt))
         if a_bufs == 1 and j == nt - 1 and bi + 1 < len(blocks):
             a_loads[bi + 1] = load_a(bi + 1)  # the one panel is free once this block's GEMMs are done
-    if epilogue is None:
+    if epilogue is None and tail_stores:
+        _, m0, mm, _, n0, nn = work[-1]
+        p0, pp = pieces[-1]
+        tail_stores.append(em.store(outs[(len(work) - 1) % 2], out_blk.sub(m0 + p0, n0, pp, nn), row=p0))
+    elif epilogue is None:
         stores[len(work) - 1] = store_out(len(work) - 1)
     else:
         em.place(epilogue_of(len(work) - 1))
         store_result(len(work) - 1)
-    for transfer in [*stores.values(), *result_stores.values()]:
+    for transfer in [*stores.values(), *result_stores.values(), *tail_stores]:
         em.wait(transfer)
     em.free(*a_panels)
