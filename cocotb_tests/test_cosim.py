@@ -14,10 +14,8 @@ import torch
 from atalla.blob_format import Role
 from atalla.config import CONFIGS, HardwareConfig, load_config
 from atalla.isa import COMMAND_BYTES, Flag, Opcode, VecFunc, command, make_ref
-from atalla.program import Program, TensorInfo
+from atalla.program import HostOp, Program, TensorInfo
 from cli.main import main
-from atalla.isa import Opcode, command, make_ref
-from atalla.program import HostOp
 from compiler.driver import compile_model
 from compiler.serialize import serialize
 from golden.hf import gpt2_tokens
