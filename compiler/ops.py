@@ -27,6 +27,7 @@ from compiler.kernels import elementwise as ew
 from compiler.kernels import exp as exp_kernel
 from compiler.kernels import gather as gather_kernel
 from compiler.kernels import gemm as gemm_kernel
+from compiler.kernels import mlp as mlp_kernel
 from compiler.kernels import pool as pool_kernel
 from compiler.kernels import rownorm
 from compiler.kernels import softmax as softmax_kernel
@@ -180,8 +181,45 @@ def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View | Non
     if fused is None:
         return _matmul_into(ctx, ctx.output(node), a, b, bias)
     user, name = fused
-    ctx.fused[user] = _matmul_into(ctx, ctx.output(user), a, b, bias, activations.ACTIVATIONS[name])
+    if not _mlp(ctx, a, b, bias, user, activations.ACTIVATIONS[name]):
+        ctx.fused[user] = _matmul_into(ctx, ctx.output(user), a, b, bias, activations.ACTIVATIONS[name])
     return None
+
+
+def _mlp(ctx, x: View, w1: View, b1: View | None, act, epilogue) -> bool:
+    """Linear, activation, Linear (a transformer's MLP) as one pipelined kernel (compiler/kernels/mlp.py),
+    where the activation's result is read only by a Linear on Atalla whose weight and bias are
+    constants: the activation and the second Linear take their results from it (Lowering.fused).
+    False, with nothing emitted, where the shapes or the scratchpad do not allow it."""
+    if len(act.users) != 1:
+        return False
+    (second,) = act.users
+    if (second.op != "call_function" or second.target is not aten.linear.default or not ctx.on_atalla(second)
+            or second.args[0] is not act or second.kwargs):
+        return False
+    params = [ctx.values.get(p) if isinstance(p, torch.fx.Node) else p for p in second.args[1:]]
+    if not all(p is None or isinstance(p, View) and p.buffer.role == Role.CONSTANT for p in params) or params[0] is None:
+        return False
+    w2, b2 = ctx.contiguous_constant(params[0].transpose(0, 1)), params[1] if len(params) > 1 else None
+    w1 = ctx.contiguous_constant(w1)
+    if w1.ndim != 2 or w2.ndim != 2 or b1 is not None and b1.ndim > 1 or b2 is not None and b2.ndim > 1:
+        return False
+    x2 = x.reshape((-1, x.shape[-1]))
+    if x2 is None:
+        return False
+    m, (n1, n2) = x2.shape[0], (w1.shape[1], w2.shape[1])
+    b1_2d = b1.broadcast_to((m, n1)) if b1 is not None else None
+    b2_2d = b2.broadcast_to((m, n2)) if b2 is not None else None
+    plan = mlp_kernel.mlp_plan(ctx.em, x2, w1, b1_2d, epilogue[1], w2, b2_2d)
+    if plan is None:
+        return False
+    hidden, out = ctx.output(act), ctx.output(second)
+    h2, o2 = hidden.reshape((m, n1)), out.reshape((m, n2))
+    if h2 is None or o2 is None:
+        return False
+    mlp_kernel.mlp(ctx.em, plan, o2, h2, x2, w1, b1_2d, epilogue, w2, b2_2d)
+    ctx.fused[act], ctx.fused[second] = hidden, out
+    return True
 
 
 # The activations a GEMM runs as its epilogue: target -> ACTIVATIONS name (gelu: by its approximate).
