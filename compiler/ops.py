@@ -403,30 +403,34 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         attn_mask = attn_mask.masked_fill(dead, 0.0)
         attn_mask = torch.where(attn_mask.isinf(), attn_mask, attn_mask.clamp(min=-torch.finfo(torch.bfloat16).max))
         attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
-    scores = _intermediate(ctx, f"{node.name}_scores", scores_shape)
     scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
     masked = _intermediate(ctx, f"{node.name}_masked", scores_shape) if attn_mask is not None else scaled
     weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
     attended = out if row_keep is None else _intermediate(ctx, f"{node.name}_attended", out.shape)
     factor = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    # Head by head (every batch index): scores, scaled, masked, softmax, @ v, the softmax of one
+    # Head by head (every batch index): the scaled scores (the scale is the q @ k^T GEMM's epilogue:
+    # the bits of a pass of its own over the bf16 scores), masked, softmax, @ v, the softmax of one
     # head beside the next head's q @ k^T, whose transposed k panels are strided DMA (one element
     # a beat) -- when a head's panels take longer than the firmware calls of a head's own passes
-    # (three ALLOC/FREE pairs and about six DMA calls). Else each step over all heads at once.
+    # (the mask's and the softmax's: two ALLOC/FREE pairs and about five DMA calls). Else each step
+    # over all heads at once.
     batch = scores_shape[:-2]
     q_e, kt_e, v_e = (t.broadcast_to(batch + tuple(t.shape[-2:])) for t in (q, k.transpose(k.ndim - 2, k.ndim - 1), v))
     mask_e = attn_mask.broadcast_to(scores_shape) if attn_mask is not None else None
     cfg = ctx.config
-    per_head_calls = 3 * (cfg.fw_alloc_cycles + cfg.fw_free_cycles) + 6 * cfg.fw_dma_cycles
+    per_head_calls = 2 * (cfg.fw_alloc_cycles + cfg.fw_free_cycles) + 5 * cfg.fw_dma_cycles
     heads = list(product(*(range(d) for d in batch)))
     if len(heads) == 1 or source_length * q.shape[-1] <= per_head_calls:
         heads = [()]  # _select_all of no index: the whole tensors
 
+    def scale_by_factor(em, dst, src, temps, rows, cols) -> None:  # a pointwise Emit
+        em.vec(VecFunc.MUL, dst, src, factor, rows=rows, cols=cols)
+
     def head_scores(i, beside=None) -> None:
-        _matmul_into(ctx, _select_all(scores, i), _select_all(q_e, i), _select_all(kt_e, i), beside=beside)
+        _matmul_into(ctx, _select_all(scaled, i), _select_all(q_e, i), _select_all(kt_e, i),
+                     epilogue=(scale_by_factor, 0), beside=beside)
 
     def head_masked(i) -> None:
-        ew.elementwise(ctx.em, VecFunc.MUL, _select_all(scaled, i), _select_all(scores, i), factor)
         if mask_e is not None:
             ew.elementwise(ctx.em, VecFunc.ADD, _select_all(masked, i), _select_all(scaled, i), _select_all(mask_e, i))
 
