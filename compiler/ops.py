@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Callable
 
+import numpy as np
 import torch
 
 from atalla.blob_format import Role
@@ -391,7 +392,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     scores_shape = tuple(out.shape[:-1]) + (source_length,)
     if is_causal:
         attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
-    row_keep = None
+    row_keep = known_inf = None
     if isinstance(attn_mask, torch.Tensor):
         if attn_mask.dtype == torch.bool:
             attn_mask = torch.where(attn_mask, 0.0, -math.inf)
@@ -402,6 +403,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         row_keep = (~dead).to(torch.float32) if dead.any() else None
         attn_mask = attn_mask.masked_fill(dead, 0.0)
         attn_mask = torch.where(attn_mask.isinf(), attn_mask, attn_mask.clamp(min=-torch.finfo(torch.bfloat16).max))
+        known_inf = _lane_tiles_at_neg_inf(attn_mask, ctx.config.lanes)
         attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
     scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
     masked = _intermediate(ctx, f"{node.name}_masked", scores_shape) if attn_mask is not None else scaled
@@ -434,10 +436,11 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         if mask_e is not None:
             ew.elementwise(ctx.em, VecFunc.ADD, _select_all(masked, i), _select_all(scaled, i), _select_all(mask_e, i))
 
+    zeros = ctx.constant(f"{node.name}_zeros", torch.zeros(cfg.lanes)) if known_inf is not None else None
     head_scores(heads[0])
     head_masked(heads[0])
     for n, i in enumerate(heads):
-        blocks = softmax_kernel.softmax_blocks(ctx.em, _select_all(weights, i), _select_all(masked, i))
+        blocks = softmax_kernel.softmax_blocks(ctx.em, _select_all(weights, i), _select_all(masked, i), known_inf, zeros)
         first = next(blocks, [])
         if n + 1 < len(heads):
             head_scores(heads[n + 1], beside=first)
@@ -451,6 +454,17 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     if row_keep is not None:
         ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
     return out
+
+
+def _lane_tiles_at_neg_inf(mask: torch.Tensor, lanes: int) -> np.ndarray | None:
+    """Per row of a mask the same for every head, per lane-wide column tile: is it -inf throughout
+    (the softmax need not compute there: softmax_kernel.softmax_blocks). None for a mask per head."""
+    while mask.dim() > 2 and mask.shape[0] == 1:
+        mask = mask[0]
+    if mask.dim() != 2:
+        return None
+    tiles = [torch.isneginf(mask[:, c0 : c0 + lanes]).all(-1) for c0 in range(0, mask.shape[-1], lanes)]
+    return torch.stack(tiles, -1).numpy()
 
 
 def _heads_inner_output(ctx, node) -> View:
