@@ -172,9 +172,7 @@ def mlp(em: Emitter, plan: MlpPlan, out: View, hidden: View, x: View, w1: View, 
         # Weight loads per step: group 0 over the first two steps (its first GEMMs are in step 2),
         # group gi over the steps of group gi - 1, whose buffer is the other one.
         w2_at: dict[int, list[tuple[int, int]]] = {}
-        for gi, (g0, gl) in enumerate(groups):
-            if resident and bi > 0:
-                break
+        for gi in range(len(groups) if not resident or bi == 0 else 0):
             steps = range(0, 2) if gi == 0 else range(groups[gi - 1][0] + 2, groups[gi - 1][0] + 2 + groups[gi - 1][1])
             n = 0
             for s, share in zip(steps, _shares(nt2, len(steps))):
