@@ -202,6 +202,21 @@ def test_linear_activation_linear_is_one_pipelined_kernel(config, m, k, hidden, 
     assert len(w2_loads) == (1 if groups == 1 else blocks) * groups * out_tiles
 
 
+def test_an_mlp_whose_output_accumulators_do_not_fit_runs_as_two_kernels():
+    """2,048 outputs need 256 fp32 accumulator tiles a row block: more than the small config's
+    scratchpad holds at 8 rows, so the second Linear runs on its own, with the same sums."""
+    torch.manual_seed(4)
+    module = LinearActivationLinear(16, 16, 2048, EPILOGUES["gelu_tanh"][0], True)
+    x = randn((16, 16), 9)
+    (out,), compiled, _ = emulate(module, (x,))
+    params = {name: p.detach().numpy() for name, p in module.named_parameters()}
+    hidden_ref = nu.round_to_bf16(nu.gelu_tanh(gemm_reference(x.numpy(), params["fc.weight"].T, params["fc.bias"], 8)))
+    assert_same_bits(out, gemm_reference(hidden_ref, params["proj.weight"].T, params["proj.bias"], 8))
+    nodes = {node["node"]: node["commands"] for node in compiled.program.metadata["nodes"]}
+    second = [nodes[node] for node in nodes if node.startswith("linear")][1]
+    assert second[1] > second[0], "the second Linear has no commands of its own"
+
+
 broadcast_shapes = st.sampled_from([((5, 37), (5, 37)), ((5, 37), (37,)), ((5, 37), (5, 1)), ((2, 3, 9), (3, 1)),
                                     ((4, 1, 6), (1, 7, 6)), ((1,), (3, 17)), ((16, 40), ())])
 OPS = {"add": (torch.add, nu.add), "sub": (torch.sub, nu.sub), "mul": (torch.mul, nu.mul), "div": (torch.div, nu.div)}

@@ -49,7 +49,7 @@ def mlp_plan(em: Emitter, x: View, w1: View, b1: View | None, fp32_temps: int, w
              b2: View | None) -> MlpPlan | None:
     """The row block and weight group the kernel runs with, or None where it cannot: x not
     row-major in equal K tiles, a bias that is not a row, a hidden tile wider than the array, or
-    even one row not fitting the free scratchpad."""
+    not even a row block as tall as the array fitting the free scratchpad."""
     cfg = em.config
     (m_total, k1), n1, n2 = x.shape, w1.shape[1], w2.shape[1]
     x_blk = view_2d(x)
@@ -61,7 +61,10 @@ def mlp_plan(em: Emitter, x: View, w1: View, b1: View | None, fp32_temps: int, w
         return None
     nt1, nt2 = len(spans(n1, width)), len(spans(n2, cfg.array_cols))
     free_rows = em.sp_free_bytes() // cfg.sp_row_bytes - cfg.sp_page_bytes // cfg.sp_row_bytes
-    for m in sorted({-(-m_total // blocks) for blocks in range(1, m_total + 1)}, reverse=True):
+    # Row blocks shorter than the array is tall would cost a full array height a GEMM: then the two
+    # kernels, which choose their own, do better.
+    for m in sorted({-(-m_total // blocks) for blocks in range(1, m_total + 1)
+                     if -(-m_total // blocks) >= min(m_total, cfg.array_rows)}, reverse=True):
         for group in dict.fromkeys(g for g in (nt1, 4, 2, 1) if g <= nt1):
             if _rows_needed(m, group, kt1, k1, nt1, nt2, width, fp32_temps, b1 is not None, b2 is not None) <= free_rows:
                 return MlpPlan(m, group)
