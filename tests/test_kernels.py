@@ -171,7 +171,8 @@ class LinearActivationLinear(torch.nn.Module):
 @pytest.mark.parametrize("config,m,k,hidden,n,bias,plan", [
     ("small", 37, 40, 300, 20, True, (37, 38)),  # one row block, the second weights loaded once; a 4-wide last hidden tile
     ("small", 300, 64, 256, 40, False, (100, 4)),  # three row blocks, the second weights in groups of 4 K tiles
-    ("atalla32", 70, 64, 100, 40, True, (70, 4))])  # hidden tiles of 25 (k_tile_rows), a 8-wide last output tile
+    ("atalla32", 70, 64, 100, 40, True, (70, 4)),  # hidden tiles of 25 (k_tile_rows), a 8-wide last output tile
+    ("small", 1, 3, 5, 7, True, (1, 1))])  # one K tile, one hidden tile, one output tile: no accumulators
 @pytest.mark.parametrize("name", ["gelu_tanh", "silu"])
 def test_linear_activation_linear_is_one_pipelined_kernel(config, m, k, hidden, n, bias, plan, name):
     """The MLP kernel (compiler/kernels/mlp.py) gives the two Linears' own sums bit for bit, keeps
