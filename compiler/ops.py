@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Callable
 
+import numpy as np
 import torch
 
 from atalla.blob_format import Role
@@ -27,6 +28,7 @@ from compiler.kernels import elementwise as ew
 from compiler.kernels import exp as exp_kernel
 from compiler.kernels import gather as gather_kernel
 from compiler.kernels import gemm as gemm_kernel
+from compiler.kernels import mlp as mlp_kernel
 from compiler.kernels import pool as pool_kernel
 from compiler.kernels import rownorm
 from compiler.kernels import softmax as softmax_kernel
@@ -180,8 +182,45 @@ def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View | Non
     if fused is None:
         return _matmul_into(ctx, ctx.output(node), a, b, bias)
     user, name = fused
-    ctx.fused[user] = _matmul_into(ctx, ctx.output(user), a, b, bias, activations.ACTIVATIONS[name])
+    if not _mlp(ctx, a, b, bias, user, activations.ACTIVATIONS[name]):
+        ctx.fused[user] = _matmul_into(ctx, ctx.output(user), a, b, bias, activations.ACTIVATIONS[name])
     return None
+
+
+def _mlp(ctx, x: View, w1: View, b1: View | None, act, epilogue) -> bool:
+    """Linear, activation, Linear (a transformer's MLP) as one pipelined kernel (compiler/kernels/mlp.py),
+    where the activation's result is read only by a Linear on Atalla whose weight and bias are
+    constants: the activation and the second Linear take their results from it (Lowering.fused).
+    False, with nothing emitted, where the shapes or the scratchpad do not allow it."""
+    if len(act.users) != 1:
+        return False
+    (second,) = act.users
+    if (second.op != "call_function" or second.target is not aten.linear.default or not ctx.on_atalla(second)
+            or second.args[0] is not act or second.kwargs):
+        return False
+    params = [ctx.values.get(p) if isinstance(p, torch.fx.Node) else p for p in second.args[1:]]
+    if not all(p is None or isinstance(p, View) and p.buffer.role == Role.CONSTANT for p in params) or params[0] is None:
+        return False
+    w2, b2 = ctx.contiguous_constant(params[0].transpose(0, 1)), params[1] if len(params) > 1 else None
+    w1 = ctx.contiguous_constant(w1)
+    if w1.ndim != 2 or w2.ndim != 2 or b1 is not None and b1.ndim > 1 or b2 is not None and b2.ndim > 1:
+        return False
+    x2 = x.reshape((-1, x.shape[-1]))
+    if x2 is None:
+        return False
+    m, (n1, n2) = x2.shape[0], (w1.shape[1], w2.shape[1])
+    b1_2d = b1.broadcast_to((m, n1)) if b1 is not None else None
+    b2_2d = b2.broadcast_to((m, n2)) if b2 is not None else None
+    plan = mlp_kernel.mlp_plan(ctx.em, x2, w1, b1_2d, epilogue[1], w2, b2_2d)
+    if plan is None:
+        return False
+    hidden, out = ctx.output(act), ctx.output(second)
+    h2, o2 = hidden.reshape((m, n1)), out.reshape((m, n2))
+    if h2 is None or o2 is None:
+        return False
+    mlp_kernel.mlp(ctx.em, plan, o2, h2, x2, w1, b1_2d, epilogue, w2, b2_2d)
+    ctx.fused[act], ctx.fused[second] = hidden, out
+    return True
 
 
 # The activations a GEMM runs as its epilogue: target -> ACTIVATIONS name (gelu: by its approximate).
@@ -353,7 +392,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     scores_shape = tuple(out.shape[:-1]) + (source_length,)
     if is_causal:
         attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
-    row_keep = None
+    row_keep = known_inf = None
     if isinstance(attn_mask, torch.Tensor):
         if attn_mask.dtype == torch.bool:
             attn_mask = torch.where(attn_mask, 0.0, -math.inf)
@@ -364,38 +403,44 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         row_keep = (~dead).to(torch.float32) if dead.any() else None
         attn_mask = attn_mask.masked_fill(dead, 0.0)
         attn_mask = torch.where(attn_mask.isinf(), attn_mask, attn_mask.clamp(min=-torch.finfo(torch.bfloat16).max))
+        known_inf = _lane_tiles_at_neg_inf(attn_mask, ctx.config.lanes)
         attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
-    scores = _intermediate(ctx, f"{node.name}_scores", scores_shape)
     scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
     masked = _intermediate(ctx, f"{node.name}_masked", scores_shape) if attn_mask is not None else scaled
     weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
     attended = out if row_keep is None else _intermediate(ctx, f"{node.name}_attended", out.shape)
     factor = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    # Head by head (every batch index): scores, scaled, masked, softmax, @ v, the softmax of one
+    # Head by head (every batch index): the scaled scores (the scale is the q @ k^T GEMM's epilogue:
+    # the bits of a pass of its own over the bf16 scores), masked, softmax, @ v, the softmax of one
     # head beside the next head's q @ k^T, whose transposed k panels are strided DMA (one element
     # a beat) -- when a head's panels take longer than the firmware calls of a head's own passes
-    # (three ALLOC/FREE pairs and about six DMA calls). Else each step over all heads at once.
+    # (the mask's and the softmax's: two ALLOC/FREE pairs and about five DMA calls). Else each step
+    # over all heads at once.
     batch = scores_shape[:-2]
     q_e, kt_e, v_e = (t.broadcast_to(batch + tuple(t.shape[-2:])) for t in (q, k.transpose(k.ndim - 2, k.ndim - 1), v))
     mask_e = attn_mask.broadcast_to(scores_shape) if attn_mask is not None else None
     cfg = ctx.config
-    per_head_calls = 3 * (cfg.fw_alloc_cycles + cfg.fw_free_cycles) + 6 * cfg.fw_dma_cycles
+    per_head_calls = 2 * (cfg.fw_alloc_cycles + cfg.fw_free_cycles) + 5 * cfg.fw_dma_cycles
     heads = list(product(*(range(d) for d in batch)))
     if len(heads) == 1 or source_length * q.shape[-1] <= per_head_calls:
         heads = [()]  # _select_all of no index: the whole tensors
 
+    def scale_by_factor(em, dst, src, temps, rows, cols) -> None:  # a pointwise Emit
+        em.vec(VecFunc.MUL, dst, src, factor, rows=rows, cols=cols)
+
     def head_scores(i, beside=None) -> None:
-        _matmul_into(ctx, _select_all(scores, i), _select_all(q_e, i), _select_all(kt_e, i), beside=beside)
+        _matmul_into(ctx, _select_all(scaled, i), _select_all(q_e, i), _select_all(kt_e, i),
+                     epilogue=(scale_by_factor, 0), beside=beside)
 
     def head_masked(i) -> None:
-        ew.elementwise(ctx.em, VecFunc.MUL, _select_all(scaled, i), _select_all(scores, i), factor)
         if mask_e is not None:
             ew.elementwise(ctx.em, VecFunc.ADD, _select_all(masked, i), _select_all(scaled, i), _select_all(mask_e, i))
 
+    zeros = ctx.constant(f"{node.name}_zeros", torch.zeros(cfg.lanes)) if known_inf is not None else None
     head_scores(heads[0])
     head_masked(heads[0])
     for n, i in enumerate(heads):
-        blocks = softmax_kernel.softmax_blocks(ctx.em, _select_all(weights, i), _select_all(masked, i))
+        blocks = softmax_kernel.softmax_blocks(ctx.em, _select_all(weights, i), _select_all(masked, i), known_inf, zeros)
         first = next(blocks, [])
         if n + 1 < len(heads):
             head_scores(heads[n + 1], beside=first)
@@ -409,6 +454,17 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     if row_keep is not None:
         ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
     return out
+
+
+def _lane_tiles_at_neg_inf(mask: torch.Tensor, lanes: int) -> np.ndarray | None:
+    """Per row of a mask the same for every head, per lane-wide column tile: is it -inf throughout
+    (the softmax need not compute there: softmax_kernel.softmax_blocks). None for a mask per head."""
+    while mask.dim() > 2 and mask.shape[0] == 1:
+        mask = mask[0]
+    if mask.dim() != 2:
+        return None
+    tiles = [torch.isneginf(mask[:, c0 : c0 + lanes]).all(-1) for c0 in range(0, mask.shape[-1], lanes)]
+    return torch.stack(tiles, -1).numpy()
 
 
 def _heads_inner_output(ctx, node) -> View:

@@ -141,3 +141,21 @@ def test_grouped_query_attention_falls_back_to_the_host_with_the_reason():
     module = Fn(lambda q: F.scaled_dot_product_attention(q, q, q, is_causal=True, enable_gqa=True))
     _, compiled, _ = emulate(module, (q,))
     assert [p.reason for p in compiled.placements if p.where == HOST] == ["grouped-query attention (enable_gqa)"]
+
+
+def test_the_causal_softmax_skips_what_the_mask_sets_to_zero():
+    """Rows of a lane tile the causal mask makes -inf throughout (above the tile's diagonal) are not
+    computed: their weights are 0, loaded once, and the bits are the hand-written form's."""
+    q, k, v = randn(1, 2, 64, 32, seed=11), randn(1, 2, 64, 32, seed=12), randn(1, 2, 64, 32, seed=13)
+    sdpa = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    causal = torch.zeros(64, 64).masked_fill(~torch.ones(64, 64, dtype=torch.bool).tril(), -math.inf)
+    by_hand = Fn(lambda q, k, v: torch.softmax(q @ k.transpose(-2, -1) * (1 / math.sqrt(32)) + causal, dim=-1) @ v)
+    (out, compiled, _), (want, by_hand_compiled, _) = emulate(sdpa, (q, k, v)), emulate(by_hand, (q, k, v))
+    np.testing.assert_array_equal(*_bits([out[0], want[0]]))
+    lanes = 8  # the small config's: 8 lane tiles of 64 rows, tile j from row 8j on
+
+    def rowmax_rows(program) -> int:
+        return sum(c.args[3] for c in program.commands if c.kind == "VEC.ROWMAX")
+
+    assert rowmax_rows(compiled.program) == 2 * sum(64 - lanes * j for j in range(8))
+    assert rowmax_rows(by_hand_compiled.program) == 2 * 64 * 8

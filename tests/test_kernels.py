@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from atalla import numerics as nu
 from atalla.config import get_config
 from compiler.kernels import gemm as gemm_kernel
+from compiler.kernels.gemm import k_tile_rows
 from tests.helpers import Fn, assert_same_bits, emulate
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
@@ -154,6 +155,67 @@ def test_linear_then_activation_is_one_gemm_with_an_epilogue(monkeypatch, config
     assert not names & {"linear", "addmm"}, "the Linear's result got a buffer: the activation ran on its own"
     ops = [c.op.name for c in compiled.program.commands]
     assert "GEMM" in ops[ops.index("VEC"):], "no VEC before the last GEMM: the epilogue did not overlap"
+
+
+class LinearActivationLinear(torch.nn.Module):
+    """A transformer's MLP: Linear, activation, Linear."""
+
+    def __init__(self, k: int, hidden: int, n: int, activation, bias: bool):
+        super().__init__()
+        self.fc, self.proj, self.activation = torch.nn.Linear(k, hidden, bias), torch.nn.Linear(hidden, n, bias), activation
+
+    def forward(self, x):
+        return self.proj(self.activation(self.fc(x)))
+
+
+@pytest.mark.parametrize("config,m,k,hidden,n,bias,plan", [
+    ("small", 37, 40, 300, 20, True, (37, 38)),  # one row block, the second weights loaded once; a 4-wide last hidden tile
+    ("small", 300, 64, 256, 40, False, (100, 4)),  # three row blocks, the second weights in groups of 4 K tiles
+    ("atalla32", 70, 64, 100, 40, True, (70, 4)),  # hidden tiles of 25 (k_tile_rows), a 8-wide last output tile
+    ("small", 1, 3, 5, 7, True, (1, 1))])  # one K tile, one hidden tile, one output tile: no accumulators
+@pytest.mark.parametrize("name", ["gelu_tanh", "silu"])
+def test_linear_activation_linear_is_one_pipelined_kernel(config, m, k, hidden, n, bias, plan, name):
+    """The MLP kernel (compiler/kernels/mlp.py) gives the two Linears' own sums bit for bit, keeps
+    the activated hidden tensor in DRAM, and runs the activation between GEMMs of both Linears."""
+    torch.manual_seed(m + k + n)
+    torch_fn, reference = EPILOGUES[name]
+    module = LinearActivationLinear(k, hidden, n, torch_fn, bias)
+    x = randn((m, k), 8) * 2
+    (out,), compiled, emu = emulate(module, (x,), config)
+    rows = get_config(config).array_rows
+    params = {name: p.detach().numpy() for name, p in module.named_parameters()}
+    hidden_ref = nu.round_to_bf16(reference(gemm_reference(x.numpy(), params["fc.weight"].T, params.get("fc.bias"), rows)))
+    assert_same_bits(out, gemm_reference(hidden_ref, params["proj.weight"].T, params.get("proj.bias"), rows))
+    hidden_tensor = next(t.name for t in compiled.program.tensors if t.shape == (m, hidden))
+    assert_same_bits(emu.read_tensor(hidden_tensor), hidden_ref)
+    nodes = {node["node"]: node["commands"] for node in compiled.program.metadata["nodes"]}
+    first, second = (nodes[node] for node in nodes if node.startswith("linear"))
+    assert second[0] == second[1], "the second Linear ran on its own"
+    commands = compiled.program.commands[first[0] : first[1]]
+    ops = [c.op.name for c in commands]
+    assert ops.count("ALLOC") == 1 and "GEMM" in ops[ops.index("VEC"):], "the activation did not run between GEMMs"
+    m_tile, group = plan
+    assert max(c.args[4] for c in commands if c.op.name == "GEMM") == m_tile  # GEMM m: the row block
+    w2_loads = [c for c in commands if c.op.name == "DMA_LOAD" and c.args[4] == n]  # row stride n: the second weights
+    width, out_tiles, blocks = k_tile_rows(hidden, rows), -(-n // get_config(config).array_cols), -(-m // m_tile)
+    groups = -(-hidden // (group * width))
+    assert max(c.args[2] for c in w2_loads) == min(group * width, hidden)
+    assert len(w2_loads) == (1 if groups == 1 else blocks) * groups * out_tiles
+
+
+def test_an_mlp_whose_output_accumulators_do_not_fit_runs_as_two_kernels():
+    """2,048 outputs need 256 fp32 accumulator tiles a row block: more than the small config's
+    scratchpad holds at 8 rows, so the second Linear runs on its own, with the same sums."""
+    torch.manual_seed(4)
+    module = LinearActivationLinear(16, 16, 2048, EPILOGUES["gelu_tanh"][0], True)
+    x = randn((16, 16), 9)
+    (out,), compiled, _ = emulate(module, (x,))
+    params = {name: p.detach().numpy() for name, p in module.named_parameters()}
+    hidden_ref = nu.round_to_bf16(nu.gelu_tanh(gemm_reference(x.numpy(), params["fc.weight"].T, params["fc.bias"], 8)))
+    assert_same_bits(out, gemm_reference(hidden_ref, params["proj.weight"].T, params["proj.bias"], 8))
+    nodes = {node["node"]: node["commands"] for node in compiled.program.metadata["nodes"]}
+    second = [nodes[node] for node in nodes if node.startswith("linear")][1]
+    assert second[1] > second[0], "the second Linear has no commands of its own"
 
 
 broadcast_shapes = st.sampled_from([((5, 37), (5, 37)), ((5, 37), (37,)), ((5, 37), (5, 1)), ((2, 3, 9), (3, 1)),

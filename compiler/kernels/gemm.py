@@ -131,7 +131,7 @@ def k_tile_rows(k_total: int, rows: int) -> int:
     return k_total // kt if k_total % kt == 0 else rows
 
 
-def _even_k(k_total: int, kt: int) -> bool:
+def even_k(k_total: int, kt: int) -> bool:
     """K in kt equal tiles, few enough for a GEMM's A row step."""
     return k_total % kt == 0 and kt < 256
 
@@ -140,7 +140,7 @@ def estimated_cycles(cfg: HardwareConfig, m_total: int, k_total: int, n_total: i
     """The cost model's cycles for a lone GEMM (A row-major, no bias, the scratchpad free but for
     a page): what the efficiency test holds against the RTL's count."""
     kt = len(spans(k_total, cfg.array_rows))
-    chunked = _even_k(k_total, kt)
+    chunked = even_k(k_total, kt)
     free_rows = (cfg.sp_bytes - cfg.sp_page_bytes) // cfg.sp_row_bytes
     schedule = _schedule(cfg, m_total, k_total, n_total, chunked, "", free_rows)
     return _cost(cfg, m_total, k_total, n_total, *schedule, chunked, "")
@@ -181,7 +181,7 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
     bias_blk = view_2d(bias) if bias is not None else None
     # Row-major A in equal K tiles: the panel is one DMA of k_chunk-element chunks, chunk i of row r
     # at panel row r*kt + i, and the GEMM of K tile i reads A rows i, i + kt, i + 2kt, ...
-    chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and _even_k(k_total, kt)
+    chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and even_k(k_total, kt)
     k_chunk = k_tiles[0][1]
 
     free_rows = em.sp_free_bytes() // cfg.sp_row_bytes - cfg.sp_page_bytes // cfg.sp_row_bytes

@@ -32,8 +32,8 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
     cols = spans(length, cfg.lanes)
     fp32_rows = tile_sp_rows(1, fp32=True)
     # Scratchpad rows per row of the block: x per column tile, the fp32 (x - m) tile, three
-    # one-wide fp32 tiles and the bf16 output tile.
-    rows_per_row = len(cols) + fp32_rows + 3 * fp32_rows + 1
+    # one-wide fp32 tiles and two bf16 output tiles (each stored while the next is computed).
+    rows_per_row = len(cols) + fp32_rows + 3 * fp32_rows + 2
     max_rows = (cfg.sp_rows // 2 - 2 * len(cols)) // rows_per_row
     if max_rows <= 0:
         raise CompileError(f"a row of {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
@@ -48,9 +48,10 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
                 rows = min(x_blk.rows, max_rows)
-                group = em.alloc_group([(rows, False)] * len(cols) + [(rows, True)] * 4 + [(rows, False)])
-                tiles = (group[: len(cols)], *group[len(cols) :])
-            xs, d, s, part, m, y = tiles
+                group = em.alloc_group([(rows, False)] * len(cols) + [(rows, True)] * 4 + [(rows, False)] * 2)
+                tiles = (group[: len(cols)], *group[len(cols) : -2], group[-2:])
+            xs, d, s, part, m, ys = tiles
+            y = ys[0]
             one = lambda func, dst, a, b=None: em.vec(func, dst, a, b, rows=nr, cols=1)  # noqa: E731
             for ticket in [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]:
                 em.wait(ticket)
@@ -76,16 +77,22 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
             one(VecFunc.DIV, s, s, float(length))
             one(VecFunc.ADD, s, s, eps)
             one(VecFunc.SQRT, s, s)
+            stores: dict[int, int] = {}
             for j, (xt, (c0, nc)) in enumerate(zip(xs, cols)):
+                y = ys[j % 2]
+                if j - 2 in stores:
+                    em.wait(stores.pop(j - 2))  # y is about to be overwritten
                 steps = [(VecFunc.SUB, xt, m, BMode.COL), (VecFunc.DIV, d, s, BMode.COL)]
                 steps += [(VecFunc.MUL, d, w_tile, BMode.ROW)] if w_tile is not None else []
                 steps += [(VecFunc.ADD, d, b_tile, BMode.ROW)] if b_tile is not None else []
                 for k, (func, a, b, mode) in enumerate(steps):
                     em.vec(func, y if k == len(steps) - 1 else d, a, b, rows=nr, cols=nc, bmode=mode,
                            b_row=j if mode == BMode.ROW else 0)
-                em.wait(em.store(y, out_blk.sub(r0, c0, nr, nc)))
+                stores[j] = em.store(y, out_blk.sub(r0, c0, nr, nc))
+            for transfer in stores.values():
+                em.wait(transfer)
     if tiles is not None:
-        em.free(tiles[-1])  # one buffer holds them all
+        em.free(tiles[-1][0])  # one buffer holds them all
     em.free(*row_tiles)
 
 

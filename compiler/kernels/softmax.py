@@ -7,14 +7,21 @@ Per block of rows, with the row split into lane-wide column tiles j:
   out_j = bf16(e_j / s)
 Each block's commands can be placed by the caller (softmax_blocks): the attention puts a head's
 beside the next head's q @ k^T GEMMs.
+
+Where a compile-time mask makes x -inf throughout a column tile j >= 1 for the first rows of a
+block (a causal mask: rows above the tile's diagonal), those rows of tile j are not computed:
+their e_j would be exactly 0 (exp of -inf), so they change neither m nor s, and out_j is 0 there,
+written once by a DMA from a zero constant (docs/numerics.md, "Softmax").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
 from atalla.isa import BMode, Command, VecFunc, tile_sp_rows
-from compiler.emitter import Emitter
+from compiler.emitter import Block, Emitter, Tile
 from compiler.errors import CompileError
 from compiler.kernels.exp import emit_exp
 from compiler.kernels.tiling import blocks_2d, spans
@@ -26,10 +33,13 @@ def softmax_lastdim(em: Emitter, out: View, x: View) -> None:
         em.place(body)
 
 
-def softmax_blocks(em: Emitter, out: View, x: View) -> Iterator[list[Command]]:
+def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = None,
+                   zeros: View | None = None) -> Iterator[list[Command]]:
     """The softmax, block of rows by block: for each block the loads and their waits are emitted,
     then its VEC commands are yielded for the caller to place (em.place, or beside another
-    kernel's GEMMs: they touch only this kernel's tiles), and on resuming the stores follow."""
+    kernel's GEMMs: they touch only this kernel's tiles), and on resuming the stores follow.
+    masked: where x is known -inf, per row and lane-wide column tile of x's last two dims (True:
+    -inf throughout the tile), with zeros, a bf16 constant of at least `lanes` zeros."""
     cfg = em.config
     length = x.shape[-1]
     cols = spans(length, cfg.lanes)
@@ -41,7 +51,12 @@ def softmax_blocks(em: Emitter, out: View, x: View) -> Iterator[list[Command]]:
     if max_rows == 0:
         raise CompileError(f"softmax over {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
     tiles = None
+    zeroed = [0] * len(cols)  # leading rows of each output tile known to hold 0
     for out_blk, x_blk in blocks_2d([out, x], keep_last=True):
+        # A mask of fewer rows repeats down the block (the heads of an attention, coalesced).
+        skip = (masked is not None and zeros is not None and masked.shape[1] == len(cols)
+                and x_blk.rows % masked.shape[0] == 0)
+        block_masked = np.tile(masked, (x_blk.rows // masked.shape[0], 1)) if skip else None
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
                 rows, n = min(x_blk.rows, max_rows), len(cols)
@@ -50,9 +65,15 @@ def softmax_blocks(em: Emitter, out: View, x: View) -> Iterator[list[Command]]:
                                                     group[2 * n + 4 : 2 * n + 7], group[2 * n + 7 :])
                 tiles = (xs, es, temps, m, s, part, ys)
             xs, es, temps, m, s, part, ys = tiles
-            for ticket in [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]:
+            dead = [0] + [_leading(block_masked[r0 : r0 + nr, j]) if skip else 0 for j in range(1, len(cols))]
+            loads = [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]
+            for yt, (_, nc), rows_dead, rows_zero in zip(ys, cols, dead, zeroed):
+                if rows_dead > rows_zero:
+                    loads.append(em.load(yt, Block(zeros, zeros.offset, rows_dead - rows_zero, nc, 0, 1), row=rows_zero))
+            for ticket in loads:
                 em.wait(ticket)
-            yield em.capture(lambda: _block(em, tiles, cols, nr))
+            zeroed = dead  # the rows after are written below
+            yield em.capture(lambda: _block(em, tiles, cols, nr, dead))
             for ticket in [em.store(yt, out_blk.sub(r0, c0, nr, nc)) for yt, (c0, nc) in zip(ys, cols)]:
                 em.wait(ticket)
     if tiles is not None:
@@ -60,18 +81,36 @@ def softmax_blocks(em: Emitter, out: View, x: View) -> Iterator[list[Command]]:
         em.free(*xs, *es, *temps, m, s, part, *ys)
 
 
-def _block(em: Emitter, tiles, cols, nr: int) -> None:
-    """The VEC commands of one block of nr rows: ys hold the result when they are done."""
+def _leading(dead_rows: np.ndarray) -> int:
+    """How many rows from the first are dead."""
+    live = np.flatnonzero(~dead_rows)
+    return int(live[0]) if live.size else len(dead_rows)
+
+
+def _from_row(t: Tile, row: int) -> Tile:
+    """The tile's rows from `row` on, as a tile of their own."""
+    return Tile(t.handle, t.rows - row, t.fp32, t.base + tile_sp_rows(row, t.fp32))
+
+
+def _block(em: Emitter, tiles, cols, nr: int, dead: list[int]) -> None:
+    """The VEC commands of one block of nr rows, column tile j from row dead[j] on: ys hold the
+    result when they are done."""
     xs, es, temps, m, s, part, ys = tiles
-    for j, (xt, (_, nc)) in enumerate(zip(xs, cols)):
-        em.vec(VecFunc.ROWMAX, m if j == 0 else part, xt, rows=nr, cols=nc)
+
+    def v(func, dst, a, b=None, *, row: int, cols: int, bmode=BMode.TILE) -> None:
+        em.vec(func, _from_row(dst, row), _from_row(a, row), _from_row(b, row) if b is not None else None,
+               rows=nr - row, cols=cols, bmode=bmode)
+
+    live = [(j, xt, et, yt, nc, d) for j, (xt, et, yt, (_, nc), d) in enumerate(zip(xs, es, ys, cols, dead)) if d < nr]
+    for j, xt, _, _, nc, d in live:
+        v(VecFunc.ROWMAX, m if j == 0 else part, xt, row=d, cols=nc)
         if j:
-            em.vec(VecFunc.MAX, m, m, part, rows=nr, cols=1)
-    for j, (xt, et, (_, nc)) in enumerate(zip(xs, es, cols)):
-        em.vec(VecFunc.SUB, et, xt, m, rows=nr, cols=nc, bmode=BMode.COL)
-        emit_exp(em, et, et, temps, nr, nc)
-        em.vec(VecFunc.ROWSUM, s if j == 0 else part, et, rows=nr, cols=nc)
+            v(VecFunc.MAX, m, m, part, row=d, cols=1)
+    for j, xt, et, _, nc, d in live:
+        v(VecFunc.SUB, et, xt, m, row=d, cols=nc, bmode=BMode.COL)
+        emit_exp(em, _from_row(et, d), _from_row(et, d), temps, nr - d, nc)
+        v(VecFunc.ROWSUM, s if j == 0 else part, et, row=d, cols=nc)
         if j:
-            em.vec(VecFunc.ADD, s, s, part, rows=nr, cols=1)
-    for et, yt, (_, nc) in zip(es, ys, cols):
-        em.vec(VecFunc.DIV, yt, et, s, rows=nr, cols=nc, bmode=BMode.COL)
+            v(VecFunc.ADD, s, s, part, row=d, cols=1)
+    for _, _, et, yt, nc, d in live:
+        v(VecFunc.DIV, yt, et, s, row=d, cols=nc, bmode=BMode.COL)
