@@ -188,9 +188,9 @@ module systolic_array #(
   logic [31:0] s_q[ROWS][COLS];  // the partial sum PE (kk, j) passes down
 
   always_ff @(posedge clk_i) begin : p_grid
-    logic [15:0] w_shadow_n[ROWS][COLS], w_active_n[ROWS][COLS], a_n[ROWS][COLS];
-    logic        f_n[ROWS][COLS], act_n[ROWS][COLS];
-    logic [31:0] s_n[ROWS][COLS];
+    logic [15:0] w_shadow_next[ROWS][COLS], w_active_next[ROWS][COLS], a_next[ROWS][COLS];
+    logic        f_next[ROWS][COLS], act_next[ROWS][COLS];
+    logic [31:0] s_next[ROWS][COLS];
     /*verilator unroll_disable*/
     for (int kk = 0; kk < ROWS; kk++) begin
       /*verilator unroll_disable*/
@@ -205,23 +205,23 @@ module systolic_array #(
         // The first row of a tile already uses the new weights (it is what flips the buffer).
         w_use = f_in ? w_shadow_q[kk][j] : w_active_q[kk][j];
         // Weights carry no reset: a tile's weights are always loaded before its first row.
-        w_shadow_n[kk][j] = wwe_c[j] && wrow_c[j] == RIW'(kk) ? wval_c[j] : w_shadow_q[kk][j];
-        w_active_n[kk][j] = f_in ? w_shadow_q[kk][j] : w_active_q[kk][j];
+        w_shadow_next[kk][j] = wwe_c[j] && wrow_c[j] == RIW'(kk) ? wval_c[j] : w_shadow_q[kk][j];
+        w_active_next[kk][j] = f_in ? w_shadow_q[kk][j] : w_active_q[kk][j];
         // Data carries no reset either: it is only looked at when the flags say so. The arithmetic
         // runs under act so a simulator spends nothing on idle PEs; bf16 -> fp32 appends 16 zeros.
-        a_n[kk][j] = a_in;
-        s_n[kk][j] = act_in ? fp32_pkg::fp32_add(s_in, fp32_pkg::fp32_mul({a_in, 16'b0}, {w_use, 16'b0})) : s_in;
+        a_next[kk][j] = a_in;
+        s_next[kk][j] = act_in ? fp32_pkg::fp32_add(s_in, fp32_pkg::fp32_mul({a_in, 16'b0}, {w_use, 16'b0})) : s_in;
         // Flags are reset, so a stale `first` cannot flip the buffer after reset.
-        f_n[kk][j]   = rst_ni && f_in;
-        act_n[kk][j] = rst_ni && act_in;
+        f_next[kk][j]   = rst_ni && f_in;
+        act_next[kk][j] = rst_ni && act_in;
       end
     end
-    w_shadow_q <= w_shadow_n;
-    w_active_q <= w_active_n;
-    a_q        <= a_n;
-    f_q        <= f_n;
-    act_q      <= act_n;
-    s_q        <= s_n;
+    w_shadow_q <= w_shadow_next;
+    w_active_q <= w_active_next;
+    a_q        <= a_next;
+    f_q        <= f_next;
+    act_q      <= act_next;
+    s_q        <= s_next;
   end
 
   // ---------------------------------------------------------------------------------------------
