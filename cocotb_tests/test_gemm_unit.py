@@ -10,7 +10,7 @@ from cocotb_tests.scratchpad_model import model_config
 from runtime.rtl.build import Dut, lint, run
 from runtime.rtl.params import verilator_parameters
 
-SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv", "gemm_unit.sv")
+SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "systolic_array.sv", "gemm_unit.sv")
 
 
 def test_random_gemms_match_the_emulator():

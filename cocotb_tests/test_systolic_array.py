@@ -11,7 +11,7 @@ from atalla.config import CONFIGS, HardwareConfig
 from runtime.rtl.build import Dut, lint, run
 from runtime.rtl.params import verilator_parameters
 
-SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "pe.sv", "systolic_array.sv")
+SOURCES = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "systolic_array.sv")
 # Random tiles per config: the 32x32 model is the slow one (a few thousand cycles/s).
 TILES = {"small": 600, "atalla32": 200}
 # A non-square array of odd sizes too: a ROWS/COLS mix-up or a power-of-two assumption lints clean at 8x8.

@@ -1,4 +1,4 @@
-// Weight-stationary systolic array: ROWS x COLS PEs (rtl/pe.sv), bf16 operands, fp32 sums,
+// Weight-stationary systolic array: ROWS x COLS PEs, bf16 operands, fp32 sums,
 // bit exact with atalla.numerics.gemm (docs/numerics.md, "The systolic array: GEMM").
 //
 // One tile is C[m x n] = A[m x k] @ B[k x n], k in 1..ROWS, n in 1..COLS, m >= 1.
@@ -128,16 +128,12 @@ module systolic_array #(
   // ---------------------------------------------------------------------------------------------
   // The PE grid and its edges.
 
-  // The right-most column's A outputs have nowhere to go.
-  /* verilator lint_off UNUSEDSIGNAL */
-  logic [15:0] a_h  [ROWS][COLS+1];  // A element entering PE (kk, j) from the left
-  logic        f_h  [ROWS][COLS+1];  // ... its `first` flag
-  logic        act_h[ROWS][COLS+1];  // ... its `act` flag
-  /* verilator lint_on UNUSEDSIGNAL */
-  logic [31:0] s_v  [ROWS+1][COLS];  // partial sum entering PE (kk, j) from above
-  logic        wwe_c[COLS];  // skewed weight write of column j: enable, row, value
+  // The edges: what enters row kk from the left, and column j's skewed weight write.
+  logic [15:0]    a_left[ROWS];
+  logic           f_left[ROWS], act_left[ROWS];
+  logic           wwe_c[COLS];
   logic [RIW-1:0] wrow_c[COLS];
-  logic [15:0] wval_c[COLS];
+  logic [15:0]    wval_c[COLS];
 
   // A skew: element kk is delayed kk + 1 cycles (one input register, then kk more).
   for (genvar kk = 0; kk < ROWS; kk++) begin : g_askew
@@ -150,7 +146,7 @@ module systolic_array #(
         for (int s = 1; s <= kk; s++) pipe[s] <= pipe[s-1];
       end
     end
-    assign {f_h[kk][0], act_h[kk][0], a_h[kk][0]} = pipe[kk];
+    assign {f_left[kk], act_left[kk], a_left[kk]} = pipe[kk];
   end
 
   // Weight skew: lane j of a weight row is delayed j + 1 cycles, then broadcast down column j.
@@ -165,26 +161,67 @@ module systolic_array #(
       end
     end
     assign {wwe_c[j], wrow_c[j], wval_c[j]} = pipe[j];
-    assign s_v[0][j] = 32'h0000_0000;  // every column sum starts at +0
   end
 
-  for (genvar kk = 0; kk < ROWS; kk++) begin : g_row
-    for (genvar j = 0; j < COLS; j++) begin : g_col
-      pe u_pe (
-          .clk_i  (clk_i),
-          .rst_ni (rst_ni),
-          .a_i    (a_h[kk][j]),
-          .first_i(f_h[kk][j]),
-          .act_i  (act_h[kk][j]),
-          .s_i    (s_v[kk][j]),
-          .w_we_i (wwe_c[j] && wrow_c[j] == RIW'(kk)),
-          .w_i    (wval_c[j]),
-          .a_o    (a_h[kk][j+1]),
-          .first_o(f_h[kk][j+1]),
-          .act_o  (act_h[kk][j+1]),
-          .s_o    (s_v[kk+1][j])
-      );
+  // The PEs. PE (kk, j) holds the bf16 weight B[kk][j]. Each cycle an A element arrives from the
+  // left and a partial sum from above (+0 at the top); the PE passes the A element right and
+  // the updated sum down, both through one register:
+  //
+  //     s <= act ? fp32_add(s_in, fp32_mul(a, w)) : s_in
+  //
+  // An inactive PE (its row kk >= k for this tile, or no A row in flight) passes the sum through
+  // untouched: adding +0 instead would turn a -0 sum into +0, and the golden model is bit exact.
+  // Weights are double-buffered: the shadow weight is written by the loader while the current
+  // tile streams through the active one. The switch is the `first` flag that travels with the
+  // first A row of the next tile: on that element the PE already computes with the shadow
+  // weight and copies it into the active register, so tiles run back to back without draining.
+  //
+  // The grid is one loop over arrays, not ROWS x COLS module instances, and Verilator is told
+  // not to unroll it: one copy of the PE's C++ serves every PE (a 32x32 array otherwise builds
+  // 1,024 copies of the fp32 arithmetic: a build of minutes, a model that misses the I-cache).
+  // The loop computes the next state into the block's own arrays, registered whole at the end
+  // (element-wise non-blocking writes in a loop would queue 6 x ROWS x COLS commits a cycle).
+  logic [15:0] w_shadow_q[ROWS][COLS], w_active_q[ROWS][COLS];
+  logic [15:0] a_q[ROWS][COLS];  // the A element PE (kk, j) passes right
+  logic        f_q[ROWS][COLS];  // ... its `first` flag
+  logic        act_q[ROWS][COLS];  // ... its `act` flag
+  logic [31:0] s_q[ROWS][COLS];  // the partial sum PE (kk, j) passes down
+
+  always_ff @(posedge clk_i) begin : p_grid
+    logic [15:0] w_shadow_next[ROWS][COLS], w_active_next[ROWS][COLS], a_next[ROWS][COLS];
+    logic        f_next[ROWS][COLS], act_next[ROWS][COLS];
+    logic [31:0] s_next[ROWS][COLS];
+    /*verilator unroll_disable*/
+    for (int kk = 0; kk < ROWS; kk++) begin
+      /*verilator unroll_disable*/
+      for (int j = 0; j < COLS; j++) begin
+        logic [15:0] a_in, w_use;
+        logic        f_in, act_in;
+        logic [31:0] s_in;
+        a_in   = j == 0 ? a_left[kk] : a_q[kk][j-1];
+        f_in   = j == 0 ? f_left[kk] : f_q[kk][j-1];
+        act_in = j == 0 ? act_left[kk] : act_q[kk][j-1];
+        s_in   = kk == 0 ? 32'h0000_0000 : s_q[kk-1][j];
+        // The first row of a tile already uses the new weights (it is what flips the buffer).
+        w_use = f_in ? w_shadow_q[kk][j] : w_active_q[kk][j];
+        // Weights carry no reset: a tile's weights are always loaded before its first row.
+        w_shadow_next[kk][j] = wwe_c[j] && wrow_c[j] == RIW'(kk) ? wval_c[j] : w_shadow_q[kk][j];
+        w_active_next[kk][j] = f_in ? w_shadow_q[kk][j] : w_active_q[kk][j];
+        // Data carries no reset either: it is only looked at when the flags say so. The arithmetic
+        // runs under act so a simulator spends nothing on idle PEs; bf16 -> fp32 appends 16 zeros.
+        a_next[kk][j] = a_in;
+        s_next[kk][j] = act_in ? fp32_pkg::fp32_add(s_in, fp32_pkg::fp32_mul({a_in, 16'b0}, {w_use, 16'b0})) : s_in;
+        // Flags are reset, so a stale `first` cannot flip the buffer after reset.
+        f_next[kk][j]   = rst_ni && f_in;
+        act_next[kk][j] = rst_ni && act_in;
+      end
     end
+    w_shadow_q <= w_shadow_next;
+    w_active_q <= w_active_next;
+    a_q        <= a_next;
+    f_q        <= f_next;
+    act_q      <= act_next;
+    s_q        <= s_next;
   end
 
   // ---------------------------------------------------------------------------------------------
@@ -193,11 +230,11 @@ module systolic_array #(
   logic [31:0] c_out[COLS];
   for (genvar j = 0; j < COLS; j++) begin : g_deskew
     if (j == COLS - 1) begin : g_direct
-      assign c_out[j] = s_v[ROWS][j];
+      assign c_out[j] = s_q[ROWS-1][j];
     end else begin : g_delay
       logic [31:0] pipe[COLS-1-j];
       always_ff @(posedge clk_i) begin
-        pipe[0] <= s_v[ROWS][j];
+        pipe[0] <= s_q[ROWS-1][j];
         for (int s = 1; s < COLS - 1 - j; s++) pipe[s] <= pipe[s-1];
       end
       assign c_out[j] = pipe[COLS-2-j];
