@@ -33,8 +33,8 @@ RESET_CYCLES = 3
 MAILBOX_QUEUE_DEPTH = 4  # requests the mailbox holds (rtl/mailbox.sv)
 
 
-def emulate(gen, sampler: Sampler) -> tuple[Ending, Emulator]:
-    emu = SampledEmulator(gen.program, sampler)
+def emulate(gen, sampler: Sampler | None) -> tuple[Ending, Emulator]:
+    emu = Emulator(gen.program) if sampler is None else SampledEmulator(gen.program, sampler)
     gen.patch(emu.dram)
     try:
         emu.run([])
@@ -71,7 +71,8 @@ async def run_programs(dut):
     port = FirmwarePort(lib, recording)
     progress = out.with_name("progress.txt")
     verdicts, used = [], 0
-    sampler = Sampler(cfg)  # functional coverage, written beside the verdicts
+    # Functional coverage (the coverage regression's runs): sampled, and written beside the verdicts.
+    sampler = Sampler(cfg) if settings.get("sample") else None
     await RisingEdge(dut.rst_ni)
     for index in range(start, start + count):
         started = time.perf_counter()
@@ -106,7 +107,8 @@ async def run_programs(dut):
                      Fault(int(dut.fault_code_o.value)).name, Status(int(dut.fault_status_o.value)).name)
         rtl_calls = [(r.kind, r.args, r.status, r.value) for r in firmware.log]
         emu_calls = [(r.kind, r.args, r.status, r.value) for r in emu.firmware.log]
-        sampler.calls(rtl_calls)
+        if sampler is not None:
+            sampler.calls(rtl_calls)
         verdicts.append({
             "index": index, "planted": gen.planted.kind if gen.planted else None,
             "planted_fault": gen.planted.fault.name if gen.planted else None,
@@ -116,4 +118,5 @@ async def run_programs(dut):
             "problem": verdict(gen, expected, got, emu.dram[:used], dram[:used], emu_calls, rtl_calls),
             "wall_seconds": time.perf_counter() - started})
     out.write_text(json.dumps(verdicts, indent=1))
-    out.with_name("functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))
+    if sampler is not None:
+        out.with_name("functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))
