@@ -5,6 +5,8 @@ and functional samples merged into coverage/summary.json and coverage/report.md
 The jobs, each its own run directory under OUT/runs:
 - zoo-MODEL: the regression's zoo models on the whole design (sampled: the emulator on the same
   program and inputs, and the RTL run's firmware calls);
+- directed-gather, directed-host-op-raises: hand-made programs for what neither reaches (a gather
+  on the whole design, a host op that fails);
 - random-legal-I, random-illegal-I: slices of constrained-random programs, legal and with a planted
   bad command, on the whole design (tb_batch samples them), seed from the clock or
   $ATALLA_VERIFY_SEED, printed;
@@ -27,7 +29,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from atalla.config import CONFIGS, HardwareConfig
+from atalla.program import HostOp
 from runtime.rtl.build import Dut, run
 from runtime.rtl.cosim import COVERAGE_FLAGS, run_rtl
 from runtime.rtl.coverage import CoverageError, headline, merge_dir
@@ -35,6 +40,7 @@ from runtime.rtl.params import verilator_parameters
 from runtime.verify import run_seed
 from runtime.verify.batch import run_random
 from runtime.verify.functional import DESIGN_EVENTS, SampledEmulator, Sampler, plan
+from runtime.verify.fuzz import tiny_program, tiny_program_with_ids
 
 CONFIG = CONFIGS["small"]
 LEGAL_SLICES, LEGAL_PER_SLICE = 4, 150
@@ -55,6 +61,27 @@ def zoo_job(model: str) -> Callable[[Path, int], None]:
             raise RuntimeError(f"{model} did not finish: {result.problem()}")
         sampler = Sampler(CONFIG)
         SampledEmulator(load(blob, CONFIG), sampler).run(arrays)
+        sampler.calls(result.firmware_calls)
+        (run_dir / "functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))
+    return job
+
+
+def directed_job(program_of: Callable[[], object], inputs: list, status: str) -> Callable[[Path, int], None]:
+    """A hand-made program (runtime/verify/fuzz.py's tiny ones) that must end as `status` says."""
+    def job(run_dir: Path, seed: int) -> None:
+        from compiler.serialize import serialize
+        from runtime.emulator import EmulatorError
+
+        program = program_of()
+        result = run_rtl(serialize(program), inputs, CONFIG, run_dir, quiet=True, coverage=True)
+        got = "done" if result.status == "done" else result.fault_status
+        if got != status:
+            raise RuntimeError(f"ended {got} ({result.problem()}), not {status}")
+        sampler = Sampler(CONFIG)
+        try:
+            SampledEmulator(program, sampler).run(inputs)
+        except EmulatorError:
+            pass  # the RTL's fault, checked above; the commands before it are sampled
         sampler.calls(result.firmware_calls)
         (run_dir / "functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))
     return job
@@ -86,6 +113,12 @@ def jobs() -> dict[str, Callable[[Path, int], None]]:
     from golden.zoo import REGRESSION_MODELS
 
     out = {f"zoo-{m}": zoo_job(m) for m in REGRESSION_MODELS}
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)
+    # A gather on the whole design (no zoo model of the small regression has an embedding) and a host
+    # op that raises (the firmware's HOST_FAILED), as cocotb_tests/test_cosim.py's fault table runs it.
+    out["directed-gather"] = directed_job(tiny_program_with_ids, [x, np.array([5, 2], np.int32)], "done")
+    bad_gelu = HostOp("aten.gelu.default", [{"tensor": 2}, "tanh", "tanh"], {}, [3])
+    out["directed-host-op-raises"] = directed_job(lambda: tiny_program(host_ops=[bad_gelu]), [x], "HOST_FAILED")
     out |= {f"random-legal-{i}": random_job(i, LEGAL_PER_SLICE, False) for i in range(LEGAL_SLICES)}
     out |= {f"random-illegal-{i}": random_job(i, ILLEGAL_PER_SLICE, True) for i in range(ILLEGAL_SLICES)}
     dma = Dut("dma_tb", DMA_SOURCES, verilator_parameters(CONFIG, "dma_tb"), cpp=("dram_model.cpp",),
