@@ -5,8 +5,9 @@ and functional samples merged into coverage/summary.json and coverage/report.md
 The jobs, each its own run directory under OUT/runs:
 - zoo-MODEL: the regression's zoo models on the whole design (sampled: the emulator on the same
   program and inputs, and the RTL run's firmware calls);
-- directed-gather, directed-host-op-raises: hand-made programs for what neither reaches (a gather
-  on the whole design, a host op that fails);
+- directed-gather, directed-host-op-raises, directed-alloc-zero-bytes, directed-stream-at-dram-end:
+  hand-made programs for what neither reaches (a gather on the whole design, a host op that fails,
+  a call the firmware refuses as malformed, a program stream that ends in DRAM's last line);
 - random-legal-I, random-illegal-I: slices of constrained-random programs, legal and with a planted
   bad command, on the whole design (tb_batch samples them), seed from the clock or
   $ATALLA_VERIFY_SEED, printed;
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from atalla.config import CONFIGS, HardwareConfig
+from atalla.isa import COMMAND_BYTES, Opcode, command
 from atalla.program import HostOp
 from runtime.rtl.build import Dut, run
 from runtime.rtl.cosim import COVERAGE_FLAGS, run_rtl
@@ -119,6 +121,14 @@ def jobs() -> dict[str, Callable[[Path, int], None]]:
     out["directed-gather"] = directed_job(tiny_program_with_ids, [x, np.array([5, 2], np.int32)], "done")
     bad_gelu = HostOp("aten.gelu.default", [{"tensor": 2}, "tanh", "tanh"], {}, [3])
     out["directed-host-op-raises"] = directed_job(lambda: tiny_program(host_ops=[bad_gelu]), [x], "HOST_FAILED")
+    # An ALLOC of 0 bytes, which the firmware refuses as a malformed call (BAD_CALL).
+    alloc_zero = lambda: tiny_program(commands=[command(Opcode.ALLOC, handle=0, bytes=0), *tiny_program().commands[1:]])  # noqa: E731
+    out["directed-alloc-zero-bytes"] = directed_job(alloc_zero, [x], "BAD_CALL")
+    # The stream in DRAM's last bytes, not line-aligned: the fetch's last line is cut at the end of DRAM.
+    stream = len(tiny_program().commands) * COMMAND_BYTES
+    out["directed-stream-at-dram-end"] = directed_job(
+        lambda: tiny_program(program_dram_offset=CONFIG.dram_bytes - stream, dram_bytes_used=CONFIG.dram_bytes),
+        [x], "done")
     out |= {f"random-legal-{i}": random_job(i, LEGAL_PER_SLICE, False) for i in range(LEGAL_SLICES)}
     out |= {f"random-illegal-{i}": random_job(i, ILLEGAL_PER_SLICE, True) for i in range(ILLEGAL_SLICES)}
     dma = Dut("dma_tb", DMA_SOURCES, verilator_parameters(CONFIG, "dma_tb"), cpp=("dram_model.cpp",),
