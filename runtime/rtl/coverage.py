@@ -262,11 +262,10 @@ def merge_dir(out: Path, runs_dir: Path, plan: dict[str, str], events: dict, wai
     benches = [design_points(design, read(d / "sim" / "coverage.dat")) for d in runs if d.name.startswith("bench-")]
     points = merge([design, *benches])
     hits: dict[str, int] = defaultdict(int)
-    for d in runs:
-        for f in (d / "functional.json", d / "sim" / "functional.json"):
-            if f.exists():
-                for b, n in json.loads(f.read_text()).items():
-                    hits[b] += n
+    for f in (d / "functional.json" for d in runs):
+        if f.exists():
+            for b, n in json.loads(f.read_text()).items():
+                hits[b] += n
     waivers = read_waivers(waivers_path)
     waived, stale = apply_waivers(points, waivers)
     bins, stale_bins = functional_summary(hits, plan, points, events, waivers)
