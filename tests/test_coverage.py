@@ -103,7 +103,8 @@ def test_stale_waivers_are_found(tmp_path):
     waivers = read_waivers(w)
     waived, stale = apply_waivers(points, waivers)
     assert list(waived) == [Point("mailbox.sv", 3, "toggle", "mailbox", "req_args_o[2][17]:0->1")]
-    assert stale == ["w.txt:1: line waiver `default: state <= S_FAULT;` in rtl/cmdproc.sv waives only points that are hit",
+    assert stale == [f"w.txt:1: line waiver `default: state <= S_FAULT;` in rtl/cmdproc.sv covers 1 point(s) that are hit, "
+                     f"e.g. line {END_LINE} case",
                      "w.txt:3: toggle waiver `no_such_signal` in rtl/mailbox.sv matches no coverage point",
                      "w.txt:4: line waiver `this text is in no line` in rtl/dma.sv matches no coverage point"]
     assert stale_in_sources(waivers) == ["w.txt:3: toggle waiver `no_such_signal` matches nothing in rtl/mailbox.sv",
@@ -156,3 +157,15 @@ def test_the_sampler_sees_a_random_programs_commands_data_and_calls():
     assert set(hits.hits) <= set(bins)
     assert hits.hits["command.END"] == 3 and hits.hits["mailbox.call.ALLOC"] == hits.hits["command.ALLOC"]
     assert hits.hits["dma.load"] > 0 and hits.hits["numerics.operand.nan"] > 0 and hits.hits["numerics.flushed_subnormal"] > 0
+
+
+def test_a_waiver_of_a_point_that_is_hit_is_stale_even_beside_points_that_are_not(tmp_path):
+    """A waiver says its points cannot move: one that moves proves the reason wrong."""
+    w = tmp_path / "w.txt"
+    w.write_text("toggle | fetch.sv | next_addr[63:24] | above DRAM\n")
+    points = {Point("fetch.sv", 1, "toggle", "fetch", "next_addr[24]:0->1"): 1,
+              Point("fetch.sv", 1, "toggle", "fetch", "next_addr[25]:0->1"): 0}
+    waived, stale = apply_waivers(points, read_waivers(w))
+    assert len(waived) == 1
+    assert stale == ["w.txt:1: toggle waiver `next_addr[63:24]` in rtl/fetch.sv covers 1 point(s) that are hit, "
+                     "e.g. line 1 next_addr[24]:0->1"]

@@ -148,21 +148,22 @@ def stale_in_sources(waivers: list[Waiver]) -> list[str]:
 
 
 def apply_waivers(points: dict[Point, int], waivers: list[Waiver]) -> tuple[dict[Point, Waiver], list[str]]:
-    """The points not hit that a waiver covers, and the waivers that cover none (stale: a waiver of
-    points that are hit, or that match no point, is a hole that would pass unseen)."""
+    """The points not hit that a waiver covers, and the stale waivers: one that matches no point (a
+    hole that would pass unseen) or matches a point that is hit (its reason, that the point cannot
+    be reached, is wrong)."""
     sources = {f: (RTL / f).read_text().splitlines() for f in {p.file for p in points} if (RTL / f).exists()}
     waived, stale = {}, []
     for w in (w for w in waivers if w.kind != "functional"):
-        matched = False
-        for p, hits in points.items():
-            if w.matches(p, sources.get(p.file, [])):
-                matched = True
-                if hits == 0:
-                    waived.setdefault(p, w)
+        matched = [(p, hits) for p, hits in points.items() if w.matches(p, sources.get(p.file, []))]
+        hit = [p for p, hits in matched if hits > 0]
         if not matched:
             stale.append(f"{w.where}: {w.kind} waiver `{w.what}` in rtl/{w.file} matches no coverage point")
-        elif w not in waived.values():
-            stale.append(f"{w.where}: {w.kind} waiver `{w.what}` in rtl/{w.file} waives only points that are hit")
+        elif hit:  # its reason says the point cannot be reached: a hit proves the reason wrong
+            stale.append(f"{w.where}: {w.kind} waiver `{w.what}` in rtl/{w.file} covers {len(hit)} point(s) "
+                         f"that are hit, e.g. line {hit[0].line} {hit[0].what}")
+        for p, hits in matched:
+            if hits == 0:
+                waived.setdefault(p, w)
     return waived, stale
 
 
