@@ -10,6 +10,7 @@ import json
 import pytest
 
 from atalla.config import CONFIGS
+from runtime.emulator import Emulator, EmulatorError
 from runtime.rtl.build import RTL
 from runtime.rtl.coverage import (CoverageError, Point, apply_waivers, merge, merge_dir, read, read_waivers,
                                   stale_in_sources, summarize)
@@ -169,3 +170,21 @@ def test_a_waiver_of_a_point_that_is_hit_is_stale_even_beside_points_that_are_no
     assert len(waived) == 1
     assert stale == ["w.txt:1: toggle waiver `next_addr[63:24]` in rtl/fetch.sv covers 1 point(s) that are hit, "
                      "e.g. line 1 next_addr[24]:0->1"]
+
+
+@pytest.mark.parametrize("illegal", [False, True])
+def test_the_sampler_changes_nothing_the_emulator_does(illegal):
+    """The monitor reads operands only: same ending, same message, same DRAM, legal or not."""
+    cfg = CONFIGS["small"]
+    for index in range(13):
+        gen = generate(cfg, 5, index, illegal)
+        endings = []
+        for emu in (Emulator(gen.program), SampledEmulator(gen.program, Sampler(cfg))):
+            gen.patch(emu.dram)
+            try:
+                emu.run([])
+                message = "done"
+            except EmulatorError as e:
+                message = f"{e.fault}: {e}"
+            endings.append((message, bytes(emu.dram[:gen.program.dram_bytes_used])))
+        assert endings[0] == endings[1], (index, endings[0][0], endings[1][0])

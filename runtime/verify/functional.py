@@ -21,7 +21,7 @@ import numpy as np
 from atalla.config import HardwareConfig
 from atalla.isa import REDUCE_FUNCS, UNARY_FUNCS, BMode, Flag, MailboxCall, Opcode, Status, VecFunc
 from atalla.program import Program
-from runtime.emulator import Emulator
+from runtime.emulator import Emulator, EmulatorError
 from runtime.emulator import units
 
 F32_MAX_EXP = 0xFF
@@ -181,32 +181,38 @@ class SampledEmulator(Emulator):
         b_span = self._rows(fail, b_ref, k, "B")
         d_bf16 = bool(cmd.flags & Flag.D_BF16)
         d_span = self._rows(fail, d_ref, units.gemm_d_rows(m, cmd.flags), "D")
-        a = units.read_tile(self.sp, a_span[0], units.gemm_a_rows(m, cmd.func), k, False, cfg.sp_row_bytes)
+        a_rows = units.read_tile(self.sp, a_span[0], units.gemm_a_rows(m, cmd.func), k, False, cfg.sp_row_bytes)
+        a = a_rows[:: cmd.func][:m] if cmd.func else a_rows[:1]  # row i of A is row i x a_step
         b = units.read_tile(self.sp, b_span[0], k, n, False, cfg.sp_row_bytes)
         d = units.read_tile(self.sp, d_span[0], m, n, not d_bf16, cfg.sp_row_bytes)
         self.sampler.numerics([a, b], d, False)
 
     def _vec(self, fail, cmd) -> None:
-        dst_ref, a_ref, b_word, rows, cols = cmd.args
+        try:
+            values = self._vec_values(fail, cmd)
+        except EmulatorError:
+            values = None  # the command faults: the emulator's own check below says so, in its order
+        super()._vec(fail, cmd)
+        func, flags = VecFunc(cmd.func), cmd.flags
+        _, _, _, rows, cols = cmd.args
+        self.sampler.vec(func, units.bmode(flags), rows, cols)
+        if values is not None:
+            self.sampler.numerics(*values, not flags & Flag.DST_FP32)
+
+    def _vec_values(self, fail, cmd) -> tuple[list[np.ndarray], np.ndarray]:
+        """A VEC's operands before it runs (in place, it overwrites them) and its fp32 result."""
+        _, a_ref, b_word, rows, cols = cmd.args
         func, flags, cfg = VecFunc(cmd.func), cmd.flags, self.config
         mode = units.bmode(flags)
-        # The operands before the command runs (in place, it overwrites them).
         x = units.read_tile(self.sp, self._span(fail, a_ref, rows, bool(flags & Flag.A_FP32))[0], rows, cols,
                             bool(flags & Flag.A_FP32), cfg.sp_row_bytes)
-        operands = [x]
         if func in UNARY_FUNCS:
-            result = units.UNARY[func](x)
+            return [x], np.asarray(units.UNARY[func](x), dtype=np.float32)
+        if mode == BMode.SCALAR:
+            y = np.array(b_word, dtype=np.uint32).view(np.float32).reshape(1, 1)
         else:
-            if mode == BMode.SCALAR:
-                y = np.array(b_word, dtype=np.uint32).view(np.float32).reshape(1, 1)
-            else:
-                shape = units.b_shape(mode, rows, cols)
-                y = units.read_tile(self.sp, self._span(fail, b_word, shape[0], bool(flags & Flag.B_FP32))[0],
-                                    *shape, bool(flags & Flag.B_FP32), cfg.sp_row_bytes)
-            y = np.broadcast_to(y, x.shape)
-            operands.append(y)
-            result = units.BINARY[func](x, y)
-        super()._vec(fail, cmd)
-        self.sampler.vec(func, mode, rows, cols)
-        self.sampler.numerics(operands, np.asarray(result, dtype=np.float32), not flags & Flag.DST_FP32)
-
+            shape = units.b_shape(mode, rows, cols)
+            y = units.read_tile(self.sp, self._span(fail, b_word, shape[0], bool(flags & Flag.B_FP32))[0],
+                                *shape, bool(flags & Flag.B_FP32), cfg.sp_row_bytes)
+        y = np.broadcast_to(y, x.shape)
+        return [x, y], np.asarray(units.BINARY[func](x, y), dtype=np.float32)
