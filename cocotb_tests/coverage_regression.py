@@ -6,8 +6,9 @@ The jobs, each its own run directory under OUT/runs:
 - zoo-MODEL: the regression's zoo models on the whole design (sampled: the emulator on the same
   program and inputs, and the RTL run's firmware calls);
 - directed-gather, directed-host-op-raises, directed-alloc-zero-bytes, directed-stream-at-dram-end:
-  hand-made programs for what neither the zoo nor the random programs reach (a gather on the whole design, a host op that fails,
-  a call the firmware refuses as malformed, a program stream that ends in DRAM's last line);
+  hand-made programs for what neither the zoo nor the random programs reach (a gather on the
+  whole design, a host op that fails, a call the firmware refuses as malformed, a program stream
+  that ends in DRAM's last line);
 - random-legal-I, random-illegal-I: slices of constrained-random programs, legal and with a planted
   bad command, on the whole design (tb_batch samples them), seed from the clock or
   $ATALLA_VERIFY_SEED, printed;
