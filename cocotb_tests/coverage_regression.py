@@ -1,0 +1,199 @@
+"""`make coverage`: the regression on coverage builds of the small config, every run's coverage.dat
+and functional samples merged into coverage/summary.json and coverage/report.md
+(runtime/rtl/coverage.py does the merging; runtime/verify/functional.py is the plan and sampler).
+
+The jobs, each its own run directory under OUT/runs:
+- zoo-MODEL: the regression's zoo models on the whole design (sampled: the emulator on the same
+  program and inputs, and the RTL run's firmware calls);
+- directed-gather, directed-host-op-raises, directed-alloc-zero-bytes, directed-stream-at-dram-end:
+  hand-made programs for what neither the zoo nor the random programs reach (a gather on the
+  whole design, a host op that fails, a call the firmware refuses as malformed, a program stream
+  that ends in DRAM's last line);
+- random-legal-I, random-illegal-I: slices of constrained-random programs, legal and with a planted
+  bad command, on the whole design (tb_batch samples them), seed from the clock or
+  $ATALLA_VERIFY_SEED, printed;
+- bench-dma, bench-vector: the DMA and vector-unit block benches on coverage builds of their own
+  (gathers and the vector unit's corner values, which the programs reach less); their hits count
+  on the design's points only.
+
+`--shard I/N` runs the jobs j with j % N == I (0 <= I < N) and does not merge; gather the shards'
+OUT/runs directories into one and merge them with `python -m runtime.rtl.coverage RUNS --out OUT`.
+Every job must also pass (the programs agree with the emulator, the zoo runs finish, the benches
+pass): coverage of a failing run counts for nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from atalla.config import CONFIGS, HardwareConfig
+from atalla.isa import COMMAND_BYTES, Opcode, command
+from atalla.program import HostOp
+from runtime.rtl.build import Dut, run
+from runtime.rtl.cosim import COVERAGE_FLAGS, run_rtl
+from runtime.rtl.coverage import CoverageError, headline, merge_dir
+from runtime.rtl.params import verilator_parameters
+from runtime.verify import run_seed
+from runtime.verify.batch import run_random
+from runtime.verify.functional import DESIGN_EVENTS, SampledEmulator, Sampler, plan
+from runtime.verify.fuzz import tiny_program, tiny_program_with_ids
+
+CONFIG = CONFIGS["small"]
+LEGAL_SLICES, LEGAL_PER_SLICE = 4, 150
+ILLEGAL_SLICES, ILLEGAL_PER_SLICE = 2, 130  # 10 programs of each of the 13 planted kinds a slice
+
+
+def zoo_job(model: str) -> Callable[[Path, int], None]:
+    def job(run_dir: Path, seed: int) -> None:
+        from compiler.driver import compile_model
+        from golden.zoo import ZOO
+        from runtime.loader import load
+
+        module, inputs = ZOO[model]()
+        blob = compile_model(module, inputs, CONFIG, model).blob()
+        arrays = [x.numpy() for x in inputs]
+        result = run_rtl(blob, arrays, CONFIG, run_dir, quiet=True, coverage=True)
+        if result.status != "done":
+            raise RuntimeError(f"{model} did not finish: {result.problem()}")
+        sampler = Sampler(CONFIG)
+        SampledEmulator(load(blob, CONFIG), sampler).run(arrays)
+        sampler.calls(result.firmware_calls)
+        (run_dir / "functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))
+    return job
+
+
+def directed_job(program_of: Callable[[], object], inputs: list, status: str) -> Callable[[Path, int], None]:
+    """A hand-made program (runtime/verify/fuzz.py's tiny ones) that must end as `status` says."""
+    def job(run_dir: Path, seed: int) -> None:
+        from compiler.serialize import serialize
+        from runtime.emulator import EmulatorError
+
+        program = program_of()
+        result = run_rtl(serialize(program), inputs, CONFIG, run_dir, quiet=True, coverage=True)
+        got = "done" if result.status == "done" else result.fault_status
+        if got != status:
+            raise RuntimeError(f"ended {got} ({result.problem()}), not {status}")
+        sampler = Sampler(CONFIG)
+        try:
+            SampledEmulator(program, sampler).run(inputs)
+        except EmulatorError:
+            pass  # the RTL's fault, checked above; the commands before it are sampled
+        sampler.calls(result.firmware_calls)
+        (run_dir / "functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))
+    return job
+
+
+def random_job(index: int, count: int, illegal: bool) -> Callable[[Path, int], None]:
+    def job(run_dir: Path, seed: int) -> None:
+        result = run_random(CONFIG, seed, count, run_dir, start=index * count, illegal=illegal, coverage=True)
+        if result.failures:
+            first = result.failures[0]
+            raise RuntimeError(f"program {first['index']} differs: {first['problem']}; "
+                               f"reproduce: {result.reproduce(first['index'])}")
+        print(f"    {result.summary().splitlines()[0]}", file=sys.stderr)
+    return job
+
+
+def bench_job(dut: Dut, module: str, config: HardwareConfig, settings: dict) -> Callable[[Path, int], None]:
+    def job(run_dir: Path, seed: int) -> None:
+        tests, failures = run(dut, module, config=config, settings=settings, test_dir=run_dir / "sim", quiet=True)
+        if tests == 0 or failures:
+            raise RuntimeError(f"{module}: {failures} of {tests} tests failed; see {run_dir / 'sim' / 'sim.log'}")
+    return job
+
+
+def jobs() -> dict[str, Callable[[Path, int], None]]:
+    from cocotb_tests.scratchpad_model import model_config
+    from cocotb_tests.test_dma import SOURCES as DMA_SOURCES
+    from cocotb_tests.test_vector_unit import SOURCES as VECTOR_SOURCES
+    from golden.zoo import REGRESSION_MODELS
+
+    out = {f"zoo-{m}": zoo_job(m) for m in REGRESSION_MODELS}
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)
+    # A gather on the whole design (no zoo model of the small regression has an embedding) and a host
+    # op that raises (the firmware's HOST_FAILED), as cocotb_tests/test_cosim.py's fault table runs it.
+    out["directed-gather"] = directed_job(tiny_program_with_ids, [x, np.array([5, 2], np.int32)], "done")
+    bad_gelu = HostOp("aten.gelu.default", [{"tensor": 2}, "tanh", "tanh"], {}, [3])
+    out["directed-host-op-raises"] = directed_job(lambda: tiny_program(host_ops=[bad_gelu]), [x], "HOST_FAILED")
+    # An ALLOC of 0 bytes, which the firmware refuses as a malformed call (BAD_CALL).
+    alloc_zero = lambda: tiny_program(commands=[command(Opcode.ALLOC, handle=0, bytes=0), *tiny_program().commands[1:]])  # noqa: E731
+    out["directed-alloc-zero-bytes"] = directed_job(alloc_zero, [x], "BAD_CALL")
+    # The stream in DRAM's last bytes, not line-aligned: the fetch's last line is cut at the end of DRAM.
+    stream = len(tiny_program().commands) * COMMAND_BYTES
+    out["directed-stream-at-dram-end"] = directed_job(
+        lambda: tiny_program(program_dram_offset=CONFIG.dram_bytes - stream, dram_bytes_used=CONFIG.dram_bytes),
+        [x], "done")
+    out |= {f"random-legal-{i}": random_job(i, LEGAL_PER_SLICE, False) for i in range(LEGAL_SLICES)}
+    out |= {f"random-illegal-{i}": random_job(i, ILLEGAL_PER_SLICE, True) for i in range(ILLEGAL_SLICES)}
+    dma = Dut("dma_tb", DMA_SOURCES, verilator_parameters(CONFIG, "dma_tb"), cpp=("dram_model.cpp",),
+              extra_args=COVERAGE_FLAGS)
+    out["bench-dma"] = bench_job(dma, "cocotb_tests.tb_dma", CONFIG, {"count": 600})
+    vcfg = model_config(CONFIG)
+    vector = Dut("vector_tb", (*VECTOR_SOURCES, "tb/scratchpad_model.sv", "tb/vector_tb.sv"),
+                 parameters=verilator_parameters(vcfg, "vector_tb"), cpp=("tb/scratchpad_model.cpp",),
+                 extra_args=COVERAGE_FLAGS)
+    out["bench-vector"] = bench_job(vector, "cocotb_tests.tb_vector", vcfg, {"commands": 1500})
+    return out
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    try:
+        shard, shards = (int(x) for x in spec.split("/"))
+        if 0 <= shard < shards:
+            return shard, shards
+    except ValueError:
+        pass
+    raise SystemExit(f"--shard {spec}: give I/N with 0 <= I < N")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cocotb_tests.coverage_regression", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("coverage"), help="run directories go to OUT/runs")
+    parser.add_argument("--shard", default=None, metavar="I/N", help="run the jobs j with j %% N == I, do not merge")
+    parser.add_argument("--seed", type=int, default=None, help="the random programs' seed")
+    parser.add_argument("--jobs", nargs="*", default=None, help="only these jobs (names as listed by --list)")
+    parser.add_argument("--list", action="store_true", help="list the jobs")
+    args = parser.parse_args(argv)
+    every = jobs()
+    if args.list:
+        print("\n".join(every))
+        return 0
+    names = list(every) if args.jobs is None else args.jobs
+    if unknown := sorted(set(names) - set(every)):
+        raise SystemExit(f"unknown job(s) {unknown}; --list names them")
+    shard, shards = parse_shard(args.shard) if args.shard else (0, 1)
+    mine = [n for j, n in enumerate(every) if n in names and j % shards == shard]
+    seed = run_seed(args.seed)
+    out = args.out.resolve()  # the simulations run in their own directories
+    print(f"coverage regression: seed {seed}, {len(mine)} jobs" + (f" (shard {args.shard})" if args.shard else ""),
+          file=sys.stderr)
+    for name in mine:
+        print(f"  {name}...", file=sys.stderr)
+        run_dir = out / "runs" / name
+        shutil.rmtree(run_dir, ignore_errors=True)
+        try:
+            every[name](run_dir, seed)
+        except RuntimeError as e:
+            print(f"coverage regression: {name}: {e} (seed {seed})", file=sys.stderr)
+            return 1
+    if args.shard or args.jobs is not None:
+        print(f"merge with: python -m runtime.rtl.coverage {out / 'runs'} --out {out}", file=sys.stderr)
+        return 0
+    try:
+        summary = merge_dir(out, out / "runs", plan(CONFIG), DESIGN_EVENTS)
+    except CoverageError as e:
+        print(f"coverage: error: {e}", file=sys.stderr)
+        return 2
+    print(headline(summary, out))
+    return 1 if summary["stale_waivers"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
