@@ -75,13 +75,16 @@ package fp32_pkg;
     logic [4:0] lead_zeros;
     logic [W:0] norm;
 
-    if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_inf(a) && fp32_is_inf(b) && a[31] != b[31]))
-      return FP32_QNAN;
-    if (fp32_is_inf(a)) return a;
-    if (fp32_is_inf(b)) return b;
-    if (fp32_is_zero(a) && fp32_is_zero(b)) return {a[31] & b[31], 31'b0};
-    if (fp32_is_zero(a)) return b;  // the other operand is exact and normal
-    if (fp32_is_zero(b)) return a;
+    // Specials and zeros behind one test each: the common case (two normal numbers) pays for two.
+    if (a[30:23] == FP32_EXP_SPECIAL || b[30:23] == FP32_EXP_SPECIAL) begin
+      if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_inf(a) && fp32_is_inf(b) && a[31] != b[31]))
+        return FP32_QNAN;
+      return fp32_is_inf(a) ? a : b;
+    end
+    if (fp32_is_zero(a) || fp32_is_zero(b)) begin
+      if (fp32_is_zero(a) && fp32_is_zero(b)) return {a[31] & b[31], 31'b0};
+      return fp32_is_zero(a) ? b : a;  // the other operand is exact and normal
+    end
 
     // Order by magnitude so the difference of significands is never negative.
     swap = b[30:0] > a[30:0];
@@ -100,9 +103,16 @@ package fp32_pkg;
                                  : {1'b0, big_sig, {GRS{1'b0}}} - {1'b0, small_aligned};
     if (sum == '0) return 32'd0;  // exact cancellation: +0
 
+    // Normalise by halving steps (16, 8, 4, 2, 1 places), a leading-zero count of five tests
+    // rather than one per bit: sum is not zero, so its leading one ends at bit W.
+    norm = sum;
     lead_zeros = 5'd0;
-    for (int i = 0; i <= W; i++) if (sum[i]) lead_zeros = 5'(W - i);  // highest one wins
-    norm = sum << lead_zeros;  // leading one at bit W
+    for (int step = 16; step >= 1; step /= 2) begin
+      if (norm[W-:16] >> (16 - step) == 16'd0) begin
+        norm = norm << step;
+        lead_zeros = lead_zeros + 5'(step);
+      end
+    end
     // sum's bit W-1 has big's exponent, so the leading one at bit W - lead_zeros has
     // big_exp + 1 - lead_zeros.
     return fp32_round_pack(big_sign, EW'(big_exp) + 1 - EW'(lead_zeros), norm[W:GRS+1],
@@ -119,11 +129,14 @@ package fp32_pkg;
     logic signed [EW-1:0] exp;
 
     sign = a[31] ^ b[31];
-    if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_inf(a) && fp32_is_zero(b))
-        || (fp32_is_zero(a) && fp32_is_inf(b)))
-      return FP32_QNAN;
-    if (fp32_is_inf(a) || fp32_is_inf(b)) return {sign, FP32_EXP_SPECIAL, 23'b0};
-    if (fp32_is_zero(a) || fp32_is_zero(b)) return {sign, 31'b0};
+    // Specials and zeros behind one test: the common case (two normal numbers) pays for it alone.
+    if (a[30:23] == FP32_EXP_SPECIAL || b[30:23] == FP32_EXP_SPECIAL || fp32_is_zero(a) || fp32_is_zero(b)) begin
+      if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_inf(a) && fp32_is_zero(b))
+          || (fp32_is_zero(a) && fp32_is_inf(b)))
+        return FP32_QNAN;
+      if (fp32_is_inf(a) || fp32_is_inf(b)) return {sign, FP32_EXP_SPECIAL, 23'b0};
+      return {sign, 31'b0};
+    end
 
     prod = {{SIG{1'b0}}, 1'b1, a[22:0]} * {{SIG{1'b0}}, 1'b1, b[22:0]};
     norm = prod[2*SIG-1] ? prod : prod << 1;
