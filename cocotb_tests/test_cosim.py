@@ -313,7 +313,12 @@ def test_user_model_with_trace_and_waves(tmp_path, monkeypatch, capsys):
     assert report["passed"] and report["backend"] == "rtl" and report["reference"] == "cmodel" and report["cycles"] > 0
     assert report["firmware_calls_equal"] and report["layer_cycles"]
     run_dir = tmp_path / "out" / "odd_build-small"
-    timeline = json.loads((run_dir / "trace.json").read_text())["traceEvents"]
+    perfetto = json.loads((run_dir / "trace.json").read_text())
+    timeline = perfetto["traceEvents"]
+    stalls = {unit: report["counters"][f"{unit}_bank_stall_cycles"] for unit in ("gemm", "vec", "dma")}
+    assert perfetto["otherData"]["scratchpad bank stall cycles"] == stalls
+    assert (f"scratchpad bank conflicts (cycles a unit waited for a bank port): GEMM {stalls['gemm']}, "
+            f"vector {stalls['vec']}, DMA {stalls['dma']}") in out
     tracks = {e["args"]["name"] for e in timeline if e["ph"] == "M" and e["name"] == "thread_name"}
     assert {"command processor", "systolic array", "vector unit", "mailbox"} <= tracks
     assert any(e.get("name") == "GEMM" for e in timeline)
