@@ -21,6 +21,11 @@ class HardwareConfig:
     sp_bytes: int  # scratchpad capacity
     sp_row_bytes: int  # one scratchpad row: `lanes` bf16 elements
     sp_banks: int
+    # Ports of each bank per cycle (docs/rtl.md, "Scratchpad"): requests beyond them are arbitrated
+    # and the losers stall. The vector unit reads two operand rows in one cycle, so two read ports
+    # let every single request fit a bank alone.
+    sp_bank_read_ports: int
+    sp_bank_write_ports: int
     sp_page_bytes: int  # allocation granule and alignment of scratchpad buffers
     dram_bytes: int
     dram_align: int  # alignment of every tensor the memory planner places
@@ -65,6 +70,10 @@ class HardwareConfig:
         need(self.sp_bytes % self.sp_page_bytes == 0, "sp_bytes must be whole pages")
         need(self.sp_rows < 1 << 24, "scratchpad rows must fit the 24-bit row field of a buffer reference")
         need(self.sp_rows % self.sp_banks == 0, "sp rows must split evenly into banks")
+        need(self.sp_banks >= 2, "sp_banks must be at least 2 (a two-row access spans two banks)")
+        need(2 <= self.sp_bank_read_ports <= 8,
+             "sp_bank_read_ports must be 2..8 (the vector unit reads two operands of one bank in a cycle)")
+        need(1 <= self.sp_bank_write_ports <= 8, "sp_bank_write_ports must be 1..8")
         need(self.dram_align & (self.dram_align - 1) == 0, "dram_align must be a power of two")
         need(self.dram_bytes % self.dram_align == 0 and self.dram_bytes <= 1 << 32, "dram_bytes must be aligned and <= 4 GiB")
         need(self.num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)")
@@ -78,12 +87,12 @@ CONFIGS: dict[str, HardwareConfig] = {
     for cfg in (
         # Small and fast for regressions.
         HardwareConfig(name="small", array_rows=8, array_cols=8, sp_bytes=64 * 1024, sp_row_bytes=16,
-                       sp_banks=8, sp_page_bytes=256, dram_bytes=16 << 20, dram_align=64,
+                       sp_banks=8, sp_bank_read_ports=2, sp_bank_write_ports=1, sp_page_bytes=256, dram_bytes=16 << 20, dram_align=64,
                        dram_latency=20, dma_bytes_per_cycle=16, num_handles=64, num_tickets=16,
                        fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
         # The product shape of the real Atalla; DRAM enough for GPT-2 small (124M bf16 parameters).
         HardwareConfig(name="atalla32", array_rows=32, array_cols=32, sp_bytes=1 << 20, sp_row_bytes=64,
-                       sp_banks=32, sp_page_bytes=4096, dram_bytes=512 << 20, dram_align=64,
+                       sp_banks=32, sp_bank_read_ports=2, sp_bank_write_ports=1, sp_page_bytes=4096, dram_bytes=512 << 20, dram_align=64,
                        dram_latency=40, dma_bytes_per_cycle=64, num_handles=64, num_tickets=16,
                        fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
     )

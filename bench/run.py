@@ -72,6 +72,15 @@ def padded_tile_cycles(m: int, k: int, n: int, cfg: HardwareConfig) -> int:
     return m * math.ceil(k / cfg.array_rows) * math.ceil(n / cfg.array_cols)
 
 
+def bank_stalls(run: dict) -> dict[str, int]:
+    """Cycles each unit waited for a scratchpad bank port (docs/rtl.md, "Scratchpad")."""
+    return {unit: run["counters"][f"{unit}_bank_stall_cycles"] for unit in ("gemm", "vec", "dma")}
+
+
+def stalls_text(stalls: dict[str, int]) -> str:
+    return "/".join(str(stalls[unit]) for unit in ("gemm", "vec", "dma"))
+
+
 def gemm_efficiency(work: Path) -> list[dict]:
     rows = []
     reference = scalesim_reference()
@@ -92,7 +101,8 @@ def gemm_efficiency(work: Path) -> list[dict]:
             rows.append({"config": config, "m": m, "k": k, "n": n, "cycles": cycles, "roofline_cycles": ideal,
                          "efficiency": ideal / cycles, "padded_tile_cycles": padded,
                          "padded_tile_efficiency": padded / cycles, "scalesim_cycles": ref[(m, k, n)],
-                         "utilization": run["array_utilization"], "sim_cycles_per_second": run["sim_cycles_per_second"]})
+                         "utilization": run["array_utilization"], "sim_cycles_per_second": run["sim_cycles_per_second"],
+                         "bank_stall_cycles": bank_stalls(run)})
             print(f"  gemm {m}x{k}x{n} on {config}: {cycles} cycles, {rows[-1]['efficiency']:.1%} of roofline",
                   file=sys.stderr)
     return rows
@@ -150,7 +160,7 @@ def gpt2_block_on_atalla32(work: Path) -> dict:
     run = checked(blob, module, inputs, RtlBackend(work / "gpt2_block", quiet=True), "gpt2_block on atalla32")
     return {"model": "gpt2_block", "config": cfg.name, "cycles": run["cycles"],
             "array_utilization": run["array_utilization"], "wall_seconds": run["wall_seconds"],
-            "sim_cycles_per_second": run["sim_cycles_per_second"]}
+            "sim_cycles_per_second": run["sim_cycles_per_second"], "bank_stall_cycles": bank_stalls(run)}
 
 
 def end_to_end() -> dict:
@@ -288,10 +298,10 @@ def main() -> int:
 
     print(table("1. GEMM efficiency on the RTL (roofline-ideal / measured cycles)",
                 ["config", "M x K x N", "cycles", "roofline", "efficiency", "padded-tile bound", "of bound", "PE util",
-                 "SCALE-Sim WS cycles (theirs/ours)"],
+                 "bank stalls GEMM/VEC/DMA", "SCALE-Sim WS cycles (theirs/ours)"],
                 [[r["config"], f"{r['m']}x{r['k']}x{r['n']}", r["cycles"], f"{r['roofline_cycles']:.0f}",
                   f"{r['efficiency']:.1%}", r["padded_tile_cycles"], f"{r['padded_tile_efficiency']:.1%}",
-                  f"{r['utilization']:.1%}", fmt_ref(r)] for r in gemms]))
+                  f"{r['utilization']:.1%}", stalls_text(r["bank_stall_cycles"]), fmt_ref(r)] for r in gemms]))
     print(table(f"2. Co-simulation speed (config small, best of {SPEED_REPEATS}) against a pure-Verilator replay "
                 "of the same run",
                 ["model", "cycles", "mailbox calls", "co-sim s", "co-sim cycles/s", "replay s", "replay cycles/s",
@@ -309,9 +319,11 @@ def main() -> int:
                 [[r["config"], r["model"], r["peak_bytes"], r["lower_bound_bytes"],
                   f"{r['peak_over_lower_bound']:.3f}"] for r in planner]))
     print(table("6. The GPT-2-small decoder block on the RTL", ["model", "config", "cycles", "array utilization",
-                                                                 "wall s", "simulated cycles/s"],
+                                                                 "bank stalls GEMM/VEC/DMA", "wall s",
+                                                                 "simulated cycles/s"],
                 [[block["model"], block["config"], block["cycles"], f"{block['array_utilization']:.1%}",
-                  f"{block['wall_seconds']:.0f}", f"{block['sim_cycles_per_second']:,.0f}"]]))
+                  stalls_text(block["bank_stall_cycles"]), f"{block['wall_seconds']:.0f}",
+                  f"{block['sim_cycles_per_second']:,.0f}"]]))
     print(table("7. C model vs emulator (each one's run time, best of 5; bit-exact checked first)",
                 ["model", "config", "commands", "emulator s", "cmodel s", "speedup"],
                 [[r["model"], r["config"], r["commands"], f"{r['emulator_seconds']:.3f}", f"{r['cmodel_seconds']:.4f}",

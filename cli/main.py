@@ -299,6 +299,8 @@ def _rtl_lines(result, stats: dict) -> list[str]:
              f"{c['interlock_cycles']}, fetch {c['fetch_cycles']}",
              f"  array utilization {stats['array_utilization']:.2%} ({c['mac_count']} MACs on {stats['pes']} PEs)",
              f"  DMA {stats['dma_bytes']} bytes, busy {stats['dma_busy_cycles']} cycles",
+             f"  scratchpad bank conflicts (cycles a unit waited for a bank port): GEMM {c['gemm_bank_stall_cycles']}, "
+             f"vector {c['vec_bank_stall_cycles']}, DMA {c['dma_bank_stall_cycles']}",
              "  mailbox calls: " + ", ".join(f"{k} {n}" for k, n in stats["mailbox_calls_by_kind"].items()),
              "  cycles per layer: " + ", ".join(f"{node} {n}" for node, n in stats["layer_cycles"].items()),
              f"  simulated {stats['cycles']} cycles in {stats['wall_seconds']:.2f} s: "

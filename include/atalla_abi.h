@@ -338,7 +338,7 @@ ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_com
 
 #define ATALLA_BLOB_MAGIC "ATLB"
 #define ATALLA_BLOB_MAGIC_U32 0x424c5441u  /* magic read as a LE u32 */
-#define ATALLA_BLOB_VERSION_MAJOR 3  /* must equal the blob's */
+#define ATALLA_BLOB_VERSION_MAJOR 4  /* must equal the blob's */
 #define ATALLA_BLOB_VERSION_MINOR 0  /* the blob's may be lower, never higher */
 #define ATALLA_BLOB_NO_CONSTANT 0xffffffffu
 #define ATALLA_BLOB_MAX_DIMS 6
@@ -426,6 +426,8 @@ struct atalla_blob_header {
     uint32_t cfg_sp_bytes;
     uint32_t cfg_sp_row_bytes;
     uint32_t cfg_sp_banks;
+    uint32_t cfg_sp_bank_read_ports;
+    uint32_t cfg_sp_bank_write_ports;
     uint32_t cfg_sp_page_bytes;
     uint32_t cfg_dram_bytes;
     uint32_t cfg_dram_align;
@@ -438,7 +440,7 @@ struct atalla_blob_header {
     uint32_t cfg_fw_dma_cycles;
     uint32_t cfg_fw_host_cycles;
 } __attribute__((packed));
-ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_header) == 112, "atalla_blob_header must be 112 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_header) == 120, "atalla_blob_header must be 120 bytes");
 
 struct atalla_blob_section {
     uint32_t kind;
@@ -482,6 +484,8 @@ struct atalla_hw_config {
     uint32_t sp_bytes;
     uint32_t sp_row_bytes;
     uint32_t sp_banks;
+    uint32_t sp_bank_read_ports;
+    uint32_t sp_bank_write_ports;
     uint32_t sp_page_bytes;
     uint32_t dram_bytes;
     uint32_t dram_align;
@@ -502,17 +506,19 @@ static inline const char *atalla_hw_config_field(uint32_t i) {
     case 2: return "sp_bytes";
     case 3: return "sp_row_bytes";
     case 4: return "sp_banks";
-    case 5: return "sp_page_bytes";
-    case 6: return "dram_bytes";
-    case 7: return "dram_align";
-    case 8: return "dram_latency";
-    case 9: return "dma_bytes_per_cycle";
-    case 10: return "num_handles";
-    case 11: return "num_tickets";
-    case 12: return "fw_alloc_cycles";
-    case 13: return "fw_free_cycles";
-    case 14: return "fw_dma_cycles";
-    case 15: return "fw_host_cycles";
+    case 5: return "sp_bank_read_ports";
+    case 6: return "sp_bank_write_ports";
+    case 7: return "sp_page_bytes";
+    case 8: return "dram_bytes";
+    case 9: return "dram_align";
+    case 10: return "dram_latency";
+    case 11: return "dma_bytes_per_cycle";
+    case 12: return "num_handles";
+    case 13: return "num_tickets";
+    case 14: return "fw_alloc_cycles";
+    case 15: return "fw_free_cycles";
+    case 16: return "fw_dma_cycles";
+    case 17: return "fw_host_cycles";
     default: return 0;
     }
 }

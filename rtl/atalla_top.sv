@@ -12,6 +12,8 @@ module atalla_top
   parameter int     SP_BYTES = 65536,
   parameter int     SP_ROW_BYTES = 16,
   parameter int     SP_BANKS = 8,
+  parameter int     BANK_RD_PORTS = 2,
+  parameter int     BANK_WR_PORTS = 1,
   parameter longint DRAM_BYTES = 64'd16777216,
   parameter int     DRAM_LATENCY = 20,
   parameter int     DMA_BYTES_PER_CYCLE = 16,
@@ -51,7 +53,11 @@ module atalla_top
   output logic [31:0]                       interlock_cycles_o,
   output logic [NUM_OPCODES-1:0][31:0]      op_count_o,
   output logic [63:0]                       mac_count_o,
-  output logic [63:0]                       array_busy_cycles_o
+  output logic [63:0]                       array_busy_cycles_o,
+  // cycles in which a unit's scratchpad request was refused for want of a bank port
+  output logic [31:0]                       gemm_bank_stall_cycles_o,
+  output logic [31:0]                       vec_bank_stall_cycles_o,
+  output logic [31:0]                       dma_bank_stall_cycles_o
 );
   localparam int LANES = SP_ROW_BYTES / BF16_BYTES;
   localparam int SP_ROWS = SP_BYTES / SP_ROW_BYTES;
@@ -158,7 +164,7 @@ module atalla_top
   logic [15:0]                   p0_req_len;
   logic [BEAT_BITS-1:0]          p0_req_wdata, p0_rdata;
   logic [DMA_BYTES_PER_CYCLE-1:0] p0_req_wstrb;
-  logic                          sp_dma_we;
+  logic                          sp_dma_we, sp_dma_re, sp_dma_gnt, p0_rready;
   logic [ROW_ADDR_BITS-1:0]      sp_dma_row;
   logic [8*SP_ROW_BYTES-1:0]     sp_dma_wdata, sp_dma_rdata;
 
@@ -169,28 +175,33 @@ module atalla_top
     .done_valid_o(dma_done), .done_ticket_o(dma_done_ticket),
     .dram_req_valid_o(p0_req_valid), .dram_req_ready_i(p0_req_ready), .dram_req_write_o(p0_req_write),
     .dram_req_addr_o(p0_req_addr), .dram_req_len_o(p0_req_len), .dram_req_wdata_o(p0_req_wdata),
-    .dram_req_wstrb_o(p0_req_wstrb), .dram_rvalid_i(p0_rvalid), .dram_rdata_i(p0_rdata), .dram_wack_i(p0_wack),
-    .sp_we_o(sp_dma_we), .sp_row_o(sp_dma_row), .sp_wdata_o(sp_dma_wdata), .sp_rdata_i(sp_dma_rdata)
+    .dram_req_wstrb_o(p0_req_wstrb), .dram_rvalid_i(p0_rvalid), .dram_rready_o(p0_rready), .dram_rdata_i(p0_rdata), .dram_wack_i(p0_wack),
+    .sp_re_o(sp_dma_re), .sp_gnt_i(sp_dma_gnt), .sp_we_o(sp_dma_we), .sp_row_o(sp_dma_row), .sp_wdata_o(sp_dma_wdata), .sp_rdata_i(sp_dma_rdata)
   );
 
   dram #(.DRAM_BYTES(DRAM_BYTES), .DRAM_LATENCY(DRAM_LATENCY), .BEAT_BYTES(DMA_BYTES_PER_CYCLE)) u_dram (
     .clk_i, .rst_ni,
     .p0_req_valid_i(p0_req_valid), .p0_req_ready_o(p0_req_ready), .p0_req_write_i(p0_req_write),
     .p0_req_addr_i(p0_req_addr), .p0_req_len_i(p0_req_len), .p0_req_wdata_i(p0_req_wdata),
-    .p0_req_wstrb_i(p0_req_wstrb), .p0_rvalid_o(p0_rvalid), .p0_rdata_o(p0_rdata), .p0_rlast_o(p0_rlast),
+    .p0_req_wstrb_i(p0_req_wstrb), .p0_rvalid_o(p0_rvalid), .p0_rready_i(p0_rready), .p0_rdata_o(p0_rdata), .p0_rlast_o(p0_rlast),
     .p0_wack_o(p0_wack),
     .p1_req_valid_i(p1_req_valid), .p1_req_ready_o(p1_req_ready), .p1_req_addr_i(p1_req_addr),
     .p1_req_len_i(p1_req_len), .p1_rvalid_o(p1_rvalid), .p1_rdata_o(p1_rdata), .p1_rlast_o(p1_rlast)
   );
 
   // -- compute units, each on its own scratchpad ports (a VEC runs beside queued GEMMs whose rows
-  //    it does not touch: the GEMM unit's q_hazard_o) --
-  logic [2:0]                        gemm_rd_en, vec_rd_en;
-  logic [2:0][ROW_ADDR_BITS-1:0]     gemm_rd_row, vec_rd_row;
-  logic [2:0][PAIR_BITS-1:0]         gemm_rd_data, vec_rd_data;
-  logic                              gemm_wr_en, vec_wr_en;
-  logic [ROW_ADDR_BITS-1:0]          gemm_wr_row, vec_wr_row;
-  logic [1:0]                        gemm_wr_mask, vec_wr_mask;
+  //    it does not touch: the GEMM unit's q_hazard_o), behind the bank arbiter --
+  logic [2:0]                        gemm_rd_en;
+  logic [1:0]                        vec_rd_en, vec_rd_two, gemm_rd_gnt;
+  logic [2:0][ROW_ADDR_BITS-1:0]     gemm_rd_row;
+  logic [1:0][ROW_ADDR_BITS-1:0]     vec_rd_row;
+  logic [2:0][PAIR_BITS-1:0]         gemm_rd_data;
+  logic [1:0][PAIR_BITS-1:0]         vec_rd_data;
+  logic                              gemm_wr_en, vec_wr_en, gemm_c_two, gemm_wr_next_en, gemm_wr_next_two;
+  logic                              vec_gnt, vec_wr_next_two;
+  logic [ROW_ADDR_BITS-1:0]          gemm_wr_row, vec_wr_row, gemm_wr_next_row, vec_wr_next_row;
+  logic [1:0]                        gemm_wr_mask;
+  logic [2*LANES-1:0]                vec_wr_mask;
   logic [PAIR_BITS-1:0]              gemm_wr_data, vec_wr_data;
 
   gemm_unit #(.ROWS(ARRAY_ROWS), .COLS(ARRAY_COLS), .LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS),
@@ -200,8 +211,10 @@ module atalla_top
     .accumulate_i(gemm_accumulate), .c_bf16_i(gemm_c_bf16), .c_row_bcast_i(gemm_c_row_bcast),
     .d_bf16_i(gemm_d_bf16), .busy_o(gemm_busy), .hazard_o(gemm_hazard),
     .q_lo_i(touch_lo), .q_hi_i(touch_hi), .q_write_i(touch_write), .q_hazard_o(touch_hazard),
-    .rd_en_o(gemm_rd_en), .rd_row_o(gemm_rd_row), .rd_data_i(gemm_rd_data),
+    .rd_en_o(gemm_rd_en), .rd_c_two_o(gemm_c_two), .rd_row_o(gemm_rd_row), .rd_gnt_i(gemm_rd_gnt),
+    .rd_data_i(gemm_rd_data),
     .wr_en_o(gemm_wr_en), .wr_row_o(gemm_wr_row), .wr_mask_o(gemm_wr_mask), .wr_data_o(gemm_wr_data),
+    .wr_next_en_o(gemm_wr_next_en), .wr_next_row_o(gemm_wr_next_row), .wr_next_two_o(gemm_wr_next_two),
     .mac_count_o, .array_busy_cycles_o
   );
 
@@ -209,21 +222,37 @@ module atalla_top
     .clk_i, .rst_ni, .start_i(vec_start), .func_i(vec_func), .dst_fp32_i(vec_dst_fp32), .a_fp32_i(vec_a_fp32),
     .b_fp32_i(vec_b_fp32), .bmode_i(vec_bmode), .dst_row_i(vec_dst_row), .a_row_i(vec_a_row),
     .b_word_i(vec_b_word), .rows_i(vec_rows), .cols_i(vec_cols), .busy_o(vec_busy), .done_o(vec_done),
-    .rd_en_o(vec_rd_en), .rd_row_o(vec_rd_row), .rd_data_i(vec_rd_data),
-    .wr_en_o(vec_wr_en), .wr_row_o(vec_wr_row), .wr_mask_o(vec_wr_mask), .wr_data_o(vec_wr_data)
+    .rd_en_o(vec_rd_en), .rd_two_o(vec_rd_two), .rd_row_o(vec_rd_row), .gnt_i(vec_gnt), .rd_data_i(vec_rd_data),
+    .wr_en_o(vec_wr_en), .wr_row_o(vec_wr_row), .wr_mask_o(vec_wr_mask), .wr_data_o(vec_wr_data),
+    .wr_next_row_o(vec_wr_next_row), .wr_next_two_o(vec_wr_next_two)
   );
 
-  scratchpad #(.SP_ROWS(SP_ROWS), .ROW_BYTES(SP_ROW_BYTES), .SP_BANKS(SP_BANKS), .NUM_RD(6), .NUM_WR(2)) u_scratchpad (
+  sp_arbiter #(.SP_BANKS(SP_BANKS), .ROW_ADDR_BITS(ROW_ADDR_BITS), .BANK_RD_PORTS(BANK_RD_PORTS),
+               .BANK_WR_PORTS(BANK_WR_PORTS)) u_arbiter (
+    .clk_i, .rst_ni,
+    .gemm_c_en_i(gemm_rd_en[2]), .gemm_c_two_i(gemm_c_two), .gemm_c_row_i(gemm_rd_row[2]),
+    .gemm_a_en_i(gemm_rd_en[0]), .gemm_a_row_i(gemm_rd_row[0]), .gemm_a_gnt_o(gemm_rd_gnt[0]),
+    .gemm_b_en_i(gemm_rd_en[1]), .gemm_b_row_i(gemm_rd_row[1]), .gemm_b_gnt_o(gemm_rd_gnt[1]),
+    .gemm_d_en_i(gemm_wr_en), .gemm_d_two_i(gemm_wr_mask[1]), .gemm_d_row_i(gemm_wr_row),
+    .gemm_d_next_en_i(gemm_wr_next_en), .gemm_d_next_two_i(gemm_wr_next_two), .gemm_d_next_row_i(gemm_wr_next_row),
+    .vec_rd_en_i(vec_rd_en), .vec_rd_two_i(vec_rd_two), .vec_rd_row_i(vec_rd_row),
+    .vec_wr_en_i(vec_wr_en), .vec_wr_two_i(|vec_wr_mask[2*LANES-1:LANES]), .vec_wr_row_i(vec_wr_row),
+    .vec_wr_next_two_i(vec_wr_next_two), .vec_wr_next_row_i(vec_wr_next_row), .vec_gnt_o(vec_gnt),
+    .dma_re_i(sp_dma_re), .dma_we_i(sp_dma_we), .dma_row_i(sp_dma_row), .dma_gnt_o(sp_dma_gnt),
+    .gemm_stall_cycles_o(gemm_bank_stall_cycles_o), .vec_stall_cycles_o(vec_bank_stall_cycles_o),
+    .dma_stall_cycles_o(dma_bank_stall_cycles_o)
+  );
+
+  scratchpad #(.SP_ROWS(SP_ROWS), .ROW_BYTES(SP_ROW_BYTES), .SP_BANKS(SP_BANKS), .NUM_RD(5), .NUM_WR(2)) u_scratchpad (
     .clk_i,
-    .dma_we_i(sp_dma_we), .dma_row_i(sp_dma_row), .dma_wdata_i(sp_dma_wdata), .dma_rdata_o(sp_dma_rdata),
+    .dma_we_i(sp_dma_we && sp_dma_gnt), .dma_row_i(sp_dma_row), .dma_wdata_i(sp_dma_wdata), .dma_rdata_o(sp_dma_rdata),
     .rd_row_i({vec_rd_row, gemm_rd_row}), .rd_data_o({vec_rd_data, gemm_rd_data}),
-    .wmask_i({vec_wr_en ? vec_wr_mask : 2'b00, gemm_wr_en ? gemm_wr_mask : 2'b00}),
+    .wmask_i({vec_wr_mask, gemm_wr_en ? {{LANES{gemm_wr_mask[1]}}, {LANES{gemm_wr_mask[0]}}} : (2*LANES)'(0)}),
     .wr_row_i({vec_wr_row, gemm_wr_row}),
     .wr_data_i({vec_wr_data, gemm_wr_data})
   );
 
-  // Read enables only gate the testbench models (this scratchpad reads every cycle); the DMA's
-  // own last-beat flag and busy/idle states, and the vector unit's busy, are not needed here.
+  // The DMA's last-beat flag and busy/idle states, and the vector unit's busy, are not needed here.
   logic unused;
-  assign unused = ^{gemm_rd_en, vec_rd_en, vec_busy, dma_idle, p0_rlast};
+  assign unused = ^{vec_busy, dma_idle, p0_rlast};
 endmodule

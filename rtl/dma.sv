@@ -61,10 +61,14 @@ module dma
     output logic [  BeatBits-1:0] dram_req_wdata_o,
     output logic [BEAT_BYTES-1:0] dram_req_wstrb_o,
     input  logic                  dram_rvalid_i,
+    output logic                  dram_rready_o,   // a beat is taken when valid and ready
     input  logic [  BeatBits-1:0] dram_rdata_i,
     input  logic                  dram_wack_i,
-    // scratchpad DMA port (see scratchpad.sv)
+    // scratchpad DMA port (see scratchpad.sv): a read (sp_re_o) or a write (sp_we_o) goes only
+    // in a cycle in which the bank arbiter grants it (sp_gnt_i); a refused write holds the DRAM beat
+    output logic                  sp_re_o,
     output logic                  sp_we_o,
+    input  logic                  sp_gnt_i,
     output logic [      RowW-1:0] sp_row_o,
     output logic [   RowBits-1:0] sp_wdata_o,
     input  logic [   RowBits-1:0] sp_rdata_i
@@ -225,7 +229,9 @@ module dma
   assign iss_fire         = dram_req_valid_o && dram_req_ready_i;
 
   // Scratchpad port.
+  assign sp_re_o    = sprd_go;
   assign sp_we_o    = active_q && !cur_q.store && dram_rvalid_i && !ids_beat && rsp_last;
+  assign dram_rready_o = !sp_we_o || sp_gnt_i;
   assign sp_row_o   = cur_q.store ? sprd_row_q : rsp_row_q;
   assign sp_wdata_o = merged;
 
@@ -340,7 +346,7 @@ module dma
           rsp_want_ids_q <= 1'b0;
           rsp_grp_left_q <= rsp_rows_left_q > RowsW'(IdsPerBeat) ? (IdxW + 1)'(IdsPerBeat)
                                                                  : (IdxW + 1)'(rsp_rows_left_q);
-        end else if (!cur_q.store && dram_rvalid_i) begin
+        end else if (!cur_q.store && dram_rvalid_i && dram_rready_o) begin
           if (cur_q.gather && rsp_last) begin
             rsp_grp_left_q <= rsp_grp_left_q - 1'b1;
             if (rsp_grp_left_q == 1) rsp_want_ids_q <= 1'b1;
@@ -357,11 +363,11 @@ module dma
         end
 
         // Store: scratchpad rows in (one cycle after the read), writes out, acknowledgements back.
-        if (sprd_go) begin
+        if (sprd_go && sp_gnt_i) begin
           sprd_row_q  <= sprd_row_q + 1'b1;
           sprd_left_q <= sprd_left_q - 1'b1;
         end
-        sprd_pend_q <= sprd_go;
+        sprd_pend_q <= sprd_go && sp_gnt_i;
         if (sprd_pend_q) begin
           sbuf_q[sbuf_wr_q] <= sp_rdata_i;
           sbuf_wr_q         <= !sbuf_wr_q;

@@ -13,7 +13,9 @@
 //          lane i, and the lanes past the end of the request read as zero. The first beat comes
 //          DRAM_LATENCY cycles after the request is accepted (p*_rvalid_o high for one cycle per beat,
 //          p*_rlast_o with the final one); more beats, and later requests, follow one per cycle.
-//          There is no backpressure on responses: a requester must take every beat it asked for.
+//          Port 0 may hold a beat back (p0_rready_i low while p0_rvalid_o is high: the DMA waits for
+//          the scratchpad): the beat stays on the outputs and the channel serves nothing else until it
+//          is taken. Port 1 must take every beat it asked for.
 //   write: (port 0 only) one beat per request: wdata byte lane i goes to addr + i where wstrb[i] is set;
 //          len is ignored. The write happens DRAM_LATENCY cycles after it is accepted and
 //          p0_wack_o pulses in that cycle; from then on reads see it. Reads and writes never pass each
@@ -41,6 +43,7 @@ module dram #(
     input  logic [  BeatBits-1:0] p0_req_wdata_i,
     input  logic [BEAT_BYTES-1:0] p0_req_wstrb_i,
     output logic                  p0_rvalid_o,
+    input  logic                  p0_rready_i,
     output logic [  BeatBits-1:0] p0_rdata_o,
     output logic                  p0_rlast_o,
     output logic                  p0_wack_o,
@@ -108,15 +111,17 @@ module dram #(
   req_t        head;
   logic        serve, last, pop;
   logic [15:0] remaining;
+  logic        hold;  // port 0's beat on the outputs is not taken yet
   logic [31:0] beat_addr;
   assign head      = queue_q[rd_ptr_q];
-  assign serve     = count_q != 0 && (cycle_q - head.stamp) >= 32'(DRAM_LATENCY - 1);
+  assign serve     = count_q != 0 && (cycle_q - head.stamp) >= 32'(DRAM_LATENCY - 1) && !hold;
   assign remaining = head.len - served_q;
   assign last      = head.write || remaining <= 16'(BEAT_BYTES);
   assign pop       = serve && last;
   assign beat_addr = head.addr + 32'(served_q);
 
   logic                rvalid_q[2];
+  assign hold = rvalid_q[0] && !p0_rready_i;
   logic                rlast_q;
   logic                wack_q;
   logic [BeatBits-1:0] rdata_q;
@@ -137,9 +142,11 @@ module dram #(
       wack_q   <= 1'b0;
     end else begin
       cycle_q  <= cycle_q + 1;
-      rvalid_q <= '{1'b0, 1'b0};
-      rlast_q  <= 1'b0;
       wack_q   <= 1'b0;
+      if (!hold) begin
+        rvalid_q <= '{1'b0, 1'b0};
+        rlast_q  <= 1'b0;
+      end
       if (push) begin
         queue_q[wr_ptr_q] <= incoming;
         wr_ptr_q          <= wr_ptr_q + 1;

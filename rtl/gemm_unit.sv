@@ -12,6 +12,9 @@
 //            scratchpad rows) or rounded to bf16 (one row), columns >= n as +0. The last row
 //            written retires the command.
 // Each stream has a one-entry register that absorbs the scratchpad's one cycle of read latency.
+// The scratchpad's banks have few ports (sp_arbiter.sv): an A or B read waits while rd_gnt_i
+// refuses it; the C read and the D write, on the array's output, are always served, and the next
+// cycle's D write is shown (wr_next_*) so that the vector unit's writes can keep clear of it.
 //
 // Ordering. Rows leave the array in the order A rows entered it, so every C read of a command
 // comes after every D write of the commands before it (the scratchpad is write-first): queued
@@ -53,14 +56,21 @@ module gemm_unit
   input  logic [2:0][31:0]                  q_hi_i,
   input  logic                              q_write_i,  // ... range 0 of which it writes (a DMA load, a VEC's destination)
   output logic                              q_hazard_o, // ... touch rows a queued GEMM uses
-  // scratchpad compute ports: each read returns two consecutive rows {row+1, row}
+  // scratchpad compute ports: each read returns two consecutive rows {row+1, row}; 0: A, 1: B
+  // (one row each), 2: C (two rows when fp32), read only when granted (rd_gnt_i, 0: A, 1: B; C
+  // always is)
   output logic [2:0]                        rd_en_o,
+  output logic                              rd_c_two_o,
   output logic [2:0][ROW_ADDR_BITS-1:0]     rd_row_o,
+  input  logic [1:0]                        rd_gnt_i,
   input  logic [2:0][2*LANES*16-1:0]        rd_data_i,
   output logic                              wr_en_o,
   output logic [ROW_ADDR_BITS-1:0]          wr_row_o,
   output logic [1:0]                        wr_mask_o,
   output logic [2*LANES*16-1:0]             wr_data_o,
+  output logic                              wr_next_en_o,   // the D write of the next cycle
+  output logic [ROW_ADDR_BITS-1:0]          wr_next_row_o,
+  output logic                              wr_next_two_o,
   // array counters, for utilization
   output logic [63:0]                       mac_count_o,
   output logic [63:0]                       array_busy_cycles_o
@@ -166,9 +176,11 @@ module gemm_unit
   logic a_valid, a_ready, a_last, w_valid, w_ready, w_last;
   logic [KW-1:0] w_k;  // k and n of the weight beat in the register
   logic [NW-1:0] w_n;
-  logic a_issue, w_issue, a_issue_last, w_issue_last;
-  assign w_issue      = w_ptr != tail && (!w_valid || w_ready);
-  assign a_issue      = a_ptr != tail && (!a_valid || a_ready);
+  logic a_want, w_want, a_issue, w_issue, a_issue_last, w_issue_last;
+  assign w_want       = w_ptr != tail && (!w_valid || w_ready);
+  assign a_want       = a_ptr != tail && (!a_valid || a_ready);
+  assign w_issue      = w_want && rd_gnt_i[1];
+  assign a_issue      = a_want && rd_gnt_i[0];
   assign w_issue_last = w_next + 1'b1 == ew.k;
   assign a_issue_last = a_next + 1 == ea.m;
 
@@ -235,6 +247,9 @@ module gemm_unit
   logic        y_cmd_last;
   assign y_cmd_last = y_count + 1 == ey.m;
 
+  logic [ROW_ADDR_BITS-1:0] d_write_row;  // of the result row leaving the array now
+  assign d_write_row = ey.d_row + ROW_ADDR_BITS'(ey.d_bf16 ? y_count : y_count * SP_ROWS_PER_FP32_ROW);
+
   // The write stage: the row's D address and format, registered with the result.
   logic                     wb_valid, wb_last, wb_accumulate, wb_c_bf16, wb_d_bf16;
   logic [NW-1:0]            wb_n;
@@ -258,7 +273,7 @@ module gemm_unit
     wb_c_bf16     <= ey.c_bf16;
     wb_d_bf16     <= ey.d_bf16;
     wb_n          <= ey.n;
-    wb_row        <= ey.d_row + ROW_ADDR_BITS'(ey.d_bf16 ? y_count : y_count * SP_ROWS_PER_FP32_ROW);
+    wb_row        <= d_write_row;
     wb_y          <= y_row;
   end
   assign retire = wb_valid && wb_last;
@@ -283,11 +298,15 @@ module gemm_unit
     end
   end
 
-  assign rd_en_o   = {y_valid, w_issue, a_issue};
+  assign rd_en_o    = {y_valid && ey.accumulate, w_want, a_want};
+  assign rd_c_two_o = !ey.c_bf16;
   assign rd_row_o  = {c_read_row, ew.b_row + ROW_ADDR_BITS'(w_next), ea.a_row + ROW_ADDR_BITS'(a_offset)};
   assign wr_en_o   = wb_valid;
   assign wr_row_o  = wb_row;
   assign wr_mask_o = wb_d_bf16 ? 2'b01 : 2'b11;
+  assign wr_next_en_o  = y_valid;
+  assign wr_next_row_o = d_write_row;
+  assign wr_next_two_o = !ey.d_bf16;
 
   logic unused;
   // The array's stall count is measured by its own bench; the row count ends a command; n fits NW bits.

@@ -6,13 +6,15 @@
 //                   dma_rdata_o shows it in the next cycle.
 //   read port p     rd_row_i[p] = r; rd_data_o[p] = {row r + 1, row r} in the next cycle (one fp32 tile
 //                   row, or a bf16 row in the low half). Row r + 1 past the end reads as zero.
-//   write port w    wr_row_i[w] = r; wmask_i[w][0] writes wr_data_i[w][ROW_BITS-1:0] to row r,
-//                   wmask_i[w][1] writes wr_data_i[w][2*ROW_BITS-1:ROW_BITS] to row r + 1 (ignored
-//                   past the end).
+//   write port w    wr_row_i[w] = r; wmask_i[w] has one bit per bf16 element of {row r + 1, row r}:
+//                   bit e writes element e of wr_data_i[w] (e < LANES: row r, element e; else row
+//                   r + 1, element e - LANES; row r + 1 ignored past the end), as an SRAM's byte
+//                   enables would.
 //
-// Banks are modelled multi-ported: same-cycle accesses never stall. Each bank is one memory with a
-// registered read address (synchronous SRAM); a read of a row written in the same cycle returns the
-// new data (write-first). When ports write one row in the same cycle the higher-numbered compute
+// This module is the storage: each bank is one memory with a registered read address (synchronous
+// SRAM); a read of a row written in the same cycle returns the new data (write-first). The ports
+// a bank has per cycle are enforced in front of it by sp_arbiter.sv, which never lets more than
+// the configured reads and writes reach one bank in a cycle. When ports write one row in the same cycle the higher-numbered compute
 // port wins, and any compute port wins over the DMA (the command ordering rules make that a
 // program error anyway: the GEMM unit and the vector unit, on ports 0 and 1, never write one row
 // at once).
@@ -23,6 +25,7 @@ module scratchpad #(
     parameter int NUM_RD = 3,
     parameter int NUM_WR = 1,
     localparam int RowBits = 8 * ROW_BYTES,
+    localparam int Lanes = ROW_BYTES / 2,
     localparam int RowW = $clog2(SP_ROWS)
 ) (
     input  logic                                 clk_i,
@@ -35,7 +38,7 @@ module scratchpad #(
     input  logic [        NUM_RD-1:0][RowW-1:0]  rd_row_i,
     output logic [        NUM_RD-1:0][2*RowBits-1:0] rd_data_o,
     // compute write ports
-    input  logic [        NUM_WR-1:0][1:0]          wmask_i,
+    input  logic [        NUM_WR-1:0][2*Lanes-1:0]  wmask_i,
     input  logic [        NUM_WR-1:0][RowW-1:0]     wr_row_i,
     input  logic [        NUM_WR-1:0][2*RowBits-1:0] wr_data_i
 );
@@ -86,10 +89,20 @@ module scratchpad #(
   always_ff @(posedge clk_i) begin
     if (dma_we_i) mem[bank_of({1'b0, dma_row_i})][index_of({1'b0, dma_row_i})] <= dma_wdata_i;
     for (int w = 0; w < NUM_WR; w++) begin
-      logic [RowW:0] hi;
-      hi = {1'b0, wr_row_i[w]} + 1'b1;
-      if (wmask_i[w][0]) mem[bank_of({1'b0, wr_row_i[w]})][index_of({1'b0, wr_row_i[w]})] <= wr_data_i[w][RowBits-1:0];
-      if (wmask_i[w][1] && hi < (RowW + 1)'(SP_ROWS)) mem[bank_of(hi)][index_of(hi)] <= wr_data_i[w][2*RowBits-1:RowBits];
+      logic [RowW:0] lo, hi;
+      lo = {1'b0, wr_row_i[w]};
+      hi = lo + 1'b1;
+      // A whole row in one write (the common case: the simulator then skips the element loop).
+      if (&wmask_i[w][Lanes-1:0]) mem[bank_of(lo)][index_of(lo)] <= wr_data_i[w][RowBits-1:0];
+      else if (|wmask_i[w][Lanes-1:0])
+        for (int e = 0; e < Lanes; e++)
+          if (wmask_i[w][e]) mem[bank_of(lo)][index_of(lo)][16*e +: 16] <= wr_data_i[w][16*e +: 16];
+      if (hi < (RowW + 1)'(SP_ROWS)) begin
+        if (&wmask_i[w][2*Lanes-1:Lanes]) mem[bank_of(hi)][index_of(hi)] <= wr_data_i[w][2*RowBits-1:RowBits];
+        else if (|wmask_i[w][2*Lanes-1:Lanes])
+          for (int e = 0; e < Lanes; e++)
+            if (wmask_i[w][Lanes+e]) mem[bank_of(hi)][index_of(hi)][16*e +: 16] <= wr_data_i[w][RowBits+16*e +: 16];
+      end
     end
   end
 

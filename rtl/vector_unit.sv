@@ -1,9 +1,11 @@
 // Vector unit: runs one VEC command over scratchpad rows, all lanes in parallel, one tile row
 // per cycle. Arithmetic is docs/numerics.md, built from the rtl/fp units.
 //
-// Pipeline: cycle t reads tile row r (a, b and the old destination row, through three scratchpad
-// read ports); cycle t+1 computes every lane and writes the row, merging the old destination
-// elements beyond `cols` (a write changes only the tile's columns, as the ISA says).
+// Pipeline: cycle t reads tile row r (a and b, through two scratchpad read ports); cycle t+1
+// computes every lane and writes the row with an element mask, so that the destination's elements
+// beyond `cols` keep their value (a write changes only the tile's columns, as the ISA says).
+// A tile row's reads go only when the scratchpad's bank arbiter grants them (gnt_i, which also
+// reserves the next cycle's write); otherwise the row is asked for again in the next cycle.
 // Row addresses are absolute scratchpad rows; the command processor resolves handles.
 module vector_unit
   import atalla_pkg::*;
@@ -29,13 +31,17 @@ module vector_unit
   output logic                     done_o,     // one-cycle pulse after the last row is written
   // start_i is a one-cycle pulse; the command inputs must stay stable until done_o
   // scratchpad compute ports: each read returns two consecutive rows {row+1, row}
-  output logic [2:0]                       rd_en_o,    // 0: a, 1: b, 2: old destination
-  output logic [2:0][ROW_ADDR_BITS-1:0]    rd_row_o,
-  input  logic [2:0][2*LANES*16-1:0]       rd_data_i,
+  output logic [1:0]                       rd_en_o,    // 0: a, 1: b
+  output logic [1:0]                       rd_two_o,   // ... two rows (fp32)
+  output logic [1:0][ROW_ADDR_BITS-1:0]    rd_row_o,
+  input  logic                             gnt_i,      // the reads go this cycle
+  input  logic [1:0][2*LANES*16-1:0]       rd_data_i,
   output logic                             wr_en_o,
   output logic [ROW_ADDR_BITS-1:0]         wr_row_o,
-  output logic [1:0]                       wr_mask_o,  // which of {row+1, row} to write
-  output logic [2*LANES*16-1:0]            wr_data_o
+  output logic [2*LANES-1:0]               wr_mask_o,  // one bit per bf16 element of {row+1, row}
+  output logic [2*LANES*16-1:0]            wr_data_o,
+  output logic [ROW_ADDR_BITS-1:0]         wr_next_row_o,  // what a granted read writes next cycle
+  output logic                             wr_next_two_o
 );
   // -- row sequencing ------------------------------------------------------------------------
   logic        active;      // reading tile rows
@@ -58,10 +64,11 @@ module vector_unit
       rd_en_o[1]  = (bmode_i != BMODE_SCALAR);
       rd_row_o[1] = (bmode_i == BMODE_ROW) ? ROW_ADDR_BITS'(b_word_i)
                                            : row_of(ROW_ADDR_BITS'(b_word_i), row, b_fp32_i);
-      rd_en_o[2]  = 1'b1;
-      rd_row_o[2] = row_of(dst_row_i, row, dst_fp32_i);
     end
   end
+  assign rd_two_o      = {b_fp32_i && bmode_i != BMODE_COL, a_fp32_i};
+  assign wr_next_row_o = row_of(dst_row_i, row, dst_fp32_i);
+  assign wr_next_two_o = dst_fp32_i;
 
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
@@ -74,11 +81,11 @@ module vector_unit
       if (start_i) begin
         active <= 1'b1;
         row    <= '0;
-      end else if (active) begin
+      end else if (active && gnt_i) begin
         row <= row + 1;
         if (row + 1 == rows_i) active <= 1'b0;
       end
-      s1_valid <= active;
+      s1_valid <= active && gnt_i;
       s1_index <= row;
       done_o   <= s1_valid && (s1_index + 1 == rows_i);
     end
@@ -144,17 +151,23 @@ module vector_unit
     end
   end
 
-  // -- write back: the tile's columns take the result, the rest keep the old destination ----
+  // -- write back: the tile's columns take the result, the mask keeps the rest -------------
   logic [15:0] out_cols;
   assign out_cols = is_reduce_func(func_i) ? 16'd1 : cols_i;
 
   always_comb begin
-    wr_data_o = rd_data_i[2];
+    wr_data_o = '0;
+    wr_mask_o = '0;
     if (s1_valid) begin
       for (int l = 0; l < LANES; l++) begin
         if (16'(l) < out_cols) begin
-          if (dst_fp32_i) wr_data_o[32*l +: 32] = result[l];
-          else            wr_data_o[16*l +: 16] = fp32_pkg::fp32_to_bf16(result[l]);
+          if (dst_fp32_i) begin
+            wr_data_o[32*l +: 32]  = result[l];
+            wr_mask_o[2*l +: 2]    = 2'b11;
+          end else begin
+            wr_data_o[16*l +: 16] = fp32_pkg::fp32_to_bf16(result[l]);
+            wr_mask_o[l]          = 1'b1;
+          end
         end
       end
     end
@@ -162,5 +175,4 @@ module vector_unit
 
   assign wr_en_o   = s1_valid;
   assign wr_row_o  = row_of(dst_row_i, s1_index, dst_fp32_i);
-  assign wr_mask_o = dst_fp32_i ? 2'b11 : 2'b01;
 endmodule

@@ -74,7 +74,11 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
     the slowest of the array, the tile's transfers, the firmware's calls and the epilogue's VEC
     commands (epilogue_vecs of them per tile, run beside the next tile's GEMMs), then the last
     store (after the last tile's epilogue).
-    first_pieces: the first A panel loads in this many row pieces, each computed on as it lands."""
+    first_pieces: the first A panel loads in this many row pieces, each computed on as it lands.
+    The scratchpad's bank ports cost no term: with the two read ports a bank has at least
+    (atalla/config.py) an A row always fits beside the C row, so the array keeps its pace; a DMA
+    row meeting a D write in a bank's one write port waits a cycle, under 1% of a GEMM
+    (docs/performance.md, section 8)."""
     rows_r, cols_c, bw = cfg.array_rows, cfg.array_cols, cfg.dma_bytes_per_cycle
     kt, nt = len(spans(k_total, rows_r)), len(spans(n_total, cols_c))
     blocks = [mm for _, mm in spans(m_total, m_tile)]

@@ -23,6 +23,8 @@ module atalla_tb
   parameter int     SP_BYTES = 65536,
   parameter int     SP_ROW_BYTES = 16,
   parameter int     SP_BANKS = 8,
+  parameter int     BANK_RD_PORTS = 2,
+  parameter int     BANK_WR_PORTS = 1,
   parameter longint DRAM_BYTES = 64'd16777216,
   parameter int     DRAM_LATENCY = 20,
   parameter int     DMA_BYTES_PER_CYCLE = 16,
@@ -59,6 +61,7 @@ module atalla_tb
                                      wait_cycles_o, interlock_cycles_o;
   logic [NUM_OPCODES-1:0][31:0]      op_count_o;
   logic [63:0]                       mac_count_o, array_busy_cycles_o;
+  logic [31:0]                       gemm_bank_stall_cycles_o, vec_bank_stall_cycles_o, dma_bank_stall_cycles_o;
 
   longint cycle = 0;  // cycles the program has run: the clock of the trace and of the firmware
 
@@ -101,7 +104,7 @@ module atalla_tb
 
   atalla_top #(
     .ARRAY_ROWS(ARRAY_ROWS), .ARRAY_COLS(ARRAY_COLS), .SP_BYTES(SP_BYTES), .SP_ROW_BYTES(SP_ROW_BYTES),
-    .SP_BANKS(SP_BANKS), .DRAM_BYTES(DRAM_BYTES), .DRAM_LATENCY(DRAM_LATENCY),
+    .SP_BANKS(SP_BANKS), .BANK_RD_PORTS(BANK_RD_PORTS), .BANK_WR_PORTS(BANK_WR_PORTS), .DRAM_BYTES(DRAM_BYTES), .DRAM_LATENCY(DRAM_LATENCY),
     .DMA_BYTES_PER_CYCLE(DMA_BYTES_PER_CYCLE), .NUM_HANDLES(NUM_HANDLES), .NUM_TICKETS(NUM_TICKETS)
   ) dut (
     .clk_i, .rst_ni, .start_i, .prog_base_i, .done_o, .fault_o, .fault_code_o, .fault_status_o, .cmd_index_o,
@@ -111,7 +114,7 @@ module atalla_tb
     .fw_dma_start_i(fw_dma_start), .fw_dma_desc_i(fw_dma_desc), .fw_dma_idle_o,
     .cycles_o, .fetch_cycles_o, .gemm_cycles_o, .vec_cycles_o, .mailbox_cycles_o, .wait_cycles_o,
     .interlock_cycles_o, .op_count_o,
-    .mac_count_o, .array_busy_cycles_o
+    .mac_count_o, .array_busy_cycles_o, .gemm_bank_stall_cycles_o, .vec_bank_stall_cycles_o, .dma_bank_stall_cycles_o
   );
 
   // -- watchdog and trace --------------------------------------------------------------------

@@ -98,7 +98,11 @@ module dma_tb #(
   /* verilator lint_off UNUSEDSIGNAL */
   logic [BeatBits-1:0]   p1_rdata;  // a fetch is 32 bytes: a wider beat uses its low 256 bits
   /* verilator lint_on UNUSEDSIGNAL */
-  logic                  sp_we;
+  logic                  sp_we, p0_rready;
+  // The DMA alone on the scratchpad: always granted, so its read request is not needed.
+  /* verilator lint_off UNUSEDSIGNAL */
+  logic                  sp_re;
+  /* verilator lint_on UNUSEDSIGNAL */
   logic [RowW-1:0]       sp_row;
   logic [RowBits-1:0]    sp_wdata, sp_rdata;
   logic [NumRd-1:0][RowW-1:0]      rd_row;
@@ -113,7 +117,7 @@ module dma_tb #(
       .clk_i(clk), .rst_ni(rst_n),
       .p0_req_valid_i(p0_valid), .p0_req_ready_o(p0_ready), .p0_req_write_i(p0_write),
       .p0_req_addr_i(p0_addr), .p0_req_len_i(p0_len), .p0_req_wdata_i(p0_wdata),
-      .p0_req_wstrb_i(p0_wstrb), .p0_rvalid_o(p0_rvalid), .p0_rdata_o(p0_rdata),
+      .p0_req_wstrb_i(p0_wstrb), .p0_rvalid_o(p0_rvalid), .p0_rready_i(p0_rready), .p0_rdata_o(p0_rdata),
       .p0_rlast_o(p0_rlast), .p0_wack_o(p0_wack),
       .p1_req_valid_i(p1_valid), .p1_req_ready_o(p1_ready), .p1_req_addr_i(p1_addr),
       .p1_req_len_i(16'd32), .p1_rvalid_o(p1_rvalid), .p1_rdata_o(p1_rdata), .p1_rlast_o(p1_rlast)
@@ -125,7 +129,7 @@ module dma_tb #(
       .clk_i(clk),
       .dma_we_i(sp_we), .dma_row_i(sp_row), .dma_wdata_i(sp_wdata), .dma_rdata_o(sp_rdata),
       .rd_row_i(rd_row), .rd_data_o(rd_data),
-      .wmask_i(wmask), .wr_row_i(wr_row), .wr_data_i(wr_data)
+      .wmask_i({{ROW_BYTES / 2{wmask[1]}}, {ROW_BYTES / 2{wmask[0]}}}), .wr_row_i(wr_row), .wr_data_i(wr_data)
   );
 
   dma #(
@@ -136,9 +140,9 @@ module dma_tb #(
       .busy_o(busy_o), .idle_o(idle_o), .done_valid_o(done_valid_o), .done_ticket_o(done_ticket_o),
       .dram_req_valid_o(p0_valid), .dram_req_ready_i(p0_ready), .dram_req_write_o(p0_write),
       .dram_req_addr_o(p0_addr), .dram_req_len_o(p0_len), .dram_req_wdata_o(p0_wdata),
-      .dram_req_wstrb_o(p0_wstrb), .dram_rvalid_i(p0_rvalid), .dram_rdata_i(p0_rdata),
+      .dram_req_wstrb_o(p0_wstrb), .dram_rvalid_i(p0_rvalid), .dram_rready_o(p0_rready), .dram_rdata_i(p0_rdata),
       .dram_wack_i(p0_wack),
-      .sp_we_o(sp_we), .sp_row_o(sp_row), .sp_wdata_o(sp_wdata), .sp_rdata_i(sp_rdata)
+      .sp_re_o(sp_re), .sp_we_o(sp_we), .sp_gnt_i(1'b1), .sp_row_o(sp_row), .sp_wdata_o(sp_wdata), .sp_rdata_i(sp_rdata)
   );
 
   // ---------------------------------------------------------------- register programmer

@@ -25,11 +25,13 @@ void spm_read_pair(int row, svBitVecVal* data) {
   }
 }
 
-void spm_write_pair(int row, int mask, const svBitVecVal* data) {
+// mask: bit e writes bf16 element e of the pair (row_bytes / 2 elements a row).
+void spm_write_pair(int row, long long mask, const svBitVecVal* data) {
   const uint8_t* in = reinterpret_cast<const uint8_t*>(data);
-  for (int i = 0; i < 2; i++) {
-    size_t at = static_cast<size_t>(row + i) * row_bytes;
-    if ((mask >> i & 1) && at + row_bytes <= sp.size()) std::memcpy(&sp[at], in + i * row_bytes, row_bytes);
+  const size_t lanes = row_bytes / 2;
+  for (size_t e = 0; e < 2 * lanes; e++) {
+    size_t at = static_cast<size_t>(row) * row_bytes + 2 * e;
+    if ((static_cast<unsigned long long>(mask) >> e & 1) && at + 2 <= sp.size()) std::memcpy(&sp[at], in + 2 * e, 2);
   }
 }
 }

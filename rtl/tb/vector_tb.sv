@@ -1,5 +1,6 @@
-// Testbench wrapper for vector_unit: clock, reset, and the testbench scratchpad model, whose
-// storage Python fills and checks with one NumPy view.
+// Testbench wrapper for vector_unit: clock, reset, and the testbench scratchpad model (every read
+// granted: the bank arbiter is the whole design's), whose storage Python fills and checks with one
+// NumPy view.
 module vector_tb
   import atalla_pkg::*;
 #(
@@ -27,23 +28,26 @@ module vector_tb
   logic [15:0]              cols_i = '0;
   logic                     busy_o, done_o;
 
-  logic [2:0]                     rd_en;
-  logic [2:0][ROW_ADDR_BITS-1:0]  rd_row;
+  logic [1:0]                     rd_en, rd_two;
+  logic [1:0][ROW_ADDR_BITS-1:0]  rd_row;
   logic [2:0][PAIR_BITS-1:0]      rd_data;
-  logic                           wr_en;
-  logic [ROW_ADDR_BITS-1:0]       wr_row;
-  logic [1:0]                     wr_mask;
+  logic                           wr_en, wr_next_two;
+  logic [ROW_ADDR_BITS-1:0]       wr_row, wr_next_row;
+  logic [2*LANES-1:0]             wr_mask;
   logic [PAIR_BITS-1:0]           wr_data;
 
   vector_unit #(.LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) dut (
     .clk_i, .rst_ni, .start_i, .func_i(vec_func_e'(func_i)), .dst_fp32_i, .a_fp32_i, .b_fp32_i,
     .bmode_i(bmode_e'(bmode_i)), .dst_row_i, .a_row_i, .b_word_i, .rows_i, .cols_i, .busy_o, .done_o,
-    .rd_en_o(rd_en), .rd_row_o(rd_row), .rd_data_i(rd_data),
-    .wr_en_o(wr_en), .wr_row_o(wr_row), .wr_mask_o(wr_mask), .wr_data_o(wr_data)
+    .rd_en_o(rd_en), .rd_two_o(rd_two), .rd_row_o(rd_row), .gnt_i(1'b1), .rd_data_i(rd_data[1:0]),
+    .wr_en_o(wr_en), .wr_row_o(wr_row), .wr_mask_o(wr_mask), .wr_data_o(wr_data),
+    .wr_next_row_o(wr_next_row), .wr_next_two_o(wr_next_two)
   );
+  logic unused;
+  assign unused = ^{rd_two, wr_next_row, wr_next_two, rd_data[2]};
 
   scratchpad_model #(.LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) u_sp (
-    .clk_i, .rd_en_i(rd_en), .rd_row_i(rd_row), .rd_data_o(rd_data),
+    .clk_i, .rd_en_i({1'b0, rd_en}), .rd_row_i({ROW_ADDR_BITS'(0), rd_row}), .rd_data_o(rd_data),
     .wr_en_i(wr_en), .wr_row_i(wr_row), .wr_mask_i(wr_mask), .wr_data_i(wr_data)
   );
 endmodule

@@ -303,6 +303,10 @@ static int read_config(loader *L, const struct atalla_hw_config *expect) {
         || (rc = need(L, c->sp_bytes % c->sp_page_bytes == 0, "sp_bytes must be whole pages"))
         || (rc = need(L, sp_rows < (1u << 24), "scratchpad rows must fit the 24-bit row field of a buffer reference"))
         || (rc = need(L, sp_rows % c->sp_banks == 0, "sp rows must split evenly into banks"))
+        || (rc = need(L, c->sp_banks >= 2, "sp_banks must be at least 2 (a two-row access spans two banks)"))
+        || (rc = need(L, c->sp_bank_read_ports >= 2 && c->sp_bank_read_ports <= 8,
+                      "sp_bank_read_ports must be 2..8 (the vector unit reads two operands of one bank in a cycle)"))
+        || (rc = need(L, c->sp_bank_write_ports >= 1 && c->sp_bank_write_ports <= 8, "sp_bank_write_ports must be 1..8"))
         || (rc = need(L, (c->dram_align & (c->dram_align - 1)) == 0, "dram_align must be a power of two"))
         || (rc = need(L, c->dram_bytes % c->dram_align == 0, "dram_bytes must be aligned and <= 4 GiB"))
         || (rc = need(L, c->num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)")))

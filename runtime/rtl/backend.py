@@ -55,7 +55,9 @@ class RtlBackend:
         if self.trace:
             self.files["trace"] = self.run_dir / "trace.json"
             self.files["mailbox_log"] = self.run_dir / "mailbox.log"
-            trace.write_trace(self.files["trace"], self.program, self.timeline)
+            c = self.run.counters
+            trace.write_trace(self.files["trace"], self.program, self.timeline,
+                              {unit: c[f"{unit}_bank_stall_cycles"] for unit in ("gemm", "vec", "dma")})
             firmware_lines = (self.run_dir / "rtl_firmware_log.txt").read_text().splitlines()
             self.files["mailbox_log"].write_text(trace.mailbox_log(self.timeline, firmware_lines))
         dump = next((self.run_dir / "sim").glob("dump.*"), None) if self.waves else None

@@ -22,9 +22,8 @@ from runtime.rtl.build import Dut, run
 from runtime.rtl.params import verilator_parameters
 from runtime.rtl.results import RunFiles
 
-DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "systolic_array.sv",
-          "gemm_unit.sv", "vector_unit.sv", "cmdproc.sv", "mailbox.sv", "fetch.sv", "scratchpad.sv", "dram.sv", "dma.sv",
-          "atalla_top.sv")
+DESIGN = ("atalla_pkg.sv", "fp/fp32_pkg.sv", "systolic_array.sv", "gemm_unit.sv", "vector_unit.sv",
+          "cmdproc.sv", "mailbox.sv", "fetch.sv", "sp_arbiter.sv", "scratchpad.sv", "dram.sv", "dma.sv", "atalla_top.sv")
 WATCHDOG_CYCLES = 200_000  # far longer than any single command or firmware call takes
 
 

@@ -26,6 +26,8 @@ _FROM_CONFIG: dict[str, Callable[[HardwareConfig], int | str]] = {
     "SP_ROWS": lambda c: c.sp_rows,
     "ROW_ADDR_BITS": lambda c: (c.sp_rows - 1).bit_length(),  # $clog2(SP_ROWS)
     "SP_BANKS": lambda c: c.sp_banks,
+    "BANK_RD_PORTS": lambda c: c.sp_bank_read_ports,
+    "BANK_WR_PORTS": lambda c: c.sp_bank_write_ports,
     # A longint: a plain -G number would be 32 bits wide.
     "DRAM_BYTES": lambda c: f"64'd{c.dram_bytes}",
     "DRAM_LATENCY": lambda c: c.dram_latency,
@@ -45,8 +47,9 @@ _BLOCKS: dict[str, tuple[str, ...]] = {
     "scratchpad": ("SP_ROWS", "ROW_BYTES", "SP_BANKS"),
     "dram": ("DRAM_BYTES", "DRAM_LATENCY", "BEAT_BYTES"),
     "dma": ("ROW_BYTES", "SP_ROWS", "BEAT_BYTES", "DRAM_BYTES"),
-    "atalla_top": ("ARRAY_ROWS", "ARRAY_COLS", "SP_BYTES", "SP_ROW_BYTES", "SP_BANKS", "DRAM_BYTES", "DRAM_LATENCY",
-                   "DMA_BYTES_PER_CYCLE", "NUM_HANDLES", "NUM_TICKETS"),
+    "sp_arbiter": ("SP_BANKS", "ROW_ADDR_BITS", "BANK_RD_PORTS", "BANK_WR_PORTS"),
+    "atalla_top": ("ARRAY_ROWS", "ARRAY_COLS", "SP_BYTES", "SP_ROW_BYTES", "SP_BANKS", "BANK_RD_PORTS", "BANK_WR_PORTS",
+                   "DRAM_BYTES", "DRAM_LATENCY", "DMA_BYTES_PER_CYCLE", "NUM_HANDLES", "NUM_TICKETS"),
 }
 # A testbench (rtl/tb/) takes the parameters of the blocks it wraps.
 _TOPS: dict[str, tuple[str, ...]] = {

@@ -13,7 +13,8 @@ from runtime.rtl.signals import words
 
 # The command processor's counters, each read from the top's <name>_o port at the end of the run.
 COUNTERS = ("cycles", "fetch_cycles", "gemm_cycles", "vec_cycles", "mailbox_cycles", "wait_cycles",
-            "interlock_cycles", "mac_count", "array_busy_cycles")
+            "interlock_cycles", "mac_count", "array_busy_cycles", "gemm_bank_stall_cycles", "vec_bank_stall_cycles",
+            "dma_bank_stall_cycles")
 
 
 @dataclass(frozen=True)

@@ -70,10 +70,12 @@ def layer_cycles(program: Program, tl: Timeline) -> list[tuple[str, str, int]]:
     return out
 
 
-def perfetto(program: Program, tl: Timeline) -> dict:
+def perfetto(program: Program, tl: Timeline, bank_stalls: dict[str, int] | None = None) -> dict:
     """A Chrome/Perfetto trace: one track per unit, one slice per command, transfer and call.
 
-    Time is in cycles: the viewer's 1 us is one cycle."""
+    Time is in cycles: the viewer's 1 us is one cycle. bank_stalls: the run's cycles each unit
+    waited for a scratchpad bank port, shown in the trace's metadata (totals: the design counts
+    them, it does not record when)."""
     tracks = {"command processor": 1, "systolic array": 2, "vector unit": 3, "mailbox": 4}
     events = [{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": f"atalla ({program.config.name})"}}]
     events += [{"ph": "M", "name": "thread_name", "pid": 1, "tid": tid, "args": {"name": name}}
@@ -99,7 +101,10 @@ def perfetto(program: Program, tl: Timeline) -> dict:
     for call, request, response, status in tl.mailbox:
         events.append({"ph": "X", "pid": 1, "tid": tracks["mailbox"], "name": MailboxCall(call).name, "ts": request,
                        "dur": response - request, "args": {"status": status}})
-    return {"traceEvents": events, "displayTimeUnit": "ns", "otherData": {"time unit": "1 us = 1 cycle"}}
+    other = {"time unit": "1 us = 1 cycle"}
+    if bank_stalls is not None:
+        other["scratchpad bank stall cycles"] = bank_stalls
+    return {"traceEvents": events, "displayTimeUnit": "ns", "otherData": other}
 
 
 def mailbox_log(tl: Timeline, firmware_lines: list[str]) -> str:
@@ -114,5 +119,5 @@ def mailbox_log(tl: Timeline, firmware_lines: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_trace(path, program: Program, tl: Timeline) -> None:
-    path.write_text(json.dumps(perfetto(program, tl)))
+def write_trace(path, program: Program, tl: Timeline, bank_stalls: dict[str, int] | None = None) -> None:
+    path.write_text(json.dumps(perfetto(program, tl, bank_stalls)))
