@@ -45,7 +45,7 @@ from runtime.rtl.replay import replay
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench"
 SPEED_REPEATS = 3  # co-simulation speed: best of this many runs
-GEMM_SHAPES = [(64, 64, 64), (256, 256, 256), (512, 768, 256), (100, 300, 70)]  # (M, K, N)
+GEMM_SHAPES = [(64, 64, 64), (256, 256, 256), (512, 768, 256), (200, 200, 200), (384, 96, 160), (100, 300, 70)]  # (M, K, N)
 
 
 class Gemm(torch.nn.Module):

@@ -78,7 +78,7 @@ def _cost(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, m_tile:
     The scratchpad's bank ports cost no term: with the two read ports a bank has at least
     (atalla/config.py) an A row always fits beside the C row, so the array keeps its pace; a DMA
     row meeting a D write in a bank's one write port waits a cycle, under 1% of a GEMM
-    (docs/performance.md, section 8)."""
+    (docs/performance.md, section 9)."""
     rows_r, cols_c, bw = cfg.array_rows, cfg.array_cols, cfg.dma_bytes_per_cycle
     kt, nt = len(spans(k_total, rows_r)), len(spans(n_total, cols_c))
     blocks = [mm for _, mm in spans(m_total, m_tile)]
