@@ -124,6 +124,19 @@ def test_conv_and_pool_kernels_on_rtl_equal_emulator(tmp_path):
     assert result.passed
 
 
+def stored_program(cfg: HardwareConfig, cmds: list, sizes: dict, data_bits: np.ndarray, out_base: int,
+                   out_elems: int, model: str) -> bytes:
+    """The blob of a hand-made program whose two stores use tickets 0 and 1: their WAITs, a FREE of
+    every handle, END; its data a constant at DRAM 0, its output out_elems bf16 words at out_base."""
+    cmds = cmds + [command(Opcode.WAIT, ticket=t) for t in range(2)]
+    cmds += [command(Opcode.FREE, handle=h) for h in sizes] + [command(Opcode.END)]
+    program_at = -(-(out_base + 2 * out_elems) // cfg.dram_align) * cfg.dram_align
+    tensors = [TensorInfo("data", Role.CONSTANT, (data_bits.size,), 0, const_offset=0),
+               TensorInfo("out", Role.OUTPUT, (out_elems,), out_base)]
+    return serialize(Program(cfg, tensors, data_bits.tobytes(), cmds, [], program_at,
+                             program_at + len(cmds) * COMMAND_BYTES, {"model": model}))
+
+
 def gemms_then_vec(cfg: HardwareConfig, vec_reads_d: bool) -> bytes:
     """Three GEMMs of 64 rows queued, then a 64-row VEC that reads either a tile of its own (apart
     from every queued row) or the last GEMM's D (which it must wait for); everything stored."""
@@ -151,13 +164,7 @@ def gemms_then_vec(cfg: HardwareConfig, vec_reads_d: bool) -> bytes:
                         row_stride=lanes, col_stride=1, ticket=0))
     cmds.append(command(Opcode.DMA_STORE, sp=make_ref(d_h, 0), dram_addr=out_base + 2 * rows * lanes,
                         rows=gemms * d_rows, cols=lanes, row_stride=lanes, col_stride=1, ticket=1))
-    cmds += [command(Opcode.WAIT, ticket=t) for t in range(2)]
-    cmds += [command(Opcode.FREE, handle=h) for h in sizes] + [command(Opcode.END)]
-    program_at = align(out_base + 2 * out_elems)
-    tensors = [TensorInfo("data", Role.CONSTANT, (data_bits.size,), 0, const_offset=0),
-               TensorInfo("out", Role.OUTPUT, (out_elems,), out_base)]
-    return serialize(Program(cfg, tensors, data_bits.tobytes(), cmds, [], program_at,
-                             program_at + len(cmds) * COMMAND_BYTES, {"model": "gemms_then_vec"}))
+    return stored_program(cfg, cmds, sizes, data_bits, out_base, out_elems, "gemms_then_vec")
 
 
 # A VEC beside queued GEMMs (docs/isa.md, "Ordering"): cycles of the whole program on small. Apart
@@ -201,13 +208,7 @@ def gemm_beside_vec_on_one_bank(cfg: HardwareConfig, vec_in_phase: bool) -> byte
     for ticket, h in enumerate((y_h, d_h)):
         cmds.append(command(Opcode.DMA_STORE, sp=make_ref(h, 0), dram_addr=out_base + 2 * ticket * rows * lanes,
                             rows=rows, cols=lanes, row_stride=lanes, col_stride=1, ticket=ticket))
-    cmds += [command(Opcode.WAIT, ticket=t) for t in range(2)]
-    cmds += [command(Opcode.FREE, handle=h) for h in sizes] + [command(Opcode.END)]
-    program_at = align(out_base + 2 * out_elems)
-    tensors = [TensorInfo("data", Role.CONSTANT, (data_bits.size,), 0, const_offset=0),
-               TensorInfo("out", Role.OUTPUT, (out_elems,), out_base)]
-    return serialize(Program(cfg, tensors, data_bits.tobytes(), cmds, [], program_at,
-                             program_at + len(cmds) * COMMAND_BYTES, {"model": "gemm_beside_vec_on_one_bank"}))
+    return stored_program(cfg, cmds, sizes, data_bits, out_base, out_elems, "gemm_beside_vec_on_one_bank")
 
 
 # (vector unit's bank-stall cycles, cycles) on small. In phase, the VEC reaches bank 0 and waits
