@@ -66,13 +66,14 @@ package fp32_pkg;
     localparam int EW = FP32_EW;
     localparam int GRS = 3;  // guard, round, sticky: RNE stays exact after a 1-bit renormalisation
     localparam int W = SIG + GRS;  // aligned significand width
-    logic swap, big_sign, small_sign;
-    logic [7:0] big_exp, small_exp, exp_diff;
+    logic swap, subtract;
+    logic [31:0] flip, big_op, small_op;  // a and b, the larger magnitude first
+    logic [7:0] big_exp, exp_diff;
     logic [SIG-1:0] big_sig, small_sig;
     logic [2*W-1:0] shifted;  // small significand shifted right, the bits it loses below
     logic [W-1:0] small_aligned;
     logic [W:0] sum;  // one carry bit
-    logic [4:0] lead_zeros;
+    logic [4:0] lead_zeros, shift;
     logic [W:0] norm;
 
     // Specials and zeros behind one test each: the common case (two normal numbers) pays for two.
@@ -86,21 +87,24 @@ package fp32_pkg;
       return fp32_is_zero(a) ? b : a;  // the other operand is exact and normal
     end
 
-    // Order by magnitude so the difference of significands is never negative.
+    // Order by magnitude so the difference of significands is never negative. The data-dependent
+    // choices below are masks and shifts, not branches: a simulator runs this for 1,024 PEs a
+    // cycle, and a mispredicted branch costs more than the arithmetic around it.
     swap = b[30:0] > a[30:0];
-    big_sign = swap ? b[31] : a[31];
-    small_sign = swap ? a[31] : b[31];
-    big_exp = swap ? b[30:23] : a[30:23];
-    small_exp = swap ? a[30:23] : b[30:23];
-    big_sig = {1'b1, swap ? b[22:0] : a[22:0]};
-    small_sig = {1'b1, swap ? a[22:0] : b[22:0]};
-    exp_diff = big_exp - small_exp;
+    flip = (a ^ b) & {32{swap}};
+    big_op = a ^ flip;
+    small_op = b ^ flip;
+    big_exp = big_op[30:23];
+    big_sig = {1'b1, big_op[22:0]};
+    small_sig = {1'b1, small_op[22:0]};
+    exp_diff = big_exp - small_op[30:23];
 
     // Align: beyond W places the small operand only contributes its sticky bit.
     shifted = {small_sig, {GRS{1'b0}}, {W{1'b0}}} >> (exp_diff > 8'(W) ? 8'(W) : exp_diff);
     small_aligned = shifted[2*W-1:W] | {{(W - 1) {1'b0}}, |shifted[W-1:0]};
-    sum = big_sign == small_sign ? {1'b0, big_sig, {GRS{1'b0}}} + {1'b0, small_aligned}
-                                 : {1'b0, big_sig, {GRS{1'b0}}} - {1'b0, small_aligned};
+    // Opposite signs subtract: add the two's complement (invert, add one).
+    subtract = big_op[31] ^ small_op[31];
+    sum = {1'b0, big_sig, {GRS{1'b0}}} + ({1'b0, small_aligned} ^ {(W + 1){subtract}}) + (W + 1)'(subtract);
     if (sum == '0) return 32'd0;  // exact cancellation: +0
 
     // Normalise by halving steps (16, 8, 4, 2, 1 places), a leading-zero count of five tests
@@ -108,14 +112,13 @@ package fp32_pkg;
     norm = sum;
     lead_zeros = 5'd0;
     for (int step = 16; step >= 1; step /= 2) begin
-      if (norm[W-:16] >> (16 - step) == 16'd0) begin
-        norm = norm << step;
-        lead_zeros = lead_zeros + 5'(step);
-      end
+      shift = 5'(step) & {5{norm[W-:16] >> (16 - step) == 16'd0}};
+      norm = norm << shift;
+      lead_zeros = lead_zeros + shift;
     end
-    // sum's bit W-1 has big's exponent, so the leading one at bit W - lead_zeros has
+    // sum's bit W-1 has the big operand's exponent, so the leading one at bit W - lead_zeros has
     // big_exp + 1 - lead_zeros.
-    return fp32_round_pack(big_sign, EW'(big_exp) + 1 - EW'(lead_zeros), norm[W:GRS+1],
+    return fp32_round_pack(big_op[31], EW'(big_exp) + 1 - EW'(lead_zeros), norm[W:GRS+1],
                            norm[GRS], |norm[GRS-1:0]);
   endfunction
 
@@ -139,7 +142,7 @@ package fp32_pkg;
     end
 
     prod = {{SIG{1'b0}}, 1'b1, a[22:0]} * {{SIG{1'b0}}, 1'b1, b[22:0]};
-    norm = prod[2*SIG-1] ? prod : prod << 1;
+    norm = prod << !prod[2*SIG-1];  // a shift, not a branch
     // The product's bit 2*SIG-2 has exponent ea + eb - BIAS; a carry into the top bit adds one.
     exp = EW'(a[30:23]) + EW'(b[30:23]) - EW'(FP32_BIAS) + EW'(prod[2*SIG-1]);
     return fp32_round_pack(sign, exp, norm[2*SIG-1:SIG], norm[SIG-1], |norm[SIG-2:0]);
