@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not long" --durations=15
 
-# The runs kept out of `make test` (pytest marker `long`): the 32x32 array's own bench, a build of its own.
+# The runs kept out of `make test` (pytest marker `long`): the ExecuTorch delegates of the large models.
 test-long: $(STAMP)
 	$(PY) -m pytest -q -m long
 
