@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()  # the simulations run in their own directories
     print(f"coverage regression: seed {seed}, {len(mine)} jobs" + (f" (shard {args.shard})" if args.shard else ""),
           file=sys.stderr)
+    if not args.shard and args.jobs is None:  # a whole run merges its own runs, never an older run's
+        shutil.rmtree(out / "runs", ignore_errors=True)
     for name in mine:
         print(f"  {name}...", file=sys.stderr)
         run_dir = out / "runs" / name
