@@ -89,19 +89,19 @@ module scratchpad #(
   always_ff @(posedge clk_i) begin
     if (dma_we_i) mem[bank_of({1'b0, dma_row_i})][index_of({1'b0, dma_row_i})] <= dma_wdata_i;
     for (int w = 0; w < NUM_WR; w++) begin
-      logic [RowW:0] lo, hi;
-      lo = {1'b0, wr_row_i[w]};
-      hi = lo + 1'b1;
-      // A whole row in one write (the common case: the simulator then skips the element loop).
-      if (&wmask_i[w][Lanes-1:0]) mem[bank_of(lo)][index_of(lo)] <= wr_data_i[w][RowBits-1:0];
-      else if (|wmask_i[w][Lanes-1:0])
-        for (int e = 0; e < Lanes; e++)
-          if (wmask_i[w][e]) mem[bank_of(lo)][index_of(lo)][16*e +: 16] <= wr_data_i[w][16*e +: 16];
-      if (hi < (RowW + 1)'(SP_ROWS)) begin
-        if (&wmask_i[w][2*Lanes-1:Lanes]) mem[bank_of(hi)][index_of(hi)] <= wr_data_i[w][2*RowBits-1:RowBits];
-        else if (|wmask_i[w][2*Lanes-1:Lanes])
-          for (int e = 0; e < Lanes; e++)
-            if (wmask_i[w][Lanes+e]) mem[bank_of(hi)][index_of(hi)][16*e +: 16] <= wr_data_i[w][RowBits+16*e +: 16];
+      // Row r + h takes the mask's h-th half, h = 0, 1 (row r + 1 ignored past the end).
+      for (int h = 0; h < 2; h++) begin
+        logic [RowW:0] row;
+        logic [Lanes-1:0] mask;
+        row = {1'b0, wr_row_i[w]} + (RowW + 1)'(h);
+        mask = wmask_i[w][h*Lanes +: Lanes];
+        // A whole row in one write (the common case: the simulator then skips the element loop).
+        if (row < (RowW + 1)'(SP_ROWS)) begin
+          if (&mask) mem[bank_of(row)][index_of(row)] <= wr_data_i[w][h*RowBits +: RowBits];
+          else if (|mask)
+            for (int e = 0; e < Lanes; e++)
+              if (mask[e]) mem[bank_of(row)][index_of(row)][16*e +: 16] <= wr_data_i[w][h*RowBits+16*e +: 16];
+        end
       end
     end
   end
