@@ -5,10 +5,11 @@ and functional samples merged into coverage/summary.json and coverage/report.md
 The jobs, each its own run directory under OUT/runs:
 - zoo-MODEL: the regression's zoo models on the whole design (sampled: the emulator on the same
   program and inputs, and the RTL run's firmware calls);
-- directed-gather, directed-host-op-raises, directed-alloc-zero-bytes, directed-stream-at-dram-end:
-  hand-made programs for what neither the zoo nor the random programs reach (a gather on the
-  whole design, a host op that fails, a call the firmware refuses as malformed, a program stream
-  that ends in DRAM's last line);
+- directed-gather, directed-host-op-raises, directed-alloc-zero-bytes, directed-stream-at-dram-end,
+  directed-last-row, directed-long: hand-made programs for what neither the zoo nor the random
+  programs reach (a gather on the whole design, a host op that fails, a call the firmware refuses
+  as malformed, a program stream that ends in DRAM's last line, compute writes at the
+  scratchpad's last row, a run of 2.7 M cycles and 264 k commands for the counters' upper bits);
 - random-legal-I, random-illegal-I: slices of constrained-random programs, legal and with a planted
   bad command, on the whole design (tb_batch samples them), seed from the clock or
   $ATALLA_VERIFY_SEED, printed;
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from atalla.config import CONFIGS, HardwareConfig
-from atalla.isa import COMMAND_BYTES, Opcode, command
+from atalla.isa import BMODE_SHIFT, COMMAND_BYTES, BMode, Flag, Opcode, VecFunc, command, make_ref
 from atalla.program import HostOp
 from runtime.rtl.build import Dut, run
 from runtime.rtl.cosim import COVERAGE_FLAGS, run_rtl
@@ -67,6 +68,82 @@ def zoo_job(model: str) -> Callable[[Path, int], None]:
         sampler.calls(result.firmware_calls)
         (run_dir / "functional.json").write_text(json.dumps(dict(sorted(sampler.hits.items())), indent=1))
     return job
+
+
+def last_row_program():
+    """The tiny program's data through the scratchpad's last row: a buffer of all but the last 4 KiB
+    and one of those (ALLOC's answer then has its upper address bits set), a GEMM writing its
+    result row at the last row (write port 0) and a VEC scaling it in place (port 1), then stored.
+    Each compute write of a row r covers rows r and r + 1; at the last row, r + 1 lies past the end
+    and is dropped (scratchpad.sv), which no other program reaches."""
+    top_rows = 4096 // CONFIG.sp_row_bytes
+    last = make_ref(1, top_rows - 1)
+    commands = [
+        command(Opcode.ALLOC, handle=0, bytes=CONFIG.sp_bytes - 4096),
+        command(Opcode.ALLOC, handle=1, bytes=4096),
+        command(Opcode.DMA_LOAD, sp=make_ref(0), dram_addr=128, rows=8, cols=8, row_stride=8, col_stride=1, ticket=0),
+        command(Opcode.DMA_LOAD, sp=make_ref(0, 8), dram_addr=0, rows=1, cols=8, row_stride=8, col_stride=1, ticket=1),
+        command(Opcode.WAIT, ticket=0),
+        command(Opcode.WAIT, ticket=1),
+        command(Opcode.GEMM, func=1, flags=Flag.D_BF16, a=make_ref(0, 8), b=make_ref(0), c=0, d=last, m=1, k=8, n=8),
+        command(Opcode.VEC, func=VecFunc.MUL, flags=BMode.SCALAR << BMODE_SHIFT, dst=last, a=last, b=0x3F000000,
+                rows=1, cols=8),
+        command(Opcode.DMA_STORE, sp=last, dram_addr=448, rows=1, cols=8, row_stride=8, col_stride=1, ticket=2),
+        command(Opcode.WAIT, ticket=2),
+        command(Opcode.FREE, handle=1),
+        command(Opcode.FREE, handle=0),
+        command(Opcode.END),
+    ]
+    return tiny_program(commands=commands, host_ops=[])
+
+
+# directed-long: LONG_BLOCKS blocks of LONG_BLOCK_COMMANDS commands (the last command's index passes
+# 2^18, the mailbox tags move through every bit below) and about 2^21 cycles.
+LONG_BLOCKS, LONG_BLOCK_COMMANDS = 200, 1320
+
+
+def long_program():
+    """A run of more than 2^21 cycles, 2^25 MACs and 2^18 commands, for the upper bits of the cycle
+    and performance counters and of the command index. One buffer of the whole scratchpad, filled
+    by a load of all its 4,096 rows and one of 3,000: weights in rows 0..7, an A row at 8, GEMM
+    results in 16..1015 and 2048..3047 (rows with bit 11 clear and set), a VEC's rows in
+    1024..2047, a DMA's in 3072..4095. Each block queues five GEMMs of 1,000 rows (A step 0: one A
+    row; two accumulating onto their D; the fifth waits for room in the queue), then, while they
+    run, a VEC on its rows and a DMA of 1,024 rows, one element a request (both strides 0), each
+    meeting the GEMM unit's writes in the banks; it waits for the DMA and pads with NOPs."""
+    def gemm(d_row: int, accumulate: bool):
+        flags = Flag.D_BF16 | (Flag.ACCUMULATE | Flag.C_BF16 if accumulate else 0)
+        return command(Opcode.GEMM, func=0, flags=flags, a=make_ref(0, 8), b=make_ref(0),
+                       c=make_ref(0, d_row) if accumulate else 0, d=make_ref(0, d_row), m=1000, k=8, n=8)
+
+    block = [gemm(16, False), gemm(2048, False), gemm(16, True), gemm(2048, True), gemm(16, False),
+             command(Opcode.VEC, func=VecFunc.MUL, flags=BMode.SCALAR << BMODE_SHIFT, dst=make_ref(0, 1024),
+                     a=make_ref(0, 1024), b=0x3F800000, rows=1024, cols=8),
+             command(Opcode.DMA_LOAD, sp=make_ref(0, 3072), dram_addr=0, rows=1024, cols=8, row_stride=0,
+                     col_stride=0, ticket=1),
+             command(Opcode.WAIT, ticket=1)]
+    block += [command(Opcode.NOP)] * (LONG_BLOCK_COMMANDS - len(block))
+    load = lambda row, rows, addr, stride, ticket: command(  # noqa: E731
+        Opcode.DMA_LOAD, sp=make_ref(0, row), dram_addr=addr, rows=rows, cols=8, row_stride=stride, col_stride=1,
+        ticket=ticket)
+    commands = [
+        command(Opcode.ALLOC, handle=0, bytes=CONFIG.sp_bytes),
+        load(0, CONFIG.sp_rows, 0, 0, 0),
+        command(Opcode.WAIT, ticket=0),
+        load(1024, 3000, 0, 0, 0),
+        command(Opcode.WAIT, ticket=0),
+        load(0, 8, 128, 8, 0),
+        load(8, 1, 0, 8, 1),
+        command(Opcode.WAIT, ticket=0),
+        command(Opcode.WAIT, ticket=1),
+        *block * LONG_BLOCKS,
+        command(Opcode.DMA_STORE, sp=make_ref(0, 2048), dram_addr=448, rows=2, cols=8, row_stride=8, col_stride=1,
+                ticket=2),
+        command(Opcode.WAIT, ticket=2),
+        command(Opcode.FREE, handle=0),
+        command(Opcode.END),
+    ]
+    return tiny_program(commands=commands, host_ops=[], dram_bytes_used=1024 + COMMAND_BYTES * len(commands))
 
 
 def directed_job(program_of: Callable[[], object], inputs: list, status: str) -> Callable[[Path, int], None]:
@@ -130,6 +207,8 @@ def jobs() -> dict[str, Callable[[Path, int], None]]:
     out["directed-stream-at-dram-end"] = directed_job(
         lambda: tiny_program(program_dram_offset=CONFIG.dram_bytes - stream, dram_bytes_used=CONFIG.dram_bytes),
         [x], "done")
+    out["directed-last-row"] = directed_job(last_row_program, [x], "done")
+    out["directed-long"] = directed_job(long_program, [x], "done")
     out |= {f"random-legal-{i}": random_job(i, LEGAL_PER_SLICE, False) for i in range(LEGAL_SLICES)}
     out |= {f"random-illegal-{i}": random_job(i, ILLEGAL_PER_SLICE, True) for i in range(ILLEGAL_SLICES)}
     dma = Dut("dma_tb", DMA_SOURCES, verilator_parameters(CONFIG, "dma_tb"), cpp=("dram_model.cpp",),

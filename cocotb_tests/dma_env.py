@@ -28,12 +28,29 @@ from runtime.emulator.dma import ImmediateDmaEngine
 from runtime.rtl.signals import c_bytes, simulator
 
 FETCH_REGION = 64 * 1024  # top of DRAM: command-fetch traffic only, never written by the DMA
-IDS_REGION = 16 * 1024  # below it: the row ids gathers read (IDS_RANGE of them), never written by the DMA
-IDS_RANGE = 1000
+IDS_REGION = 16 * 1024  # below it: the row ids gathers read, never written by the DMA, in three parts:
+IDS_RANGE = 1000  # its first half: ids below IDS_RANGE (tables of IDS_RANGE rows, padded or not);
+TALL_TABLE_ROWS = 1 << 22  # the third quarter: ids below it (a table of rows one element apart);
+ID_LIMIT = 1 << 31  # the last quarter: any non-negative int32 (row stride 0: every id names row 0).
+# The wide parts' ids have every magnitude (row_ids): each bit of an id moves, not only the top ones.
 
 
 def ids_base(cfg: HardwareConfig) -> int:
     return cfg.dram_bytes - FETCH_REGION - IDS_REGION
+
+
+def ids_parts(cfg: HardwareConfig) -> dict[int, tuple[int, int]]:
+    """The ids region's parts, by the bound of their ids: DRAM bytes [start, end)."""
+    base = ids_base(cfg)
+    half, quarter = base + IDS_REGION // 2, base + 3 * IDS_REGION // 4
+    return {IDS_RANGE: (base, half), TALL_TABLE_ROWS: (half, quarter), ID_LIMIT: (quarter, base + IDS_REGION)}
+
+
+def row_ids(rng: np.random.Generator, bound: int, count: int) -> np.ndarray:
+    """int32 ids below bound; above IDS_RANGE, of every magnitude (a uniform draw shifted right)."""
+    if bound <= IDS_RANGE:
+        return rng.integers(0, bound, count, dtype="<i4")
+    return (rng.integers(0, bound, count, dtype=np.int64) >> rng.integers(0, bound.bit_length(), count)).astype("<i4")
 
 
 def fetch_region(cfg: HardwareConfig) -> tuple[int, int]:
@@ -185,13 +202,20 @@ def random_descriptor(rng: np.random.Generator, cfg: HardwareConfig, dram: np.nd
 
 
 def _random_gather(rng: np.random.Generator, cfg: HardwareConfig, window: int, sp_window: int) -> DmaDescriptor:
-    """Rows 1..40 of a table of IDS_RANGE rows (padded or not) by ids from the ids region, at any id offset."""
+    """Rows 1..40 by ids from one part of the ids region, at any id offset: of a table of IDS_RANGE
+    rows (padded or not), of TALL_TABLE_ROWS rows one element apart, or by any id of row stride 0."""
     rows = int(rng.integers(1, 41))
     cols = int(rng.integers(1, cfg.lanes + 1))
-    row_stride = cols if rng.random() < 0.5 else int(rng.integers(cols, 4 * cfg.lanes + 1))
-    table_bytes = 2 * ((IDS_RANGE - 1) * row_stride + cols)
-    dram_addr = 2 * int(rng.integers(0, (window - table_bytes) // 2))
-    index_addr = ids_base(cfg) + 4 * int(rng.integers(0, IDS_REGION // 4 - rows + 1))
+    bound = int(rng.choice([IDS_RANGE, TALL_TABLE_ROWS, ID_LIMIT], p=[0.6, 0.2, 0.2]))
+    if bound == IDS_RANGE:
+        row_stride = cols if rng.random() < 0.5 else int(rng.integers(cols, 4 * cfg.lanes + 1))
+    else:
+        row_stride = 1 if bound == TALL_TABLE_ROWS else 0
+    table_bytes = 2 * ((bound - 1) * row_stride + cols)
+    top = window if table_bytes < window else ids_base(cfg)
+    dram_addr = 2 * int(rng.integers(0, (top - table_bytes) // 2))
+    start, end = ids_parts(cfg)[bound]
+    index_addr = start + 4 * int(rng.integers(0, (end - start) // 4 - rows + 1))
     sp_row = int(rng.integers(0, max(sp_window - rows, 0) + 1))
     return DmaDescriptor(DmaDirection.GATHER, sp_row * cfg.sp_row_bytes, dram_addr, rows, cols, row_stride,
                          index_addr, int(rng.integers(cfg.num_tickets)))

@@ -15,7 +15,7 @@ from pyuvm import ConfigDB, uvm_test
 
 from atalla.dma import DmaDescriptor
 from atalla.isa import DmaDirection
-from cocotb_tests.dma_env import FETCH_REGION, IDS_RANGE, IDS_REGION, DmaEnv, DmaRandomSeq, DmaTb, ids_base
+from cocotb_tests.dma_env import FETCH_REGION, DmaEnv, DmaRandomSeq, DmaTb, ids_parts, row_ids
 from runtime.emulator.dma import ImmediateDmaEngine
 from runtime.rtl.settings import bench_config, bench_settings
 
@@ -23,11 +23,11 @@ TIMEOUT_MS = 20  # simulated: 2M cycles, far beyond any test here; turns a hang 
 
 
 async def _randomise(tb: DmaTb, rng: np.random.Generator) -> None:
-    """Random DRAM (one NumPy copy into the C++ array) with row ids < IDS_RANGE in the ids region,
-    and random scratchpad (one backdoor pass)."""
+    """Random DRAM (one NumPy copy into the C++ array) with row ids in the ids region's parts, each
+    below its bound, and random scratchpad (one backdoor pass)."""
     tb.dram[:] = rng.integers(0, 256, tb.dram.size, dtype=np.uint8)
-    base = ids_base(tb.cfg)
-    tb.dram[base:base + IDS_REGION] = rng.integers(0, IDS_RANGE, IDS_REGION // 4, dtype="<i4").view(np.uint8)
+    for bound, (start, end) in ids_parts(tb.cfg).items():
+        tb.dram[start:end] = row_ids(rng, bound, (end - start) // 4).view(np.uint8)
     await tb.sp_write(0, rng.integers(0, 256, (tb.cfg.sp_rows, tb.cfg.sp_row_bytes), dtype=np.uint8))
 
 

@@ -70,6 +70,17 @@ def test_legal_programs_cover_the_isa():
     assert specials <= data
 
 
+def test_some_programs_place_their_data_high_and_stride_across_dram():
+    cfg = CONFIGS["small"]
+    programs = [generate(cfg, SEED, index).program for index in range(100)]
+    high = [p for p in programs if p.tensors[0].dram_offset >= cfg.dram_bytes // 2]
+    assert 15 <= len(high) <= 45
+    loads = [c for p in high for c in p.commands if c.op == Opcode.DMA_LOAD]
+    strides = [c.args[4] for c in loads] + [c.args[5] for c in loads]
+    assert max(strides) >= 1 << 28 and max(c.args[1] for c in loads) >= cfg.dram_bytes // 2
+    assert {p.program_dram_offset % 32 for p in high} != {0}  # streams at word-aligned, not only 32-byte, places
+
+
 @pytest.mark.parametrize("config", ["small", "atalla32"])
 def test_every_planted_command_earns_its_fault_on_the_emulator(config):
     seen = Counter()

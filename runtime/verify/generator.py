@@ -12,10 +12,15 @@ receiving it. Its shape:
 - an epilogue that stores every buffer's rows whole into the output tensor and frees them; END.
 Stores go to fresh places of the output tensor, loads read the constant data: no two transfers
 race. Comparing DRAM at the end then compares every scratchpad and DRAM byte the program wrote.
+A share of the programs (HIGH_DATA_SHARE) place the data high in DRAM, above a gap of zeros, and
+the output and the stream (word-aligned, anywhere) below it; some of their loads read anywhere in
+the gap and the data, strides drawn across all of it (the upper bits of addresses and strides).
 
 The illegal mode plants one bad command (chosen by the program index, so every kind comes round)
 where the generator's model of the machine says it breaks exactly that rule; it bypasses the
-loader (the stream in DRAM is patched) and both backends must stop there with the same code.
+loader (the stream in DRAM is patched) and both backends must stop there with the same code. The
+fields a refusal turns on (row counts past a buffer, a refused call's arguments) are drawn over
+their whole words.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ from firmware.dma import distinct_elements
 from runtime.emulator import units
 
 COMPUTE_TRIES = 3  # placements tried for a GEMM or VEC before the body moves on
+# A share of the programs place their data high in DRAM, above a gap of zeros their loads may read
+# too, with strides across all of it: the upper bits of the DMA's addresses and strides. Below
+# HIGH_DATA_LIMIT (the whole DRAM of small): the bench zeroes and compares each program's DRAM.
+HIGH_DATA_SHARE = 0.3
+HIGH_DATA_LIMIT = 16 << 20
 
 # fp32 bit patterns worth meeting (as whole fp32 tiles, or as bf16 halves).
 SPECIAL_F32 = np.array([
@@ -121,6 +131,8 @@ class _Builder:
         # Buffers up to four array heights: room for tall tiles, A row steps and fp32 tiles.
         self.max_rows = min(4 * config.array_rows, config.sp_rows // 16)
         self.data_elems = 2 * self.max_rows * config.lanes  # bf16 words of random data the loads read
+        self.data_base = 0  # its DRAM byte address
+        self.far: tuple[int, int] | None = None  # (DRAM byte, elements) loads may read: zeros, then the data
 
     def emit(self, cmd: Command) -> None:
         self.states.append(self.state.copy())
@@ -145,7 +157,7 @@ class _Builder:
         for handle in handles:
             rows = self.state.buffers[handle].rows
             start = int(self.rng.integers(0, self.data_elems - rows * lanes + 1))
-            self.dma(Opcode.DMA_LOAD, handle, 0, rows, lanes, lanes, 1, 2 * start)
+            self.dma(Opcode.DMA_LOAD, handle, 0, rows, lanes, lanes, 1, self.data_base + 2 * start)
         self.wait_all()
 
     def dma(self, op: Opcode, handle: int, row: int, rows: int, cols: int, row_stride: int, col_stride: int,
@@ -177,14 +189,16 @@ class _Builder:
             row = int(self.rng.integers(0, buf.rows))
             rows = int(self.rng.integers(1, buf.rows - row + 1))
             cols = int(self.rng.integers(1, self.cfg.lanes + 1))
-            if self.rng.random() < 0.5:  # a load: any strides, 0 (broadcast) too, inside the data
+            if self.far is not None and self.rng.random() < 0.25:
+                self.far_load(handle, row, rows, cols)
+            elif self.rng.random() < 0.5:  # a load: any strides, 0 (broadcast) too, inside the data
                 rs, cs = int(self.pick([0, 1, cols, self.cfg.lanes, int(self.rng.integers(0, 40))])), \
                     int(self.pick([0, 1, 1, 2, rows]))
                 span = (rows - 1) * rs + (cols - 1) * cs + 1
                 if span > self.data_elems:
                     rs, cs, span = cols, 1, rows * cols
                 start = int(self.rng.integers(0, self.data_elems - span + 1))
-                self.dma(Opcode.DMA_LOAD, handle, row, rows, cols, rs, cs, 2 * start)
+                self.dma(Opcode.DMA_LOAD, handle, row, rows, cols, rs, cs, self.data_base + 2 * start)
             else:  # a store, row-major with gaps or transposed, each element written once
                 if self.rng.random() < 0.5:
                     rs, cs = cols + int(self.rng.integers(0, 5)), 1
@@ -195,6 +209,17 @@ class _Builder:
                 start = self.claim_output((rows - 1) * rs + (cols - 1) * cs + 1)
                 self.dma(Opcode.DMA_STORE, handle, row, rows, cols, rs, cs, out_base + 2 * start)
         self.wait_all()
+
+    def far_load(self, handle: int, row: int, rows: int, cols: int) -> None:
+        """A load anywhere in the far region, strides drawn over all of it: a stride that moves
+        nothing (rows or cols 1) over its whole 32-bit word."""
+        base, elems = self.far
+        rng = self.rng
+        rs = int(rng.integers(0, (elems - 1) // (2 * (rows - 1)) + 1)) if rows > 1 else int(rng.integers(0, 1 << 32))
+        used = (rows - 1) * rs
+        cs = int(rng.integers(0, (elems - 1 - used) // (cols - 1) + 1)) if cols > 1 else int(rng.integers(0, 1 << 32))
+        span = used + (cols - 1) * cs + 1
+        self.dma(Opcode.DMA_LOAD, handle, row, rows, cols, rs, cs, base + 2 * int(rng.integers(0, elems - span + 1)))
 
     # -- compute -----------------------------------------------------------------------------------
     def place(self, rows: int) -> tuple[int, int] | None:
@@ -266,7 +291,14 @@ def generate(config: HardwareConfig, seed: int, index: int, illegal: bool = Fals
     rng = np.random.default_rng([seed, index, int(illegal)])
     g = _Builder(config, rng)
     data_bytes = _align(2 * g.data_elems, config.dram_align)
-    out_base = data_bytes
+    if rng.random() < HIGH_DATA_SHARE:  # the output and the stream below `reserve`, the data above
+        align, top = config.dram_align, min(config.dram_bytes, HIGH_DATA_LIMIT)
+        reserve = top // 2
+        g.data_base = align * int(rng.integers(reserve // align, (top - data_bytes) // align + 1))
+        g.far = (reserve, (g.data_base - reserve) // 2 + g.data_elems)
+        out_base = 0
+    else:
+        reserve, out_base = None, data_bytes
     handles = [int(h) for h in rng.choice(config.num_handles, int(rng.integers(2, 6)), replace=False)]
     for handle in handles:
         g.alloc(handle)
@@ -300,11 +332,17 @@ def generate(config: HardwareConfig, seed: int, index: int, illegal: bool = Fals
     planted = _plant(g, rng, index) if illegal else None
     out_bytes = _align(2 * g.out_elems, config.dram_align)
     program_offset = out_base + out_bytes
+    stream_bytes = len(g.commands) * COMMAND_BYTES
+    if reserve is not None:  # the stream anywhere below the gap, word-aligned (all the loader asks)
+        if program_offset + stream_bytes > reserve:
+            raise AssertionError(f"program {index}: output and stream end above the data's gap at {reserve}")
+        program_offset += 4 * int(rng.integers(0, (reserve - program_offset - stream_bytes) // 4 + 1))
+    program_end = program_offset + stream_bytes
     data = random_data(rng, g.data_elems)
-    tensors = [TensorInfo("data", Role.CONSTANT, (g.data_elems,), 0, DType.BF16, 0),
+    tensors = [TensorInfo("data", Role.CONSTANT, (g.data_elems,), g.data_base, DType.BF16, 0),
                TensorInfo("out", Role.OUTPUT, (g.out_elems,), out_base)]
     program = Program(config, tensors, data.tobytes(), g.commands, [], program_offset,
-                      program_offset + len(g.commands) * COMMAND_BYTES,
+                      max(program_end, g.data_base + data_bytes),
                       {"model": f"random seed {seed} program {index}", "compiler_version": "runtime.verify"})
     return Generated(program, planted)
 
@@ -347,8 +385,8 @@ def _bad_command(kind: Fault, s: State, cfg: HardwareConfig, rng: np.random.Gene
     unbound = [x for x in range(cfg.num_handles) if x not in s.buffers]
     free_ticket = pick([t for t in range(cfg.num_tickets) if t not in s.outstanding])
     ref = make_ref(h)
-    copy = lambda r=1, c=1, a=ref, d=ref, f=VecFunc.COPY, flags=0: _words(Opcode.VEC, f, flags, (d, a, 0, r, c))  # noqa: E731
-    gemm = lambda m=1, k=1, n=1, a=ref, b=ref, d=ref, flags=0: _words(Opcode.GEMM, 1, flags, (a, b, d, d, m, k, n))  # noqa: E731
+    copy = lambda r=1, c=1, a=ref, d=ref, f=VecFunc.COPY, flags=0, b=0: _words(Opcode.VEC, f, flags, (d, a, b, r, c))  # noqa: E731
+    gemm = lambda m=1, k=1, n=1, a=ref, b=ref, d=ref, flags=0, step=1: _words(Opcode.GEMM, step, flags, (a, b, d, d, m, k, n))  # noqa: E731
     load = lambda sp=ref, r=1, c=1, t=free_ticket, dram=0: _words(Opcode.DMA_LOAD, 0, 0, (sp, dram, r, c, c, 1, t))  # noqa: E731
     if kind == Fault.BAD_OPCODE:
         op = int(rng.integers(len(Opcode), 256))
@@ -402,11 +440,20 @@ def _bad_command(kind: Fault, s: State, cfg: HardwareConfig, rng: np.random.Gene
     if kind == Fault.DMA_NOT_WAITED:
         return _words(Opcode.END), "END with a DMA in flight"
     if kind == Fault.OUT_OF_BUFFER:
+        # The row counts drawn over their whole 32-bit words (and a GEMM's A step over its 8 bits, fp32
+        # tiles doubled), so that every bit of the rows an operand spans, and of the ranges it
+        # touches, is met; the first rows past the buffer too.
         far = int(rng.integers(rows, REF_ROW_MASK + 1))
-        return pick([(copy(r=rows + 1), "VEC one row past its buffer"),
+        over = rows + 1 if rng.random() < 0.3 else int(rng.integers(rows + 1, 1 << 32))
+        tile = int(Flag.DST_FP32) * int(rng.integers(2)) | int(Flag.A_FP32) * int(rng.integers(2)) \
+            | int(Flag.B_FP32) * int(rng.integers(2))
+        return pick([(copy(r=over), "VEC past its buffer"),
+                     (copy(r=over, f=VecFunc.ADD, flags=tile | int(BMode.TILE) << BMODE_SHIFT, b=ref),
+                      "VEC of fp32 or bf16 tiles past their buffer"),
                      (copy(a=make_ref(h, far)), f"VEC from row {far} of a {rows}-row buffer"),
-                     (load(r=rows + int(rng.integers(1, 1 << 31))), "DMA past its buffer"),
-                     (gemm(m=rows + 1, a=make_ref(h), d=make_ref(pick(bound))), "GEMM A past its buffer")])
+                     (load(r=over), "DMA past its buffer"),
+                     (gemm(m=over, a=make_ref(h), d=make_ref(pick(bound)), step=int(rng.integers(1, 256)),
+                           flags=int(rng.integers(0, 1 << 16)) & GEMM_FLAGS), "GEMM A or D past its buffer")])
     if kind == Fault.OPERAND_OVERLAP:
         tall = [x for x in bound if s.buffers[x].rows >= 3]
         options = [(gemm(flags=int(Flag.D_BF16)), "GEMM whose D is its A")]
