@@ -90,10 +90,11 @@ class VecFunc(IntEnum):
     ROWSUM = 10  # dst[r][0] = a[r][0] + a[r][1] + ... in column order
     ROWMAX = 11  # dst[r][0] = max over the row, in column order
     SQRT = 12  # dst = sqrt(a), correctly rounded; NaN for a < 0 except sqrt(-0) = -0
+    EXP = 13  # dst = exp(a): exactly the sequence of the primitives above that docs/numerics.md gives
 
 
 UNARY_FUNCS = frozenset({VecFunc.COPY, VecFunc.RELU, VecFunc.ROUND, VecFunc.ROWSUM, VecFunc.ROWMAX,
-                         VecFunc.SQRT})  # no b
+                         VecFunc.SQRT, VecFunc.EXP})  # no b
 REDUCE_FUNCS = frozenset({VecFunc.ROWSUM, VecFunc.ROWMAX})  # dst is one column
 
 

@@ -267,6 +267,8 @@ class DmaStats:
     mismatches: int = 0  # differing bytes, plus wrong tickets
     contig_bytes: int = 0
     contig_cycles: int = 0
+    transposed_bytes: int = 0  # loads with row_stride == 1: the transpose buffer's
+    transposed_cycles: int = 0
     gathers: int = 0
 
 
@@ -319,6 +321,9 @@ class DmaScoreboard(uvm_component):
             if d.col_stride == 1 and d.direction != DmaDirection.GATHER:
                 self.stats.contig_bytes += 2 * d.rows * d.cols
                 self.stats.contig_cycles += item.cycles
+            elif d.row_stride == 1 and d.direction == DmaDirection.LOAD:
+                self.stats.transposed_bytes += 2 * d.rows * d.cols
+                self.stats.transposed_cycles += item.cycles
             if item.done_ticket != d.ticket:
                 self.stats.mismatches += 1
                 self.errors.append(f"{d.describe()}: done ticket {item.done_ticket}")

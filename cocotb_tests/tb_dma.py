@@ -78,14 +78,17 @@ class DmaRandomTest(uvm_test):
     def check_phase(self) -> None:
         s, cfg = self.env.scoreboard.stats, self.cfg
         bpc = s.contig_bytes / max(s.contig_cycles, 1)
+        tpc = s.transposed_bytes / max(s.transposed_cycles, 1)
         print(f"dma {cfg.name}: {s.descriptors} descriptors ({s.gathers} gathers), {s.bytes} bytes, "
               f"{s.mismatches} mismatches; "
               f"contiguous {bpc:.2f} bytes/cycle (of {cfg.dma_bytes_per_cycle}, latency {cfg.dram_latency}, "
-              f"rows <= 40); {self.fetches} command fetches, {self.fetch_bad} bad; "
+              f"rows <= 40), transposed loads {tpc:.2f}; {self.fetches} command fetches, {self.fetch_bad} bad; "
               f"{self.cycles} cycles in {self.wall:.1f} s")
         assert s.descriptors == self.count and s.gathers > 0
         assert s.mismatches == 0, "\n".join(self.env.scoreboard.errors)
         assert self.fetches > 0 and self.fetch_bad == 0
+        # One element a beat moves at most 2 bytes a cycle: the transpose buffer must beat that.
+        assert s.transposed_bytes > 0 and tpc > 2, f"transposed loads at {tpc:.2f} bytes/cycle"
 
 
 @cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")

@@ -17,7 +17,7 @@ from cocotb.triggers import RisingEdge
 from atalla import numerics as nm
 from runtime.rtl.settings import bench_settings
 
-OPS = ("add", "sub", "mul", "div", "max", "min", "round", "ldexp", "to_bf16", "sqrt")  # op codes of fp_tb.sv
+OPS = ("add", "sub", "mul", "div", "max", "min", "round", "ldexp", "to_bf16", "sqrt", "exp")  # op codes of fp_tb.sv
 BINARY = ("add", "sub", "mul", "div", "max", "min")
 N_RANDOM = 100_000
 SEED = 20240613  # unless run(settings={"seed": ...}) says otherwise
@@ -26,7 +26,7 @@ U32 = np.uint32
 
 # Edge values as bit patterns (both signs are added): zeros and denormals, the normal range's
 # ends, the flush boundary, infinities and NaNs, rounding ties, mul/div boundaries, round and
-# ldexp and bf16 specials.
+# ldexp, exp and bf16 specials.
 EDGE_BITS = [
     0x00000000, 0x00000001, 0x007FFFFF,  # zero, smallest and largest denormal
     0x00800000, 0x00800001, 0x00C00000, 0x00FFFFFE, 0x00FFFFFF, 0x01000000, 0x01000001,  # around 2^-126
@@ -43,6 +43,7 @@ EDGE_VALUES = [
     2.0**-24, 2.0**-25, 2.0**-63, 2.0**63, 2.0**64, 2.0**-125, 2.0**23, 2.0**24, 2.0**127,
     126.0, 127.0, 128.0, 254.0, 255.0, 255.9, 256.0, 300.0, 0.99, 1e9,  # ldexp scales
     4.0, 9.0, 16.0, 2.25, 0.25, 1.0 - 2.0**-24, 4.0 - 2.0**-21, 16777215.0 ** 2,  # sqrt: exact, below a square
+    88.7, 89.0, 103.9, 104.0, 87.3, 0.34657359,  # exp: overflow, clamps, flush, the first rounding step of n
 ]
 
 
@@ -110,11 +111,18 @@ def random_pairs(op: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray,
         a = np.where(kind == 1, pack(0, rng.integers(0, 256, n), frac()), a)
         a = np.where(kind == 2, squares, a)
         a = np.where(kind == 3, squares + rng.integers(-1, 2, n).astype(U32), a)
+    elif op == "exp":
+        # Across the clamps and the flush and overflow ends, dense where exp's result changes
+        # binade (n = round(x * log2 e) steps), and tiny arguments (exp(x) rounds to 1).
+        a = np.where(kind == 1, rng.uniform(-110.0, 95.0, n).astype(np.float32).view(U32), a)
+        steps = (rng.integers(-151, 129, n) + 0.5) / nm.LOG2E.astype(np.float64)
+        a = np.where(kind == 2, (steps + rng.uniform(-1e-6, 1e-6, n)).astype(np.float32).view(U32), a)
+        a = np.where(kind == 3, pack(sign(), rng.integers(90, 127, n), frac()), a)
     elif op == "to_bf16":
         low = rng.choice(np.array([0x8000, 0x7FFF, 0x8001, 0x0000, 0xFFFF], dtype=U32), n)
         a = np.where(kind > 1, (a & U32(0xFFFF0000)) | low, a)
         b = np.zeros(n, dtype=U32)
-    if op in ("round", "to_bf16", "sqrt"):
+    if op in ("round", "to_bf16", "sqrt", "exp"):
         b = np.zeros(n, dtype=U32)
     return a.astype(U32), b.astype(U32)
 
@@ -130,6 +138,8 @@ def model(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return nm.round_even(x).view(U32)
     if op == "sqrt":
         return nm.sqrt(x).view(U32)
+    if op == "exp":
+        return nm.exp(x).view(U32)
     return nm.f32_to_bf16_bits(x).astype(U32)
 
 

@@ -25,7 +25,7 @@
 #define ATALLA_REF_HANDLE_SHIFT 24  /* buffer reference = handle[31:24] | row[23:0] */
 #define ATALLA_MAILBOX_MAX_ARGS 8  /* argument words of the longest mailbox call */
 #define ATALLA_NUM_OPCODES 10  /* opcodes are numbered densely from 0 */
-#define ATALLA_NUM_VEC_FUNCS 13  /* VEC functions are numbered densely from 0 */
+#define ATALLA_NUM_VEC_FUNCS 14  /* VEC functions are numbered densely from 0 */
 #define ATALLA_GEMM_QUEUE_DEPTH 4  /* GEMM commands the GEMM unit holds */
 #define ATALLA_BF16_BYTES 2  /* a bf16 element; a scratchpad row holds lanes of them */
 #define ATALLA_SP_ROWS_PER_FP32_ROW 2  /* scratchpad rows an fp32 tile row takes */
@@ -77,6 +77,7 @@ enum atalla_vec_func {
     ATALLA_VEC_ROWSUM = 10,
     ATALLA_VEC_ROWMAX = 11,
     ATALLA_VEC_SQRT = 12,
+    ATALLA_VEC_EXP = 13,
 };
 /* The Python name of a value (as messages print it), or NULL. */
 static inline const char *atalla_vec_func_name(uint32_t value) {
@@ -94,6 +95,7 @@ static inline const char *atalla_vec_func_name(uint32_t value) {
     case 10: return "ROWSUM";
     case 11: return "ROWMAX";
     case 12: return "SQRT";
+    case 13: return "EXP";
     default: return 0;
     }
 }
@@ -245,7 +247,7 @@ static inline const char *atalla_trace_event_name(uint32_t value) {
 
 /* The VEC functions that read no b operand (isa.UNARY_FUNCS). */
 static inline int atalla_is_unary_func(uint32_t func) {
-    return func == ATALLA_VEC_COPY || func == ATALLA_VEC_RELU || func == ATALLA_VEC_ROUND || func == ATALLA_VEC_ROWSUM || func == ATALLA_VEC_ROWMAX || func == ATALLA_VEC_SQRT;
+    return func == ATALLA_VEC_COPY || func == ATALLA_VEC_RELU || func == ATALLA_VEC_ROUND || func == ATALLA_VEC_ROWSUM || func == ATALLA_VEC_ROWMAX || func == ATALLA_VEC_SQRT || func == ATALLA_VEC_EXP;
 }
 
 /* The VEC functions that reduce each row to one column (isa.REDUCE_FUNCS). */
@@ -333,6 +335,19 @@ ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_com
 #define ATALLA_F32_CANONICAL_NAN 0x7fc00000u  /* every fp32 NaN result */
 #define ATALLA_BF16_CANONICAL_NAN 0x7fc0u  /* every bf16 NaN result */
 #define ATALLA_LDEXP_LIMIT 255  /* LDEXP saturates |n| to this */
+#define ATALLA_EXP_LO 0xc2d00000u  /* EXP: the input clamped from below */
+#define ATALLA_EXP_HI 0x42b20000u  /* EXP: the input clamped from above */
+#define ATALLA_LOG2E 0x3fb8aa3bu  /* EXP: n = round(t * LOG2E) */
+#define ATALLA_LN2_HI 0x3f318000u  /* EXP: r = (t - n * LN2_HI) - n * LN2_LO */
+#define ATALLA_LN2_LO 0xb95e8083u  /* EXP: the low part of ln 2 */
+#define ATALLA_EXP_POLY_0 0x3ab60b61u  /* EXP: the polynomial's coefficient of r^6 */
+#define ATALLA_EXP_POLY_1 0x3c088889u  /* EXP: the polynomial's coefficient of r^5 */
+#define ATALLA_EXP_POLY_2 0x3d2aaaabu  /* EXP: the polynomial's coefficient of r^4 */
+#define ATALLA_EXP_POLY_3 0x3e2aaaabu  /* EXP: the polynomial's coefficient of r^3 */
+#define ATALLA_EXP_POLY_4 0x3f000000u  /* EXP: the polynomial's coefficient of r^2 */
+#define ATALLA_EXP_POLY_5 0x3f800000u  /* EXP: the polynomial's coefficient of r^1 */
+#define ATALLA_EXP_POLY_6 0x3f800000u  /* EXP: the polynomial's coefficient of r^0 */
+#define ATALLA_EXP_POLY_TERMS 7  /* EXP: coefficients, highest first */
 
 /* ---- Blob format (atalla/blob_format.py, docs/blob-format.md); all records little-endian ---- */
 

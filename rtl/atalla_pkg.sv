@@ -14,7 +14,7 @@ package atalla_pkg;
   localparam int REF_HANDLE_SHIFT = 24;  // buffer reference = handle[31:24] | row[23:0]
   localparam int MAILBOX_MAX_ARGS = 8;  // argument words of the longest mailbox call
   localparam int NUM_OPCODES = 10;  // opcodes are numbered densely from 0
-  localparam int NUM_VEC_FUNCS = 13;  // VEC functions are numbered densely from 0
+  localparam int NUM_VEC_FUNCS = 14;  // VEC functions are numbered densely from 0
   localparam int GEMM_QUEUE_DEPTH = 4;  // GEMM commands the GEMM unit holds
   localparam int BF16_BYTES = 2;  // a bf16 element; a scratchpad row holds lanes of them
   localparam int SP_ROWS_PER_FP32_ROW = 2;  // scratchpad rows an fp32 tile row takes
@@ -49,7 +49,8 @@ package atalla_pkg;
     VEC_LDEXP = 8'd9,
     VEC_ROWSUM = 8'd10,
     VEC_ROWMAX = 8'd11,
-    VEC_SQRT = 8'd12
+    VEC_SQRT = 8'd12,
+    VEC_EXP = 8'd13
   } vec_func_e;
 
   // How a VEC command's b operand covers the rows x cols tile.
@@ -114,7 +115,7 @@ package atalla_pkg;
 
   // True for the VEC functions that read no b operand (isa.UNARY_FUNCS).
   function automatic logic is_unary_func(vec_func_e func);
-    return func inside {VEC_COPY, VEC_RELU, VEC_ROUND, VEC_ROWSUM, VEC_ROWMAX, VEC_SQRT};
+    return func inside {VEC_COPY, VEC_RELU, VEC_ROUND, VEC_ROWSUM, VEC_ROWMAX, VEC_SQRT, VEC_EXP};
   endfunction
 
   // True for the VEC functions that reduce each row to one column (isa.REDUCE_FUNCS).
@@ -138,6 +139,19 @@ package atalla_pkg;
   localparam logic [31:0] F32_CANONICAL_NAN = 32'h7fc00000;  // every fp32 NaN result
   localparam logic [15:0] BF16_CANONICAL_NAN = 16'h7fc0;  // every bf16 NaN result
   localparam int LDEXP_LIMIT = 255;  // LDEXP saturates |n| to this
+  localparam logic [31:0] EXP_LO = 32'hc2d00000;  // EXP: the input clamped from below
+  localparam logic [31:0] EXP_HI = 32'h42b20000;  // EXP: the input clamped from above
+  localparam logic [31:0] LOG2E = 32'h3fb8aa3b;  // EXP: n = round(t * LOG2E)
+  localparam logic [31:0] LN2_HI = 32'h3f318000;  // EXP: r = (t - n * LN2_HI) - n * LN2_LO
+  localparam logic [31:0] LN2_LO = 32'hb95e8083;  // EXP: the low part of ln 2
+  localparam logic [31:0] EXP_POLY_0 = 32'h3ab60b61;  // EXP: the polynomial's coefficient of r^6
+  localparam logic [31:0] EXP_POLY_1 = 32'h3c088889;  // EXP: the polynomial's coefficient of r^5
+  localparam logic [31:0] EXP_POLY_2 = 32'h3d2aaaab;  // EXP: the polynomial's coefficient of r^4
+  localparam logic [31:0] EXP_POLY_3 = 32'h3e2aaaab;  // EXP: the polynomial's coefficient of r^3
+  localparam logic [31:0] EXP_POLY_4 = 32'h3f000000;  // EXP: the polynomial's coefficient of r^2
+  localparam logic [31:0] EXP_POLY_5 = 32'h3f800000;  // EXP: the polynomial's coefficient of r^1
+  localparam logic [31:0] EXP_POLY_6 = 32'h3f800000;  // EXP: the polynomial's coefficient of r^0
+  localparam int EXP_POLY_TERMS = 7;  // EXP: coefficients, highest first
 
   // Word index of each command field (word 0 is opcode/func/flags).
   localparam int ALLOC_HANDLE_WORD = 1;

@@ -24,7 +24,11 @@
 //
 // Bandwidth: with col_stride == 1 a row moves as DRAM requests of up to BEAT_BYTES bytes, one per
 // cycle, and the requests of successive rows follow back to back, so a long block streams at
-// BEAT_BYTES per cycle after the DRAM latency. Otherwise every element is its own one-beat request.
+// BEAT_BYTES per cycle after the DRAM latency. A load with row_stride == 1 (and col_stride != 1:
+// a transposed block, whose columns are contiguous in DRAM) goes through a transpose buffer: for
+// a chunk of up to BEAT_BYTES / 2 rows, one request per column reads the chunk's elements of that
+// column, and once every column is in, the chunk's rows are written one per cycle (the DRAM's
+// beats wait meanwhile). Otherwise every element is its own one-beat request.
 // A gather reads the ids of up to BEAT_BYTES / INDEX_BYTES rows in one beat, then requests those
 // rows back to back: a group's rows wait one DRAM latency for its ids.
 module dma
@@ -155,9 +159,11 @@ module dma
   } run_t;
   run_t cur_q;
   logic  contig;  // col_stride == 1: pieces of up to BEAT_BYTES, else one element per piece
+  logic  tpose;   // a load with row_stride == 1 (and not contig): through the transpose buffer
   logic [15:0] row_bytes, step;
   logic [31:0] row_step, col_step;  // DRAM bytes between rows / elements
   assign contig    = cur_q.gather || cur_q.col_stride == 32'd1;
+  assign tpose     = !cur_q.store && !contig && cur_q.row_stride == 32'd1;
   assign row_bytes = 16'(cur_q.cols) << 1;
   assign step      = contig ? 16'(BEAT_BYTES) : 16'd2;
   assign row_step  = cur_q.row_stride << 1;
@@ -171,7 +177,7 @@ module dma
   logic [15:0]      iss_left;
   logic             iss_last, iss_fire;
   assign iss_left = row_bytes - iss_off_q;
-  assign iss_last = iss_left <= step;
+  assign iss_last = iss_left <= step;  // (transposed: a chunk's last request is its last column's)
 
   // Gather: the ids of a group of rows come in one beat; the request side issues the group's rows
   // once they are there and asks for the next group's after its last row.
@@ -201,6 +207,24 @@ module dma
   // A beat's bytes past its request are zero, so OR-ing it in at its offset assembles the row.
   assign merged   = rowbuf_q | (RowBits'(dram_rdata_i) << {rsp_off_q, 3'b000});
 
+  // Transpose buffer: row i of the chunk being assembled (element c of it from column c's beat).
+  localparam int ChunkRows = BEAT_BYTES / 2;
+  localparam int ChunkW = $clog2(ChunkRows + 1);
+  localparam int ColW = ColsW > 1 ? ColsW : 1;
+  localparam int ChunkIdxW = ChunkRows > 1 ? $clog2(ChunkRows) : 1;
+  logic [RowBits-1:0] tbuf_q[ChunkRows];
+  logic [ColW-1:0]    iss_col_q, rsp_col_q;  // the column whose beat is requested / arrives next
+  logic [ChunkW-1:0]  iss_chunk;             // rows of the chunk being requested
+  logic               drain_q;               // writing the chunk's rows to the scratchpad
+  logic [ChunkIdxW-1:0] drain_idx_q;
+  logic               tpose_last_col;
+  logic               drain_end;             // the chunk's last row is written now (if granted)
+  logic [RowBits-1:0] tpose_cols_mask;       // the elements of a row the block has
+  assign iss_chunk = iss_rows_left_q > RowsW'(ChunkRows) ? ChunkW'(ChunkRows) : ChunkW'(iss_rows_left_q);
+  assign tpose_last_col = 32'(iss_col_q) + 1 == 32'(cur_q.cols);
+  assign drain_end      = drain_idx_q == ChunkIdxW'(ChunkRows - 1) || rsp_rows_left_q == 1;
+  assign tpose_cols_mask = {RowBits{1'b1}} >> (RowBits - 16 * int'(cur_q.cols));
+
   // Store side: scratchpad rows are read ahead into a two-entry buffer.
   logic [RowW-1:0]    sprd_row_q;
   logic [RowsW-1:0]   sprd_left_q;
@@ -218,7 +242,7 @@ module dma
 
   // DRAM requests.
   logic [15:0] piece_len;
-  assign piece_len        = iss_left < step ? iss_left : step;
+  assign piece_len        = tpose ? 16'(iss_chunk) << 1 : iss_left < step ? iss_left : step;
   assign dram_req_valid_o = active_q && iss_busy_q && (cur_q.store ? sbuf_cnt_q != 0
                                                      : !cur_q.gather || iss_want_ids_q || ids_valid_q);
   assign dram_req_write_o = cur_q.store;
@@ -230,10 +254,10 @@ module dma
 
   // Scratchpad port.
   assign sp_re_o    = sprd_go;
-  assign sp_we_o    = active_q && !cur_q.store && dram_rvalid_i && !ids_beat && rsp_last;
-  assign dram_rready_o = !sp_we_o || sp_gnt_i;
+  assign sp_we_o    = active_q && (tpose ? drain_q : !cur_q.store && dram_rvalid_i && !ids_beat && rsp_last);
+  assign dram_rready_o = tpose ? !drain_q : !sp_we_o || sp_gnt_i;
   assign sp_row_o   = cur_q.store ? sprd_row_q : rsp_row_q;
-  assign sp_wdata_o = merged;
+  assign sp_wdata_o = tpose ? tbuf_q[drain_idx_q] & tpose_cols_mask : merged;
 
   // Completion.
   assign finish = active_q && (cur_q.store ? !iss_busy_q && wpend_q == 0 && sbuf_cnt_q == 0
@@ -299,6 +323,10 @@ module dma
         iss_row_base_q  <= d.dram_addr;
         iss_addr_q      <= d.dram_addr;
         iss_off_q       <= '0;
+        iss_col_q       <= '0;
+        rsp_col_q       <= '0;
+        drain_q         <= 1'b0;
+        drain_idx_q     <= '0;
         iss_rows_left_q <= d.rows;
         rsp_off_q       <= '0;
         rsp_rows_left_q <= empty ? '0 : d.rows;
@@ -318,6 +346,17 @@ module dma
           iss_ids_addr_q <= iss_ids_addr_q + 32'(grp_rows) * 32'(INDEX_BYTES);
           iss_grp_left_q <= grp_rows;
           iss_grp_idx_q  <= '0;
+        end else if (iss_fire && tpose) begin  // one column of a chunk
+          if (tpose_last_col) begin
+            iss_col_q       <= '0;
+            iss_rows_left_q <= iss_rows_left_q - RowsW'(iss_chunk);
+            iss_busy_q      <= iss_rows_left_q != RowsW'(iss_chunk);
+            iss_row_base_q  <= iss_row_base_q + 32'(BEAT_BYTES);
+            iss_addr_q      <= iss_row_base_q + 32'(BEAT_BYTES);
+          end else begin
+            iss_col_q  <= iss_col_q + 1'b1;
+            iss_addr_q <= iss_addr_q + col_step;
+          end
         end else if (iss_fire) begin
           if (cur_q.gather && iss_last) begin  // the next row comes from the next id
             iss_grp_left_q <= iss_grp_left_q - 1'b1;
@@ -346,6 +385,15 @@ module dma
           rsp_want_ids_q <= 1'b0;
           rsp_grp_left_q <= rsp_rows_left_q > RowsW'(IdsPerBeat) ? (IdxW + 1)'(IdsPerBeat)
                                                                  : (IdxW + 1)'(rsp_rows_left_q);
+        end else if (tpose && dram_rvalid_i && dram_rready_o) begin  // column rsp_col_q of the chunk
+          for (int i = 0; i < ChunkRows; i++) tbuf_q[i][16*rsp_col_q +: 16] <= dram_rdata_i[16*i +: 16];
+          rsp_col_q <= 32'(rsp_col_q) + 1 == 32'(cur_q.cols) ? '0 : rsp_col_q + 1'b1;
+          drain_q   <= 32'(rsp_col_q) + 1 == 32'(cur_q.cols);
+        end else if (tpose && drain_q && sp_gnt_i) begin  // the chunk's rows, one a cycle
+          rsp_row_q       <= rsp_row_q + 1'b1;
+          rsp_rows_left_q <= rsp_rows_left_q - 1'b1;
+          drain_idx_q     <= drain_end ? '0 : drain_idx_q + 1'b1;
+          drain_q         <= !drain_end;
         end else if (!cur_q.store && dram_rvalid_i && dram_rready_o) begin
           if (cur_q.gather && rsp_last) begin
             rsp_grp_left_q <= rsp_grp_left_q - 1'b1;

@@ -136,7 +136,7 @@ module vector_unit
         unique case (func_i)
           VEC_COPY:  result[l] = flushed(x[l]);
           VEC_ADD:   result[l] = fp32_pkg::fp32_add(x[l], y[l]);
-          VEC_SUB:   result[l] = fp32_pkg::fp32_add(x[l], {~y[l][31], y[l][30:0]});
+          VEC_SUB:   result[l] = fp32_pkg::fp32_sub(x[l], y[l]);
           VEC_MUL:   result[l] = fp32_pkg::fp32_mul(x[l], y[l]);
           VEC_DIV:   result[l] = fp32_pkg::fp32_div(x[l], y[l]);
           VEC_MAX:   result[l] = fp32_pkg::fp32_minmax(x[l], y[l], 1'b1);
@@ -145,10 +145,15 @@ module vector_unit
           VEC_ROUND: result[l] = fp32_pkg::fp32_round(x[l]);
           VEC_LDEXP: result[l] = fp32_pkg::fp32_ldexp(x[l], y[l]);
           VEC_SQRT:  result[l] = fp32_pkg::fp32_sqrt(x[l]);
+          VEC_EXP:   result[l] = fp32_pkg::fp32_exp(x[l]);
           default:   result[l] = '0;
         endcase
       end
     end
+  end
+
+  if (EXP_POLY_TERMS != 7) begin : g_exp_poly_check
+    $error("fp32_pkg::fp32_exp evaluates 7 polynomial coefficients, atalla_pkg has %0d", EXP_POLY_TERMS);
   end
 
   // -- write back: the tile's columns take the result, the mask keeps the rest -------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 from atalla import numerics as nu
 from atalla.isa import VecFunc
 from compiler.emitter import Emitter, Tile
-from compiler.kernels.exp import emit_exp
 from compiler.kernels.pointwise import Emit, pointwise
 from compiler.values import View
 
@@ -25,26 +24,24 @@ def _emit_horner(v, p: Tile, x: Tile, coeffs: tuple) -> None:
 
 
 def emit_tanh(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, ...], rows: int, cols: int) -> None:
-    """Five fp32 temps; dst may be src."""
+    """Two fp32 temps; dst may be src."""
     v = _vec(em, rows, cols)
-    e, *exp_temps = temps
-    den = exp_temps[0]  # free again once exp is done
+    e, den = temps
     v(VecFunc.MAX, e, src, float(-nu.TANH_CLAMP))
     v(VecFunc.MIN, e, e, float(nu.TANH_CLAMP))
     v(VecFunc.MUL, e, e, 2.0)
-    emit_exp(em, e, e, tuple(exp_temps), rows, cols)
+    v(VecFunc.EXP, e, e)
     v(VecFunc.ADD, den, e, 1.0)
     v(VecFunc.SUB, e, e, 1.0)
     v(VecFunc.DIV, dst, e, den)
 
 
 def emit_sigmoid(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, ...], rows: int, cols: int) -> None:
-    """Five fp32 temps; dst may be src."""
+    """Two fp32 temps; dst may be src."""
     v = _vec(em, rows, cols)
-    e, *exp_temps = temps
-    den = exp_temps[0]  # free again once exp is done
+    e, den = temps
     v(VecFunc.MIN, e, src, float(nu.SIGMOID_HI))
-    emit_exp(em, e, e, tuple(exp_temps), rows, cols)
+    v(VecFunc.EXP, e, e)
     v(VecFunc.ADD, den, e, 1.0)
     v(VecFunc.DIV, dst, e, den)
 
@@ -78,7 +75,7 @@ def emit_gelu(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, ...], rows: 
 
 
 def emit_gelu_tanh(em: Emitter, dst: Tile, src: Tile, temps: tuple[Tile, ...], rows: int, cols: int) -> None:
-    """Six fp32 temps; dst other than src."""
+    """Three fp32 temps; dst other than src."""
     v = _vec(em, rows, cols)
     g, *tanh_temps = temps
     v(VecFunc.MUL, g, src, src)
@@ -125,11 +122,11 @@ def power(em: Emitter, n: int, out: View, src: View) -> None:
 
 # name -> (sequence, fp32 temps it needs)
 ACTIVATIONS: dict[str, tuple[Emit, int]] = {
-    "tanh": (emit_tanh, 5),
-    "sigmoid": (emit_sigmoid, 5),
-    "silu": (emit_silu, 5),
+    "tanh": (emit_tanh, 2),
+    "sigmoid": (emit_sigmoid, 2),
+    "silu": (emit_silu, 2),
     "gelu": (emit_gelu, 5),
-    "gelu_tanh": (emit_gelu_tanh, 6),
+    "gelu_tanh": (emit_gelu_tanh, 3),
 }
 
 

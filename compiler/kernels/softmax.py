@@ -2,7 +2,7 @@
 
 Per block of rows, with the row split into lane-wide column tiles j:
   m = rowmax(x_0), then m = max(m, rowmax(x_j)) for j = 1, 2, ...
-  e_j = exp(x_j - m)                              (fp32 tiles; exp per emit_exp)
+  e_j = exp(x_j - m)                              (fp32 tiles; EXP)
   s = rowsum(e_0), then s = s + rowsum(e_j) for j = 1, 2, ...
   out_j = bf16(e_j / s)
 Each block's commands can be placed by the caller (softmax_blocks): the attention puts a head's
@@ -23,7 +23,6 @@ import numpy as np
 from atalla.isa import BMode, Command, VecFunc, tile_sp_rows
 from compiler.emitter import Block, Emitter, Tile
 from compiler.errors import CompileError
-from compiler.kernels.exp import emit_exp
 from compiler.kernels.tiling import blocks_2d, spans
 from compiler.values import View
 
@@ -43,10 +42,10 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
     cfg = em.config
     length = x.shape[-1]
     cols = spans(length, cfg.lanes)
-    # Scratchpad rows per row of the block: x (bf16), e (fp32) and the output (bf16) per column tile,
-    # 4 fp32 exp temps and 3 one-wide fp32 tiles.
+    # Scratchpad rows per row of the block: x (bf16), e (fp32) and the output (bf16) per column tile
+    # and 3 one-wide fp32 tiles.
     fp32_rows = tile_sp_rows(1, fp32=True)
-    rows_per_row = (2 + fp32_rows) * len(cols) + 4 * fp32_rows + 3 * fp32_rows
+    rows_per_row = (2 + fp32_rows) * len(cols) + 3 * fp32_rows
     max_rows = (cfg.sp_rows // 2) // rows_per_row
     if max_rows == 0:
         raise CompileError(f"softmax over {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
@@ -60,11 +59,9 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
                 rows, n = min(x_blk.rows, max_rows), len(cols)
-                group = em.alloc_group([(rows, False)] * n + [(rows, True)] * (n + 7) + [(rows, False)] * n)
-                xs, es, temps, (m, s, part), ys = (group[:n], group[n : 2 * n], tuple(group[2 * n : 2 * n + 4]),
-                                                    group[2 * n + 4 : 2 * n + 7], group[2 * n + 7 :])
-                tiles = (xs, es, temps, m, s, part, ys)
-            xs, es, temps, m, s, part, ys = tiles
+                group = em.alloc_group([(rows, False)] * n + [(rows, True)] * (n + 3) + [(rows, False)] * n)
+                xs, es, (m, s, part), ys = group[:n], group[n : 2 * n], group[2 * n : 2 * n + 3], group[2 * n + 3 :]
+                tiles = (xs, es, m, s, part, ys)
             dead = [0] + [_leading(block_masked[r0 : r0 + nr, j]) if skip else 0 for j in range(1, len(cols))]
             loads = [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]
             for yt, (_, nc), rows_dead, rows_zero in zip(ys, cols, dead, zeroed):
@@ -77,8 +74,8 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
             for ticket in [em.store(yt, out_blk.sub(r0, c0, nr, nc)) for yt, (c0, nc) in zip(ys, cols)]:
                 em.wait(ticket)
     if tiles is not None:
-        xs, es, temps, m, s, part, ys = tiles
-        em.free(*xs, *es, *temps, m, s, part, *ys)
+        xs, es, m, s, part, ys = tiles
+        em.free(*xs, *es, m, s, part, *ys)
 
 
 def _leading(dead_rows: np.ndarray) -> int:
@@ -95,7 +92,7 @@ def _from_row(t: Tile, row: int) -> Tile:
 def _block(em: Emitter, tiles, cols, nr: int, dead: list[int]) -> None:
     """The VEC commands of one block of nr rows, column tile j from row dead[j] on: ys hold the
     result when they are done."""
-    xs, es, temps, m, s, part, ys = tiles
+    xs, es, m, s, part, ys = tiles
 
     def v(func, dst, a, b=None, *, row: int, cols: int, bmode=BMode.TILE) -> None:
         em.vec(func, _from_row(dst, row), _from_row(a, row), _from_row(b, row) if b is not None else None,
@@ -108,7 +105,7 @@ def _block(em: Emitter, tiles, cols, nr: int, dead: list[int]) -> None:
             v(VecFunc.MAX, m, m, part, row=d, cols=1)
     for j, xt, et, _, nc, d in live:
         v(VecFunc.SUB, et, xt, m, row=d, cols=nc, bmode=BMode.COL)
-        emit_exp(em, _from_row(et, d), _from_row(et, d), temps, nr - d, nc)
+        v(VecFunc.EXP, et, et, row=d, cols=nc)
         v(VecFunc.ROWSUM, s if j == 0 else part, et, row=d, cols=nc)
         if j:
             v(VecFunc.ADD, s, s, part, row=d, cols=1)

@@ -122,6 +122,11 @@ package fp32_pkg;
                            norm[GRS], |norm[GRS-1:0]);
   endfunction
 
+  // SUB: a + (-b), the sign of b flipped (a NaN stays a NaN).
+  function automatic logic [31:0] fp32_sub(input logic [31:0] a, input logic [31:0] b);
+    return fp32_add(a, {~b[31], b[30:0]});
+  endfunction
+
   // a * b. 0 * inf is NaN.
   function automatic logic [31:0] fp32_mul(input logic [31:0] a, input logic [31:0] b);
     localparam int SIG = FP32_SIG;
@@ -280,6 +285,25 @@ package fp32_pkg;
     if (exp <= 0) return {a[31], 31'b0};  // below 2^-126
     if (exp >= EW'(FP32_EXP_SPECIAL)) return {a[31], FP32_EXP_SPECIAL, 23'b0};
     return {a[31], exp[7:0], a[22:0]};
+  endfunction
+
+  // EXP: exactly docs/numerics.md's sequence of the operations above (atalla.numerics.exp), one
+  // operation after another on fp32 values, so the bits are the sequence's:
+  //   t = MIN(MAX(x, EXP_LO), EXP_HI); n = ROUND(t * LOG2E); r = (t - n * LN2_HI) - n * LN2_LO;
+  //   p = Horner(EXP_POLY, r), each step a MUL then an ADD; exp(x) = LDEXP(p, n)
+  function automatic logic [31:0] fp32_exp(input logic [31:0] x);
+    logic [31:0] t, n, r, p;
+    t = fp32_minmax(fp32_minmax(x, atalla_pkg::EXP_LO, 1'b1), atalla_pkg::EXP_HI, 1'b0);
+    n = fp32_round(fp32_mul(t, atalla_pkg::LOG2E));
+    r = fp32_sub(fp32_sub(t, fp32_mul(n, atalla_pkg::LN2_HI)), fp32_mul(n, atalla_pkg::LN2_LO));
+    p = atalla_pkg::EXP_POLY_0;
+    p = fp32_add(fp32_mul(p, r), atalla_pkg::EXP_POLY_1);
+    p = fp32_add(fp32_mul(p, r), atalla_pkg::EXP_POLY_2);
+    p = fp32_add(fp32_mul(p, r), atalla_pkg::EXP_POLY_3);
+    p = fp32_add(fp32_mul(p, r), atalla_pkg::EXP_POLY_4);
+    p = fp32_add(fp32_mul(p, r), atalla_pkg::EXP_POLY_5);
+    p = fp32_add(fp32_mul(p, r), atalla_pkg::EXP_POLY_6);
+    return fp32_ldexp(p, n);
   endfunction
 
   // fp32 -> bf16: a denormal becomes a signed zero, NaN becomes 0x7FC0, others round to nearest

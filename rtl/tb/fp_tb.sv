@@ -4,7 +4,8 @@
 module fp_tb;
   // Op codes: the index of the op in OPS of cocotb_tests/tb_fp.py.
   localparam int OP_ADD = 0, OP_SUB = 1, OP_MUL = 2, OP_DIV = 3, OP_MAX = 4, OP_MIN = 5;
-  localparam int OP_ROUND = 6, OP_LDEXP = 7, OP_TO_BF16 = 8, OP_SQRT = 9, NUM_OPS = 10;
+  localparam int OP_ROUND = 6, OP_LDEXP = 7, OP_TO_BF16 = 8, OP_SQRT = 9, OP_EXP = 10;
+  localparam int NUM_OPS = 11;
   localparam logic [31:0] SIGN = 32'h8000_0000;
 
   import "DPI-C" function int fp_vectors_count(input int op);
@@ -21,7 +22,7 @@ module fp_tb;
   /* verilator lint_on UNUSEDSIGNAL */
   int op = 0;
   logic [31:0] a = '0, b = '0;
-  logic [31:0] y_add, y_mul, y_div, y_minmax, y_round, y_ldexp, y_sqrt;
+  logic [31:0] y_add, y_mul, y_div, y_minmax, y_round, y_ldexp, y_sqrt, y_exp;
   logic [15:0] y_bf16;
   logic [31:0] y;
 
@@ -38,6 +39,7 @@ module fp_tb;
   fp32_ldexp u_ldexp (.a_i(a), .n_i(b), .y_o(y_ldexp));
   fp32_to_bf16 u_to_bf16 (.a_i(a), .y_o(y_bf16));
   fp32_sqrt u_sqrt (.a_i(a), .y_o(y_sqrt));
+  fp32_exp u_exp (.a_i(a), .y_o(y_exp));
 
   always_comb
     case (op)
@@ -49,6 +51,7 @@ module fp_tb;
       OP_LDEXP: y = y_ldexp;
       OP_TO_BF16: y = {16'b0, y_bf16};
       OP_SQRT: y = y_sqrt;
+      OP_EXP: y = y_exp;
       default: y = '0;
     endcase
 

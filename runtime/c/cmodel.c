@@ -587,6 +587,7 @@ static int do_vec(atalla_machine *m, const uint32_t *w, uint32_t func, uint32_t 
         case ATALLA_VEC_ROUND: for (uint32_t c = 0; c < n; c++) out[c] = nu_round(x[c]); break;
         case ATALLA_VEC_LDEXP: for (uint32_t c = 0; c < n; c++) out[c] = nu_ldexp(x[c], y[c]); break;
         case ATALLA_VEC_SQRT: for (uint32_t c = 0; c < n; c++) out[c] = nu_sqrt(x[c]); break;
+        case ATALLA_VEC_EXP: for (uint32_t c = 0; c < n; c++) out[c] = nu_exp(x[c]); break;
         default: { /* ROWSUM, ROWMAX: in column order, op(op(a0, a1), a2) ...; one column out */
             float acc = nu_flush(x[0]);
             for (uint32_t c = 1; c < n; c++) acc = func == ATALLA_VEC_ROWSUM ? nu_add(acc, x[c]) : nu_max(acc, x[c]);

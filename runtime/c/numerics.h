@@ -85,6 +85,21 @@ static inline float nu_ldexp(float a, float n) {
     return nu_finish((double)nu_flush(a) * ldexp(1.0, (int)m));
 }
 
+/* EXP: docs/numerics.md's sequence of the operations above, in its order (atalla.numerics.exp). */
+#if ATALLA_EXP_POLY_TERMS != 7
+#error "nu_exp evaluates 7 polynomial coefficients"
+#endif
+static inline float nu_exp(float x) {
+    const float t = nu_min(nu_max(x, bits_f32(ATALLA_EXP_LO)), bits_f32(ATALLA_EXP_HI));
+    const float n = nu_round(nu_mul(t, bits_f32(ATALLA_LOG2E)));
+    const float r = nu_sub(nu_sub(t, nu_mul(n, bits_f32(ATALLA_LN2_HI))), nu_mul(n, bits_f32(ATALLA_LN2_LO)));
+    const uint32_t poly[] = {ATALLA_EXP_POLY_0, ATALLA_EXP_POLY_1, ATALLA_EXP_POLY_2, ATALLA_EXP_POLY_3,
+                             ATALLA_EXP_POLY_4, ATALLA_EXP_POLY_5, ATALLA_EXP_POLY_6};
+    float p = bits_f32(poly[0]);
+    for (int i = 1; i < ATALLA_EXP_POLY_TERMS; i++) p = nu_add(nu_mul(p, r), bits_f32(poly[i]));
+    return nu_ldexp(p, n);
+}
+
 /* fp32 -> bf16 bits: flush, then round to nearest even (overflow to infinity); NaN canonical. */
 static inline uint16_t nu_to_bf16(float x) {
     uint32_t u = f32_bits(nu_flush(x));

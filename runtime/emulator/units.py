@@ -15,7 +15,7 @@ from atalla.isa import (BF16_BYTES, BMODE_MASK, BMODE_SHIFT, REDUCE_FUNCS, UNARY
 BINARY = {VecFunc.ADD: nu.add, VecFunc.SUB: nu.sub, VecFunc.MUL: nu.mul, VecFunc.DIV: nu.div,
           VecFunc.MAX: nu.maximum, VecFunc.MIN: nu.minimum, VecFunc.LDEXP: nu.ldexp}
 UNARY = {VecFunc.COPY: nu.flush, VecFunc.RELU: nu.relu, VecFunc.ROUND: nu.round_even,
-         VecFunc.ROWSUM: nu.rowsum, VecFunc.ROWMAX: nu.rowmax, VecFunc.SQRT: nu.sqrt}
+         VecFunc.ROWSUM: nu.rowsum, VecFunc.ROWMAX: nu.rowmax, VecFunc.SQRT: nu.sqrt, VecFunc.EXP: nu.exp}
 
 
 def tile_bytes(rows: int, fp32: bool, row_bytes: int) -> int:
