@@ -243,7 +243,10 @@ def run_segments(program: Program, jobs: Iterable[SegmentJob], run_dir: Path, pa
         raise ValueError(f"segments {indices}: each runs once (a segment's files go to run_dir/segment<index>)")
     build(design(program.config), quiet=True)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:  # each thread waits on its simulator
-        return list(pool.map(lambda j: run_segment(j, program, run_dir / f"segment{j.segment.index}"), jobs))
+        # The longest first (by commands), so that a long one does not start last and run alone.
+        futures = {id(j): pool.submit(run_segment, j, program, run_dir / f"segment{j.segment.index}")
+                   for j in sorted(jobs, key=lambda j: j.segment.first - j.segment.stop)}
+        return [futures[id(j)].result() for j in jobs]
 
 
 def write_reports(path: Path, reports: Iterable[dict]) -> None:
