@@ -351,6 +351,50 @@ def _shard_range(start: int, count: int, shard_spec: str) -> range:
     return range(start + shard * count // shards, start + (shard + 1) * count // shards)
 
 
+def cmd_verify_segments(args) -> int:
+    """A long run on the RTL cut at layer boundaries: each segment from the emulator's DRAM at its
+    start, in parallel, checked byte for byte; exit 0 only if every segment of the shard agrees."""
+    import tempfile
+
+    from runtime.emulator.machine import EmulatorError
+    from runtime.verify import segments
+
+    if (args.segments is None) == (args.cuts is None):
+        raise UserError("give --segments N (cut at the layer boundaries nearest equal shares) or --cuts I,J,...")
+    what, name, _, program, inputs, _ = _what_to_run(args)
+    try:
+        cuts = (segments.choose_cuts(program, args.segments) if args.cuts is None
+                else [int(c) for c in args.cuts.split(",") if c])
+        plan = segments.plan(program, cuts)
+    except ValueError as e:
+        raise UserError(f"{what}: {e}") from None
+    mine = [plan[i] for i in _shard_range(0, len(plan), args.shard)]
+    parallel = args.jobs or segments.default_jobs()
+    print(f"{what} (config {program.config.name}): {len(program.commands)} commands in {len(plan)} segments, cut "
+          f"before commands {', '.join(map(str, cuts)) or '(none)'}; segments "
+          f"{', '.join(str(s.index) for s in mine) or '(none)'} here (shard {args.shard}), {parallel} at once")
+    try:
+        jobs = segments.checkpoints(program, inputs, mine)
+    except (EmulatorError, ValueError) as e:  # a cut where the machine holds more than DRAM, or a bad input
+        raise UserError(f"{what}: {e}") from None
+    run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix=f"atalla-segments-{name}-"))
+    print(f"  the emulator's checkpoints taken; simulating (run directory {run_dir})")
+    reports = segments.run_segments(program, jobs, run_dir, parallel)
+    for r in reports:
+        first, stop = r["commands"]
+        verdict = "equal to the emulator byte for byte" if r["passed"] else f"DIFFERS: {r['problem']}"
+        print(f"  segment {r['segment']}: commands {first}..{stop - 1} ({', '.join(r['layers']) or 'no node start'}), "
+              f"{r['cycles'] if r['cycles'] is not None else '?'} cycles, {r['firmware_calls']} firmware calls: {verdict}")
+    print("  cycles are per segment: each starts on an idle machine and drains at its end, so their sum "
+          f"({sum(r['cycles'] or 0 for r in reports)}) is not the whole run's figure")
+    if args.report:
+        segments.write_reports(Path(args.report), reports)
+        print(f"  report: {args.report} (a segment a line; the shards' reports merge by concatenation)")
+    failed = [r for r in reports if not r["passed"]]
+    print(f"{'FAIL' if failed else 'PASS'}: {len(reports) - len(failed)} of {len(reports)} segments agree")
+    return EXIT_FAIL if failed else 0
+
+
 def cmd_verify_fuzz(args) -> int:
     """Mutated blobs through the loader, the emulator and the C loader; exit 0 only if none crashes."""
     from runtime.verify import fuzz, run_seed
@@ -437,6 +481,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run the I-th of N equal slices of the programs")
     p.add_argument("--run-dir", metavar="DIR", help="where the simulation's files go (default: a new temp dir)")
     p.set_defaults(func=cmd_verify_random)
+    p = verify.add_parser("segments", help="a long run on the RTL cut at layer boundaries, the segments simulated in "
+                                           "parallel from the emulator's DRAM at their starts and checked byte for "
+                                           "byte; exit 0 only if all agree")
+    common(p, f"{model_help}, or a blob file (*{BLOB_SUFFIX}) with --inputs")
+    p.add_argument("--inputs", metavar="FILE.npz", help="a blob's inputs, by input tensor name or arr_0, arr_1, ...")
+    p.add_argument("--segments", type=int, metavar="N",
+                   help="cut into N segments of about equal command counts, at the nearest layer boundaries")
+    p.add_argument("--cuts", metavar="I,J,...", help="cut before these commands instead (each where the machine "
+                                                      "holds nothing but DRAM)")
+    p.add_argument("--jobs", type=int, metavar="J", help="simulations at once (default: the cores there are)")
+    p.add_argument("--shard", default="0/1", metavar="I/N", help="run the I-th of N equal slices of the segments")
+    p.add_argument("--report", metavar="FILE.jsonl", help="write each segment's report as a line of JSON")
+    p.add_argument("--run-dir", metavar="DIR", help="where the simulations' files go (default: a new temp dir)")
+    p.set_defaults(func=cmd_verify_segments, golden=None)
     p = verify.add_parser("fuzz", help="mutated blobs (CRCs fixed) through the loader, the emulator and the C loader; "
                                        "exit 0 only if every one ends in a documented error or a normal run")
     p.add_argument("--count", type=int, default=10000, help="cases to run (default 10000)")

@@ -15,6 +15,11 @@ def write_image(dram: np.ndarray, program: Program) -> None:
         if t.const_offset != NO_CONSTANT:
             dram[t.dram_offset : t.dram_offset + t.nbytes] = np.frombuffer(
                 program.constants, np.uint8, t.nbytes, t.const_offset)
+    write_stream(dram, program)
+
+
+def write_stream(dram: np.ndarray, program: Program) -> None:
+    """The command stream at program_dram_offset."""
     stream = np.stack([c.encode() for c in program.commands]).view(np.uint8).ravel()
     dram[program.program_dram_offset : program.program_dram_offset + stream.size] = stream
 

@@ -9,6 +9,7 @@ command that touches them in between is an error (a missing WAIT would make the 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,8 +82,13 @@ class Emulator:
     def read_tensor(self, name: str) -> np.ndarray:
         return image.read_tensor(self.dram, self.program.tensors[self.program.tensor_id(name)])
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """Write inputs (in the model's order), execute, return outputs (in the model's order)."""
+    def run(self, inputs: list[np.ndarray], cuts: Collection[int] = (),
+            on_cut: Callable[[int], None] | None = None) -> list[np.ndarray]:
+        """Write inputs (in the model's order), execute, return outputs (in the model's order).
+
+        cuts: command indices before which the machine must hold nothing but DRAM (a segmented
+        run's cut points, runtime/verify/segments.py); on_cut(index) is called there, the state
+        checked, before the command runs."""
         specs = self.program.by_role(Role.INPUT)
         if len(inputs) != len(specs):
             raise EmulatorError(f"the program takes {len(specs)} inputs, {len(inputs)} given")
@@ -96,12 +102,29 @@ class Emulator:
             cmd, fault, problem = command_rules.decode(stream[index], index, self.config)
             if fault != Fault.NONE:
                 raise EmulatorError(problem, fault, index)
+            if index in cuts:
+                self._check_cut(index)
+                on_cut(index)
             self.commands_by_kind[cmd.kind] += 1
             if self._execute(index, cmd):
                 break
         else:
             raise EmulatorError(f"command {count - 1}: the program runs past its last command without END")
         return [self.read_tensor(t.name) for t in self.program.by_role(Role.OUTPUT)]
+
+    def _check_cut(self, index: int) -> None:
+        """The program may be cut before command `index` only where DRAM is all the state there is: no
+        scratchpad buffer bound (every ALLOC freed) and no DMA in flight. GEMM and VEC hold nothing
+        then either: on the hardware FREE waits for the GEMM queue to drain and a VEC is done before
+        the next command, and here both run at their command."""
+        held = []
+        if self.handles:
+            held.append(f"handles {sorted(self.handles)} hold scratchpad buffers")
+        if self.in_flight:
+            held.append(f"DMA tickets {sorted(self.in_flight)} are in flight")
+        if held:
+            raise EmulatorError(f"command {index}: the program cannot be cut before it: the machine holds more "
+                                f"than DRAM there ({'; '.join(held)})", index=index)
 
     # -- commands --------------------------------------------------------------------------------
     def _execute(self, index: int, cmd: Command) -> bool:

@@ -91,10 +91,15 @@ class RtlRun:
 
 def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_dir: Path, *, waves: str | None = None,
             sp_capacity: int | None = None, drop_call: int | None = None, raise_call: int | None = None,
-            progress: bool = False, quiet: bool = False, coverage: bool = False) -> RtlRun:
+            progress: bool = False, quiet: bool = False, coverage: bool = False,
+            start_dram: np.ndarray | None = None) -> RtlRun:
     """waves: None, "vcd" or "fst"; progress: show a line that follows the simulation; quiet: keep the
     tools' logs in files (sim_build/*.log, run_dir/sim/sim.log) rather than on the console;
     coverage: on the coverage build, leaving run_dir/sim/coverage.dat.
+
+    start_dram: a segment of a longer program (runtime/verify/segments.py): DRAM from byte 0 at its
+    start, the blob's command stream written over it, no inputs; the run leaves DRAM at its end
+    in run_dir/rtl_dram.npz (RunFiles.dram).
 
     Fault injection: sp_capacity gives the firmware's allocator less scratchpad; drop_call makes
     the firmware never answer that call (counted from 0); raise_call makes it raise in that call,
@@ -105,10 +110,13 @@ def run_rtl(blob: bytes, inputs: list[np.ndarray], config: HardwareConfig, run_d
         stale.unlink(missing_ok=True)
     files.blob.write_bytes(blob)
     np.savez(files.inputs, **{f"input{i}": x for i, x in enumerate(inputs)})
+    files.start_dram.unlink(missing_ok=True)
+    if start_dram is not None:
+        np.save(files.start_dram, start_dram)
     # The simulation is one thread and host ops are small: PyTorch's OpenMP workers must sleep between
     # ops rather than spin for a core the simulator needs (measured on 2 cores: a GELU took 7 ms, now 80 us).
     # Fault injection: -1 drops or raises in no call; None leaves the allocator the whole scratchpad.
-    settings = {"run_dir": str(run_dir), "sp_capacity": sp_capacity,
+    settings = {"run_dir": str(run_dir), "sp_capacity": sp_capacity, "segment": start_dram is not None,
                 "drop_call": -1 if drop_call is None else drop_call, "raise_call": -1 if raise_call is None else raise_call}
     with _Progress(files.progress, enabled=progress):
         run(design(config, coverage), "runtime.rtl.tb_cosim", settings=settings, extra_env={"OMP_WAIT_POLICY": "PASSIVE"},

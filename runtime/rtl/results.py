@@ -39,6 +39,8 @@ _FILES = {
     "blob": "model.atb",
     "inputs": "inputs.npz",  # input0, input1, ... in the program's order
     "progress": "progress.txt",  # a line the simulation updates, shown by the outer process
+    # a segment of a longer program (runtime/verify/segments.py): DRAM at its start, the emulator's checkpoint
+    "start_dram": "start_dram.npy",
     # left by the simulation
     "result": "rtl_result.json",  # how the run ended, counters, op counts, wall time (RtlRun's fields)
     "outputs": "rtl_outputs.npz",  # output0, output1, ...
@@ -48,6 +50,9 @@ _FILES = {
     "firmware_error": "rtl_firmware_error.txt",  # the traceback, when the firmware raised
     "trace": "rtl_trace.npy",  # the recorded events (atalla.isa.TraceEvent)
     "recording": "rtl_recording.bin",  # everything Python put into the run (recording.py)
+    # a segment's DRAM at its end: "image", the start image's extent; "nonzero_beyond", the first
+    # non-zero byte past it (none: an empty array)
+    "dram": "rtl_dram.npz",
 }
 
 

@@ -173,10 +173,15 @@ async def run_blob(dut):
     lib.atalla_dram_init(ctypes.c_uint64(cfg.dram_bytes))
     lib.atalla_dram_base.restype = ctypes.c_void_p
     dram = c_bytes(lib.atalla_dram_base(), cfg.dram_bytes)
-    image.write_image(dram, program)
-    inputs = np.load(files.inputs)
-    for i, tensor in enumerate(program.by_role(Role.INPUT)):
-        image.write_tensor(dram, tensor, inputs[f"input{i}"])
+    if settings["segment"]:  # DRAM as the emulator left it at the segment's start, then its commands
+        start = np.load(files.start_dram)
+        dram[: start.size] = start
+        image.write_stream(dram, program)
+    else:
+        image.write_image(dram, program)
+        inputs = np.load(files.inputs)
+        for i, tensor in enumerate(program.by_role(Role.INPUT)):
+            image.write_tensor(dram, tensor, inputs[f"input{i}"])
     # What the firmware imports on first use is start-up, not simulation: import it before the clock.
     importlib.import_module("numpy.ma")  # np.unique (the DMA store check) imports it: 8 ms
     if program.host_ops:
@@ -232,4 +237,6 @@ async def run_blob(dut):
     raw = c_bytes(lib.trace_data(), n * TRACE_DTYPE.itemsize) if n else np.zeros(0, np.uint8)
     np.save(files.trace, raw.view(TRACE_DTYPE).copy())
     recording.save(files.recording)
+    if settings["segment"]:
+        np.savez(files.dram, image=dram[: start.size], nonzero_beyond=np.flatnonzero(dram[start.size :])[:1] + start.size)
     # How the program ended (done, fault, watchdog) is a result, judged by the outer process.
