@@ -392,7 +392,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     scores_shape = tuple(out.shape[:-1]) + (source_length,)
     if is_causal:
         attn_mask = torch.ones(length, source_length, dtype=torch.bool).tril()
-    row_keep = known_inf = None
+    row_keep = known_inf = known_zero = None
     if isinstance(attn_mask, torch.Tensor):
         if attn_mask.dtype == torch.bool:
             attn_mask = torch.where(attn_mask, 0.0, -math.inf)
@@ -403,19 +403,19 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         row_keep = (~dead).to(torch.float32) if dead.any() else None
         attn_mask = attn_mask.masked_fill(dead, 0.0)
         attn_mask = torch.where(attn_mask.isinf(), attn_mask, attn_mask.clamp(min=-torch.finfo(torch.bfloat16).max))
-        known_inf = _lane_tiles_at_neg_inf(attn_mask, ctx.config.lanes)
+        known_inf = _lane_tiles_where(attn_mask, ctx.config.lanes, torch.isneginf)
+        known_zero = _lane_tiles_where(attn_mask, ctx.config.lanes, lambda t: t == 0)
         attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
     scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
-    masked = _intermediate(ctx, f"{node.name}_masked", scores_shape) if attn_mask is not None else scaled
     weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
     attended = out if row_keep is None else _intermediate(ctx, f"{node.name}_attended", out.shape)
     factor = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     # Head by head (every batch index): the scaled scores (the scale is the q @ k^T GEMM's epilogue:
-    # the bits of a pass of its own over the bf16 scores), masked, softmax, @ v, the softmax of one
-    # head beside the next head's q @ k^T, whose transposed k panels are strided DMA (one element
-    # a beat) -- when a head's panels take longer than the firmware calls of a head's own passes
-    # (the mask's and the softmax's: two ALLOC/FREE pairs and about five DMA calls). Else each step
-    # over all heads at once.
+    # the bits of a pass of its own over the bf16 scores), softmax (the mask added as its first
+    # step), @ v, the softmax of one head beside the next head's q @ k^T -- when a head holds more
+    # k elements than the firmware takes cycles for two ALLOC/FREE pairs and about five DMA calls
+    # (on small heads, as the zoo's mha has, the calls cost more than the overlap gives). Else each
+    # step over all heads at once, the mask a pass of its own.
     batch = scores_shape[:-2]
     q_e, kt_e, v_e = (t.broadcast_to(batch + tuple(t.shape[-2:])) for t in (q, k.transpose(k.ndim - 2, k.ndim - 1), v))
     mask_e = attn_mask.broadcast_to(scores_shape) if attn_mask is not None else None
@@ -424,6 +424,8 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     heads = list(product(*(range(d) for d in batch)))
     if len(heads) == 1 or source_length * q.shape[-1] <= per_head_calls:
         heads = [()]  # _select_all of no index: the whole tensors
+    mask_pass = mask_e is not None and heads == [()]
+    masked = _intermediate(ctx, f"{node.name}_masked", scores_shape) if mask_pass else scaled
 
     def scale_by_factor(em, dst, src, temps, rows, cols) -> None:  # a pointwise Emit
         em.vec(VecFunc.MUL, dst, src, factor, rows=rows, cols=cols)
@@ -433,14 +435,16 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
                      epilogue=(scale_by_factor, 0), beside=beside)
 
     def head_masked(i) -> None:
-        if mask_e is not None:
+        if mask_pass:
             ew.elementwise(ctx.em, VecFunc.ADD, _select_all(masked, i), _select_all(scaled, i), _select_all(mask_e, i))
 
     zeros = ctx.constant(f"{node.name}_zeros", torch.zeros(cfg.lanes)) if known_inf is not None else None
     head_scores(heads[0])
     head_masked(heads[0])
     for n, i in enumerate(heads):
-        blocks = softmax_kernel.softmax_blocks(ctx.em, _select_all(weights, i), _select_all(masked, i), known_inf, zeros)
+        blocks = softmax_kernel.softmax_blocks(
+            ctx.em, _select_all(weights, i), _select_all(masked, i), known_inf, zeros,
+            *((_select_all(mask_e, i), known_zero) if mask_e is not None and not mask_pass else ()))
         first = next(blocks, [])
         if n + 1 < len(heads):
             head_scores(heads[n + 1], beside=first)
@@ -456,14 +460,15 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     return out
 
 
-def _lane_tiles_at_neg_inf(mask: torch.Tensor, lanes: int) -> np.ndarray | None:
-    """Per row of a mask the same for every head, per lane-wide column tile: is it -inf throughout
-    (the softmax need not compute there: softmax_kernel.softmax_blocks). None for a mask per head."""
+def _lane_tiles_where(mask: torch.Tensor, lanes: int, test) -> np.ndarray | None:
+    """Per row of a mask the same for every head, per lane-wide column tile: does test hold
+    throughout (-inf: the softmax need not compute there; 0: it need not add the mask there;
+    softmax_kernel.softmax_blocks). None for a mask per head."""
     while mask.dim() > 2 and mask.shape[0] == 1:
         mask = mask[0]
     if mask.dim() != 2:
         return None
-    tiles = [torch.isneginf(mask[:, c0 : c0 + lanes]).all(-1) for c0 in range(0, mask.shape[-1], lanes)]
+    tiles = [test(mask[:, c0 : c0 + lanes]).all(-1) for c0 in range(0, mask.shape[-1], lanes)]
     return torch.stack(tiles, -1).numpy()
 
 

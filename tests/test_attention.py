@@ -159,3 +159,23 @@ def test_the_causal_softmax_skips_what_the_mask_sets_to_zero():
 
     assert rowmax_rows(compiled.program) == 2 * sum(64 - lanes * j for j in range(8))
     assert rowmax_rows(by_hand_compiled.program) == 2 * 64 * 8
+
+
+def test_head_by_head_the_mask_is_added_inside_the_softmax_where_it_is_not_zero():
+    """Head by head the mask is the softmax's first step, not a pass of its own over the scores:
+    a causal mask is added on the rows of its diagonal lane tiles that hold a -inf (elsewhere it is
+    0, or -inf throughout and not computed), an additive mask everywhere, each with the
+    hand-written form's bits."""
+    q, k, v = randn(1, 2, 64, 32, seed=14), randn(1, 2, 64, 32, seed=15), randn(1, 2, 64, 32, seed=16)
+    causal = torch.zeros(64, 64).masked_fill(~torch.ones(64, 64, dtype=torch.bool).tril(), -math.inf)
+    additive = torch.where(torch.rand(64, 64, generator=torch.Generator().manual_seed(3)) < 0.2, -math.inf,
+                           randn(64, 64, seed=17))
+    lanes = 8  # the small config's
+    # Per head and lane tile j, causal: rows 8j .. 8j + 6 (row 8j + 7 keeps the tile's 8 columns).
+    for mask, added_rows in ((causal, 2 * (64 // lanes) * (lanes - 1)), (additive, 2 * 64 * 64 // lanes)):
+        sdpa = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+        by_hand = Fn(lambda q, k, v: torch.softmax(q @ k.transpose(-2, -1) * (1 / math.sqrt(32)) + mask, dim=-1) @ v)
+        (out,), compiled, _ = emulate(sdpa, (q, k, v))
+        np.testing.assert_array_equal(*_bits([out, emulate(by_hand, (q, k, v))[0][0]]))
+        tile_adds = [c.args[3] for c in compiled.program.commands if c.kind == "VEC.ADD" and c.args[4] > 1]
+        assert sum(tile_adds) == added_rows

@@ -12,6 +12,10 @@ Where a compile-time mask makes x -inf throughout a column tile j >= 1 for the f
 block (a causal mask: rows above the tile's diagonal), those rows of tile j are not computed:
 their e_j would be exactly 0 (exp of -inf), so they change neither m nor s, and out_j is 0 there,
 written once by a DMA from a zero constant (docs/numerics.md, "Softmax").
+
+An additive mask can be the softmax's own first step (x_j = ADD(x_j, mask_j), the bits of a pass
+of its own): its tiles are loaded beside x's, and where it is known to be 0 throughout a tile's
+rows it is left out, since ADD(x, 0) changes at most a -0 to +0, which exp takes to 1 all the same.
 """
 
 from __future__ import annotations
@@ -33,49 +37,66 @@ def softmax_lastdim(em: Emitter, out: View, x: View) -> None:
 
 
 def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = None,
-                   zeros: View | None = None) -> Iterator[list[Command]]:
+                   zeros: View | None = None, mask: View | None = None,
+                   mask_zero: np.ndarray | None = None) -> Iterator[list[Command]]:
     """The softmax, block of rows by block: for each block the loads and their waits are emitted,
     then its VEC commands are yielded for the caller to place (em.place, or beside another
     kernel's GEMMs: they touch only this kernel's tiles), and on resuming the stores follow.
     masked: where x is known -inf, per row and lane-wide column tile of x's last two dims (True:
-    -inf throughout the tile), with zeros, a bf16 constant of at least `lanes` zeros."""
+    -inf throughout the tile), with zeros, a bf16 constant of at least `lanes` zeros.
+    mask: an additive mask of x's shape, added to x first; mask_zero: where it is known to be 0 (as
+    masked is laid out), those tiles' rows are not added (masked then says where x + mask is -inf)."""
     cfg = em.config
     length = x.shape[-1]
     cols = spans(length, cfg.lanes)
-    # Scratchpad rows per row of the block: x (bf16), e (fp32) and the output (bf16) per column tile
-    # and 3 one-wide fp32 tiles.
+    # Scratchpad rows per row of the block: x (bf16), e (fp32), the output (bf16) and the mask's
+    # (bf16), per column tile, and 3 one-wide fp32 tiles.
     fp32_rows = tile_sp_rows(1, fp32=True)
-    rows_per_row = (2 + fp32_rows) * len(cols) + 3 * fp32_rows
+    mask_tiles = len(cols) if mask is not None else 0
+    rows_per_row = (2 + fp32_rows) * len(cols) + mask_tiles + 3 * fp32_rows
     max_rows = (cfg.sp_rows // 2) // rows_per_row
     if max_rows == 0:
         raise CompileError(f"softmax over {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
     tiles = None
     zeroed = [0] * len(cols)  # leading rows of each output tile known to hold 0
-    for out_blk, x_blk in blocks_2d([out, x], keep_last=True):
+    for out_blk, x_blk, *mask_blk in blocks_2d([out, x] + ([mask] if mask is not None else []), keep_last=True):
         # A mask of fewer rows repeats down the block (the heads of an attention, coalesced).
         skip = (masked is not None and zeros is not None and masked.shape[1] == len(cols)
                 and x_blk.rows % masked.shape[0] == 0)
         block_masked = np.tile(masked, (x_blk.rows // masked.shape[0], 1)) if skip else None
+        known_zero = (mask_zero is not None and mask_zero.shape[1] == len(cols)
+                      and x_blk.rows % mask_zero.shape[0] == 0)
+        block_zero = np.tile(mask_zero, (x_blk.rows // mask_zero.shape[0], 1)) if known_zero else None
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
                 rows, n = min(x_blk.rows, max_rows), len(cols)
-                group = em.alloc_group([(rows, False)] * n + [(rows, True)] * (n + 3) + [(rows, False)] * n)
-                xs, es, (m, s, part), ys = group[:n], group[n : 2 * n], group[2 * n : 2 * n + 3], group[2 * n + 3 :]
-                tiles = (xs, es, m, s, part, ys)
+                group = em.alloc_group([(rows, False)] * n + [(rows, True)] * (n + 3)
+                                       + [(rows, False)] * (n + mask_tiles))
+                tiles = (group[:n], group[n : 2 * n], *group[2 * n : 2 * n + 3], group[2 * n + 3 : 3 * n + 3])
+                mask_tile = group[3 * n + 3 :]
+            xs, es, m, s, part, ys = tiles
             dead = [0] + [_leading(block_masked[r0 : r0 + nr, j]) if skip else 0 for j in range(1, len(cols))]
             loads = [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]
+            adds = []  # (x tile, mask tile, first row, rows, cols): the mask's rows added
+            for j, (xt, (c0, nc), d) in enumerate(zip(xs, cols, dead)):
+                if mask_blk and d < nr:
+                    # The live rows from the first to the last where the mask is not known to be 0.
+                    nonzero = np.flatnonzero(~block_zero[r0 + d : r0 + nr, j]) if known_zero else np.array([0, nr - d - 1])
+                    if nonzero.size:
+                        a, rows_added = d + int(nonzero[0]), int(nonzero[-1] - nonzero[0]) + 1
+                        loads.append(em.load(mask_tile[j], mask_blk[0].sub(r0 + a, c0, rows_added, nc), row=a))
+                        adds.append((xt, mask_tile[j], a, rows_added, nc))
             for yt, (_, nc), rows_dead, rows_zero in zip(ys, cols, dead, zeroed):
                 if rows_dead > rows_zero:
                     loads.append(em.load(yt, Block(zeros, zeros.offset, rows_dead - rows_zero, nc, 0, 1), row=rows_zero))
             for ticket in loads:
                 em.wait(ticket)
             zeroed = dead  # the rows after are written below
-            yield em.capture(lambda: _block(em, tiles, cols, nr, dead))
+            yield em.capture(lambda: _block(em, tiles, cols, nr, dead, adds))
             for ticket in [em.store(yt, out_blk.sub(r0, c0, nr, nc)) for yt, (c0, nc) in zip(ys, cols)]:
                 em.wait(ticket)
     if tiles is not None:
-        xs, es, m, s, part, ys = tiles
-        em.free(*xs, *es, m, s, part, *ys)
+        em.free(*group)
 
 
 def _leading(dead_rows: np.ndarray) -> int:
@@ -89,15 +110,17 @@ def _from_row(t: Tile, row: int) -> Tile:
     return Tile(t.handle, t.rows - row, t.fp32, t.base + tile_sp_rows(row, t.fp32))
 
 
-def _block(em: Emitter, tiles, cols, nr: int, dead: list[int]) -> None:
+def _block(em: Emitter, tiles, cols, nr: int, dead: list[int], adds) -> None:
     """The VEC commands of one block of nr rows, column tile j from row dead[j] on: ys hold the
-    result when they are done."""
+    result when they are done. adds: (x tile, mask tile, first row, rows, cols) of the mask's additions."""
     xs, es, m, s, part, ys = tiles
 
     def v(func, dst, a, b=None, *, row: int, cols: int, bmode=BMode.TILE) -> None:
         em.vec(func, _from_row(dst, row), _from_row(a, row), _from_row(b, row) if b is not None else None,
                rows=nr - row, cols=cols, bmode=bmode)
 
+    for xt, mt, a, rows, nc in adds:
+        em.vec(VecFunc.ADD, _from_row(xt, a), _from_row(xt, a), _from_row(mt, a), rows=rows, cols=nc)
     live = [(j, xt, et, yt, nc, d) for j, (xt, et, yt, (_, nc), d) in enumerate(zip(xs, es, ys, cols, dead)) if d < nr]
     for j, xt, _, _, nc, d in live:
         v(VecFunc.ROWMAX, m if j == 0 else part, xt, row=d, cols=nc)
