@@ -60,13 +60,8 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
     tiles = None
     zeroed = [0] * len(cols)  # leading rows of each output tile known to hold 0
     for out_blk, x_blk, *mask_blk in blocks_2d([out, x] + ([mask] if mask is not None else []), keep_last=True):
-        # A mask of fewer rows repeats down the block (the heads of an attention, coalesced).
-        skip = (masked is not None and zeros is not None and masked.shape[1] == len(cols)
-                and x_blk.rows % masked.shape[0] == 0)
-        block_masked = np.tile(masked, (x_blk.rows // masked.shape[0], 1)) if skip else None
-        known_zero = (mask_zero is not None and mask_zero.shape[1] == len(cols)
-                      and x_blk.rows % mask_zero.shape[0] == 0)
-        block_zero = np.tile(mask_zero, (x_blk.rows // mask_zero.shape[0], 1)) if known_zero else None
+        block_masked = _down_the_block(masked if zeros is not None else None, x_blk.rows, len(cols))
+        block_zero = _down_the_block(mask_zero, x_blk.rows, len(cols))
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
                 rows, n = min(x_blk.rows, max_rows), len(cols)
@@ -75,17 +70,21 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
                 tiles = (group[:n], group[n : 2 * n], *group[2 * n : 2 * n + 3], group[2 * n + 3 : 3 * n + 3])
                 mask_tile = group[3 * n + 3 :]
             xs, es, m, s, part, ys = tiles
-            dead = [0] + [_leading(block_masked[r0 : r0 + nr, j]) if skip else 0 for j in range(1, len(cols))]
+            dead = [0] + [_leading(block_masked[r0 : r0 + nr, j]) if block_masked is not None else 0
+                          for j in range(1, len(cols))]
             loads = [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]
             adds = []  # (x tile, mask tile, first row, rows, cols): the mask's rows added
             for j, (xt, (c0, nc), d) in enumerate(zip(xs, cols, dead)):
-                if mask_blk and d < nr:
-                    # The live rows from the first to the last where the mask is not known to be 0.
-                    nonzero = np.flatnonzero(~block_zero[r0 + d : r0 + nr, j]) if known_zero else np.array([0, nr - d - 1])
-                    if nonzero.size:
-                        a, rows_added = d + int(nonzero[0]), int(nonzero[-1] - nonzero[0]) + 1
-                        loads.append(em.load(mask_tile[j], mask_blk[0].sub(r0 + a, c0, rows_added, nc), row=a))
-                        adds.append((xt, mask_tile[j], a, rows_added, nc))
+                if not mask_blk or d == nr:
+                    continue
+                a, rows_added = d, nr - d  # the live rows; where the mask is known, from the first to
+                if block_zero is not None:  # the last where it is not 0
+                    nonzero = np.flatnonzero(~block_zero[r0 + d : r0 + nr, j])
+                    if not nonzero.size:
+                        continue
+                    a, rows_added = d + int(nonzero[0]), int(nonzero[-1] - nonzero[0]) + 1
+                loads.append(em.load(mask_tile[j], mask_blk[0].sub(r0 + a, c0, rows_added, nc), row=a))
+                adds.append((xt, mask_tile[j], a, rows_added, nc))
             for yt, (_, nc), rows_dead, rows_zero in zip(ys, cols, dead, zeroed):
                 if rows_dead > rows_zero:
                     loads.append(em.load(yt, Block(zeros, zeros.offset, rows_dead - rows_zero, nc, 0, 1), row=rows_zero))
@@ -97,6 +96,14 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
                 em.wait(ticket)
     if tiles is not None:
         em.free(*group)
+
+
+def _down_the_block(known: np.ndarray | None, rows: int, tiles: int) -> np.ndarray | None:
+    """Per row and column tile of a block of `rows` rows, what `known` says of fewer rows, repeated
+    down the block (the heads of an attention, coalesced); None where it does not fit the block."""
+    if known is None or known.shape[1] != tiles or rows % known.shape[0]:
+        return None
+    return np.tile(known, (rows // known.shape[0], 1))
 
 
 def _leading(dead_rows: np.ndarray) -> int:
