@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '2.13.0' else 'torch ' + torch.__version__ + ' replaced 2.13.0')"
 	touch $@
 
+# JOBS: pytest-xdist workers (default: one per core); SHARD=I/N runs a farm job's slice of the tests.
+JOBS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not long" --durations=15
+	$(PY) -m pytest -q -m "not long" -n $(JOBS) --durations=15 $(if $(SHARD),--shard $(SHARD))
 
 # The runs kept out of `make test` (pytest marker `long`): the ExecuTorch delegates of the large models.
 test-long: $(STAMP)

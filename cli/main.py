@@ -341,14 +341,12 @@ def cmd_verify_random(args) -> int:
 
 
 def _shard_range(start: int, count: int, shard_spec: str) -> range:
-    """The I-th of N equal slices of [start, start + count), from --shard I/N."""
+    from runtime.verify import shard_range
+
     try:
-        shard, shards = (int(x) for x in shard_spec.split("/"))
-        if not 0 <= shard < shards:
-            raise ValueError
-    except ValueError:
-        raise UserError(f"--shard {shard_spec}: give I/N with 0 <= I < N") from None
-    return range(start + shard * count // shards, start + (shard + 1) * count // shards)
+        return shard_range(start, count, shard_spec)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def cmd_verify_segments(args) -> int:

@@ -41,7 +41,7 @@ from runtime.rtl.build import Dut, run
 from runtime.rtl.cosim import COVERAGE_FLAGS, run_rtl
 from runtime.rtl.coverage import CoverageError, headline, merge_dir
 from runtime.rtl.params import verilator_parameters
-from runtime.verify import run_seed
+from runtime.verify import parse_shard, run_seed
 from runtime.verify.batch import run_random
 from runtime.verify.functional import DESIGN_EVENTS, SampledEmulator, Sampler, plan
 from runtime.verify.fuzz import tiny_program, tiny_program_with_ids
@@ -222,16 +222,6 @@ def jobs() -> dict[str, Callable[[Path, int], None]]:
     return out
 
 
-def parse_shard(spec: str) -> tuple[int, int]:
-    try:
-        shard, shards = (int(x) for x in spec.split("/"))
-        if 0 <= shard < shards:
-            return shard, shards
-    except ValueError:
-        pass
-    raise SystemExit(f"--shard {spec}: give I/N with 0 <= I < N")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cocotb_tests.coverage_regression", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("coverage"), help="run directories go to OUT/runs")
@@ -247,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     names = list(every) if args.jobs is None else args.jobs
     if unknown := sorted(set(names) - set(every)):
         raise SystemExit(f"unknown job(s) {unknown}; --list names them")
-    shard, shards = parse_shard(args.shard) if args.shard else (0, 1)
+    try:
+        shard, shards = parse_shard(args.shard) if args.shard else (0, 1)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     mine = [n for j, n in enumerate(every) if n in names and j % shards == shard]
     seed = run_seed(args.seed)
     out = args.out.resolve()  # the simulations run in their own directories

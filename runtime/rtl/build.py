@@ -8,6 +8,7 @@ C++ is built with -O2, and only signals named in a .vlt file are public when one
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -105,14 +106,19 @@ def build(dut: Dut, waves: str | None = None, quiet: bool = False) -> Path:
 
 def build_once(build_dir: Path, product: str, make: Callable[[Path, Path], None]) -> Path:
     """build_dir, built by make(tmp_dir, log_file) unless build_dir/product exists. The build goes to
-    a .partial directory renamed when it is finished, so only a finished build is ever reused."""
+    a .partial directory renamed when it is finished, so only a finished build is ever reused; a lock
+    file beside it makes processes that want the same build (pytest-xdist's workers, parallel
+    segments) wait for the one building it rather than build it again."""
     if (build_dir / product).exists():
         return build_dir
-    tmp = build_dir.with_name(build_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    make(tmp, tmp.with_name(tmp.name + ".log"))
-    tmp.rename(build_dir)
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (build_dir / product).exists():
+            tmp = build_dir.with_name(build_dir.name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            make(tmp, tmp.with_name(tmp.name + ".log"))
+            tmp.rename(build_dir)
     return build_dir
 
 

@@ -13,3 +13,21 @@ def run_seed(given: int | None = None) -> int:
     if given is not None:
         return given
     return int(os.environ.get(SEED_ENV) or time.time_ns() % (1 << 31))
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """`--shard I/N` (every long run takes it: a farm's job I of N) as (I, N); ValueError names the spec."""
+    try:
+        shard, shards = (int(x) for x in spec.split("/"))
+    except ValueError:
+        shard, shards = -1, 0
+    if not 0 <= shard < shards:
+        raise ValueError(f"--shard {spec}: give I/N with 0 <= I < N")
+    return shard, shards
+
+
+def shard_range(start: int, count: int, spec: str) -> range:
+    """The I-th of N contiguous, nearly equal slices of [start, start + count): the N shards cover
+    every index once, whatever N."""
+    shard, shards = parse_shard(spec)
+    return range(start + shard * count // shards, start + (shard + 1) * count // shards)
