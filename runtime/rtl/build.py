@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from atalla.config import HardwareConfig
+from runtime.rtl import objcache
 from runtime.rtl.params import Parameters, parameter_flags
 from runtime.rtl.settings import write_bench_file
 
@@ -28,6 +29,7 @@ RTL = ROOT / "rtl"
 CPP_HEADERS = (ROOT / "include" / "atalla_abi.h", RTL / "tb" / "atalla_tb_formats.h")
 # Builds are cached here; ATALLA_SIM_BUILD moves the cache (make bench measures a cold start with it).
 BUILD_ROOT = Path(os.environ.get("ATALLA_SIM_BUILD", ROOT / "sim_build"))
+OBJCACHE = Path(objcache.__file__).resolve()
 
 
 def verilator_root() -> Path:
@@ -42,8 +44,10 @@ def tool_env() -> dict[str, str]:
     return {
         "VERILATOR_ROOT": str(root),
         "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        # -O2 for the model; the PCH flag works around 'Vtop__pch.h.fast: linker input file not found'.
-        "MAKEFLAGS": "OPT_FAST=-O2 CFG_CXXFLAGS_PCH_I=-include",
+        # -O2 for the model; the PCH flag works around 'Vtop__pch.h.fast: linker input file not found';
+        # OBJCACHE: the run-time library and the C++ models compile once for every build (objcache.py).
+        "MAKEFLAGS": f"OPT_FAST=-O2 CFG_CXXFLAGS_PCH_I=-include OBJCACHE={OBJCACHE}",
+        objcache.CACHE_ENV: str(BUILD_ROOT / "objcache"),
     }
 
 
