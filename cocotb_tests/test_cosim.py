@@ -33,9 +33,9 @@ from runtime.verify.fuzz import tiny_program
 ROOT = Path(__file__).resolve().parents[1]
 # Simulated cycles are deterministic: a change of schedule, firmware latency or RTL timing shows here.
 # atalla16 is a config from a file (configs/atalla16.json), as a user's own would be.
-CYCLES = {("attention", "small"): 13969, ("host_fallback", "small"): 5726, ("mha", "small"): 27952,
+CYCLES = {("attention", "small"): 13969, ("host_fallback", "small"): 5726, ("mha", "small"): 27709,
           ("mlp", "small"): 113066, ("mlp", "atalla32"): 15692, ("attention", "atalla16"): 9610,
-          ("basic_module", "small"): 9436, ("vit_micro", "small"): 33815, ("alexnet_small", "small"): 189015}
+          ("basic_module", "small"): 9436, ("vit_micro", "small"): 32411, ("alexnet_small", "small"): 189015}
 
 
 def config_of(name: str) -> HardwareConfig:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from atalla.blob_format import Role
+from atalla.config import HardwareConfig
 from atalla.isa import VecFunc
 from atalla.numerics import MAX_POWER
 from compiler.errors import CompileError
@@ -32,7 +33,7 @@ from compiler.kernels import mlp as mlp_kernel
 from compiler.kernels import pool as pool_kernel
 from compiler.kernels import rownorm
 from compiler.kernels import softmax as softmax_kernel
-from compiler.kernels.pointwise import pointwise
+from compiler.kernels.pointwise import Emit, pointwise
 from compiler.values import View
 
 aten = torch.ops.aten
@@ -177,14 +178,88 @@ def _dropout(ctx, node, x, p, train):
 def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View | None:
     """A Linear (or addmm) whose result only an activation reads computes the activation too, as
     the GEMM's epilogue: the activation node takes the result (Lowering.fused) and this node has
-    no buffer of its own."""
+    no buffer of its own. So does one whose result only a residual add reads (_epilogue_residual)."""
     fused = _epilogue_activation(ctx, node)
     if fused is None:
-        return _matmul_into(ctx, ctx.output(node), a, b, bias)
+        a2 = a.reshape((-1, a.shape[-1]))
+        one_kernel = b.ndim == 2 and (bias is None or bias.ndim <= 1) and a2 is not None
+        residual = _epilogue_residual(ctx, node) if one_kernel else None
+        if residual is not None:
+            b2 = ctx.contiguous_constant(b)
+            bias2 = bias.broadcast_to((a2.shape[0], b2.shape[1])) if bias is not None else None
+            if not residual.pays(ctx.config, gemm_kernel.output_tiles(ctx.em, a2, b2, bias2, residual.epilogue, 1)):
+                residual = None
+        if residual is None:
+            return _matmul_into(ctx, ctx.output(node), a, b, bias)
+        ctx.fused.update(dict.fromkeys(residual.between))  # views of a result with no buffer: nothing reads them
+        ctx.fused[residual.add] = _matmul_into(ctx, ctx.output(residual.add), a, b, bias, residual.epilogue,
+                                               epilogue_operands=(residual.operand,))
+        return None
     user, name = fused
     if not _mlp(ctx, a, b, bias, user, activations.ACTIVATIONS[name]):
         ctx.fused[user] = _matmul_into(ctx, ctx.output(user), a, b, bias, activations.ACTIVATIONS[name])
     return None
+
+
+# What may stand between a GEMM and the residual add that reads its result: a view that keeps the
+# elements' order, or an identity (dropout in eval mode, as Hugging Face's blocks have).
+_PASS_THROUGH = (aten.view.default, aten.reshape.default, aten._unsafe_view.default, aten.dropout.default,
+                 aten.clone.default, aten.contiguous.default, aten.alias.default, aten.detach.default)
+
+
+@dataclass(frozen=True)
+class _Residual:
+    add: torch.fx.Node
+    between: list  # the pass-through nodes from the GEMM's node to the add
+    operand: View  # the tensor added, in the GEMM's 2-D shape
+    gemm_first: bool  # the GEMM's result is the add's first operand
+
+    def pays(self, cfg: HardwareConfig, tiles: int) -> bool:
+        """Whether an epilogue over `tiles` output tiles costs less than the add on its own: each
+        tile's operand load is a firmware call more, which tiny GEMMs cannot hide (Hugging Face's
+        small GPT-2 on the small config ran 291 cycles an add slower fused)."""
+        return tiles * cfg.fw_dma_cycles < ew.estimated_cycles(cfg, *self.operand.shape, operands=2)
+
+    @property
+    def epilogue(self) -> tuple[Emit, int]:
+        """The add as a GEMM epilogue (no fp32 temps): the operand's tile comes first among the temps."""
+
+        def add_residual(em, dst, src, temps, rows, cols):
+            first, second = (src, temps[0]) if self.gemm_first else (temps[0], src)
+            em.vec(VecFunc.ADD, dst, first, second, rows=rows, cols=cols)
+
+        return add_residual, 0
+
+
+def _epilogue_residual(ctx, node) -> _Residual | None:
+    """The add that alone reads node's result (a GEMM's, through views that keep its order), on
+    Atalla, of a tensor of its shape already computed (a transformer's residual). The epilogue's ADD
+    is the one the add's own kernel runs (bf16 operands, in the graph's order), so the bits are the
+    same; it runs beside the next tile's GEMMs instead of after them all."""
+    between, result = [], node
+    while len(result.users) == 1:
+        (user,) = result.users
+        if user.op != "call_function" or user.target not in _PASS_THROUGH or not ctx.on_atalla(user) \
+                or user.args[0] is not result:
+            break
+        between.append(user)
+        result = user
+    if len(result.users) != 1:
+        return None
+    (add,) = result.users
+    if (add.op != "call_function" or add.target is not aten.add.Tensor or not ctx.on_atalla(add)
+            or add.kwargs.get("alpha", 1) != 1 or len(add.args) != 2 or add.args[0] is add.args[1]):
+        return None
+    other = add.args[1] if add.args[0] is result else add.args[0]
+    value = ctx.values.get(other) if isinstance(other, torch.fx.Node) else None
+    shape = tuple(add.meta["val"].shape)
+    if not isinstance(value, View) or tuple(value.shape) != shape or tuple(result.meta["val"].shape) != shape:
+        return None
+    gemm_2d = (-1, node.meta["val"].shape[-1])
+    operand, out = value.reshape(gemm_2d), ctx.output(add).reshape(gemm_2d)
+    if operand is None or out is None:
+        return None
+    return _Residual(add, between, operand, add.args[0] is result)
 
 
 def _mlp(ctx, x: View, w1: View, b1: View | None, act, epilogue) -> bool:
@@ -211,15 +286,25 @@ def _mlp(ctx, x: View, w1: View, b1: View | None, act, epilogue) -> bool:
     m, (n1, n2) = x2.shape[0], (w1.shape[1], w2.shape[1])
     b1_2d = b1.broadcast_to((m, n1)) if b1 is not None else None
     b2_2d = b2.broadcast_to((m, n2)) if b2 is not None else None
-    plan = mlp_kernel.mlp_plan(ctx.em, x2, w1, b1_2d, epilogue[1], w2, b2_2d)
+    residual = _epilogue_residual(ctx, second)  # the block's residual add, in the last step's stores
+    plan = mlp_kernel.mlp_plan(ctx.em, x2, w1, b1_2d, epilogue[1], w2, b2_2d, residual is not None)
+    if residual is not None and (plan is None or not residual.pays(ctx.config, mlp_kernel.output_tiles(plan, m, n2,
+                                                                                                      ctx.config))):
+        residual, plan = None, mlp_kernel.mlp_plan(ctx.em, x2, w1, b1_2d, epilogue[1], w2, b2_2d)
     if plan is None:
         return False
-    hidden, out = ctx.output(act), ctx.output(second)
+    hidden, out = ctx.output(act), ctx.output(residual.add if residual is not None else second)
     h2, o2 = hidden.reshape((m, n1)), out.reshape((m, n2))
     if h2 is None or o2 is None:
         return False
-    mlp_kernel.mlp(ctx.em, plan, o2, h2, x2, w1, b1_2d, epilogue, w2, b2_2d)
-    ctx.fused[act], ctx.fused[second] = hidden, out
+    mlp_kernel.mlp(ctx.em, plan, o2, h2, x2, w1, b1_2d, epilogue, w2, b2_2d,
+                   (residual.operand, residual.gemm_first) if residual is not None else None)
+    ctx.fused[act] = hidden
+    if residual is not None:
+        ctx.fused.update(dict.fromkeys([second, *residual.between]))
+        ctx.fused[residual.add] = out
+    else:
+        ctx.fused[second] = out
     return True
 
 
@@ -242,10 +327,12 @@ def _epilogue_activation(ctx, node) -> tuple[torch.fx.Node, str] | None:
     return (user, name) if name is not None else None
 
 
-def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None, epilogue=None, beside=None) -> View:
+def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None, epilogue=None, beside=None,
+                 epilogue_operands: tuple[View, ...] = ()) -> View:
     """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast;
     epilogue: an activation (activations.ACTIVATIONS entry) applied before the result is stored;
-    beside: VEC commands of other work for a 2-D GEMM to place among its own (gemm_kernel.gemm)."""
+    beside: VEC commands of other work for a 2-D GEMM to place among its own (gemm_kernel.gemm);
+    epilogue_operands: 2-D tensors the epilogue reads, of the 2-D GEMM's output shape (only that one)."""
     b = ctx.contiguous_constant(b)  # weights: laid out for contiguous row loads
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = tuple(out.shape[:-2])
@@ -254,8 +341,10 @@ def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None, epi
         a2, o2 = a.reshape((-1, k)), out.reshape((-1, n))  # out may be a part of a joined buffer
         if a2 is not None and o2 is not None:
             bias2 = bias.broadcast_to(o2.shape) if bias is not None else None
-            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2, epilogue, beside)
+            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2, epilogue, beside, epilogue_operands)
             return out
+    if epilogue_operands:
+        raise CompileError("an epilogue reading tensors needs the GEMM as one 2-D kernel")
     if beside:  # no single GEMM kernel to place them in: before the batch
         ctx.em.place(beside)
     a_e, b_e = a.broadcast_to(batch + (m, k)), b.broadcast_to(batch + (k, n))

@@ -203,6 +203,74 @@ def test_linear_activation_linear_is_one_pipelined_kernel(config, m, k, hidden, 
     assert len(w2_loads) == (1 if groups == 1 else blocks) * groups * out_tiles
 
 
+class ResidualAfter(torch.nn.Module):
+    """out = r * 2 + f(x), the sum in either order; fused=False computes r * 2 after f(x), so that
+    the residual is not yet there when f's last Linear lowers and the add runs as its own kernel."""
+
+    def __init__(self, f: torch.nn.Module, residual_first: bool, fused: bool):
+        super().__init__()
+        self.f, self.residual_first, self.fused = f, residual_first, fused
+
+    def forward(self, x, r):
+        if self.fused:
+            r2 = r * 2
+            y = self.f(x)
+        else:
+            y = self.f(x)
+            r2 = r * 2
+        return r2 + y if self.residual_first else y + r2
+
+
+def _add_commands(compiled) -> list[int]:
+    return [node["commands"] for node in compiled.program.metadata["nodes"] if node["node"].startswith("add")]
+
+
+@pytest.mark.parametrize("config,m,k,n,schedule,fuses", [
+    ("small", 300, 16, 20, (64, 2, 1), True), ("small", 9, 5, 30, (9, 1, 1), True),
+    ("atalla32", 70, 64, 40, (35, 2, 2), True),
+    ("small", 50, 32, 20, (16, 2, 2), False)])  # 12 tiles of 16 x 8: a load call each costs more than the add
+@pytest.mark.parametrize("residual_first", [False, True])
+def test_linear_plus_residual_is_one_gemm_whose_epilogue_loads_the_residual(monkeypatch, config, m, k, n, schedule,
+                                                                            fuses, residual_first):
+    """The add that alone reads a Linear's result, of a tensor already computed, runs as the GEMM's
+    epilogue (each tile's residual loaded while the tile computes) where that costs less than the
+    add on its own: the bits of the add on its own either way."""
+    monkeypatch.setattr(gemm_kernel, "_schedule", lambda *args: schedule)
+    torch.manual_seed(m + k + n)
+    linear = torch.nn.Linear(k, n)
+    x, r = randn((m, k), 3) * 2, randn((m, n), 4)
+    (fused_out,), fused, _ = emulate(ResidualAfter(linear, residual_first, True), (x, r), config)
+    (alone_out,), alone, _ = emulate(ResidualAfter(linear, residual_first, False), (x, r), config)
+    assert_same_bits(fused_out, alone_out)
+    (span,) = _add_commands(fused)
+    assert (span[0] == span[1]) == fuses and _add_commands(alone)[0][0] < _add_commands(alone)[0][1]
+    if fuses:
+        assert not {t.name for t in fused.program.tensors} & {"linear"}, "the Linear's result got a buffer"
+        ops = [c.op.name for c in fused.program.commands]
+        assert "GEMM" in ops[ops.index("VEC", ops.index("GEMM")):], "the residual's add did not run beside the GEMMs"
+
+
+@pytest.mark.parametrize("config,m,k,hidden,n", [("small", 37, 40, 300, 20), ("small", 300, 64, 256, 40),
+                                                 ("atalla32", 70, 64, 100, 40), ("small", 1, 3, 5, 7)])
+@pytest.mark.parametrize("residual_first", [False, True])
+def test_mlp_plus_residual_adds_it_in_the_pipelined_kernel(config, m, k, hidden, n, residual_first):
+    """A transformer block's `x + mlp(x')`: each output tile of the MLP kernel takes its residual
+    tile added before its store, with the add's own bits, and the kernel stays one kernel."""
+    torch.manual_seed(m + hidden)
+    mlp = LinearActivationLinear(k, hidden, n, EPILOGUES["gelu_tanh"][0], True)
+    x, r = randn((m, k), 5) * 2, randn((m, n), 6)
+    (fused_out,), fused, _ = emulate(ResidualAfter(mlp, residual_first, True), (x, r), config)
+    (alone_out,), alone, _ = emulate(ResidualAfter(mlp, residual_first, False), (x, r), config)
+    assert_same_bits(fused_out, alone_out)
+    (span,) = _add_commands(fused)
+    assert span[0] == span[1] and _add_commands(alone)[0][0] < _add_commands(alone)[0][1]
+    nodes = {node["node"]: node["commands"] for node in fused.program.metadata["nodes"]}
+    first, second = (nodes[node] for node in nodes if node.startswith("linear"))
+    assert second[0] == second[1], "the second Linear ran on its own"
+    ops = [c.op.name for c in fused.program.commands[first[0] : first[1]]]
+    assert ops.count("ALLOC") == 1 and ops.count("VEC") > 0
+
+
 def test_an_mlp_whose_output_accumulators_do_not_fit_runs_as_two_kernels():
     """2,048 outputs need 256 fp32 accumulator tiles a row block: more than the small config's
     scratchpad holds at 8 rows, so the second Linear runs on its own, with the same sums."""

@@ -97,15 +97,15 @@ def test_shards_cover_every_segment_once_and_alike_every_time(count):
 
 def test_a_difference_is_named_by_its_byte_and_every_tensor_placed_there():
     program, _ = program_of("vit_micro")
-    linear, norm = program.tensor_id("linear"), program.tensor_id("layer_norm")
-    at = program.tensors[linear].dram_offset + 2 * program.tensors[linear].shape[-1] + 3  # row 1, element 1's high byte
-    assert program.tensors[norm].dram_offset == program.tensors[linear].dram_offset  # the plan reuses the bytes
+    norm, scores = program.tensor_id("layer_norm"), program.tensor_id("matmul")
+    at = program.tensors[norm].dram_offset + 2 * program.tensors[norm].shape[-1] + 3  # row 1, element 1's high byte
+    assert program.tensors[scores].dram_offset == program.tensors[norm].dram_offset  # the plan reuses the bytes
     expected = np.zeros(segments.image_extent(program), np.uint8)
     got = expected.copy()
     assert segments.first_difference(program, expected, got) is None
     got[[at, at + 8]] = 0x40
     named = segments.first_difference(program, expected, got)
-    assert named.startswith(f"DRAM byte {at:#x} (tensor {linear} 'linear' (intermediate), element [0, 1, 1] or "
-                            f"tensor {norm} 'layer_norm' (intermediate), element [0, 1, 1] or "), named
+    assert named.startswith(f"DRAM byte {at:#x} (tensor {norm} 'layer_norm' (intermediate), element [0, 1, 1] or "
+                            f"tensor {scores} 'matmul' (intermediate), element [0, 1, 1] or "), named
     assert named.endswith(") differs: emulator 0x00, RTL 0x40; 2 bytes differ")
     assert segments.where(program, program.stream_span()[0]) == "the command stream"

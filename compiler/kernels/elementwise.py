@@ -9,16 +9,30 @@ and the last chunk's result stores.
 
 from __future__ import annotations
 
-from atalla.isa import VecFunc
+from atalla.config import HardwareConfig
+from atalla.isa import BF16_BYTES, VecFunc
 from compiler.emitter import Emitter
 from compiler.kernels.tiling import tiles as chunk_tiles
 from compiler.values import View
 
 
+def _max_rows(cfg: HardwareConfig, operands: int) -> int:
+    return cfg.sp_rows // (4 * (operands + 1))  # two sets of tiles in half the scratchpad
+
+
+def estimated_cycles(cfg: HardwareConfig, rows: int, cols: int, operands: int) -> float:
+    """About what the kernel takes on a rows x cols output of `operands` tensors: it streams them
+    through the DMA (the vector unit keeps up), each chunk's transfers one firmware call each, after
+    an ALLOC and before a FREE."""
+    chunks = -(-(rows * -(-cols // cfg.lanes)) // _max_rows(cfg, operands))
+    transfers = BF16_BYTES * (operands + 1) * rows * cols / cfg.dma_bytes_per_cycle
+    return max(transfers, chunks * (operands + 1) * cfg.fw_dma_cycles) + cfg.fw_alloc_cycles + cfg.fw_free_cycles
+
+
 def elementwise(em: Emitter, func: VecFunc, out: View, a: View, b: View | float | None = None) -> None:
     lanes = em.config.lanes
     operands = [a] + ([b] if isinstance(b, View) else [])
-    max_rows = em.config.sp_rows // (4 * (len(operands) + 1))  # two sets of tiles in half the scratchpad
+    max_rows = _max_rows(em.config, len(operands))
     chunks = list(chunk_tiles([out, *(v.broadcast_to(out.shape) for v in operands)], max_rows, lanes))
     if not chunks:
         return

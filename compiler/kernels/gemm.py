@@ -48,23 +48,24 @@ TRANSFER_SLACK = 1.25
 VEC_OVERHEAD_CYCLES = ISSUE_CYCLES + 2
 
 
-def _epilogue_commands(cfg: HardwareConfig, emit: Emit, fp32_temps: int) -> int:
+def _epilogue_commands(cfg: HardwareConfig, emit: Emit, fp32_temps: int, operands: int = 0) -> int:
     """VEC commands the epilogue sequence emits per tile."""
     em = Emitter(cfg)
-    src, dst, *temps = em.alloc_group([(1, False), (1, False)] + [(1, True)] * fp32_temps)
+    src, dst, *temps = em.alloc_group([(1, False)] * (2 + operands) + [(1, True)] * fp32_temps)
     return len(em.capture(lambda: emit(em, dst, src, tuple(temps), 1, 1)))
 
 
 def _rows_needed(m_tile: int, a_panels: int, k_total: int, k_tiles: int, n_tiles: int, bias: str,
-                 epilogue_temps: int | None = None) -> int:
+                 epilogue_temps: int | None = None, epilogue_operands: int = 0) -> int:
     """Scratchpad rows of the kernel's buffers for a row block of m_tile rows (with an epilogue
-    of that many fp32 temps: two result tiles and the temps)."""
+    of that many fp32 temps: two result tiles, the temps, and two tiles per operand)."""
     a_panels = a_panels * m_tile * k_tiles
     b_panels = (2 if n_tiles > 1 else 1) * k_total
     acc = tile_sp_rows(m_tile, fp32=True) if k_tiles > 1 else 0
     outs = 2 * m_tile
     bias_rows = {"row": n_tiles, "tile": m_tile, "": 0}[bias]
-    epilogue = 0 if epilogue_temps is None else 2 * m_tile + epilogue_temps * tile_sp_rows(m_tile, fp32=True)
+    epilogue = (0 if epilogue_temps is None else
+                2 * m_tile * (1 + epilogue_operands) + epilogue_temps * tile_sp_rows(m_tile, fp32=True))
     return a_panels + b_panels + acc + outs + bias_rows + epilogue
 
 
@@ -151,7 +152,8 @@ def estimated_cycles(cfg: HardwareConfig, m_total: int, k_total: int, n_total: i
 
 
 def _schedule(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, chunked: bool, bias: str,
-              free_rows: int, epilogue_temps: int | None = None, epilogue_vecs: int = 0) -> tuple[int, int, int]:
+              free_rows: int, epilogue_temps: int | None = None, epilogue_vecs: int = 0,
+              epilogue_operands: int = 0) -> tuple[int, int, int]:
     """(m_tile, A panels, pieces of the first A panel) of least cost that fits the free scratchpad
     rows. A piece as short as the array is tall still hides the next command's weight load. At most
     four pieces: eight post nine calls before the first GEMM, more than the mailbox queue holds, and
@@ -160,52 +162,74 @@ def _schedule(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, chu
     kt, nt = len(spans(k_total, cfg.array_rows)), len(spans(n_total, cfg.array_cols))
     fits = [(m, panels, pieces) for m in {-(-m_total // blocks) for blocks in range(1, m_total + 1)}
             for panels in (1, 2) for pieces in (1, 2, 4) if pieces == 1 or chunked and m // pieces >= cfg.array_rows
-            if _rows_needed(m, panels, k_total, kt, nt, bias, epilogue_temps) <= free_rows]
+            if _rows_needed(m, panels, k_total, kt, nt, bias, epilogue_temps, epilogue_operands) <= free_rows]
     if not fits:
         raise CompileError(f"GEMM {m_total}x{k_total}x{n_total}: even one row of A with the B panels "
-                           f"({_rows_needed(1, 1, k_total, kt, nt, bias, epilogue_temps)} scratchpad rows) does not fit "
+                           f"({_rows_needed(1, 1, k_total, kt, nt, bias, epilogue_temps, epilogue_operands)} scratchpad rows) "
+                           f"does not fit "
                            f"the {free_rows} free rows")
     return min(fits, key=lambda f: (_cost(cfg, m_total, k_total, n_total, *f, chunked, bias, epilogue_vecs), -f[0],
                                     -f[1], f[2]))
 
 
+def _plan(em: Emitter, a: View, b: View, bias: View | None, epilogue: tuple[Emit, int] | None, n_ops: int):
+    """(K tiles, N tiles, bias kind, chunked, (m_tile, A panels, first pieces)) of gemm()."""
+    cfg = em.config
+    (m_total, k_total), n_total = a.shape, b.shape[1]
+    a_blk = view_2d(a)
+    k_tiles, n_spans = spans(k_total, k_tile_rows(k_total, cfg.array_rows)), spans(n_total, cfg.array_cols)
+    bias_kind = "" if bias is None else "row" if bias.strides[0] == 0 else "tile"
+    # Row-major A in equal K tiles: the panel is one DMA of k_chunk-element chunks, chunk i of row r
+    # at panel row r*kt + i, and the GEMM of K tile i reads A rows i, i + kt, i + 2kt, ...
+    chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and even_k(k_total, len(k_tiles))
+    free_rows = em.sp_free_bytes() // cfg.sp_row_bytes - cfg.sp_page_bytes // cfg.sp_row_bytes
+    epilogue_vecs = _epilogue_commands(cfg, *epilogue, n_ops) if epilogue is not None else 0
+    schedule = _schedule(cfg, m_total, k_total, n_total, chunked, bias_kind, free_rows,
+                         epilogue[1] if epilogue is not None else None, epilogue_vecs, n_ops)
+    return k_tiles, n_spans, bias_kind, chunked, schedule
+
+
+def output_tiles(em: Emitter, a: View, b: View, bias: View | None, epilogue: tuple[Emit, int] | None,
+                 n_ops: int = 0) -> int:
+    """The output tiles gemm() computes with this epilogue (row blocks x N tiles): what an epilogue
+    loading n_ops operands pays a DMA call for, each."""
+    _, n_spans, _, _, (m_tile, _, _) = _plan(em, a, b, bias, epilogue, n_ops)
+    return len(spans(a.shape[0], m_tile)) * len(n_spans)
+
+
 def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
-         epilogue: tuple[Emit, int] | None = None, beside: list | None = None) -> None:
+         epilogue: tuple[Emit, int] | None = None, beside: list | None = None,
+         epilogue_operands: tuple[View, ...] = ()) -> None:
     """All views 2-D; bias, if any, already broadcast to out's shape. epilogue: (sequence, its fp32
-    temps), an elementwise function applied to the result before it is stored (pointwise's Emit).
+    temps), an elementwise function applied to the result before it is stored (pointwise's Emit);
+    epilogue_operands: views of out's shape (a residual, say) whose tiles load beside the GEMMs, given
+    to the sequence first among its temps as pointwise does.
     beside: VEC commands of other work, on tiles of their own, placed a share before each tile's
     wait for its B panel, so that they run while the transfers do (and beside the queued GEMMs)."""
     cfg = em.config
     rows_r, cols_c = cfg.array_rows, cfg.array_cols
     (m_total, k_total), n_total = a.shape, b.shape[1]
     a_blk, b_blk, out_blk = view_2d(a), view_2d(b), view_2d(out)
-    k_tiles, n_spans = spans(k_total, k_tile_rows(k_total, rows_r)), spans(n_total, cols_c)
+    n_ops = len(epilogue_operands)
+    k_tiles, n_spans, bias_kind, chunked, (m_tile, a_bufs, first_pieces) = _plan(em, a, b, bias, epilogue, n_ops)
     kt, nt = len(k_tiles), len(n_spans)
-    bias_kind = "" if bias is None else "row" if bias.strides[0] == 0 else "tile"
     bias_blk = view_2d(bias) if bias is not None else None
-    # Row-major A in equal K tiles: the panel is one DMA of k_chunk-element chunks, chunk i of row r
-    # at panel row r*kt + i, and the GEMM of K tile i reads A rows i, i + kt, i + 2kt, ...
-    chunked = a_blk.col_stride == 1 and a_blk.row_stride == k_total and even_k(k_total, kt)
     k_chunk = k_tiles[0][1]
-
-    free_rows = em.sp_free_bytes() // cfg.sp_row_bytes - cfg.sp_page_bytes // cfg.sp_row_bytes
     epilogue_temps = epilogue[1] if epilogue is not None else None
-    epilogue_vecs = _epilogue_commands(cfg, *epilogue) if epilogue is not None else 0
-    m_tile, a_bufs, first_pieces = _schedule(cfg, m_total, k_total, n_total, chunked, bias_kind, free_rows,
-                                             epilogue_temps, epilogue_vecs)
 
     reload_b = nt > 1
     tiles = em.alloc_group(
         [(m_tile * kt, False)] * a_bufs + [(k_total, False)] * (2 if reload_b else 1)
         + ([(m_tile, True)] if kt > 1 else []) + [(m_tile, False)] * 2
         + ([(nt if bias_kind == "row" else m_tile, False)] if bias is not None else [])
-        + ([(m_tile, False)] * 2 + [(m_tile, True)] * epilogue_temps if epilogue is not None else []))
+        + ([(m_tile, False)] * 2 * (1 + n_ops) + [(m_tile, True)] * epilogue_temps if epilogue is not None else []))
     a_panels, tiles = tiles[:a_bufs], tiles[a_bufs:]
     b_panels, tiles = tiles[: 2 if reload_b else 1], tiles[2 if reload_b else 1 :]
     acc, tiles = (tiles[0], tiles[1:]) if kt > 1 else (None, tiles)
     outs, tiles = tiles[:2], tiles[2:]
     bias_tile, tiles = (tiles[0], tiles[1:]) if bias is not None else (None, tiles)
-    results, epilogue_tmp = tiles[:2], tuple(tiles[2:])
+    results, operand_tiles, epilogue_tmp = tiles[:2], tiles[2 : 2 + 2 * n_ops], tuple(tiles[2 + 2 * n_ops :])
+    operand_blks = [view_2d(v) for v in epilogue_operands]
 
     blocks = spans(m_total, m_tile)
     work = [(bi, m0, mm, j, n0, nn) for bi, (m0, mm) in enumerate(blocks) for j, (n0, nn) in enumerate(n_spans)]
@@ -232,14 +256,24 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
         _, m0, mm, _, n0, nn = work[t]
         return em.store(outs[t % 2], out_blk.sub(m0, n0, mm, nn))
 
-    # The epilogue of tile t reads its output tile and writes result tile t % 2, stored after it.
+    # The epilogue of tile t reads its output tile (and its operands' tiles t % 2, loaded while tile t
+    # computes) and writes result tile t % 2, stored after it.
     result_stores: dict[int, int] = {}
+    operand_loads: dict[int, list[int]] = {}
+
+    def load_operands(t: int) -> None:
+        _, m0, mm, _, n0, nn = work[t]
+        operand_loads[t] = [em.load(operand_tiles[2 * i + t % 2], blk.sub(m0, n0, mm, nn))
+                            for i, blk in enumerate(operand_blks)]
 
     def epilogue_of(t: int) -> list:
         _, _, mm, _, _, nn = work[t]
         if t - 2 in result_stores:
             em.wait(result_stores.pop(t - 2))  # the result tile is about to be overwritten
-        return em.capture(lambda: epilogue[0](em, results[t % 2], outs[t % 2], epilogue_tmp, mm, nn))
+        for transfer in operand_loads.pop(t, []):
+            em.wait(transfer)
+        temps = tuple(operand_tiles[2 * i + t % 2] for i in range(n_ops)) + epilogue_tmp
+        return em.capture(lambda: epilogue[0](em, results[t % 2], outs[t % 2], temps, mm, nn))
 
     def store_result(t: int) -> None:
         _, m0, mm, _, n0, nn = work[t]
@@ -329,6 +363,8 @@ def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
                     b_loads[t + 1] = load_b(t + 1)
                 if t > 0 and epilogue is None:
                     stores[t - 1] = store_out(t - 1)
+                if n_ops:
+                    load_operands(t)  # their tiles t % 2 were read by the epilogue of tile t - 2, placed
                 if a_bufs == 2 and j == min(1, nt - 1) and bi + 1 < len(blocks):
                     if chunked:
                         a_loads[bi + 1] = load_a(bi + 1)

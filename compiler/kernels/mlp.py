@@ -24,9 +24,10 @@ mlp_plan says whether a shape fits at all; the caller falls back to the two kern
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from atalla.isa import GEMM_QUEUE_DEPTH, tile_sp_rows
+from atalla.config import HardwareConfig
+from atalla.isa import GEMM_QUEUE_DEPTH, VecFunc, tile_sp_rows
 from compiler.emitter import Block, Emitter, Tile
 from compiler.kernels.gemm import even_k, k_tile_rows
 from compiler.kernels.pointwise import Emit
@@ -40,16 +41,22 @@ class MlpPlan:
     group: int  # K tiles of the second Linear per weight load (all of them: loaded once)
 
 
+def output_tiles(plan: MlpPlan, m_total: int, n_total: int, cfg: HardwareConfig) -> int:
+    """The output tiles the kernel stores (row blocks x the second Linear's N tiles)."""
+    return len(spans(m_total, plan.m_tile)) * len(spans(n_total, cfg.array_cols))
+
+
 def _row_bias(bias: View | None) -> bool:
     """No bias, or one row broadcast down the output (a Linear's)."""
     return bias is None or bias.strides[0] == 0
 
 
 def mlp_plan(em: Emitter, x: View, w1: View, b1: View | None, fp32_temps: int, w2: View,
-             b2: View | None) -> MlpPlan | None:
+             b2: View | None, residual: bool = False) -> MlpPlan | None:
     """The row block and weight group the kernel runs with, or None where it cannot: x not
     row-major in equal K tiles, a bias that is not a row, a hidden tile wider than the array, or
-    not even a row block as tall as the array fitting the free scratchpad."""
+    not even a row block as tall as the array fitting the free scratchpad. residual: the output
+    takes a residual added (mlp's `residual`)."""
     cfg = em.config
     (m_total, k1), n1, n2 = x.shape, w1.shape[1], w2.shape[1]
     x_blk = view_2d(x)
@@ -66,28 +73,36 @@ def mlp_plan(em: Emitter, x: View, w1: View, b1: View | None, fp32_temps: int, w
     for m in sorted({-(-m_total // blocks) for blocks in range(1, m_total + 1)
                      if -(-m_total // blocks) >= min(m_total, cfg.array_rows)}, reverse=True):
         for group in dict.fromkeys(g for g in (nt1, 4, 2, 1) if g <= nt1):
-            if _rows_needed(m, group, kt1, k1, nt1, nt2, width, fp32_temps, b1 is not None, b2 is not None) <= free_rows:
+            if _rows_needed(m, group, kt1, k1, nt1, nt2, width, fp32_temps, b1 is not None, b2 is not None,
+                            residual) <= free_rows:
                 return MlpPlan(m, group)
     return None
 
 
 def _rows_needed(m: int, group: int, kt1: int, k1: int, nt1: int, nt2: int, width: int, fp32_temps: int,
-                 bias1: bool, bias2: bool) -> int:
+                 bias1: bool, bias2: bool, residual: bool) -> int:
     """Scratchpad rows of the kernel's buffers (_layout's, in its order)."""
     return sum(tile_sp_rows(rows, fp32) for rows, fp32 in _layout(m, group, kt1, k1, nt1, nt2, width, fp32_temps,
-                                                                  bias1, bias2))
+                                                                  bias1, bias2, residual))
+
+
+def _residual_tiles(nt2: int) -> int:
+    """Residual tiles in flight: each output tile's loads this many tiles ahead of its add, about
+    the GEMMs a DMA call and its transfer take."""
+    return min(4, nt2)
 
 
 def _layout(m: int, group: int, kt1: int, k1: int, nt1: int, nt2: int, width: int, fp32_temps: int,
-            bias1: bool, bias2: bool) -> list[tuple[int, bool]]:
+            bias1: bool, bias2: bool, residual: bool) -> list[tuple[int, bool]]:
     """(rows, fp32) of: the x panel (later the output tiles), the first weights' panels, the first
     accumulator, two pre-activation tiles, two activated tiles, the activation's temps, the second
-    weights' groups, the second accumulators, the bias rows."""
+    weights' groups, the second accumulators, the bias rows, the residual's tiles."""
     return ([(m * max(kt1, nt2), False)] + [(k1, False)] * (2 if nt1 > 1 else 1)
             + ([(m, True)] if kt1 > 1 else []) + [(m, False)] * 4 + [(m, True)] * fp32_temps
             + [(nt2 * group * width, False)] * (1 if group == nt1 else 2)
             + ([(nt2 * m, True)] if nt1 > 1 else [])
-            + ([(nt1, False)] if bias1 else []) + ([(nt2, False)] if bias2 else []))
+            + ([(nt1, False)] if bias1 else []) + ([(nt2, False)] if bias2 else [])
+            + [(m, False)] * (_residual_tiles(nt2) if residual else 0))
 
 
 def _load_bias_rows(em: Emitter, tile: Tile, bias: View, width: int) -> list[int]:
@@ -107,9 +122,12 @@ def _shares(count: int, slots: int) -> list[int]:
 
 
 def mlp(em: Emitter, plan: MlpPlan, out: View, hidden: View, x: View, w1: View, b1: View | None,
-        epilogue: tuple[Emit, int], w2: View, b2: View | None) -> None:
+        epilogue: tuple[Emit, int], w2: View, b2: View | None, residual: tuple[View, bool] | None = None) -> None:
     """All views 2-D: x [M, K], w1 [K, H], hidden [M, H] (written: the activated first Linear),
-    w2 [H, N], out [M, N]; the biases broadcast to hidden's and out's shapes."""
+    w2 [H, N], out [M, N]; the biases broadcast to hidden's and out's shapes. residual: (r [M, N],
+    whether the MLP's result is the first operand) adds r to the output: each output tile, once its
+    last GEMM has retired, takes one VEC ADD in place (the add's own kernel's arithmetic) before
+    its store, beside the GEMMs of the tiles after it, its residual tile loaded a few tiles ahead."""
     cfg = em.config
     rows_r, cols_c = cfg.array_rows, cfg.array_cols
     (m_total, k1), n1, n2 = x.shape, w1.shape[1], w2.shape[1]
@@ -123,7 +141,7 @@ def mlp(em: Emitter, plan: MlpPlan, out: View, hidden: View, x: View, w1: View, 
     width = h_tiles[0][1]
 
     tiles = em.alloc_group(_layout(m_tile, group, kt1, k1, nt1, nt2, width, fp32_temps, b1 is not None,
-                                   b2 is not None))
+                                   b2 is not None, residual is not None))
     x_panel, tiles = tiles[0], tiles[1:]
     w1_panels, tiles = tiles[: 2 if nt1 > 1 else 1], tiles[2 if nt1 > 1 else 1 :]
     acc1, tiles = (tiles[0], tiles[1:]) if kt1 > 1 else (None, tiles)
@@ -133,7 +151,7 @@ def mlp(em: Emitter, plan: MlpPlan, out: View, hidden: View, x: View, w1: View, 
     w2_groups, tiles = tiles[: 1 if resident else 2], tiles[1 if resident else 2 :]
     acc2, tiles = (tiles[0], tiles[1:]) if nt1 > 1 else (None, tiles)
     bias1_tile, tiles = (tiles[0], tiles[1:]) if b1 is not None else (None, tiles)
-    bias2_tile = tiles[0] if b2 is not None else None
+    bias2_tile, res_tiles = (tiles[0], tiles[1:]) if b2 is not None else (None, tiles)
     for transfer in ((_load_bias_rows(em, bias1_tile, b1, width) if b1 is not None else [])
                      + (_load_bias_rows(em, bias2_tile, b2, cols_c) if b2 is not None else [])):
         em.wait(transfer)
@@ -166,6 +184,9 @@ def mlp(em: Emitter, plan: MlpPlan, out: View, hidden: View, x: View, w1: View, 
                 c_is_row=j == 0 and b2 is not None, c_row=n if j == 0 else n * m_tile,
                 b_row=n * group * width + h_tiles[j][0] - h_tiles[groups[gi][0]][0], d_row=n * m_tile)
 
+    res_blk = view_2d(residual[0]) if residual is not None else None
+    res_loads: dict[int, int] = {}  # output tile -> its residual tile's transfer
+
     ask = GEMM_QUEUE_DEPTH - 1
     for bi, (m0, mm) in enumerate(spans(m_total, m_tile)):
         x_load = em.load(x_panel, Block(x_blk.view, x_blk.offset + m0 * k1, mm * kt1, k1_tiles[0][1],
@@ -183,7 +204,14 @@ def mlp(em: Emitter, plan: MlpPlan, out: View, hidden: View, x: View, w1: View, 
                 n += share
         act_stores: dict[int, int] = {}
         out_stores: list[int] = []
+        def load_residual(n: int) -> None:
+            n0, nn = n2_tiles[n]
+            res_loads[n] = em.load(res_tiles[n % len(res_tiles)], res_blk.sub(m0, n0, mm, nn))
+
         for step in range(nt1 + 2):
+            if residual is not None and step == nt1:  # a step before the output tiles' first add
+                for n in range(len(res_tiles)):
+                    load_residual(n)
             j1 = step if step < nt1 else None  # the first Linear's tile
             ja = step - 1 if 0 <= step - 1 < nt1 else None  # the activation's
             j2 = step - 2 if step >= 2 else None  # the second Linear's K tile
@@ -227,6 +255,12 @@ def mlp(em: Emitter, plan: MlpPlan, out: View, hidden: View, x: View, w1: View, 
 
             def store_out(n: int) -> int:
                 n0, nn = n2_tiles[n]
+                if residual is not None:
+                    tile, res = replace(x_panel, rows=mm, base=x_panel.base + n * m_tile), res_tiles[n % len(res_tiles)]
+                    em.wait(res_loads.pop(n))
+                    em.vec(VecFunc.ADD, tile, *((tile, res) if residual[1] else (res, tile)), rows=mm, cols=nn)
+                    if n + len(res_tiles) < nt2:
+                        load_residual(n + len(res_tiles))  # into the tile the add just read
                 return em.store(x_panel, out_blk.sub(m0, n0, mm, nn), row=n * m_tile)
 
             for g, gemm in enumerate(gemms):
