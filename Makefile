@@ -27,9 +27,10 @@ JOBS ?= auto
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not long" -n $(JOBS) --durations=15 $(if $(SHARD),--shard $(SHARD))
 
-# The runs kept out of `make test` (pytest marker `long`): the ExecuTorch delegates of the large models.
+# The runs kept out of `make test` (pytest marker `long`): the ExecuTorch delegates of the large models,
+# the atalla32 block benches (the array's and the DMA's; the whole atalla32 design runs in make test).
 test-long: $(STAMP)
-	$(PY) -m pytest -q -m long
+	$(PY) -m pytest -q -m long -n $(JOBS)
 
 # Compile, simulate on the RTL, check against the emulator and PyTorch, report.
 # WAVES=1 adds a VCD waveform (WAVES=fst: FST, needs liblz4-dev), TRACE=1 a Perfetto timeline

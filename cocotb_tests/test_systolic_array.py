@@ -24,8 +24,9 @@ def array_dut(cfg: HardwareConfig) -> Dut:
                extra_args=("--no-public-flat-rw",))
 
 
-# The 32x32 array's own bench is a build of its own, under a minute since the PE grid is one loop.
-@pytest.mark.parametrize("config", ["small", "atalla32"])
+# The 32x32 array's own bench is a build of its own (about a minute alone, since the PE grid is one
+# loop): in `make test-long`; in `make test` the whole atalla32 design's runs cover the 32x32 array.
+@pytest.mark.parametrize("config", ["small", pytest.param("atalla32", marks=pytest.mark.long)])
 def test_systolic_array(config):
     cfg = CONFIGS[config]
     tests, failures = run(array_dut(cfg), "cocotb_tests.tb_array", config=cfg, settings={"tiles": TILES[config]})
