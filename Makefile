@@ -28,7 +28,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q -m "not long" -n $(JOBS) --durations=15 $(if $(SHARD),--shard $(SHARD))
 
 # The runs kept out of `make test` (pytest marker `long`): the ExecuTorch delegates of the large models,
-# the atalla32 block benches (the array's and the DMA's; the whole atalla32 design runs in make test).
+# the atalla32 block benches (the array's, the DMA's, the vector unit's; the whole atalla32 design runs in
+# make test) and the vector unit with every function in one stage.
 test-long: $(STAMP)
 	$(PY) -m pytest -q -m long -n $(JOBS)
 

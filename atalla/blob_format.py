@@ -18,7 +18,7 @@ from atalla.config import CONFIG_NAME_BYTES, HardwareConfig
 from atalla.isa import BF16_BYTES, INDEX_BYTES
 
 MAGIC = b"ATLB"
-VERSION_MAJOR = 4  # a loader refuses any other major version
+VERSION_MAJOR = 5  # a loader refuses any other major version
 VERSION_MINOR = 0  # a loader accepts minor versions up to its own
 NO_CONSTANT = 0xFFFFFFFF  # const_offset of a tensor that has no initial data
 MAX_DIMS = 6

@@ -119,6 +119,7 @@ def _numerics() -> list[tuple[str, int, int, str]]:
         ("F32_CANONICAL_NAN", int(nu.F32_CANONICAL_NAN), 32, "every fp32 NaN result"),
         ("BF16_CANONICAL_NAN", int(nu.BF16_CANONICAL_NAN), 16, "every bf16 NaN result"),
         ("LDEXP_LIMIT", nu.LDEXP_LIMIT, 0, "LDEXP saturates |n| to this"),
+        ("DIV_QUOTIENT_BITS", nu.DIV_QUOTIENT_BITS, 0, "DIV: quotient bits of the long division"),
         *((name, _f32_bits(getattr(nu, name)), 32, f"EXP: {note}") for name, note in (
             ("EXP_LO", "the input clamped from below"), ("EXP_HI", "the input clamped from above"),
             ("LOG2E", "n = round(t * LOG2E)"), ("LN2_HI", "r = (t - n * LN2_HI) - n * LN2_LO"),

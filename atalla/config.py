@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from atalla.isa import BF16_BYTES, INDEX_BYTES
+from atalla.numerics import DIV_QUOTIENT_BITS
 
 
 CONFIG_NAME_BYTES = 16  # a config's name as the blob's config record holds it, NUL-padded
@@ -38,6 +39,11 @@ class HardwareConfig:
     fw_free_cycles: int
     fw_dma_cycles: int
     fw_host_cycles: int
+    # Vector unit pipeline depths (docs/rtl.md, "Vector unit"): cycles from a tile row's operands
+    # arriving to its write. DIV's divider and ROWSUM/ROWMAX's chain along the lanes are staged;
+    # every other function takes 1.
+    vec_div_latency: int
+    vec_reduce_latency: int
 
     @property
     def lanes(self) -> int:
@@ -77,6 +83,10 @@ class HardwareConfig:
         need(self.dram_align & (self.dram_align - 1) == 0, "dram_align must be a power of two")
         need(self.dram_bytes % self.dram_align == 0 and self.dram_bytes <= 1 << 32, "dram_bytes must be aligned and <= 4 GiB")
         need(self.num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)")
+        need(1 <= self.vec_div_latency <= DIV_QUOTIENT_BITS,
+             f"vec_div_latency must be 1..{DIV_QUOTIENT_BITS} (each stage of the divider retires a quotient bit)")
+        need(1 <= self.vec_reduce_latency <= max(1, self.lanes - 1),
+             "vec_reduce_latency must be 1..max(1, lanes - 1) (each stage of the reduction adds a lane)")
 
     def as_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -89,12 +99,14 @@ CONFIGS: dict[str, HardwareConfig] = {
         HardwareConfig(name="small", array_rows=8, array_cols=8, sp_bytes=64 * 1024, sp_row_bytes=16,
                        sp_banks=8, sp_bank_read_ports=2, sp_bank_write_ports=1, sp_page_bytes=256, dram_bytes=16 << 20, dram_align=64,
                        dram_latency=20, dma_bytes_per_cycle=16, num_handles=64, num_tickets=16,
-                       fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
+                       fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000,
+                       vec_div_latency=7, vec_reduce_latency=4),
         # The product shape of the real Atalla; DRAM enough for GPT-2 small (124M bf16 parameters).
         HardwareConfig(name="atalla32", array_rows=32, array_cols=32, sp_bytes=1 << 20, sp_row_bytes=64,
                        sp_banks=32, sp_bank_read_ports=2, sp_bank_write_ports=1, sp_page_bytes=4096, dram_bytes=512 << 20, dram_align=64,
                        dram_latency=40, dma_bytes_per_cycle=64, num_handles=64, num_tickets=16,
-                       fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000),
+                       fw_alloc_cycles=200, fw_free_cycles=100, fw_dma_cycles=150, fw_host_cycles=2000,
+                       vec_div_latency=7, vec_reduce_latency=16),
     )
 }
 DEFAULT_CONFIG = "small"

@@ -13,11 +13,14 @@ import ml_dtypes
 import numpy as np
 
 BF16 = ml_dtypes.bfloat16
-# The canonical NaNs and LDEXP_LIMIT are generated into rtl/atalla_pkg.sv and include/atalla_abi.h.
+# The canonical NaNs, LDEXP_LIMIT and DIV_QUOTIENT_BITS are generated into rtl/atalla_pkg.sv and include/atalla_abi.h.
 F32_MIN_NORMAL = np.float64(2.0**-126)
 F32_CANONICAL_NAN = np.uint32(0x7FC00000)
 BF16_CANONICAL_NAN = np.uint16(0x7FC0)
 LDEXP_LIMIT = 255  # |n| of LDEXP saturates here: any larger scale already over/underflows fp32
+# Quotient bits of DIV's long division (the significand's 24, a possible leading zero, the guard;
+# the remainder is the sticky bit): the RTL's divider stages share them out (HardwareConfig.vec_div_latency).
+DIV_QUOTIENT_BITS = 26
 _QUIET = dict(divide="ignore", invalid="ignore", over="ignore")  # inf and NaN results are defined, not errors
 
 

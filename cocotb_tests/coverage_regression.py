@@ -218,7 +218,7 @@ def jobs() -> dict[str, Callable[[Path, int], None]]:
     vector = Dut("vector_tb", (*VECTOR_SOURCES, "tb/scratchpad_model.sv", "tb/vector_tb.sv"),
                  parameters=verilator_parameters(vcfg, "vector_tb"), cpp=("tb/scratchpad_model.cpp",),
                  extra_args=COVERAGE_FLAGS)
-    out["bench-vector"] = bench_job(vector, "cocotb_tests.tb_vector", vcfg, {"commands": 1500})
+    out["bench-vector"] = bench_job(vector, "cocotb_tests.tb_vector", vcfg, {"commands": 1500, "refuse": 0.25})
     return out
 
 

@@ -18,8 +18,9 @@ UNITS = ("gemm", "vec", "dma")
 
 def expected_grants(req: dict, banks: int, read_ports: int, write_ports: int) -> dict[str, bool]:
     """Fixed priority, a request granted whole or not at all. Reads: GEMM C (always), A, B, then
-    the VEC's a and b together with its next-cycle write (against the GEMM unit's next D write),
-    then the DMA; the DMA's write against this cycle's D and VEC writes."""
+    the VEC's a and b together, only if its write of this cycle is granted and its write of the
+    next cycle fits beside the GEMM unit's next D write; then the DMA. Writes: GEMM D (always), the
+    VEC, the DMA."""
     def rows(en: int, row: int, two: int) -> list[int]:
         return [row % banks, (row + 1) % banks][:1 + two] if en else []
 
@@ -35,23 +36,24 @@ def expected_grants(req: dict, banks: int, read_ports: int, write_ports: int) ->
     b = take(reads, rows(req["gemm_b_en_i"], req["gemm_b_row_i"], 0), read_ports)
     vec_rows = [r for p in range(2) for r in rows(req["vec_rd_en_i"] >> p & 1, req[f"vec_rd_row_{p}"],
                                                   req["vec_rd_two_i"] >> p & 1)]
+    writes = Counter(rows(req["gemm_d_en_i"], req["gemm_d_row_i"], req["gemm_d_two_i"]))
+    vec_write = take(writes, rows(req["vec_wr_en_i"], req["vec_wr_row_i"], req["vec_wr_two_i"]), write_ports)
     next_writes = Counter(rows(req["gemm_d_next_en_i"], req["gemm_d_next_row_i"], req["gemm_d_next_two_i"]))
-    vec_write_fits = take(next_writes, rows(1, req["vec_wr_next_row_i"], req["vec_wr_next_two_i"]), write_ports)
+    next_write_fits = take(next_writes, rows(req["vec_wr_next_en_i"], req["vec_wr_next_row_i"],
+                                             req["vec_wr_next_two_i"]), write_ports)
     vec_reads_fit = all((reads + Counter(vec_rows))[r] <= read_ports for r in vec_rows)
-    vec = vec_reads_fit and vec_write_fits
+    vec = vec_reads_fit and vec_write and next_write_fits
     if vec:
         reads.update(vec_rows)
-    writes = Counter(rows(req["gemm_d_en_i"], req["gemm_d_row_i"], req["gemm_d_two_i"])
-                     + rows(req["vec_wr_en_i"], req["vec_wr_row_i"], req["vec_wr_two_i"]))
     dma_row = [req["dma_row_i"] % banks]
     dma = take(reads, dma_row, read_ports) if req["dma_re_i"] else take(writes, dma_row, write_ports)
-    return {"gemm_a_gnt_o": a, "gemm_b_gnt_o": b, "vec_gnt_o": vec, "dma_gnt_o": dma}
+    return {"gemm_a_gnt_o": a, "gemm_b_gnt_o": b, "vec_gnt_o": vec, "vec_wr_gnt_o": vec_write, "dma_gnt_o": dma}
 
 
 def refused(req: dict, got: dict[str, bool]) -> dict[str, bool]:
     """Which units had a request refused this cycle (what the stall counters count)."""
     return {"gemm": bool(req["gemm_a_en_i"] and not got["gemm_a_gnt_o"] or req["gemm_b_en_i"] and not got["gemm_b_gnt_o"]),
-            "vec": bool(req["vec_rd_en_i"] and not got["vec_gnt_o"]),
+            "vec": bool(req["vec_rd_en_i"] and not got["vec_gnt_o"] or req["vec_wr_en_i"] and not got["vec_wr_gnt_o"]),
             "dma": bool((req["dma_re_i"] or req["dma_we_i"]) and not got["dma_gnt_o"])}
 
 
@@ -67,7 +69,7 @@ def random_request(rng: np.random.Generator, banks: int, rows: int) -> dict:
             "vec_rd_en_i": int(rng.integers(0, 4)), "vec_rd_two_i": int(rng.integers(0, 4)),
             "vec_rd_row_0": row(), "vec_rd_row_1": row(),
             "vec_wr_en_i": bit(), "vec_wr_two_i": bit(), "vec_wr_row_i": row(),
-            "vec_wr_next_two_i": bit(), "vec_wr_next_row_i": row(),
+            "vec_wr_next_en_i": bit(0.7), "vec_wr_next_two_i": bit(), "vec_wr_next_row_i": row(),
             "dma_re_i": dma_re, "dma_we_i": 0 if dma_re else bit(0.4), "dma_row_i": row()}
 
 
@@ -81,7 +83,7 @@ async def random_requests_follow_the_rule(dut):
     await RisingEdge(dut.clk_i)
     await RisingEdge(dut.clk_i)
     dut.rst_ni.value = 1
-    stalls, mismatches, any_refused = Counter(), [], Counter()
+    stalls, mismatches, refused_writes = Counter(), [], 0
     for cycle in range(settings["cycles"]):
         req = random_request(rng, cfg.sp_banks, cfg.sp_rows)
         for name, value in req.items():
@@ -90,10 +92,12 @@ async def random_requests_follow_the_rule(dut):
             getattr(dut, name).value = value
         dut.vec_rd_row_i.value = req["vec_rd_row_1"] << row_bits | req["vec_rd_row_0"]
         await Timer(1, unit="ns")
-        got = {name: bool(getattr(dut, name).value) for name in ("gemm_a_gnt_o", "gemm_b_gnt_o", "vec_gnt_o", "dma_gnt_o")}
+        got = {name: bool(getattr(dut, name).value) for name in ("gemm_a_gnt_o", "gemm_b_gnt_o", "vec_gnt_o", "vec_wr_gnt_o",
+                                                                 "dma_gnt_o")}
         want = expected_grants(req, cfg.sp_banks, cfg.sp_bank_read_ports, cfg.sp_bank_write_ports)
         if got != want:
             mismatches.append((cycle, req, got, want))
+        refused_writes += req["vec_wr_en_i"] and not want["vec_wr_gnt_o"]
         for unit, was in refused(req, want).items():
             stalls[unit] += was
         await RisingEdge(dut.clk_i)
@@ -102,5 +106,7 @@ async def random_requests_follow_the_rule(dut):
     assert not mismatches, f"{len(mismatches)} cycles differ from the rule; first: {mismatches[0]}"
     assert counted == {unit: stalls[unit] for unit in UNITS}
     assert stalls["vec"] > 0 and stalls["dma"] > 0, stalls  # the requests did meet
+    # ... the VEC write too, where the D write can take its bank's one write port
+    assert (refused_writes > 0) == (cfg.sp_bank_write_ports < 2), refused_writes
     # The GEMM unit's A and B beside its C row take at most three ports of a bank.
     assert (stalls["gemm"] > 0) == (cfg.sp_bank_read_ports < 3), stalls

@@ -335,6 +335,7 @@ ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_com
 #define ATALLA_F32_CANONICAL_NAN 0x7fc00000u  /* every fp32 NaN result */
 #define ATALLA_BF16_CANONICAL_NAN 0x7fc0u  /* every bf16 NaN result */
 #define ATALLA_LDEXP_LIMIT 255  /* LDEXP saturates |n| to this */
+#define ATALLA_DIV_QUOTIENT_BITS 26  /* DIV: quotient bits of the long division */
 #define ATALLA_EXP_LO 0xc2d00000u  /* EXP: the input clamped from below */
 #define ATALLA_EXP_HI 0x42b20000u  /* EXP: the input clamped from above */
 #define ATALLA_LOG2E 0x3fb8aa3bu  /* EXP: n = round(t * LOG2E) */
@@ -353,7 +354,7 @@ ATALLA_STATIC_ASSERT(sizeof(atalla_command) == ATALLA_COMMAND_BYTES, "atalla_com
 
 #define ATALLA_BLOB_MAGIC "ATLB"
 #define ATALLA_BLOB_MAGIC_U32 0x424c5441u  /* magic read as a LE u32 */
-#define ATALLA_BLOB_VERSION_MAJOR 4  /* must equal the blob's */
+#define ATALLA_BLOB_VERSION_MAJOR 5  /* must equal the blob's */
 #define ATALLA_BLOB_VERSION_MINOR 0  /* the blob's may be lower, never higher */
 #define ATALLA_BLOB_NO_CONSTANT 0xffffffffu
 #define ATALLA_BLOB_MAX_DIMS 6
@@ -454,8 +455,10 @@ struct atalla_blob_header {
     uint32_t cfg_fw_free_cycles;
     uint32_t cfg_fw_dma_cycles;
     uint32_t cfg_fw_host_cycles;
+    uint32_t cfg_vec_div_latency;
+    uint32_t cfg_vec_reduce_latency;
 } __attribute__((packed));
-ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_header) == 120, "atalla_blob_header must be 120 bytes");
+ATALLA_STATIC_ASSERT(sizeof(struct atalla_blob_header) == 128, "atalla_blob_header must be 128 bytes");
 
 struct atalla_blob_section {
     uint32_t kind;
@@ -512,6 +515,8 @@ struct atalla_hw_config {
     uint32_t fw_free_cycles;
     uint32_t fw_dma_cycles;
     uint32_t fw_host_cycles;
+    uint32_t vec_div_latency;
+    uint32_t vec_reduce_latency;
 };
 /* The name of the i-th uint32_t field of atalla_hw_config, or NULL. */
 static inline const char *atalla_hw_config_field(uint32_t i) {
@@ -534,6 +539,8 @@ static inline const char *atalla_hw_config_field(uint32_t i) {
     case 15: return "fw_free_cycles";
     case 16: return "fw_dma_cycles";
     case 17: return "fw_host_cycles";
+    case 18: return "vec_div_latency";
+    case 19: return "vec_reduce_latency";
     default: return 0;
     }
 }

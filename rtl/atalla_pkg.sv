@@ -139,6 +139,7 @@ package atalla_pkg;
   localparam logic [31:0] F32_CANONICAL_NAN = 32'h7fc00000;  // every fp32 NaN result
   localparam logic [15:0] BF16_CANONICAL_NAN = 16'h7fc0;  // every bf16 NaN result
   localparam int LDEXP_LIMIT = 255;  // LDEXP saturates |n| to this
+  localparam int DIV_QUOTIENT_BITS = 26;  // DIV: quotient bits of the long division
   localparam logic [31:0] EXP_LO = 32'hc2d00000;  // EXP: the input clamped from below
   localparam logic [31:0] EXP_HI = 32'h42b20000;  // EXP: the input clamped from above
   localparam logic [31:0] LOG2E = 32'h3fb8aa3b;  // EXP: n = round(t * LOG2E)

@@ -18,7 +18,9 @@ module atalla_top
   parameter int     DRAM_LATENCY = 20,
   parameter int     DMA_BYTES_PER_CYCLE = 16,
   parameter int     NUM_HANDLES = 64,
-  parameter int     NUM_TICKETS = 16
+  parameter int     NUM_TICKETS = 16,
+  parameter int     DIV_LATENCY = 1,
+  parameter int     REDUCE_LATENCY = 1
 ) (
   input  logic                              clk_i,
   input  logic                              rst_ni,
@@ -198,7 +200,7 @@ module atalla_top
   logic [2:0][PAIR_BITS-1:0]         gemm_rd_data;
   logic [1:0][PAIR_BITS-1:0]         vec_rd_data;
   logic                              gemm_wr_en, vec_wr_en, gemm_c_two, gemm_wr_next_en, gemm_wr_next_two;
-  logic                              vec_gnt, vec_wr_next_two;
+  logic                              vec_gnt, vec_wr_gnt, vec_wr_next_en, vec_wr_next_two;
   logic [ROW_ADDR_BITS-1:0]          gemm_wr_row, vec_wr_row, gemm_wr_next_row, vec_wr_next_row;
   logic [1:0]                        gemm_wr_mask;
   logic [2*LANES-1:0]                vec_wr_mask;
@@ -218,13 +220,15 @@ module atalla_top
     .mac_count_o, .array_busy_cycles_o
   );
 
-  vector_unit #(.LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS)) u_vector (
+  vector_unit #(.LANES(LANES), .ROW_ADDR_BITS(ROW_ADDR_BITS), .DIV_LATENCY(DIV_LATENCY),
+                .REDUCE_LATENCY(REDUCE_LATENCY)) u_vector (
     .clk_i, .rst_ni, .start_i(vec_start), .func_i(vec_func), .dst_fp32_i(vec_dst_fp32), .a_fp32_i(vec_a_fp32),
     .b_fp32_i(vec_b_fp32), .bmode_i(vec_bmode), .dst_row_i(vec_dst_row), .a_row_i(vec_a_row),
     .b_word_i(vec_b_word), .rows_i(vec_rows), .cols_i(vec_cols), .busy_o(vec_busy), .done_o(vec_done),
     .rd_en_o(vec_rd_en), .rd_two_o(vec_rd_two), .rd_row_o(vec_rd_row), .gnt_i(vec_gnt), .rd_data_i(vec_rd_data),
     .wr_en_o(vec_wr_en), .wr_row_o(vec_wr_row), .wr_mask_o(vec_wr_mask), .wr_data_o(vec_wr_data),
-    .wr_next_row_o(vec_wr_next_row), .wr_next_two_o(vec_wr_next_two)
+    .wr_gnt_i(vec_wr_gnt), .wr_next_en_o(vec_wr_next_en), .wr_next_row_o(vec_wr_next_row),
+    .wr_next_two_o(vec_wr_next_two)
   );
 
   sp_arbiter #(.SP_BANKS(SP_BANKS), .ROW_ADDR_BITS(ROW_ADDR_BITS), .BANK_RD_PORTS(BANK_RD_PORTS),
@@ -237,7 +241,8 @@ module atalla_top
     .gemm_d_next_en_i(gemm_wr_next_en), .gemm_d_next_two_i(gemm_wr_next_two), .gemm_d_next_row_i(gemm_wr_next_row),
     .vec_rd_en_i(vec_rd_en), .vec_rd_two_i(vec_rd_two), .vec_rd_row_i(vec_rd_row),
     .vec_wr_en_i(vec_wr_en), .vec_wr_two_i(|vec_wr_mask[2*LANES-1:LANES]), .vec_wr_row_i(vec_wr_row),
-    .vec_wr_next_two_i(vec_wr_next_two), .vec_wr_next_row_i(vec_wr_next_row), .vec_gnt_o(vec_gnt),
+    .vec_wr_gnt_o(vec_wr_gnt), .vec_wr_next_en_i(vec_wr_next_en), .vec_wr_next_two_i(vec_wr_next_two),
+    .vec_wr_next_row_i(vec_wr_next_row), .vec_gnt_o(vec_gnt),
     .dma_re_i(sp_dma_re), .dma_we_i(sp_dma_we), .dma_row_i(sp_dma_row), .dma_gnt_o(sp_dma_gnt),
     .gemm_stall_cycles_o(gemm_bank_stall_cycles_o), .vec_stall_cycles_o(vec_bank_stall_cycles_o),
     .dma_stall_cycles_o(dma_bank_stall_cycles_o)
@@ -247,7 +252,7 @@ module atalla_top
     .clk_i,
     .dma_we_i(sp_dma_we && sp_dma_gnt), .dma_row_i(sp_dma_row), .dma_wdata_i(sp_dma_wdata), .dma_rdata_o(sp_dma_rdata),
     .rd_row_i({vec_rd_row, gemm_rd_row}), .rd_data_o({vec_rd_data, gemm_rd_data}),
-    .wmask_i({vec_wr_mask, gemm_wr_en ? {{LANES{gemm_wr_mask[1]}}, {LANES{gemm_wr_mask[0]}}} : (2*LANES)'(0)}),
+    .wmask_i({vec_wr_gnt ? vec_wr_mask : (2*LANES)'(0), gemm_wr_en ? {{LANES{gemm_wr_mask[1]}}, {LANES{gemm_wr_mask[0]}}} : (2*LANES)'(0)}),
     .wr_row_i({vec_wr_row, gemm_wr_row}),
     .wr_data_i({vec_wr_data, gemm_wr_data})
   );

@@ -9,16 +9,19 @@
 //   2. GEMM A     the next A row into the array
 //   3. GEMM B     the next weight row into the shadow weights
 //   4. VEC        a and b of one tile row (one or two rows each), granted together and only if
-//                 the destination row(s) the unit writes in the next cycle fit beside the GEMM
-//                 unit's next D write (the write stage does not wait)
+//                 the unit's write goes this cycle and the write it does in the next cycle fits
+//                 beside the GEMM unit's next D write (the vector unit's contract: no operands
+//                 arrive while its pipeline holds)
 //   5. DMA        a store's next row
 // Writes, first served first: GEMM D (the result leaving the array: always granted), the VEC write
-// (reserved the cycle before), DMA (a load's row: the DMA holds the DRAM beat while refused).
+// (a latency-1 function's was made sure of the cycle before, with its read; a deeper pipeline's
+// may be refused, and the vector unit holds), DMA (a load's row: the DMA holds the DRAM beat while
+// refused).
 //
 // With two read ports the GEMM unit's own A read never waits for its C read (two rows in two
 // banks); its weight reads wait when C and A take both ports of their bank, and have slack.
-// A refused request is counted: the cycles in which the GEMM unit (A or B), the vector unit or the
-// DMA had a request refused.
+// A refused request is counted: the cycles in which the GEMM unit (A or B), the vector unit (a read
+// or its write) or the DMA had a request refused.
 module sp_arbiter #(
   parameter int SP_BANKS = 8,
   parameter int ROW_ADDR_BITS = 12,
@@ -50,7 +53,9 @@ module sp_arbiter #(
   input  logic                          vec_wr_en_i,       // this cycle's write
   input  logic                          vec_wr_two_i,
   input  logic [ROW_ADDR_BITS-1:0]      vec_wr_row_i,
-  input  logic                          vec_wr_next_two_i, // the write of the row read now
+  output logic                          vec_wr_gnt_o,
+  input  logic                          vec_wr_next_en_i,  // the write of the next cycle
+  input  logic                          vec_wr_next_two_i,
   input  logic [ROW_ADDR_BITS-1:0]      vec_wr_next_row_i,
   output logic                          vec_gnt_o,
   // DMA
@@ -87,7 +92,8 @@ module sp_arbiter #(
     wr_bank = '0;
     wr_bank[4:0] = {bank_of(dma_row_i, 1'b0), bank_of(vec_wr_row_i, 1'b1), bank_of(vec_wr_row_i, 1'b0),
                     bank_of(gemm_d_row_i, 1'b1), bank_of(gemm_d_row_i, 1'b0)};
-    nx_en   = Slots'({vec_wr_next_two_i, 1'b1, gemm_d_next_en_i && gemm_d_next_two_i, gemm_d_next_en_i});
+    nx_en   = Slots'({vec_wr_next_en_i && vec_wr_next_two_i, vec_wr_next_en_i, gemm_d_next_en_i && gemm_d_next_two_i,
+                      gemm_d_next_en_i});
     nx_bank = '0;
     nx_bank[3:0] = {bank_of(vec_wr_next_row_i, 1'b1), bank_of(vec_wr_next_row_i, 1'b0),
                     bank_of(gemm_d_next_row_i, 1'b1), bank_of(gemm_d_next_row_i, 1'b0)};
@@ -101,31 +107,37 @@ module sp_arbiter #(
     return 32'(used) < ports;
   endfunction
 
-  logic a_gnt, b_gnt, v_gnt, v_rd_ok, v_wr_ok, dma_rd_ok, dma_wr_ok;
+  logic a_gnt, b_gnt, v_gnt, v_rd_ok, v_wr_gnt, v_next_ok, dma_rd_ok, dma_wr_ok;
   always_comb begin
-    slot_en_t taken;
+    slot_en_t taken, written;
     // C (slots 0, 1) is always granted: two rows, two banks.
     taken    = rd_en & Slots'(2'b11);
     a_gnt    = !rd_en[2] || fits(2, taken, rd_bank, BANK_RD_PORTS);
     taken[2] = rd_en[2] && a_gnt;
     b_gnt    = !rd_en[3] || fits(3, taken, rd_bank, BANK_RD_PORTS);
     taken[3] = rd_en[3] && b_gnt;
-    // The vector unit's slots, each counting the granted ones before it and its own earlier ones;
-    // its write in the next cycle against the GEMM unit's next D write.
+    // The vector unit's write against this cycle's D write; its write in the next cycle against
+    // the GEMM unit's next D write.
+    v_wr_gnt  = !wr_en[2] || (fits(2, wr_en, wr_bank, BANK_WR_PORTS) && (!wr_en[3] || fits(3, wr_en, wr_bank, BANK_WR_PORTS)));
+    v_next_ok = !nx_en[2] || (fits(2, nx_en, nx_bank, BANK_WR_PORTS) && (!nx_en[3] || fits(3, nx_en, nx_bank, BANK_WR_PORTS)));
+    // The vector unit's read slots, each counting the granted ones before it and its own earlier ones.
     v_rd_ok = 1'b1;
     for (int s = 4; s < 8; s++)
       if (rd_en[s] && !fits(s, taken | (rd_en & Slots'(8'hf0)), rd_bank, BANK_RD_PORTS)) v_rd_ok = 1'b0;
-    v_wr_ok = fits(2, nx_en, nx_bank, BANK_WR_PORTS) && (!nx_en[3] || fits(3, nx_en, nx_bank, BANK_WR_PORTS));
-    v_gnt   = v_rd_ok && v_wr_ok;
+    v_gnt   = v_rd_ok && v_wr_gnt && v_next_ok;
     for (int s = 4; s < 8; s++) taken[s] = rd_en[s] && v_gnt;
     dma_rd_ok = fits(8, taken, rd_bank, BANK_RD_PORTS);
-    // The DMA's write against this cycle's D and VEC writes.
-    dma_wr_ok = fits(4, wr_en, wr_bank, BANK_WR_PORTS);
+    // The DMA's write against this cycle's D write and the VEC write if granted.
+    written    = wr_en;
+    written[2] = wr_en[2] && v_wr_gnt;
+    written[3] = wr_en[3] && v_wr_gnt;
+    dma_wr_ok  = fits(4, written, wr_bank, BANK_WR_PORTS);
   end
 
   assign gemm_a_gnt_o = a_gnt;
   assign gemm_b_gnt_o = b_gnt;
   assign vec_gnt_o    = v_gnt;
+  assign vec_wr_gnt_o = v_wr_gnt;
   assign dma_gnt_o    = dma_re_i ? dma_rd_ok : dma_wr_ok;
 
   always_ff @(posedge clk_i) begin
@@ -135,7 +147,7 @@ module sp_arbiter #(
       dma_stall_cycles_o  <= '0;
     end else begin
       if ((gemm_a_en_i && !a_gnt) || (gemm_b_en_i && !b_gnt)) gemm_stall_cycles_o <= gemm_stall_cycles_o + 1;
-      if (|vec_rd_en_i && !vec_gnt_o) vec_stall_cycles_o <= vec_stall_cycles_o + 1;
+      if ((|vec_rd_en_i && !vec_gnt_o) || (vec_wr_en_i && !v_wr_gnt)) vec_stall_cycles_o <= vec_stall_cycles_o + 1;
       if ((dma_re_i || dma_we_i) && !dma_gnt_o) dma_stall_cycles_o <= dma_stall_cycles_o + 1;
     end
   end

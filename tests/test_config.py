@@ -34,6 +34,9 @@ def test_a_built_in_config_round_trips_through_a_file(tmp_path):
     (lambda d: d.update(dram_latency=2.5), "dram_latency must be a non-negative integer"),
     (lambda d: d.update(num_tickets=True), "num_tickets must be a non-negative integer"),
     (lambda d: d.update(name="a-name-longer-than-16"), "name must be 1..16 bytes"),
+    (lambda d: d.update(vec_div_latency=0), "vec_div_latency must be 1..26"),
+    (lambda d: d.update(vec_div_latency=27), "vec_div_latency must be 1..26"),
+    (lambda d: d.update(vec_reduce_latency=8), "vec_reduce_latency must be 1..max(1, lanes - 1)"),  # 8 lanes
 ])
 def test_bad_config_files_name_the_file_and_the_field(tmp_path, change, words):
     data = CONFIGS["small"].as_dict()

@@ -154,35 +154,69 @@ package fp32_pkg;
   endfunction
 
   // a / b. 0/0, inf/inf are NaN, x/0 = +-inf. The significands are divided by restoring long
-  // division; the remainder is the sticky bit.
-  function automatic logic [31:0] fp32_div(input logic [31:0] a, input logic [31:0] b);
-    localparam int SIG = FP32_SIG;
-    localparam int EW = FP32_EW;
-    localparam int QB = SIG + 2;  // quotient bits: one may be a leading zero, one is the guard
-    logic sign;
-    logic [SIG-1:0] divisor;
-    logic [SIG:0] rem;  // partial remainder, always below 2 * divisor
-    logic [QB-1:0] quot;  // a/b in (1/2, 2): bit QB-1 has weight 2^0
-    logic signed [EW-1:0] exp;
+  // division; the remainder is the sticky bit. In three parts so that a pipeline can put its
+  // registers between them (rtl/vector_unit.sv): fp32_div_prepare takes the operands apart,
+  // fp32_div_steps retires quotient bits, fp32_div_finish rounds and packs. fp32_div is all of it.
+  localparam int FP32_DIV_QB = atalla_pkg::DIV_QUOTIENT_BITS;  // one may be a leading zero, one is the guard
 
-    sign = a[31] ^ b[31];
+  typedef struct packed {
+    logic special;  // the result is known already: `result`
+    logic [31:0] result;
+    logic sign;
+    logic signed [FP32_EW-1:0] exp;  // ea - eb + BIAS: the exponent of the quotient's bit 2^0
+    logic [FP32_SIG-1:0] divisor;
+    logic [FP32_SIG:0] rem;  // partial remainder, always below 2 * divisor
+    logic [FP32_DIV_QB-1:0] quot;  // the bits so far, the latest in bit 0
+  } fp32_div_state_t;
+
+  function automatic fp32_div_state_t fp32_div_prepare(input logic [31:0] a, input logic [31:0] b);
+    fp32_div_state_t s;
+    s = '0;
+    s.sign = a[31] ^ b[31];
+    s.special = 1'b1;
     if (fp32_is_nan(a) || fp32_is_nan(b) || (fp32_is_zero(a) && fp32_is_zero(b))
         || (fp32_is_inf(a) && fp32_is_inf(b)))
-      return FP32_QNAN;
-    if (fp32_is_inf(a) || fp32_is_zero(b)) return {sign, FP32_EXP_SPECIAL, 23'b0};
-    if (fp32_is_zero(a) || fp32_is_inf(b)) return {sign, 31'b0};
-
-    divisor = {1'b1, b[22:0]};
-    rem = {2'b01, a[22:0]};
-    for (int i = QB - 1; i >= 0; i--) begin
-      quot[i] = rem >= {1'b0, divisor};
-      if (quot[i]) rem = rem - {1'b0, divisor};
-      rem = rem << 1;
+      s.result = FP32_QNAN;
+    else if (fp32_is_inf(a) || fp32_is_zero(b)) s.result = {s.sign, FP32_EXP_SPECIAL, 23'b0};
+    else if (fp32_is_zero(a) || fp32_is_inf(b)) s.result = {s.sign, 31'b0};
+    else begin
+      s.special = 1'b0;
+      s.exp = FP32_EW'(a[30:23]) - FP32_EW'(b[30:23]) + FP32_EW'(FP32_BIAS);
+      s.divisor = {1'b1, b[22:0]};
+      s.rem = {2'b01, a[22:0]};
     end
-    // The quotient's bit QB-1 has exponent ea - eb + BIAS; a leading zero takes one off.
-    exp = EW'(a[30:23]) - EW'(b[30:23]) + EW'(FP32_BIAS) - EW'(!quot[QB-1]);
-    if (quot[QB-1]) return fp32_round_pack(sign, exp, quot[QB-1:2], quot[1], quot[0] | (rem != 0));
-    return fp32_round_pack(sign, exp, quot[QB-2:1], quot[0], rem != 0);
+    return s;
+  endfunction
+
+  // The next `bits` quotient bits (a constant at each call: a stage's share of FP32_DIV_QB).
+  function automatic fp32_div_state_t fp32_div_steps(input fp32_div_state_t s, input int bits);
+    logic q;
+    if (s.special) return s;
+    for (int i = 0; i < FP32_DIV_QB; i++) begin
+      if (i < bits) begin
+        q = s.rem >= {1'b0, s.divisor};
+        if (q) s.rem = s.rem - {1'b0, s.divisor};
+        s.rem = s.rem << 1;
+        s.quot = {s.quot[FP32_DIV_QB-2:0], q};
+      end
+    end
+    return s;
+  endfunction
+
+  // After all FP32_DIV_QB bits: a/b in (1/2, 2), the quotient's top bit has weight 2^0.
+  /* verilator lint_off UNUSEDSIGNAL */  // the divisor is done with
+  function automatic logic [31:0] fp32_div_finish(input fp32_div_state_t s);
+    localparam int QB = FP32_DIV_QB;
+    logic signed [FP32_EW-1:0] exp;
+    if (s.special) return s.result;
+    exp = s.exp - FP32_EW'(!s.quot[QB-1]);  // a leading zero takes one off
+    if (s.quot[QB-1]) return fp32_round_pack(s.sign, exp, s.quot[QB-1:2], s.quot[1], s.quot[0] | (s.rem != 0));
+    return fp32_round_pack(s.sign, exp, s.quot[QB-2:1], s.quot[0], s.rem != 0);
+  endfunction
+  /* verilator lint_on UNUSEDSIGNAL */
+
+  function automatic logic [31:0] fp32_div(input logic [31:0] a, input logic [31:0] b);
+    return fp32_div_finish(fp32_div_steps(fp32_div_prepare(a, b), FP32_DIV_QB));
   endfunction
 
   // sqrt(a), correctly rounded. NaN for a NaN or a negative non-zero (-inf too); a zero or a

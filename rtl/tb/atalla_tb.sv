@@ -30,6 +30,8 @@ module atalla_tb
   parameter int     DMA_BYTES_PER_CYCLE = 16,
   parameter int     NUM_HANDLES = 64,
   parameter int     NUM_TICKETS = 16,
+  parameter int     DIV_LATENCY = 1,
+  parameter int     REDUCE_LATENCY = 1,
   parameter int     WATCHDOG_CYCLES = 1000000
 );
   import "DPI-C" function void trace_event(input longint cycle, input int kind, input int a, input int b);
@@ -105,7 +107,8 @@ module atalla_tb
   atalla_top #(
     .ARRAY_ROWS(ARRAY_ROWS), .ARRAY_COLS(ARRAY_COLS), .SP_BYTES(SP_BYTES), .SP_ROW_BYTES(SP_ROW_BYTES),
     .SP_BANKS(SP_BANKS), .BANK_RD_PORTS(BANK_RD_PORTS), .BANK_WR_PORTS(BANK_WR_PORTS), .DRAM_BYTES(DRAM_BYTES), .DRAM_LATENCY(DRAM_LATENCY),
-    .DMA_BYTES_PER_CYCLE(DMA_BYTES_PER_CYCLE), .NUM_HANDLES(NUM_HANDLES), .NUM_TICKETS(NUM_TICKETS)
+    .DMA_BYTES_PER_CYCLE(DMA_BYTES_PER_CYCLE), .NUM_HANDLES(NUM_HANDLES), .NUM_TICKETS(NUM_TICKETS),
+    .DIV_LATENCY(DIV_LATENCY), .REDUCE_LATENCY(REDUCE_LATENCY)
   ) dut (
     .clk_i, .rst_ni, .start_i, .prog_base_i, .done_o, .fault_o, .fault_code_o, .fault_status_o, .cmd_index_o,
     .opcode_o,

@@ -15,6 +15,8 @@
 
 #define HEADER_SIZE sizeof(struct atalla_blob_header)
 #define SECTION_SIZE sizeof(struct atalla_blob_section)
+#define DECIMAL_(x) #x
+#define DECIMAL(x) DECIMAL_(x) /* a numeric macro as a string literal, for messages */
 #define NUM_SECTION_KINDS 6 /* SectionKind: 1..6, checked by the static assert below */
 ATALLA_STATIC_ASSERT(ATALLA_SECTION_STRINGS == NUM_SECTION_KINDS, "section kinds are 1..NUM_SECTION_KINDS");
 
@@ -309,7 +311,11 @@ static int read_config(loader *L, const struct atalla_hw_config *expect) {
         || (rc = need(L, c->sp_bank_write_ports >= 1 && c->sp_bank_write_ports <= 8, "sp_bank_write_ports must be 1..8"))
         || (rc = need(L, (c->dram_align & (c->dram_align - 1)) == 0, "dram_align must be a power of two"))
         || (rc = need(L, c->dram_bytes % c->dram_align == 0, "dram_bytes must be aligned and <= 4 GiB"))
-        || (rc = need(L, c->num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)")))
+        || (rc = need(L, c->num_handles <= 256, "num_handles must be 1..256 (8-bit handle field)"))
+        || (rc = need(L, c->vec_div_latency >= 1 && c->vec_div_latency <= ATALLA_DIV_QUOTIENT_BITS,
+                      "vec_div_latency must be 1.." DECIMAL(ATALLA_DIV_QUOTIENT_BITS) " (each stage of the divider retires a quotient bit)"))
+        || (rc = need(L, c->vec_reduce_latency >= 1 && c->vec_reduce_latency <= (lanes > 1 ? lanes - 1 : 1),
+                      "vec_reduce_latency must be 1..max(1, lanes - 1) (each stage of the reduction adds a lane)")))
         return rc;
     if (expect && memcmp(c, expect, sizeof *c) != 0) {
         PREFIX("blob was compiled for config ");

@@ -35,13 +35,15 @@ _FROM_CONFIG: dict[str, Callable[[HardwareConfig], int | str]] = {
     "BEAT_BYTES": lambda c: c.dma_bytes_per_cycle,
     "NUM_HANDLES": lambda c: c.num_handles,
     "NUM_TICKETS": lambda c: c.num_tickets,
+    "DIV_LATENCY": lambda c: c.vec_div_latency,
+    "REDUCE_LATENCY": lambda c: c.vec_reduce_latency,
 }
 
 # The config parameters of each design block, in the order of its module header.
 _BLOCKS: dict[str, tuple[str, ...]] = {
     "systolic_array": ("ROWS", "COLS"),
     "gemm_unit": ("ROWS", "COLS", "LANES", "ROW_ADDR_BITS"),
-    "vector_unit": ("LANES", "ROW_ADDR_BITS"),
+    "vector_unit": ("LANES", "ROW_ADDR_BITS", "DIV_LATENCY", "REDUCE_LATENCY"),
     "cmdproc": ("ARRAY_ROWS", "ARRAY_COLS", "ROW_BYTES", "ROW_ADDR_BITS", "NUM_HANDLES", "NUM_TICKETS"),
     "mailbox": (),
     "scratchpad": ("SP_ROWS", "ROW_BYTES", "SP_BANKS"),
@@ -49,7 +51,8 @@ _BLOCKS: dict[str, tuple[str, ...]] = {
     "dma": ("ROW_BYTES", "SP_ROWS", "BEAT_BYTES", "DRAM_BYTES"),
     "sp_arbiter": ("SP_BANKS", "ROW_ADDR_BITS", "BANK_RD_PORTS", "BANK_WR_PORTS"),
     "atalla_top": ("ARRAY_ROWS", "ARRAY_COLS", "SP_BYTES", "SP_ROW_BYTES", "SP_BANKS", "BANK_RD_PORTS", "BANK_WR_PORTS",
-                   "DRAM_BYTES", "DRAM_LATENCY", "DMA_BYTES_PER_CYCLE", "NUM_HANDLES", "NUM_TICKETS"),
+                   "DRAM_BYTES", "DRAM_LATENCY", "DMA_BYTES_PER_CYCLE", "NUM_HANDLES", "NUM_TICKETS", "DIV_LATENCY",
+                   "REDUCE_LATENCY"),
 }
 # A testbench (rtl/tb/) takes the parameters of the blocks it wraps.
 _TOPS: dict[str, tuple[str, ...]] = {

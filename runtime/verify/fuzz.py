@@ -493,11 +493,18 @@ class _Hang(BaseException):
     """The run passed its bound (BaseException: no handler in the product can swallow it)."""
 
 
+# Header fields a run does not depend on: the CRC, the layout, the format version (a case re-encoded
+# for a new format keeps its inputs), and the config's timing (the emulator is cycle-free).
+_NOT_IN_KEY = frozenset({"header_crc32", "header_bytes", "section_count", "version_major", "version_minor",
+                         "cfg_dram_latency", "cfg_fw_alloc_cycles", "cfg_fw_free_cycles", "cfg_fw_dma_cycles",
+                         "cfg_fw_host_cycles", "cfg_vec_div_latency", "cfg_vec_reduce_latency"})
+
+
 def _program_key(blob: bytes) -> bytes:
-    """What a run depends on, of a blob that loaded: the header but its CRC, and every section but
+    """What a run depends on, of a blob that loaded: the header but _NOT_IN_KEY, and every section but
     METADATA (which nothing runs)."""
     header, bodies = sections_of(blob)
-    fields = {k: v for k, v in header.items() if k not in ("header_crc32", "header_bytes", "section_count")}
+    fields = {k: v for k, v in header.items() if k not in _NOT_IN_KEY}
     digest = hashlib.sha256(repr(sorted(fields.items())).encode())
     for kind in sorted(bodies):
         if kind != SectionKind.METADATA:
