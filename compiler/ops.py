@@ -187,7 +187,11 @@ def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View | Non
         if residual is not None:
             b2 = ctx.contiguous_constant(b)
             bias2 = bias.broadcast_to((a2.shape[0], b2.shape[1])) if bias is not None else None
-            if not residual.pays(ctx.config, gemm_kernel.output_tiles(ctx.em, a2, b2, bias2, residual.epilogue, 1)):
+            try:
+                tiles = gemm_kernel.output_tiles(ctx.em, a2, b2, bias2, residual.epilogue, 1)
+            except CompileError:  # the residual's tiles do not fit beside the GEMM's: the add on its own
+                tiles = None
+            if tiles is None or not residual.pays(ctx.config, tiles):
                 residual = None
         if residual is None:
             return _matmul_into(ctx, ctx.output(node), a, b, bias)

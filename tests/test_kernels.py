@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from atalla import numerics as nu
 from atalla.config import get_config
+from compiler.errors import CompileError
 from compiler.kernels import gemm as gemm_kernel
 from compiler.kernels.gemm import k_tile_rows
 from tests.helpers import Fn, assert_same_bits, emulate
@@ -248,6 +249,21 @@ def test_linear_plus_residual_is_one_gemm_whose_epilogue_loads_the_residual(monk
         assert not {t.name for t in fused.program.tensors} & {"linear"}, "the Linear's result got a buffer"
         ops = [c.op.name for c in fused.program.commands]
         assert "GEMM" in ops[ops.index("VEC", ops.index("GEMM")):], "the residual's add did not run beside the GEMMs"
+
+
+def test_a_residual_whose_tiles_do_not_fit_beside_the_gemm_is_added_on_its_own(monkeypatch):
+    def no_room(*args):
+        raise CompileError("even one row of A with the B panels does not fit")
+
+    torch.manual_seed(2)
+    linear = torch.nn.Linear(16, 20)
+    x, r = randn((300, 16), 3), randn((300, 20), 4)
+    (expected,), _, _ = emulate(ResidualAfter(linear, False, False), (x, r))
+    monkeypatch.setattr(gemm_kernel, "output_tiles", no_room)
+    (out,), compiled, _ = emulate(ResidualAfter(linear, False, True), (x, r))
+    assert_same_bits(out, expected)
+    (span,) = _add_commands(compiled)
+    assert span[0] < span[1]
 
 
 @pytest.mark.parametrize("config,m,k,hidden,n", [("small", 37, 40, 300, 20), ("small", 300, 64, 256, 40),
