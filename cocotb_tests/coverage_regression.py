@@ -13,9 +13,10 @@ The jobs, each its own run directory under OUT/runs:
 - random-legal-I, random-illegal-I: slices of constrained-random programs, legal and with a planted
   bad command, on the whole design (tb_batch samples them), seed from the clock or
   $ATALLA_VERIFY_SEED, printed;
-- bench-dma, bench-vector: the DMA and vector-unit block benches on coverage builds of their own
-  (gathers and the vector unit's corner values, which the programs reach less); their hits count
-  on the design's points only.
+- bench-dma, bench-vector, bench-vector-one-stage: the DMA and vector-unit block benches on
+  coverage builds of their own (gathers and the vector unit's corner values, which the programs
+  reach less; the vector unit also with DIV and the reductions in one stage, the arms the small
+  config's pipeline does not take); their hits count on the design's points only.
 
 `--shard I/N` runs the jobs j with j % N == I (0 <= I < N) and does not merge; gather the shards'
 OUT/runs directories into one and merge them with `python -m runtime.rtl.coverage RUNS --out OUT`.
@@ -189,6 +190,7 @@ def bench_job(dut: Dut, module: str, config: HardwareConfig, settings: dict) -> 
 def jobs() -> dict[str, Callable[[Path, int], None]]:
     from cocotb_tests.scratchpad_model import model_config
     from cocotb_tests.test_dma import SOURCES as DMA_SOURCES
+    from cocotb_tests.test_vector_unit import BENCH_CONFIGS as VECTOR_CONFIGS
     from cocotb_tests.test_vector_unit import SOURCES as VECTOR_SOURCES
     from golden.zoo import REGRESSION_MODELS
 
@@ -214,11 +216,14 @@ def jobs() -> dict[str, Callable[[Path, int], None]]:
     dma = Dut("dma_tb", DMA_SOURCES, verilator_parameters(CONFIG, "dma_tb"), cpp=("dram_model.cpp",),
               extra_args=COVERAGE_FLAGS)
     out["bench-dma"] = bench_job(dma, "cocotb_tests.tb_dma", CONFIG, {"count": 600})
-    vcfg = model_config(CONFIG)
-    vector = Dut("vector_tb", (*VECTOR_SOURCES, "tb/scratchpad_model.sv", "tb/vector_tb.sv"),
-                 parameters=verilator_parameters(vcfg, "vector_tb"), cpp=("tb/scratchpad_model.cpp",),
-                 extra_args=COVERAGE_FLAGS)
-    out["bench-vector"] = bench_job(vector, "cocotb_tests.tb_vector", vcfg, {"commands": 1500, "refuse": 0.25})
+    # The small config's vector unit, and the same with DIV and ROWSUM/ROWMAX in one stage: the
+    # design's source has both arms (chosen by parameter), so both builds' hits count on its points.
+    for job, config in (("bench-vector", CONFIG), ("bench-vector-one-stage", VECTOR_CONFIGS["one-stage"])):
+        vcfg = model_config(config)
+        vector = Dut("vector_tb", (*VECTOR_SOURCES, "tb/scratchpad_model.sv", "tb/vector_tb.sv"),
+                     parameters=verilator_parameters(vcfg, "vector_tb"), cpp=("tb/scratchpad_model.cpp",),
+                     extra_args=COVERAGE_FLAGS)
+        out[job] = bench_job(vector, "cocotb_tests.tb_vector", vcfg, {"commands": 1500, "refuse": 0.25})
     return out
 
 
