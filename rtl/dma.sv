@@ -217,11 +217,13 @@ module dma
   logic [ChunkW-1:0]  iss_chunk;             // rows of the chunk being requested
   logic               drain_q;               // writing the chunk's rows to the scratchpad
   logic [ChunkIdxW-1:0] drain_idx_q;
-  logic               tpose_last_col;
+  logic               tpose_last_col;        // the beat requested / arriving is the chunk's last column
+  logic               rsp_last_col;
   logic               drain_end;             // the chunk's last row is written now (if granted)
   logic [RowBits-1:0] tpose_cols_mask;       // the elements of a row the block has
   assign iss_chunk = iss_rows_left_q > RowsW'(ChunkRows) ? ChunkW'(ChunkRows) : ChunkW'(iss_rows_left_q);
   assign tpose_last_col = 32'(iss_col_q) + 1 == 32'(cur_q.cols);
+  assign rsp_last_col   = 32'(rsp_col_q) + 1 == 32'(cur_q.cols);
   assign drain_end      = drain_idx_q == ChunkIdxW'(ChunkRows - 1) || rsp_rows_left_q == 1;
   assign tpose_cols_mask = {RowBits{1'b1}} >> (RowBits - 16 * int'(cur_q.cols));
 
@@ -387,8 +389,8 @@ module dma
                                                                  : (IdxW + 1)'(rsp_rows_left_q);
         end else if (tpose && dram_rvalid_i && dram_rready_o) begin  // column rsp_col_q of the chunk
           for (int i = 0; i < ChunkRows; i++) tbuf_q[i][16*rsp_col_q +: 16] <= dram_rdata_i[16*i +: 16];
-          rsp_col_q <= 32'(rsp_col_q) + 1 == 32'(cur_q.cols) ? '0 : rsp_col_q + 1'b1;
-          drain_q   <= 32'(rsp_col_q) + 1 == 32'(cur_q.cols);
+          rsp_col_q <= rsp_last_col ? '0 : rsp_col_q + 1'b1;
+          drain_q   <= rsp_last_col;
         end else if (tpose && drain_q && sp_gnt_i) begin  // the chunk's rows, one a cycle
           rsp_row_q       <= rsp_row_q + 1'b1;
           rsp_rows_left_q <= rsp_rows_left_q - 1'b1;
