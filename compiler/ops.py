@@ -188,16 +188,16 @@ def _matmul(ctx, node, a: View, b: View, bias: View | None = None) -> View | Non
             b2 = ctx.contiguous_constant(b)
             bias2 = bias.broadcast_to((a2.shape[0], b2.shape[1])) if bias is not None else None
             try:
-                tiles = gemm_kernel.output_tiles(ctx.em, a2, b2, bias2, residual.epilogue, 1)
+                planned = gemm_kernel.plan(ctx.em, a2, b2, bias2, residual.epilogue, 1)
             except CompileError:  # the residual's tiles do not fit beside the GEMM's: the add on its own
-                tiles = None
-            if tiles is None or not residual.pays(ctx.config, tiles):
+                planned = None
+            if planned is None or not residual.pays(ctx.config, planned.output_tiles):
                 residual = None
         if residual is None:
             return _matmul_into(ctx, ctx.output(node), a, b, bias)
         ctx.fused.update(dict.fromkeys(residual.between))  # views of a result with no buffer: nothing reads them
         ctx.fused[residual.add] = _matmul_into(ctx, ctx.output(residual.add), a, b, bias, residual.epilogue,
-                                               epilogue_operands=(residual.operand,))
+                                               epilogue_operands=(residual.operand,), planned=planned)
         return None
     user, name = fused
     if not _mlp(ctx, a, b, bias, user, activations.ACTIVATIONS[name]):
@@ -332,11 +332,12 @@ def _epilogue_activation(ctx, node) -> tuple[torch.fx.Node, str] | None:
 
 
 def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None, epilogue=None, beside=None,
-                 epilogue_operands: tuple[View, ...] = ()) -> View:
+                 epilogue_operands: tuple[View, ...] = (), planned: gemm_kernel.GemmPlan | None = None) -> View:
     """out = a[..., M, K] @ b[..., K, N] (+ bias broadcast to the result), batch dims broadcast;
     epilogue: an activation (activations.ACTIVATIONS entry) applied before the result is stored;
     beside: VEC commands of other work for a 2-D GEMM to place among its own (gemm_kernel.gemm);
-    epilogue_operands: 2-D tensors the epilogue reads, of the 2-D GEMM's output shape (only that one)."""
+    epilogue_operands: 2-D tensors the epilogue reads, of the 2-D GEMM's output shape (only that one);
+    planned: gemm_kernel.plan() of that 2-D GEMM, if the caller has it."""
     b = ctx.contiguous_constant(b)  # weights: laid out for contiguous row loads
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = tuple(out.shape[:-2])
@@ -345,7 +346,7 @@ def _matmul_into(ctx, out: View, a: View, b: View, bias: View | None = None, epi
         a2, o2 = a.reshape((-1, k)), out.reshape((-1, n))  # out may be a part of a joined buffer
         if a2 is not None and o2 is not None:
             bias2 = bias.broadcast_to(o2.shape) if bias is not None else None
-            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2, epilogue, beside, epilogue_operands)
+            gemm_kernel.gemm(ctx.em, o2, a2, b, bias2, epilogue, beside, epilogue_operands, planned)
             return out
     if epilogue_operands:
         raise CompileError("an epilogue reading tensors needs the GEMM as one 2-D kernel")

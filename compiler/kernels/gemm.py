@@ -30,12 +30,14 @@ pace is the vector unit's, not the array's.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from atalla.config import HardwareConfig
 from atalla.isa import BF16_BYTES, COMMAND_BYTES, GEMM_QUEUE_DEPTH, tile_sp_rows
 from compiler.emitter import Block, Emitter
 from compiler.errors import CompileError
 from compiler.kernels.pointwise import Emit
-from compiler.kernels.tiling import spans, view_2d
+from compiler.kernels.tiling import spans, tile_count, view_2d
 from compiler.values import View
 
 # Cycles the command processor spends on a command when it need not wait (fetch, decode, issue).
@@ -172,8 +174,26 @@ def _schedule(cfg: HardwareConfig, m_total: int, k_total: int, n_total: int, chu
                                     -f[1], f[2]))
 
 
-def _plan(em: Emitter, a: View, b: View, bias: View | None, epilogue: tuple[Emit, int] | None, n_ops: int):
-    """(K tiles, N tiles, bias kind, chunked, (m_tile, A panels, first pieces)) of gemm()."""
+class GemmPlan(NamedTuple):
+    """How gemm() tiles one GEMM: planned once, by whoever first asks (an epilogue's cost, gemm())."""
+    k_tiles: list[tuple[int, int]]
+    n_spans: list[tuple[int, int]]
+    bias_kind: str  # "", "row" or "tile"
+    chunked: bool  # A row-major in equal K tiles: a panel is one DMA
+    schedule: tuple[int, int, int]  # (m_tile, A panels, pieces of the first A panel)
+    m_total: int
+
+    @property
+    def output_tiles(self) -> int:
+        """The output tiles gemm() computes (row blocks x N tiles): what an epilogue loading
+        operands pays a DMA call for, each."""
+        return tile_count(self.m_total, self.schedule[0], len(self.n_spans))
+
+
+def plan(em: Emitter, a: View, b: View, bias: View | None = None, epilogue: tuple[Emit, int] | None = None,
+         n_ops: int = 0) -> GemmPlan:
+    """gemm()'s plan for these operands and epilogue (n_ops: the epilogue's operands) in the
+    scratchpad free now."""
     cfg = em.config
     (m_total, k_total), n_total = a.shape, b.shape[1]
     a_blk = view_2d(a)
@@ -186,32 +206,26 @@ def _plan(em: Emitter, a: View, b: View, bias: View | None, epilogue: tuple[Emit
     epilogue_vecs = _epilogue_commands(cfg, *epilogue, n_ops) if epilogue is not None else 0
     schedule = _schedule(cfg, m_total, k_total, n_total, chunked, bias_kind, free_rows,
                          epilogue[1] if epilogue is not None else None, epilogue_vecs, n_ops)
-    return k_tiles, n_spans, bias_kind, chunked, schedule
-
-
-def output_tiles(em: Emitter, a: View, b: View, bias: View | None, epilogue: tuple[Emit, int] | None,
-                 n_ops: int = 0) -> int:
-    """The output tiles gemm() computes with this epilogue (row blocks x N tiles): what an epilogue
-    loading n_ops operands pays a DMA call for, each."""
-    _, n_spans, _, _, (m_tile, _, _) = _plan(em, a, b, bias, epilogue, n_ops)
-    return len(spans(a.shape[0], m_tile)) * len(n_spans)
+    return GemmPlan(k_tiles, n_spans, bias_kind, chunked, schedule, m_total)
 
 
 def gemm(em: Emitter, out: View, a: View, b: View, bias: View | None = None,
          epilogue: tuple[Emit, int] | None = None, beside: list | None = None,
-         epilogue_operands: tuple[View, ...] = ()) -> None:
+         epilogue_operands: tuple[View, ...] = (), planned: GemmPlan | None = None) -> None:
     """All views 2-D; bias, if any, already broadcast to out's shape. epilogue: (sequence, its fp32
     temps), an elementwise function applied to the result before it is stored (pointwise's Emit);
     epilogue_operands: views of out's shape (a residual, say) whose tiles load beside the GEMMs, given
     to the sequence first among its temps as pointwise does.
     beside: VEC commands of other work, on tiles of their own, placed a share before each tile's
-    wait for its B panel, so that they run while the transfers do (and beside the queued GEMMs)."""
+    wait for its B panel, so that they run while the transfers do (and beside the queued GEMMs).
+    planned: plan() of these operands, if the caller has it already."""
     cfg = em.config
     rows_r, cols_c = cfg.array_rows, cfg.array_cols
     (m_total, k_total), n_total = a.shape, b.shape[1]
     a_blk, b_blk, out_blk = view_2d(a), view_2d(b), view_2d(out)
     n_ops = len(epilogue_operands)
-    k_tiles, n_spans, bias_kind, chunked, (m_tile, a_bufs, first_pieces) = _plan(em, a, b, bias, epilogue, n_ops)
+    k_tiles, n_spans, bias_kind, chunked, (m_tile, a_bufs, first_pieces), _ = (
+        planned or plan(em, a, b, bias, epilogue, n_ops))
     kt, nt = len(k_tiles), len(n_spans)
     bias_blk = view_2d(bias) if bias is not None else None
     k_chunk = k_tiles[0][1]

@@ -31,7 +31,7 @@ from atalla.isa import GEMM_QUEUE_DEPTH, VecFunc, tile_sp_rows
 from compiler.emitter import Block, Emitter, Tile
 from compiler.kernels.gemm import even_k, k_tile_rows
 from compiler.kernels.pointwise import Emit
-from compiler.kernels.tiling import spans, view_2d
+from compiler.kernels.tiling import spans, tile_count, view_2d
 from compiler.values import View
 
 
@@ -43,7 +43,7 @@ class MlpPlan:
 
 def output_tiles(plan: MlpPlan, m_total: int, n_total: int, cfg: HardwareConfig) -> int:
     """The output tiles the kernel stores (row blocks x the second Linear's N tiles)."""
-    return len(spans(m_total, plan.m_tile)) * len(spans(n_total, cfg.array_cols))
+    return tile_count(m_total, plan.m_tile, len(spans(n_total, cfg.array_cols)))
 
 
 def _row_bias(bias: View | None) -> bool:

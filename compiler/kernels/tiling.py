@@ -89,6 +89,11 @@ def view_2d(view: View) -> Block:
     return Block(view, view.offset, view.shape[0], view.shape[1], view.strides[0], view.strides[1])
 
 
+def tile_count(rows: int, row_tile: int, col_tiles: int) -> int:
+    """Output tiles of a GEMM kernel: row blocks of row_tile rows (the last one partial) x N tiles."""
+    return -(-rows // row_tile) * col_tiles
+
+
 def spans(total: int, step: int) -> list[tuple[int, int]]:
     """(start, length) pieces of [0, total) at most `step` long."""
     return [(s, min(step, total - s)) for s in range(0, total, step)]
