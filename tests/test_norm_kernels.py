@@ -40,10 +40,13 @@ def row_tiles(x: np.ndarray, lanes: int) -> list[np.ndarray]:
 
 
 def row_sum(tiles: list[np.ndarray]) -> np.ndarray:
-    s = nu.rowsum(tiles[0])
+    """The column tiles summed lane by lane in order (a tile narrower than the first adds to its
+    lanes only), then that tile's row sum."""
+    a = nu.flush(tiles[0].astype(np.float32))
     for t in tiles[1:]:
-        s = nu.add(s, nu.rowsum(t))
-    return s
+        a = a.copy()
+        a[:, : t.shape[1]] = nu.add(a[:, : t.shape[1]], t)
+    return nu.rowsum(a)
 
 
 def stats_reference(x: np.ndarray, lanes: int, correction: int = 0):

@@ -1,10 +1,11 @@
 """Statistics of the last dim (sum, mean, var) and layer norm over it (callers permute the dim last).
 
 Per block of rows, with the row of length D split into lane-wide column tiles x_j (bf16, as loaded),
-in fp32 one-column tiles:
-  s = rowsum(x_0), then s = s + rowsum(x_j) for j = 1, 2, ...        sum = bf16(s)
-  m = s / D                                                          mean = bf16(m)
-  v = rowsum((x_0 - m)^2), then v = v + rowsum((x_j - m)^2) ...      var = bf16(v / (D - correction))
+in fp32: the column tiles summed lane by lane into one lane-wide tile, then that tile's row sum
+(one ROWSUM a pass, not one a column tile: a ROWSUM takes the reduction's latency more than an ADD)
+  a = x_0 + x_1 + x_2 + ...  (lane by lane, in order)    s = rowsum(a)     sum = bf16(s)
+  m = s / D                                                                mean = bf16(m)
+  q = (x_0 - m)^2 + (x_1 - m)^2 + ...  (lane by lane)    v = rowsum(q)     var = bf16(v / (D - correction))
   layer norm: r = sqrt(v / D + eps); out_j = bf16(((x_j - m) / r) * w_j + b_j)
 """
 
@@ -16,12 +17,31 @@ from compiler.errors import CompileError
 from compiler.kernels.tiling import blocks_2d, spans
 from compiler.values import View
 
-def _row_tile(em: Emitter, tile: Tile, vector: View, cols: list[tuple[int, int]]) -> None:
-    """A 1-D view of the row's length into `tile`, column tile j in tile row j."""
-    step = vector.strides[0]
-    for ticket in [em.load(tile, Block(vector, vector.offset + c0 * step, 1, nc, 0, step), row=j)
-                   for j, (c0, nc) in enumerate(cols)]:
-        em.wait(ticket)
+def _row_tile(em: Emitter, tile: Tile, vector: View, cols: list[tuple[int, int]]) -> list[int]:
+    """Start loading a 1-D view of the row's length into `tile`, column tile j in tile row j: the
+    full column tiles as one 2-D DMA, a partial last one as its own; returns the transfers."""
+    step, lanes = vector.strides[0], cols[0][1]
+    full = sum(1 for _, nc in cols if nc == lanes)
+    transfers = [em.load(tile, Block(vector, vector.offset, full, lanes, lanes * step, step))]
+    if full < len(cols):
+        c0, nc = cols[-1]
+        transfers.append(em.load(tile, Block(vector, vector.offset + c0 * step, 1, nc, 0, step), row=full))
+    return transfers
+
+
+def _lane_sums(em: Emitter, acc: Tile, terms: list[tuple[Tile, int]], rows: int, before=lambda j: None) -> Tile:
+    """acc = terms[0] + terms[1] + ... lane by lane (each term (tile, its columns), the first the
+    widest), in fp32; before(j) runs before term j is read. With one term: that term's tile."""
+    (first, width), *rest = terms
+    before(0)
+    if not rest:
+        return first
+    for j, (tile, nc) in enumerate(rest, start=1):
+        before(j)
+        if j == 1 and nc < width and first is not acc:  # the first term's lanes past the second's stay the first's
+            em.vec(VecFunc.COPY, acc, first, rows=rows, cols=width)
+        em.vec(VecFunc.ADD, acc, first if j == 1 and nc == width else acc, tile, rows=rows, cols=nc)
+    return acc
 
 
 def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: int = 0,
@@ -31,16 +51,16 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
     length = x.shape[-1]
     cols = spans(length, cfg.lanes)
     fp32_rows = tile_sp_rows(1, fp32=True)
-    # Scratchpad rows per row of the block: x per column tile, the fp32 (x - m) tile, three
-    # one-wide fp32 tiles and two bf16 output tiles (each stored while the next is computed).
+    # Scratchpad rows per row of the block: x per column tile, four fp32 tiles ((x - m), the lane
+    # sums, s and m) and two bf16 output tiles (each stored while the next is computed).
     rows_per_row = len(cols) + fp32_rows + 3 * fp32_rows + 2
     max_rows = (cfg.sp_rows // 2 - 2 * len(cols)) // rows_per_row
     if max_rows <= 0:
         raise CompileError(f"a row of {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
     affine = [v for v in (weight, bias) if v is not None]
     row_tiles = em.alloc_group([(len(cols), False)] * len(affine)) if affine else []
-    for tile, vector in zip(row_tiles, affine):
-        _row_tile(em, tile, vector, cols)
+    affine_loads: list[int] | None = None  # started after the first x loads: needed only at the end
+    ahead = max(1, cfg.num_tickets - 2 * len(affine))  # x loads in flight: the tickets the affine rows leave
     w_tile = row_tiles[0] if weight is not None else None
     b_tile = row_tiles[-1] if bias is not None else None
     tiles = None
@@ -50,26 +70,41 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
                 rows = min(x_blk.rows, max_rows)
                 group = em.alloc_group([(rows, False)] * len(cols) + [(rows, True)] * 4 + [(rows, False)] * 2)
                 tiles = (group[: len(cols)], *group[len(cols) : -2], group[-2:])
-            xs, d, s, part, m, ys = tiles
+            xs, d, s, acc, m, ys = tiles
             y = ys[0]
             one = lambda func, dst, a, b=None: em.vec(func, dst, a, b, rows=nr, cols=1)  # noqa: E731
-            for ticket in [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]:
-                em.wait(ticket)
-            for j, (xt, (_, nc)) in enumerate(zip(xs, cols)):
-                em.vec(VecFunc.ROWSUM, s if j == 0 else part, xt, rows=nr, cols=nc)
-                if j:
-                    one(VecFunc.ADD, s, s, part)
+            # Each column tile is summed as soon as it arrives, `ahead` loads kept in flight (a WAIT
+            # the emitter put in to free a ticket would stop the stream until that load lands).
+            loads: list[int] = []
+
+            def load_next() -> None:
+                if len(loads) < len(cols):
+                    (c0, nc), xt = cols[len(loads)], xs[len(loads)]
+                    loads.append(em.load(xt, x_blk.sub(r0, c0, nr, nc)))
+
+            def arrived(j: int) -> None:
+                em.wait(loads[j])
+                load_next()
+
+            for _ in range(ahead):
+                load_next()
+            if affine_loads is None:
+                affine_loads = [t for tile, vector in zip(row_tiles, affine) for t in _row_tile(em, tile, vector, cols)]
+            a = _lane_sums(em, acc, [(xt, nc) for xt, (_, nc) in zip(xs, cols)], nr, arrived)
+            em.vec(VecFunc.ROWSUM, s, a, rows=nr, cols=cols[0][1])
             if stat in ("sum", "mean"):
                 one(VecFunc.COPY if stat == "sum" else VecFunc.DIV, y, s, None if stat == "sum" else float(length))
                 em.wait(em.store(y, out_blk.sub(r0, 0, nr, 1)))
                 continue
             one(VecFunc.DIV, m, s, float(length))
-            for j, (xt, (_, nc)) in enumerate(zip(xs, cols)):
-                em.vec(VecFunc.SUB, d, xt, m, rows=nr, cols=nc, bmode=BMode.COL)
-                em.vec(VecFunc.MUL, d, d, d, rows=nr, cols=nc)
-                em.vec(VecFunc.ROWSUM, s if j == 0 else part, d, rows=nr, cols=nc)
-                if j:
-                    one(VecFunc.ADD, s, s, part)
+
+            def square_deviation(j: int) -> None:  # d = (x_j - m)^2, or into acc for the first
+                dst, nc = acc if j == 0 else d, cols[j][1]
+                em.vec(VecFunc.SUB, dst, xs[j], m, rows=nr, cols=nc, bmode=BMode.COL)
+                em.vec(VecFunc.MUL, dst, dst, dst, rows=nr, cols=nc)
+
+            q = _lane_sums(em, acc, [(acc, cols[0][1])] + [(d, nc) for _, nc in cols[1:]], nr, square_deviation)
+            em.vec(VecFunc.ROWSUM, s, q, rows=nr, cols=cols[0][1])
             if stat == "var":
                 one(VecFunc.DIV, y, s, float(max(length - correction, 0)))
                 em.wait(em.store(y, out_blk.sub(r0, 0, nr, 1)))
@@ -77,6 +112,8 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
             one(VecFunc.DIV, s, s, float(length))
             one(VecFunc.ADD, s, s, eps)
             one(VecFunc.SQRT, s, s)
+            for transfer in affine_loads:
+                em.wait(transfer)
             stores: dict[int, int] = {}
             for j, (xt, (c0, nc)) in enumerate(zip(xs, cols)):
                 y = ys[j % 2]
