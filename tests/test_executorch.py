@@ -208,8 +208,8 @@ def test_compile_specs_carry_the_config():
     assert any(s.key == "atalla_config" and b'"name": "atalla32"' in s.value for s in delegate.compile_specs)
 
 
-def test_mlp_delegate_on_the_rtl(tmp_path):
-    module, inputs, edge = lowered("mlp")
+def test_a_delegate_on_the_rtl(tmp_path):
+    module, inputs, edge = lowered("basic_module")  # the smallest model that is one delegate: the RTL's time
     outputs, runs = run_lowered(edge, inputs, lambda: RtlBackend(tmp_path / "rtl", quiet=True))
     (run,) = runs
     assert run.backend == "rtl" and run.bit_exact and run.firmware_calls_equal
