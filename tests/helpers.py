@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from atalla import numerics as nu
 from atalla.config import get_config
 from compiler.driver import compile_model
 from golden.reference import compare
@@ -53,3 +54,12 @@ def assert_same_bits(got, want):
     assert got.shape == want.shape
     diff = np.argwhere(bits(got) != bits(want))
     assert not len(diff), f"{len(diff)} elements differ, first at {diff[0].tolist()}: {got[tuple(diff[0])]} vs {want[tuple(diff[0])]}"
+
+
+def lane_fold(op, tiles: list[np.ndarray]) -> np.ndarray:
+    """op over the column tiles lane by lane, in order (a narrower last tile on its lanes only)."""
+    acc = nu.flush(tiles[0].astype(np.float32))
+    for t in tiles[1:]:
+        acc = acc.copy()
+        acc[:, : t.shape[1]] = op(acc[:, : t.shape[1]], t)
+    return acc

@@ -14,7 +14,7 @@ from atalla.config import get_config
 from compiler.errors import CompileError
 from compiler.kernels import gemm as gemm_kernel
 from compiler.kernels.gemm import k_tile_rows
-from tests.helpers import Fn, assert_same_bits, emulate
+from tests.helpers import Fn, assert_same_bits, emulate, lane_fold
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 dims = st.integers(1, 40)
@@ -38,13 +38,9 @@ def softmax_reference(x: np.ndarray, dim: int, lanes: int) -> np.ndarray:
     shape = x.shape
     x = x.reshape(-1, shape[-1])
     tiles = [x[:, c : c + lanes] for c in range(0, shape[-1], lanes)]
-    m = nu.rowmax(tiles[0])
-    for t in tiles[1:]:
-        m = nu.maximum(m, nu.rowmax(t))
+    m = nu.rowmax(lane_fold(nu.maximum, tiles))
     es = [nu.exp(nu.sub(t, np.broadcast_to(m, t.shape))) for t in tiles]
-    s = nu.rowsum(es[0])
-    for e in es[1:]:
-        s = nu.add(s, nu.rowsum(e))
+    s = nu.rowsum(lane_fold(nu.add, es))
     out = np.concatenate([nu.round_to_bf16(nu.div(e, np.broadcast_to(s, e.shape))) for e in es], axis=1)
     return np.moveaxis(out.reshape(shape), -1, dim)
 

@@ -15,7 +15,7 @@ from torch import nn
 from atalla import numerics as nu
 from atalla.config import get_config
 from golden.reference import compare
-from tests.helpers import Fn, assert_same_bits, bits, emulate
+from tests.helpers import Fn, assert_same_bits, bits, emulate, lane_fold
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True)
 # Odd sizes, 1-element dims, rows longer than the lanes (8 on small, 32 on atalla32).
@@ -40,13 +40,7 @@ def row_tiles(x: np.ndarray, lanes: int) -> list[np.ndarray]:
 
 
 def row_sum(tiles: list[np.ndarray]) -> np.ndarray:
-    """The column tiles summed lane by lane in order (a tile narrower than the first adds to its
-    lanes only), then that tile's row sum."""
-    a = nu.flush(tiles[0].astype(np.float32))
-    for t in tiles[1:]:
-        a = a.copy()
-        a[:, : t.shape[1]] = nu.add(a[:, : t.shape[1]], t)
-    return nu.rowsum(a)
+    return nu.rowsum(lane_fold(nu.add, tiles))
 
 
 def stats_reference(x: np.ndarray, lanes: int, correction: int = 0):

@@ -1,9 +1,11 @@
 """Softmax over the last dim of a view (callers permute the softmax dim last).
 
-Per block of rows, with the row split into lane-wide column tiles j:
-  m = rowmax(x_0), then m = max(m, rowmax(x_j)) for j = 1, 2, ...
+Per block of rows, with the row split into lane-wide column tiles j, each reduction the column
+tiles folded lane by lane into one tile, then that tile's row reduction (one ROWMAX and one
+ROWSUM a block, not one a column tile: each takes the reduction's latency more than a MAX or ADD):
+  m = rowmax(max(x_0, x_1, ...))                  (lane by lane, in order)
   e_j = exp(x_j - m)                              (fp32 tiles; EXP)
-  s = rowsum(e_0), then s = s + rowsum(e_j) for j = 1, 2, ...
+  s = rowsum(e_0 + e_1 + ...)                     (lane by lane, in order)
   out_j = bf16(e_j / s)
 Each block's commands can be placed by the caller (softmax_blocks): the attention puts a head's
 beside the next head's q @ k^T GEMMs.
@@ -129,15 +131,23 @@ def _block(em: Emitter, tiles, cols, nr: int, dead: list[int], adds) -> None:
     for xt, mt, a, rows, nc in adds:
         em.vec(VecFunc.ADD, _from_row(xt, a), _from_row(xt, a), _from_row(mt, a), rows=rows, cols=nc)
     live = [(j, xt, et, yt, nc, d) for j, (xt, et, yt, (_, nc), d) in enumerate(zip(xs, es, ys, cols, dead)) if d < nr]
-    for j, xt, _, _, nc, d in live:
-        v(VecFunc.ROWMAX, m if j == 0 else part, xt, row=d, cols=nc)
-        if j:
-            v(VecFunc.MAX, m, m, part, row=d, cols=1)
+
+    def lane_fold(func: VecFunc, reduce: VecFunc, dst: Tile, terms: list[tuple[Tile, int, int]]) -> None:
+        """dst = reduce(func(terms[0], terms[1], ...) lane by lane), each term (tile, cols, first
+        live row); the first term is column tile 0, live from row 0 and the widest. The fold
+        goes in `part`; rows and lanes a term has not keep the terms' before."""
+        (first, width, _), *rest = terms
+        for n, (tile, nc, d) in enumerate(rest):
+            whole = nc == width and d == 0
+            if n == 0 and not whole:
+                v(VecFunc.COPY, part, first, row=0, cols=width)
+            v(func, part, first if n == 0 and whole else part, tile, row=d, cols=nc)
+        v(reduce, dst, part if rest else first, row=0, cols=width)
+
+    lane_fold(VecFunc.MAX, VecFunc.ROWMAX, m, [(xt, nc, d) for _, xt, _, _, nc, d in live])
     for j, xt, et, _, nc, d in live:
         v(VecFunc.SUB, et, xt, m, row=d, cols=nc, bmode=BMode.COL)
         v(VecFunc.EXP, et, et, row=d, cols=nc)
-        v(VecFunc.ROWSUM, s if j == 0 else part, et, row=d, cols=nc)
-        if j:
-            v(VecFunc.ADD, s, s, part, row=d, cols=1)
+    lane_fold(VecFunc.ADD, VecFunc.ROWSUM, s, [(et, nc, d) for _, _, et, _, nc, d in live])
     for _, _, et, yt, nc, d in live:
         v(VecFunc.DIV, yt, et, s, row=d, cols=nc, bmode=BMode.COL)
