@@ -29,19 +29,24 @@ def _row_tile(em: Emitter, tile: Tile, vector: View, cols: list[tuple[int, int]]
     return transfers
 
 
-def _lane_sums(em: Emitter, acc: Tile, terms: list[tuple[Tile, int]], rows: int, before=lambda j: None) -> Tile:
-    """acc = terms[0] + terms[1] + ... lane by lane (each term (tile, its columns), the first the
-    widest), in fp32; before(j) runs before term j is read. With one term: that term's tile."""
-    (first, width), *rest = terms
-    before(0)
-    if not rest:
-        return first
-    for j, (tile, nc) in enumerate(rest, start=1):
-        before(j)
-        if j == 1 and nc < width and first is not acc:  # the first term's lanes past the second's stay the first's
+def lane_fold(em: Emitter, func: VecFunc, acc: Tile, terms: list[tuple[Tile, int, int]], rows: int,
+              before=None) -> Tile:
+    """func (ADD, MAX) over the terms lane by lane, in order, into acc (fp32); each term (tile, its
+    columns, its first row), the first the widest and from row 0: rows above a term's first and
+    lanes past its columns keep the fold so far. before(j) runs before term j is read. Returns the
+    tile holding the fold: acc, or with one term that term's tile (nothing emitted)."""
+    (first, width, _), *rest = terms
+    for j, (tile, nc, r0) in enumerate(terms):
+        if before is not None:
+            before(j)
+        if j == 0:
+            continue
+        whole = nc == width and r0 == 0
+        if j == 1 and not whole and first is not acc:  # the first term where the second does not reach
             em.vec(VecFunc.COPY, acc, first, rows=rows, cols=width)
-        em.vec(VecFunc.ADD, acc, first if j == 1 and nc == width else acc, tile, rows=rows, cols=nc)
-    return acc
+        em.vec(func, acc, first if j == 1 and whole else acc, tile, rows=rows - r0, cols=nc,
+               dst_row=r0, a_row=r0, b_row=r0)
+    return acc if rest else first
 
 
 def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: int = 0,
@@ -53,7 +58,7 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
     fp32_rows = tile_sp_rows(1, fp32=True)
     # Scratchpad rows per row of the block: x per column tile, four fp32 tiles ((x - m), the lane
     # sums, s and m) and two bf16 output tiles (each stored while the next is computed).
-    rows_per_row = len(cols) + fp32_rows + 3 * fp32_rows + 2
+    rows_per_row = len(cols) + 4 * fp32_rows + 2
     max_rows = (cfg.sp_rows // 2 - 2 * len(cols)) // rows_per_row
     if max_rows <= 0:
         raise CompileError(f"a row of {length} elements does not fit the {cfg.sp_bytes}-byte scratchpad")
@@ -90,7 +95,7 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
                 load_next()
             if affine_loads is None:
                 affine_loads = [t for tile, vector in zip(row_tiles, affine) for t in _row_tile(em, tile, vector, cols)]
-            a = _lane_sums(em, acc, [(xt, nc) for xt, (_, nc) in zip(xs, cols)], nr, arrived)
+            a = lane_fold(em, VecFunc.ADD, acc, [(xt, nc, 0) for xt, (_, nc) in zip(xs, cols)], nr, arrived)
             em.vec(VecFunc.ROWSUM, s, a, rows=nr, cols=cols[0][1])
             if stat in ("sum", "mean"):
                 one(VecFunc.COPY if stat == "sum" else VecFunc.DIV, y, s, None if stat == "sum" else float(length))
@@ -103,7 +108,8 @@ def _normalize(em: Emitter, out: View, x: View, stat: str | None, correction: in
                 em.vec(VecFunc.SUB, dst, xs[j], m, rows=nr, cols=nc, bmode=BMode.COL)
                 em.vec(VecFunc.MUL, dst, dst, dst, rows=nr, cols=nc)
 
-            q = _lane_sums(em, acc, [(acc, cols[0][1])] + [(d, nc) for _, nc in cols[1:]], nr, square_deviation)
+            q = lane_fold(em, VecFunc.ADD, acc, [(acc, cols[0][1], 0)] + [(d, nc, 0) for _, nc in cols[1:]], nr,
+                          square_deviation)
             em.vec(VecFunc.ROWSUM, s, q, rows=nr, cols=cols[0][1])
             if stat == "var":
                 one(VecFunc.DIV, y, s, float(max(length - correction, 0)))

@@ -29,6 +29,7 @@ import numpy as np
 from atalla.isa import BMode, Command, VecFunc, tile_sp_rows
 from compiler.emitter import Block, Emitter, Tile
 from compiler.errors import CompileError
+from compiler.kernels.rownorm import lane_fold
 from compiler.kernels.tiling import blocks_2d, spans
 from compiler.values import View
 
@@ -132,22 +133,13 @@ def _block(em: Emitter, tiles, cols, nr: int, dead: list[int], adds) -> None:
         em.vec(VecFunc.ADD, _from_row(xt, a), _from_row(xt, a), _from_row(mt, a), rows=rows, cols=nc)
     live = [(j, xt, et, yt, nc, d) for j, (xt, et, yt, (_, nc), d) in enumerate(zip(xs, es, ys, cols, dead)) if d < nr]
 
-    def lane_fold(func: VecFunc, reduce: VecFunc, dst: Tile, terms: list[tuple[Tile, int, int]]) -> None:
-        """dst = reduce(func(terms[0], terms[1], ...) lane by lane), each term (tile, cols, first
-        live row); the first term is column tile 0, live from row 0 and the widest. The fold
-        goes in `part`; rows and lanes a term has not keep the terms' before."""
-        (first, width, _), *rest = terms
-        for n, (tile, nc, d) in enumerate(rest):
-            whole = nc == width and d == 0
-            if n == 0 and not whole:
-                v(VecFunc.COPY, part, first, row=0, cols=width)
-            v(func, part, first if n == 0 and whole else part, tile, row=d, cols=nc)
-        v(reduce, dst, part if rest else first, row=0, cols=width)
-
-    lane_fold(VecFunc.MAX, VecFunc.ROWMAX, m, [(xt, nc, d) for _, xt, _, _, nc, d in live])
+    width = live[0][4]  # column tile 0's, live from row 0: the fold is in `part`
+    v(VecFunc.ROWMAX, m, lane_fold(em, VecFunc.MAX, part, [(xt, nc, d) for _, xt, _, _, nc, d in live], nr),
+      row=0, cols=width)
     for j, xt, et, _, nc, d in live:
         v(VecFunc.SUB, et, xt, m, row=d, cols=nc, bmode=BMode.COL)
         v(VecFunc.EXP, et, et, row=d, cols=nc)
-    lane_fold(VecFunc.ADD, VecFunc.ROWSUM, s, [(et, nc, d) for _, _, et, _, nc, d in live])
+    v(VecFunc.ROWSUM, s, lane_fold(em, VecFunc.ADD, part, [(et, nc, d) for _, _, et, _, nc, d in live], nr),
+      row=0, cols=width)
     for _, _, et, yt, nc, d in live:
         v(VecFunc.DIV, yt, et, s, row=d, cols=nc, bmode=BMode.COL)
