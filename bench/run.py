@@ -298,10 +298,11 @@ def main() -> int:
 
     print(table("1. GEMM efficiency on the RTL (roofline-ideal / measured cycles)",
                 ["config", "M x K x N", "cycles", "roofline", "efficiency", "padded-tile bound", "of bound", "PE util",
-                 "bank stalls GEMM/VEC/DMA", "SCALE-Sim WS cycles (theirs/ours)"],
+                 "bank stalls GEMM/VEC/DMA", "SCALE-Sim WS cycles (theirs/ours)", "simulated cycles/s"],
                 [[r["config"], f"{r['m']}x{r['k']}x{r['n']}", r["cycles"], f"{r['roofline_cycles']:.0f}",
                   f"{r['efficiency']:.1%}", r["padded_tile_cycles"], f"{r['padded_tile_efficiency']:.1%}",
-                  f"{r['utilization']:.1%}", stalls_text(r["bank_stall_cycles"]), fmt_ref(r)] for r in gemms]))
+                  f"{r['utilization']:.1%}", stalls_text(r["bank_stall_cycles"]), fmt_ref(r),
+                  f"{r['sim_cycles_per_second']:,.0f}"] for r in gemms]))
     print(table(f"2. Co-simulation speed (config small, best of {SPEED_REPEATS}) against a pure-Verilator replay "
                 "of the same run",
                 ["model", "cycles", "mailbox calls", "co-sim s", "co-sim cycles/s", "replay s", "replay cycles/s",
