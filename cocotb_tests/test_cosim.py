@@ -96,13 +96,13 @@ def test_hugging_face_gpt2_on_rtl_equals_emulator(tmp_path):
 
 def test_the_gpt2_block_on_atalla32_keeps_its_cycles(tmp_path):
     """The GPT-2-small decoder block (d 768, 12 heads, seq 128, causal) on the atalla32 RTL: bit-exact,
-    within tolerance, and its deterministic cycle count, at which the array is busy >= 85% of the block."""
+    within tolerance, and its deterministic cycle count, at which the array is busy >= 90% of the block."""
     module, inputs = ZOO["gpt2_block"]()
     blob = compile_model(module, inputs, CONFIGS["atalla32"], "gpt2_block").blob()
     result = check(blob, [x.numpy() for x in inputs], golden_outputs(module, inputs), RtlBackend(tmp_path),
                    expect_config=CONFIGS["atalla32"])
     assert result.bit_exact and result.firmware_calls_equal and result.passed, result.mismatches
-    assert result.stats["cycles"] == 1066109 and result.stats["array_utilization"] >= 0.85
+    assert result.stats["cycles"] == 998756 and result.stats["array_utilization"] >= 0.90
 
 
 class ConvAndPoolKernels(torch.nn.Module):

@@ -23,6 +23,7 @@ from atalla.isa import VecFunc
 from atalla.numerics import MAX_POWER
 from compiler.errors import CompileError
 from compiler.kernels import activations
+from compiler.kernels import attention as attention_kernel
 from compiler.kernels import conv as conv_kernel
 from compiler.kernels import copy as copy_kernel
 from compiler.kernels import elementwise as ew
@@ -500,16 +501,13 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         known_inf = _lane_tiles_where(attn_mask, ctx.config.lanes, torch.isneginf)
         known_zero = _lane_tiles_where(attn_mask, ctx.config.lanes, lambda t: t == 0)
         attn_mask = ctx.constant(f"{node.name}_mask", attn_mask)
-    scaled = _intermediate(ctx, f"{node.name}_scaled", scores_shape)
-    weights = _intermediate(ctx, f"{node.name}_weights", scores_shape)
     attended = out if row_keep is None else _intermediate(ctx, f"{node.name}_attended", out.shape)
     factor = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    # Head by head (every batch index): the scaled scores (the scale is the q @ k^T GEMM's epilogue:
-    # the bits of a pass of its own over the bf16 scores), softmax (the mask added as its first
-    # step), @ v, the softmax of one head beside the next head's q @ k^T -- when a head holds more
-    # k elements than the firmware takes cycles for two ALLOC/FREE pairs and about five DMA calls
-    # (on small heads, as the zoo's mha has, the calls cost more than the overlap gives). Else each
-    # step over all heads at once, the mask a pass of its own.
+    # Head by head (every batch index) when a head holds more k elements than the firmware takes
+    # cycles for two ALLOC/FREE pairs and about five DMA calls (on small heads, as the zoo's mha has,
+    # the calls cost more than the overlap gives); else all heads at once. Head by head the scores
+    # stay in the scratchpad (attention_kernel) where a head's working set fits and the mask, if
+    # any, is the same for every head; else they go through DRAM (_sdpa_through_dram).
     batch = scores_shape[:-2]
     q_e, kt_e, v_e = (t.broadcast_to(batch + tuple(t.shape[-2:])) for t in (q, k.transpose(k.ndim - 2, k.ndim - 1), v))
     mask_e = attn_mask.broadcast_to(scores_shape) if attn_mask is not None else None
@@ -518,8 +516,32 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     heads = list(product(*(range(d) for d in batch)))
     if len(heads) == 1 or source_length * q.shape[-1] <= per_head_calls:
         heads = [()]  # _select_all of no index: the whole tensors
+    zeros = ctx.constant(f"{node.name}_zeros", torch.zeros(cfg.lanes)) if known_inf is not None else None
+    one_mask = mask_e is None or known_inf is not None and not any(mask_e.strides[:-2])
+    if heads != [()] and one_mask and attention_kernel.fits(ctx.em, length, source_length, q.shape[-1],
+                                                            v.shape[-1], mask_e is not None):
+        attention_kernel.attention(
+            ctx.em, *([_select_all(t, i) for i in heads] for t in (attended, q_e, kt_e, v_e)), factor, known_inf,
+            zeros, _select_all(mask_e, heads[0]) if mask_e is not None else None, known_zero)
+    else:
+        _sdpa_through_dram(ctx, node.name, attended, q_e, kt_e, v_e, mask_e, heads, factor, known_inf, known_zero,
+                           zeros)
+    if row_keep is not None:
+        ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
+    return out
+
+
+def _sdpa_through_dram(ctx, name: str, attended: View, q_e: View, kt_e: View, v_e: View, mask_e: View | None, heads,
+                       factor: float, known_inf, known_zero, zeros: View | None) -> None:
+    """The attention as a q @ k^T GEMM (the scale its epilogue: the bits of a pass of its own over
+    the bf16 scores), a softmax (the mask added as its first step) and an @ v GEMM, each through
+    DRAM: head by head (heads: their batch indices) the softmax of one beside the next one's
+    q @ k^T, or (heads [()]) each step over all heads at once, the mask a pass of its own."""
+    scores_shape = tuple(attended.shape[:-1]) + (kt_e.shape[-1],)
+    scaled = _intermediate(ctx, f"{name}_scaled", scores_shape)
+    weights = _intermediate(ctx, f"{name}_weights", scores_shape)
     mask_pass = mask_e is not None and heads == [()]
-    masked = _intermediate(ctx, f"{node.name}_masked", scores_shape) if mask_pass else scaled
+    masked = _intermediate(ctx, f"{name}_masked", scores_shape) if mask_pass else scaled
 
     def scale_by_factor(em, dst, src, temps, rows, cols) -> None:  # a pointwise Emit
         em.vec(VecFunc.MUL, dst, src, factor, rows=rows, cols=cols)
@@ -532,7 +554,6 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         if mask_pass:
             ew.elementwise(ctx.em, VecFunc.ADD, _select_all(masked, i), _select_all(scaled, i), _select_all(mask_e, i))
 
-    zeros = ctx.constant(f"{node.name}_zeros", torch.zeros(cfg.lanes)) if known_inf is not None else None
     head_scores(heads[0])
     head_masked(heads[0])
     for n, i in enumerate(heads):
@@ -549,9 +570,6 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
         if n + 1 < len(heads):
             head_masked(heads[n + 1])
         _matmul_into(ctx, _select_all(attended, i), _select_all(weights, i), _select_all(v_e, i))
-    if row_keep is not None:
-        ew.elementwise(ctx.em, VecFunc.MUL, out, attended, ctx.constant(f"{node.name}_rows", row_keep))
-    return out
 
 
 def _lane_tiles_where(mask: torch.Tensor, lanes: int, test) -> np.ndarray | None:

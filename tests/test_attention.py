@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from atalla.isa import Flag
+from compiler.kernels import attention as attention_kernel
 from compiler.partition import HOST
 from golden.reference import compare
 from tests.helpers import Fn, emulate, randn
@@ -88,6 +89,35 @@ def test_sdpa_equals_the_hand_written_form_bit_for_bit():
     by_hand = Fn(lambda q, k, v: torch.softmax(q @ k.transpose(-2, -1) * (1 / math.sqrt(8)) + mask, dim=-1) @ v)
     outs = [emulate(m, (q, k, v))[0] for m in (sdpa, by_hand)]
     np.testing.assert_array_equal(*(_bits(o) for o in outs))
+
+
+FUSED_MASKS = {
+    "causal": None,
+    "none": torch.zeros(30, 36),
+    "additive, a row masked whole": torch.where(torch.rand(30, 36, generator=torch.Generator().manual_seed(4)) < 0.3,
+                                                -math.inf, 0.5).index_fill(0, torch.tensor([3]), -math.inf),
+}
+
+
+@pytest.mark.parametrize("mask", FUSED_MASKS)
+def test_heads_whose_working_set_fits_keep_their_scores_in_the_scratchpad(mask, monkeypatch):
+    """Five heads of 30 x 36 scores, head dim 44 (K tiles of 8 and a last of 4 on the small
+    config), value dim 20: the scores and weights never go to DRAM, and the bits are those of the
+    path through DRAM."""
+    q, k, v = randn(1, 5, 30, 44, seed=20), randn(1, 5, 36, 44, seed=21), randn(1, 5, 36, 20, seed=22)
+    attn_mask = FUSED_MASKS[mask]
+    sdpa = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None))
+    (out,), compiled, _ = emulate(sdpa, (q, k, v))
+    names = [t.name for t in compiled.program.tensors]
+    assert not [n for n in names if n.endswith(("_scaled", "_weights"))], names
+    first, stop = next(n["commands"] for n in compiled.program.metadata["nodes"] if n["target"].startswith("aten.scaled"))
+    # One working set for every head (and for a mask with rows masked whole, the pass zeroing them).
+    assert [c.kind for c in compiled.program.commands[first:stop]].count("ALLOC") == 1 + ("whole" in mask)
+    assert compare("out", out, sdpa(q, k, v).numpy()).passed
+    monkeypatch.setattr(attention_kernel, "fits", lambda *args: False)
+    (through_dram,), unfused, _ = emulate(sdpa, (q, k, v))
+    assert [n for n in (t.name for t in unfused.program.tensors) if n.endswith("_scaled")]
+    np.testing.assert_array_equal(*_bits([out, through_dram]))
 
 
 def test_each_heads_softmax_runs_between_the_next_heads_score_gemms():

@@ -41,10 +41,13 @@ def lane_fold(em: Emitter, func: VecFunc, acc: Tile, terms: list[tuple[Tile, int
             before(j)
         if j == 0:
             continue
-        whole = nc == width and r0 == 0
-        if j == 1 and not whole and first is not acc:  # the first term where the second does not reach
-            em.vec(VecFunc.COPY, acc, first, rows=rows, cols=width)
-        em.vec(func, acc, first if j == 1 and whole else acc, tile, rows=rows - r0, cols=nc,
+        # The second term starts the fold from the first, which is copied where it does not reach:
+        # only the rows above it when it is as wide (a causal softmax's tiles below the diagonal).
+        full_width = nc == width
+        starts = j == 1 and first is not acc
+        if starts and (r0 > 0 or not full_width):
+            em.vec(VecFunc.COPY, acc, first, rows=r0 if full_width else rows, cols=width)
+        em.vec(func, acc, first if starts and full_width else acc, tile, rows=rows - r0, cols=nc,
                dst_row=r0, a_row=r0, b_row=r0)
     return acc if rest else first
 

@@ -7,8 +7,9 @@ ROWSUM a block, not one a column tile: each takes the reduction's latency more t
   e_j = exp(x_j - m)                              (fp32 tiles; EXP)
   s = rowsum(e_0 + e_1 + ...)                     (lane by lane, in order)
   out_j = bf16(e_j / s)
-Each block's commands can be placed by the caller (softmax_blocks): the attention puts a head's
-beside the next head's q @ k^T GEMMs.
+Each block's commands can be placed by the caller (softmax_blocks): the attention through DRAM
+puts a head's beside the next head's q @ k^T GEMMs; the attention kernel (attention.py) takes a
+head's commands from block_commands, its tiles already in the scratchpad.
 
 Where a compile-time mask makes x -inf throughout a column tile j >= 1 for the first rows of a
 block (a causal mask: rows above the tile's diagonal), those rows of tile j are not computed:
@@ -63,8 +64,8 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
     tiles = None
     zeroed = [0] * len(cols)  # leading rows of each output tile known to hold 0
     for out_blk, x_blk, *mask_blk in blocks_2d([out, x] + ([mask] if mask is not None else []), keep_last=True):
-        block_masked = _down_the_block(masked if zeros is not None else None, x_blk.rows, len(cols))
-        block_zero = _down_the_block(mask_zero, x_blk.rows, len(cols))
+        block_masked = down_the_block(masked if zeros is not None else None, x_blk.rows, len(cols))
+        block_zero = down_the_block(mask_zero, x_blk.rows, len(cols))
         for r0, nr in spans(x_blk.rows, max_rows):
             if tiles is None:
                 rows, n = min(x_blk.rows, max_rows), len(cols)
@@ -73,35 +74,47 @@ def softmax_blocks(em: Emitter, out: View, x: View, masked: np.ndarray | None = 
                 tiles = (group[:n], group[n : 2 * n], *group[2 * n : 2 * n + 3], group[2 * n + 3 : 3 * n + 3])
                 mask_tile = group[3 * n + 3 :]
             xs, es, m, s, part, ys = tiles
-            dead = [0] + [_leading(block_masked[r0 : r0 + nr, j]) if block_masked is not None else 0
-                          for j in range(1, len(cols))]
+            dead, added = live_rows(block_masked, block_zero if mask_blk else None, r0, nr, len(cols), bool(mask_blk))
             loads = [em.load(xt, x_blk.sub(r0, c0, nr, nc)) for xt, (c0, nc) in zip(xs, cols)]
             adds = []  # (x tile, mask tile, first row, rows, cols): the mask's rows added
-            for j, (xt, (c0, nc), d) in enumerate(zip(xs, cols, dead)):
-                if not mask_blk or d == nr:
-                    continue
-                a, rows_added = d, nr - d  # the live rows; where the mask is known, from the first to
-                if block_zero is not None:  # the last where it is not 0
-                    nonzero = np.flatnonzero(~block_zero[r0 + d : r0 + nr, j])
-                    if not nonzero.size:
-                        continue
-                    a, rows_added = d + int(nonzero[0]), int(nonzero[-1] - nonzero[0]) + 1
+            for j, a, rows_added in added:
+                c0, nc = cols[j]
                 loads.append(em.load(mask_tile[j], mask_blk[0].sub(r0 + a, c0, rows_added, nc), row=a))
-                adds.append((xt, mask_tile[j], a, rows_added, nc))
+                adds.append((xs[j], mask_tile[j], a, rows_added, nc))
             for yt, (_, nc), rows_dead, rows_zero in zip(ys, cols, dead, zeroed):
                 if rows_dead > rows_zero:
                     loads.append(em.load(yt, Block(zeros, zeros.offset, rows_dead - rows_zero, nc, 0, 1), row=rows_zero))
             for ticket in loads:
                 em.wait(ticket)
             zeroed = dead  # the rows after are written below
-            yield em.capture(lambda: _block(em, tiles, cols, nr, dead, adds))
+            yield em.capture(lambda: block_commands(em, tiles, cols, nr, dead, adds))
             for ticket in [em.store(yt, out_blk.sub(r0, c0, nr, nc)) for yt, (c0, nc) in zip(ys, cols)]:
                 em.wait(ticket)
     if tiles is not None:
         em.free(*group)
 
 
-def _down_the_block(known: np.ndarray | None, rows: int, tiles: int) -> np.ndarray | None:
+def live_rows(masked: np.ndarray | None, mask_zero: np.ndarray | None, r0: int, nr: int, tiles: int,
+              has_mask: bool) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """For rows r0 .. r0 + nr of a block, per column tile: the leading rows known -inf (dead; tile 0
+    always computes, the fold starts from it), and where a mask is added, (tile, first row, rows):
+    the live rows, or where the mask is known, those from the first to the last where it is not 0."""
+    dead = [0] + [_leading(masked[r0 : r0 + nr, j]) if masked is not None else 0 for j in range(1, tiles)]
+    added = []
+    for j, d in enumerate(dead):
+        if not has_mask or d == nr:
+            continue
+        a, rows = d, nr - d
+        if mask_zero is not None:
+            nonzero = np.flatnonzero(~mask_zero[r0 + d : r0 + nr, j])
+            if not nonzero.size:
+                continue
+            a, rows = d + int(nonzero[0]), int(nonzero[-1] - nonzero[0]) + 1
+        added.append((j, a, rows))
+    return dead, added
+
+
+def down_the_block(known: np.ndarray | None, rows: int, tiles: int) -> np.ndarray | None:
     """Per row and column tile of a block of `rows` rows, what `known` says of fewer rows, repeated
     down the block (the heads of an attention, coalesced); None where it does not fit the block."""
     if known is None or known.shape[1] != tiles or rows % known.shape[0]:
@@ -115,22 +128,22 @@ def _leading(dead_rows: np.ndarray) -> int:
     return int(live[0]) if live.size else len(dead_rows)
 
 
-def _from_row(t: Tile, row: int) -> Tile:
+def from_row(t: Tile, row: int) -> Tile:
     """The tile's rows from `row` on, as a tile of their own."""
     return Tile(t.handle, t.rows - row, t.fp32, t.base + tile_sp_rows(row, t.fp32))
 
 
-def _block(em: Emitter, tiles, cols, nr: int, dead: list[int], adds) -> None:
+def block_commands(em: Emitter, tiles, cols, nr: int, dead: list[int], adds) -> None:
     """The VEC commands of one block of nr rows, column tile j from row dead[j] on: ys hold the
     result when they are done. adds: (x tile, mask tile, first row, rows, cols) of the mask's additions."""
     xs, es, m, s, part, ys = tiles
 
     def v(func, dst, a, b=None, *, row: int, cols: int, bmode=BMode.TILE) -> None:
-        em.vec(func, _from_row(dst, row), _from_row(a, row), _from_row(b, row) if b is not None else None,
+        em.vec(func, from_row(dst, row), from_row(a, row), from_row(b, row) if b is not None else None,
                rows=nr - row, cols=cols, bmode=bmode)
 
     for xt, mt, a, rows, nc in adds:
-        em.vec(VecFunc.ADD, _from_row(xt, a), _from_row(xt, a), _from_row(mt, a), rows=rows, cols=nc)
+        em.vec(VecFunc.ADD, from_row(xt, a), from_row(xt, a), from_row(mt, a), rows=rows, cols=nc)
     live = [(j, xt, et, yt, nc, d) for j, (xt, et, yt, (_, nc), d) in enumerate(zip(xs, es, ys, cols, dead)) if d < nr]
 
     width = live[0][4]  # column tile 0's, live from row 0: the fold is in `part`
