@@ -517,7 +517,8 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *,
     if len(heads) == 1 or source_length * q.shape[-1] <= per_head_calls:
         heads = [()]  # _select_all of no index: the whole tensors
     zeros = ctx.constant(f"{node.name}_zeros", torch.zeros(cfg.lanes)) if known_inf is not None else None
-    one_mask = mask_e is None or known_inf is not None and not any(mask_e.strides[:-2])
+    one_mask = mask_e is None or known_inf is not None and not any(
+        stride for stride, size in zip(mask_e.strides[:-2], mask_e.shape[:-2]) if size > 1)
     if heads != [()] and one_mask and attention_kernel.fits(ctx.em, length, source_length, q.shape[-1],
                                                             v.shape[-1], mask_e is not None):
         attention_kernel.attention(

@@ -93,6 +93,7 @@ def test_sdpa_equals_the_hand_written_form_bit_for_bit():
 
 FUSED_MASKS = {
     "causal": None,
+    "causal, as a 4-d boolean tensor": torch.ones(1, 1, 30, 36, dtype=torch.bool).tril(),  # as Hugging Face's
     "none": torch.zeros(30, 36),
     "additive, a row masked whole": torch.where(torch.rand(30, 36, generator=torch.Generator().manual_seed(4)) < 0.3,
                                                 -math.inf, 0.5).index_fill(0, torch.tensor([3]), -math.inf),

@@ -7,10 +7,11 @@ after the other through DRAM (compiler.ops._sdpa's other path), so the result is
 
 The heads are software pipelined over two sets of tiles: while the vector unit runs head h's
 softmax and head h+1's scale, the array runs head h+1's q @ k^T and head h-1's @ v, and the DMA
-loads head h+2's q and k and stores head h-2's result. The two command streams (GEMMs; VEC and
-DMA) are merged by a model of the command processor (`_merge`): a GEMM whenever the GEMM queue has
-room, else the next VEC or DMA call; a command reading a GEMM's result goes GEMM_QUEUE_DEPTH - 1
-GEMMs after it where it can, so it is not held for its rows (docs/isa.md, "Ordering").
+loads head h+2's q and k^T and stores head h-1's result. The three command streams (GEMMs, VECs,
+DMA calls) are merged by a model of the command processor (`_merge`): a GEMM whenever the GEMM
+queue has room, else a DMA call while the mailbox has room, else the next VEC; a command using a
+GEMM's rows goes GEMM_QUEUE_DEPTH - 1 GEMMs after it where it can, so it is not held for them
+(docs/isa.md, "Ordering").
 """
 
 from __future__ import annotations
@@ -42,21 +43,25 @@ class _Step:
 
 
 def fits(em: Emitter, length: int, source: int, dim: int, value_dim: int, masked: bool) -> bool:
-    """Whether attention() can keep a head's working set (two sets of tiles) in the free scratchpad,
-    and lays out y as the @ v GEMM's K tiles."""
+    """Whether attention() can keep its tiles in the free scratchpad, y's column tiles being the
+    @ v GEMM's K tiles (masked: tiles for the mask's rows)."""
     cfg = em.config
     if spans(source, k_tile_rows(source, cfg.array_rows)) != spans(source, cfg.lanes):
         return False
-    return _rows(cfg, length, source, dim, value_dim, masked) * cfg.sp_row_bytes <= em.sp_free_bytes() - cfg.sp_page_bytes
+    rows = sum(tile_sp_rows(r, fp32) for r, fp32 in _tiles(cfg, length, source, dim, value_dim, masked))
+    return rows * cfg.sp_row_bytes <= em.sp_free_bytes() - cfg.sp_page_bytes
 
 
-def _rows(cfg, length: int, source: int, dim: int, value_dim: int, masked: bool) -> int:
+def _tiles(cfg, length: int, source: int, dim: int, value_dim: int, masked: bool) -> list[tuple[int, bool]]:
+    """(rows, fp32) of attention()'s tiles: two sets (by head parity) of q (its K tiles one after
+    the other), k^T (its N tiles likewise), v (likewise), x's and y's column tiles and the result's
+    N tiles; then e's column tiles, m, s, the fold, the mask's column tiles and the accumulators."""
     ns, kq = len(spans(source, cfg.lanes)), len(spans(dim, k_tile_rows(dim, cfg.array_rows)))
     nd = len(spans(value_dim, cfg.lanes))
-    bf16, fp32 = length, tile_sp_rows(length, fp32=True)
-    per_head = kq * bf16 + ns * dim + nd * source + 2 * ns * bf16 + nd * bf16  # q, k^T, v, x, y, out
-    shared = ns * fp32 + 3 * fp32 + (ns * bf16 if masked else 0) + (fp32 if kq > 1 else 0) + (fp32 if ns > 1 else 0)
-    return 2 * per_head + shared
+    per_head = [(length * kq, False), (ns * dim, False), (nd * source, False)] + [(length, False)] * (2 * ns + nd)
+    fp32 = (length, True)
+    return (per_head * 2 + [fp32] * (ns + 3) + [(length, False)] * (ns if masked else 0)
+            + [fp32] * ((kq > 1) + (ns > 1)))
 
 
 def attention(em: Emitter, outs: list[View], qs: list[View], kts: list[View], vs: list[View], scale_factor: float,
@@ -81,14 +86,12 @@ def attention(em: Emitter, outs: list[View], qs: list[View], kts: list[View], vs
         raise CompileError(f"attention of {heads} heads (L {length}, S {source}, d {dim}, dv {value_dim}) does not "
                            "fit the free scratchpad")
 
-    fp32 = (length, True)
-    per_head = [(length * kq, False), (ns * dim, False), (nd * source, False)] + [(length, False)] * (2 * ns + nd)
-    shared = [fp32] * (ns + 3) + [(length, False)] * (ns if added else 0) + [fp32] * ((kq > 1) + (ns > 1))
-    group = em.alloc_group(per_head * 2 + shared)
-    sets = [group[i * len(per_head) : (i + 1) * len(per_head)] for i in range(2)]  # by head parity
+    group = em.alloc_group(_tiles(cfg, length, source, dim, value_dim, bool(added)))
+    per_head = 3 + 2 * ns + nd
+    sets = [group[i * per_head : (i + 1) * per_head] for i in range(2)]  # by head parity
     q_t, kt_t, v_t = ([t[i] for t in sets] for i in range(3))
     xs, ys, out_t = [t[3 : 3 + ns] for t in sets], [t[3 + ns : 3 + 2 * ns] for t in sets], [t[3 + 2 * ns :] for t in sets]
-    rest = group[2 * len(per_head) :]
+    rest = group[2 * per_head :]
     es, (m, s, part), rest = rest[:ns], rest[ns : ns + 3], rest[ns + 3 :]
     mask_t, rest = (rest[:ns], rest[ns:]) if added else ([None] * ns, rest)
     acc_qk = rest.pop(0) if kq > 1 else None
