@@ -25,7 +25,7 @@ from atalla.isa import GEMM_QUEUE_DEPTH, VecFunc, tile_sp_rows
 from compiler.emitter import Block, Emitter
 from compiler.errors import CompileError
 from compiler.kernels.gemm import ISSUE_CYCLES, VEC_OVERHEAD_CYCLES, k_tile_rows
-from compiler.kernels.softmax import block_commands, from_row, live_rows
+from compiler.kernels.softmax import block_commands, down_the_block, from_row, live_rows
 from compiler.kernels.tiling import spans, view_2d
 from compiler.values import View
 
@@ -79,8 +79,8 @@ def attention(em: Emitter, outs: list[View], qs: list[View], kts: list[View], vs
     k_tiles = spans(dim, k_tile_rows(dim, cfg.array_rows))  # of q @ k^T
     d_tiles = spans(value_dim, cfg.lanes)  # the N tiles of y @ v
     ns, kq, nd = len(cols), len(k_tiles), len(d_tiles)
-    masked = masked if zeros is not None and masked is not None and masked.shape == (length, ns) else None
-    mask_zero = mask_zero if mask_zero is not None and mask_zero.shape == (length, ns) else None
+    masked = down_the_block(masked if zeros is not None else None, length, ns)
+    mask_zero = down_the_block(mask_zero, length, ns)
     dead, added = live_rows(masked, mask_zero, 0, length, ns, mask is not None)
     if not fits(em, length, source, dim, value_dim, bool(added)):
         raise CompileError(f"attention of {heads} heads (L {length}, S {source}, d {dim}, dv {value_dim}) does not "
@@ -243,8 +243,8 @@ def _merge(cfg, streams: dict[str, list[_Step]]) -> None:
     rows it uses (`after`) where it can. `after` and `needs` always hold: they are the program's order."""
     gemms = streams["gemm"]
     done = dict.fromkeys(streams, 0)  # steps emitted, per stream
-    now, queue, calls = 0, [], []  # the issued GEMMs' and the firmware's calls' finish cycles
-    array_free = 0
+    now, array_free, firmware_free = 0, 0, 0  # cycles: the model's clock, when each unit is next free
+    queue, calls = [], []  # finish cycles of the GEMMs and the firmware's DMA calls still pending
 
     def ready(name: str, retired: bool) -> bool:
         """The stream's next step may go now: emitted after what it needs (and, retired: its GEMM
@@ -260,8 +260,8 @@ def _merge(cfg, streams: dict[str, list[_Step]]) -> None:
         return step.after < g and (not retired or step.after <= g - GEMM_QUEUE_DEPTH or g == len(gemms))
 
     while any(done[name] < len(steps) for name, steps in streams.items()):
-        queued = sum(f > now for f in queue)
-        mailbox_room = sum(f > now for f in calls) < MAILBOX_DEPTH
+        queue, calls = [f for f in queue if f > now], [f for f in calls if f > now]
+        queued, mailbox_room = len(queue), len(calls) < MAILBOX_DEPTH
         if ready("gemm", False) and queued < GEMM_QUEUE_DEPTH:
             name = "gemm"
         elif ready("call", True) and mailbox_room:
@@ -277,15 +277,15 @@ def _merge(cfg, streams: dict[str, list[_Step]]) -> None:
         done[name] += 1
         if name == "gemm":
             if queued >= GEMM_QUEUE_DEPTH:  # the command processor waits for a slot
-                now = min(f for f in queue if f > now)
+                now = min(queue)
             array_free = max(array_free, now) + step.cycles
             queue.append(array_free)
             now += ISSUE_CYCLES
         elif name == "call":
-            pending = sorted(f for f in calls if f > now)
-            if len(pending) >= MAILBOX_DEPTH:
-                now = pending[0]
-            calls.append(max([now] + calls) + cfg.fw_dma_cycles)
+            if not mailbox_room:  # the command processor waits for the mailbox
+                now = min(calls)
+            firmware_free = max(firmware_free, now) + cfg.fw_dma_cycles  # it serves one call at a time
+            calls.append(firmware_free)
             now += ISSUE_CYCLES
         else:
             now += step.cycles
