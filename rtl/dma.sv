@@ -19,8 +19,12 @@
 //   idle_o                              nothing queued or in flight
 //   done_valid_o / done_ticket_o        one-cycle pulse when a transfer has completed: a load's rows
 //                                       are in the scratchpad, a store's bytes are in the DRAM
-// Descriptors run one at a time in start order; QUEUE_DEPTH more may wait behind the running one.
-// rows == 0 or cols == 0 completes at once without moving anything.
+// Descriptors run in start order and complete in it; QUEUE_DEPTH more may wait behind the running
+// one. rows == 0 or cols == 0 completes at once without moving anything. Back-to-back loads overlap:
+// once a load (not a gather, not transposed) has made its last request, the next such load starts
+// requesting while the first one's beats still arrive, so a queue of them streams without paying
+// the DRAM latency again (the DRAM answers in order, so the second's beats follow the first's).
+// Everything else starts when the descriptor before it has completed.
 //
 // Bandwidth: with col_stride == 1 a row moves as DRAM requests of up to BEAT_BYTES bytes, one per
 // cycle, and the requests of successive rows follow back to back, so a long block streams at
@@ -125,10 +129,10 @@ module dma
   desc_t             queue_q[QUEUE_DEPTH];
   logic [QPtrW-1:0]  q_wr_q, q_rd_q;
   logic [QPtrW:0]    q_cnt_q;
-  logic              q_push, q_pop, active_q, finish;
+  logic              q_push, q_pop, active_q, finish, early;
   assign busy_o = q_cnt_q == (QPtrW + 1)'(QUEUE_DEPTH);
   assign q_push = start_i && !busy_o;
-  assign q_pop  = !active_q && q_cnt_q != 0;
+  assign q_pop  = q_cnt_q != 0 && !active_q || early;
   assign idle_o = !active_q && q_cnt_q == 0;
 
   always_ff @(posedge clk_i) begin
@@ -155,19 +159,18 @@ module dma
     logic [ColsW-1:0]    cols;
     logic [31:0]         row_stride;
     logic [31:0]         col_stride;
-    logic [TICKET_W-1:0] ticket;
   } run_t;
-  run_t cur_q;
+  run_t cur_q;  // the request side's; the response side reads its kind (the same while loads overlap)
   logic  contig;  // col_stride == 1: pieces of up to BEAT_BYTES, else one element per piece
   logic  tpose;   // a load with row_stride == 1 (and not contig): through the transpose buffer
-  logic [15:0] row_bytes, step;
+  logic [15:0] iss_row_bytes, iss_step;
   logic [31:0] row_step, col_step;  // DRAM bytes between rows / elements
-  assign contig    = cur_q.gather || cur_q.col_stride == 32'd1;
-  assign tpose     = !cur_q.store && !contig && cur_q.row_stride == 32'd1;
-  assign row_bytes = 16'(cur_q.cols) << 1;
-  assign step      = contig ? 16'(BEAT_BYTES) : 16'd2;
-  assign row_step  = cur_q.row_stride << 1;
-  assign col_step  = contig ? 32'(BEAT_BYTES) : cur_q.col_stride << 1;
+  assign contig        = cur_q.gather || cur_q.col_stride == 32'd1;
+  assign tpose         = !cur_q.store && !contig && cur_q.row_stride == 32'd1;
+  assign iss_row_bytes = 16'(cur_q.cols) << 1;
+  assign iss_step      = contig ? 16'(BEAT_BYTES) : 16'd2;
+  assign row_step      = cur_q.row_stride << 1;
+  assign col_step      = contig ? 32'(BEAT_BYTES) : cur_q.col_stride << 1;
 
   // Request side: walks rows and pieces, one DRAM request per piece (loads: reads; stores: writes).
   logic             iss_busy_q;
@@ -176,8 +179,8 @@ module dma
   logic [RowsW-1:0] iss_rows_left_q;
   logic [15:0]      iss_left;
   logic             iss_last, iss_fire;
-  assign iss_left = row_bytes - iss_off_q;
-  assign iss_last = iss_left <= step;  // (transposed: a chunk's last request is its last column's)
+  assign iss_left = iss_row_bytes - iss_off_q;
+  assign iss_last = iss_left <= iss_step;  // (transposed: a chunk's last request is its last column's)
 
   // Gather: the ids of a group of rows come in one beat; the request side issues the group's rows
   // once they are there and asks for the next group's after its last row.
@@ -197,13 +200,27 @@ module dma
   assign ids_req    = cur_q.gather && iss_want_ids_q;
   assign ids_beat   = cur_q.gather && rsp_want_ids_q && dram_rvalid_i;
 
-  // Load response side: collects the beats of a row and writes it to the scratchpad.
+  // Load response side: collects the beats of a row and writes it to the scratchpad. What it needs of
+  // its descriptor is its own (rsp_q): the next load's request side may run beside it (early), its
+  // own kept in next_q until the response side takes it.
+  typedef struct packed {
+    logic [ColsW-1:0]    cols;
+    logic                contig;
+    logic [TICKET_W-1:0] ticket;
+  } rsp_t;
+  rsp_t             rsp_q, next_q;
+  logic [RowW-1:0]  next_row_q;
+  logic [RowsW-1:0] next_rows_q;
+  logic             next_valid_q;
+  logic [15:0]      rsp_row_bytes, rsp_step;
+  assign rsp_row_bytes = 16'(rsp_q.cols) << 1;
+  assign rsp_step      = rsp_q.contig ? 16'(BEAT_BYTES) : 16'd2;
   logic [15:0]      rsp_off_q;
   logic [RowsW-1:0] rsp_rows_left_q;
   logic [RowW-1:0]  rsp_row_q;
   logic [RowBits-1:0] rowbuf_q, merged;
   logic             rsp_last;
-  assign rsp_last = row_bytes - rsp_off_q <= step;
+  assign rsp_last = rsp_row_bytes - rsp_off_q <= rsp_step;
   // A beat's bytes past its request are zero, so OR-ing it in at its offset assembles the row.
   assign merged   = rowbuf_q | (RowBits'(dram_rdata_i) << {rsp_off_q, 3'b000});
 
@@ -223,9 +240,9 @@ module dma
   logic [RowBits-1:0] tpose_cols_mask;       // the elements of a row the block has
   assign iss_chunk = iss_rows_left_q > RowsW'(ChunkRows) ? ChunkW'(ChunkRows) : ChunkW'(iss_rows_left_q);
   assign tpose_last_col = 32'(iss_col_q) + 1 == 32'(cur_q.cols);
-  assign rsp_last_col   = 32'(rsp_col_q) + 1 == 32'(cur_q.cols);
+  assign rsp_last_col   = 32'(rsp_col_q) + 1 == 32'(rsp_q.cols);
   assign drain_end      = drain_idx_q == ChunkIdxW'(ChunkRows - 1) || rsp_rows_left_q == 1;
-  assign tpose_cols_mask = {RowBits{1'b1}} >> (RowBits - 16 * int'(cur_q.cols));
+  assign tpose_cols_mask = {RowBits{1'b1}} >> (RowBits - 16 * int'(rsp_q.cols));
 
   // Store side: scratchpad rows are read ahead into a two-entry buffer.
   logic [RowW-1:0]    sprd_row_q;
@@ -244,7 +261,7 @@ module dma
 
   // DRAM requests.
   logic [15:0] piece_len;
-  assign piece_len        = tpose ? 16'(iss_chunk) << 1 : iss_left < step ? iss_left : step;
+  assign piece_len        = tpose ? 16'(iss_chunk) << 1 : iss_left < iss_step ? iss_left : iss_step;
   assign dram_req_valid_o = active_q && iss_busy_q && (cur_q.store ? sbuf_cnt_q != 0
                                                      : !cur_q.gather || iss_want_ids_q || ids_valid_q);
   assign dram_req_write_o = cur_q.store;
@@ -256,8 +273,10 @@ module dma
 
   // Scratchpad port.
   assign sp_re_o    = sprd_go;
-  assign sp_we_o    = active_q && (tpose ? drain_q : !cur_q.store && dram_rvalid_i && !ids_beat && rsp_last);
-  assign dram_rready_o = tpose ? !drain_q : !sp_we_o || sp_gnt_i;
+  assign sp_we_o    = active_q && (tpose ? drain_q : !cur_q.store && dram_rvalid_i && !ids_beat && rsp_last &&
+                                                    rsp_rows_left_q != 0);
+  // A beat that comes as a load completes is the next (early) load's: it waits for the switch.
+  assign dram_rready_o = tpose ? !drain_q : rsp_rows_left_q != 0 && (!sp_we_o || sp_gnt_i);
   assign sp_row_o   = cur_q.store ? sprd_row_q : rsp_row_q;
   assign sp_wdata_o = tpose ? tbuf_q[drain_idx_q] & tpose_cols_mask : merged;
 
@@ -267,9 +286,15 @@ module dma
 
   // The descriptor that starts next, and whether it is empty.
   desc_t d;
-  logic  empty;
+  logic  empty, plain_load, d_plain_load;
   assign d     = queue_q[q_rd_q];
   assign empty = d.rows == 0 || d.cols == 0;
+  assign plain_load   = !cur_q.store && !cur_q.gather && !tpose;
+  assign d_plain_load = d.mode == 2'(DMA_DIR_LOAD) && !empty && (d.col_stride == 32'd1 || d.row_stride != 32'd1);
+  // The next load may start requesting: one is queued, the running one is a plain load whose
+  // requests are all made and whose beats are still to come, and no early load waits already.
+  assign early = q_cnt_q != 0 && active_q && plain_load && !iss_busy_q && !next_valid_q && rsp_rows_left_q != 0 &&
+                 d_plain_load;
 
   logic                done_q;
   logic [TICKET_W-1:0] done_ticket_q;
@@ -305,31 +330,49 @@ module dma
       iss_grp_idx_q   <= '0;
       rsp_want_ids_q  <= 1'b0;
       rsp_grp_left_q  <= '0;
+      rsp_q           <= '0;
+      next_q          <= '0;
+      next_row_q      <= '0;
+      next_rows_q     <= '0;
+      next_valid_q    <= 1'b0;
     end else begin
       done_q <= 1'b0;
 
       if (q_pop) begin
-        // Start the next descriptor.
+        // The request side takes the next descriptor (early: beside the running load's last beats,
+        // its own requests all made, so nothing below moves these in the same cycle).
         cur_q           <= '{store: d.mode == 2'(DMA_DIR_STORE), gather: d.mode == 2'(DMA_DIR_GATHER),
                              dram_addr: d.dram_addr, cols: d.cols, row_stride: d.row_stride,
-                             col_stride: d.col_stride, ticket: d.ticket};
+                             col_stride: d.col_stride};
         ids_valid_q     <= 1'b0;
         iss_want_ids_q  <= 1'b1;
         iss_ids_addr_q  <= d.col_stride;
         iss_grp_left_q  <= '0;
         iss_grp_idx_q   <= '0;
-        rsp_want_ids_q  <= 1'b1;
-        rsp_grp_left_q  <= '0;
-        active_q        <= 1'b1;
         iss_busy_q      <= !empty;
         iss_row_base_q  <= d.dram_addr;
         iss_addr_q      <= d.dram_addr;
         iss_off_q       <= '0;
         iss_col_q       <= '0;
+        iss_rows_left_q <= d.rows;
+      end
+      if (early) begin
+        next_q       <= '{cols: d.cols, contig: d.col_stride == 32'd1, ticket: d.ticket};
+        next_row_q   <= d.sp_row;
+        next_rows_q  <= d.rows;
+        next_valid_q <= 1'b1;
+      end
+
+      if (!active_q && q_pop) begin
+        // The response and store sides start with it.
+        rsp_q           <= '{cols: d.cols, contig: d.mode == 2'(DMA_DIR_GATHER) || d.col_stride == 32'd1,
+                             ticket: d.ticket};
+        rsp_want_ids_q  <= 1'b1;
+        rsp_grp_left_q  <= '0;
+        active_q        <= 1'b1;
         rsp_col_q       <= '0;
         drain_q         <= 1'b0;
         drain_idx_q     <= '0;
-        iss_rows_left_q <= d.rows;
         rsp_off_q       <= '0;
         rsp_rows_left_q <= empty ? '0 : d.rows;
         rsp_row_q       <= d.sp_row;
@@ -376,7 +419,7 @@ module dma
             iss_off_q       <= '0;
           end else begin
             iss_addr_q <= dram_req_addr_o + col_step;  // a gather's first piece: from its id
-            iss_off_q  <= iss_off_q + step;
+            iss_off_q  <= iss_off_q + iss_step;
           end
         end
 
@@ -408,7 +451,7 @@ module dma
             rsp_rows_left_q <= rsp_rows_left_q - 1'b1;
           end else begin
             rowbuf_q  <= merged;
-            rsp_off_q <= rsp_off_q + step;
+            rsp_off_q <= rsp_off_q + rsp_step;
           end
         end
 
@@ -427,9 +470,16 @@ module dma
         wpend_q    <= wpend_q + 16'(iss_fire && cur_q.store) - 16'(dram_wack_i);
 
         if (finish) begin
-          active_q      <= 1'b0;
           done_q        <= 1'b1;
-          done_ticket_q <= cur_q.ticket;
+          done_ticket_q <= rsp_q.ticket;
+          if (next_valid_q) begin  // the early load's beats are next (its row buffer is empty)
+            rsp_q           <= next_q;
+            rsp_row_q       <= next_row_q;
+            rsp_rows_left_q <= next_rows_q;
+            next_valid_q    <= 1'b0;
+          end else begin
+            active_q <= 1'b0;
+          end
         end
       end
     end
