@@ -32,6 +32,16 @@ async def _randomise(tb: DmaTb, rng: np.random.Generator) -> None:
     await tb.sp_write(0, rng.integers(0, 256, (tb.cfg.sp_rows, tb.cfg.sp_row_bytes), dtype=np.uint8))
 
 
+async def _randomised_bench(dut, seed: int) -> tuple[DmaTb, np.ndarray, np.ndarray, ImmediateDmaEngine]:
+    """The bench reset and randomised, and the reference engine over copies of its memories:
+    (bench, reference DRAM, reference scratchpad, reference engine)."""
+    tb = DmaTb(dut, bench_config())
+    await tb.reset()
+    await _randomise(tb, np.random.default_rng(seed))
+    ref_dram, ref_sp = tb.dram.copy(), (await tb.sp_read()).reshape(-1)
+    return tb, ref_dram, ref_sp, ImmediateDmaEngine(tb.cfg, ref_dram, ref_sp)
+
+
 async def _fetcher(tb: DmaTb, rng: np.random.Generator, stop: list[bool], log) -> tuple[int, int]:
     """Command fetches on DRAM port 1 while the DMA runs on port 0; returns (fetches, mismatches)."""
     n = bad = 0
@@ -137,13 +147,8 @@ async def dram_bulk_ctypes(dut) -> None:
 @cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 async def dma_bandwidth(dut) -> None:
     """Long contiguous transfers stream at the DRAM's bytes per cycle; a queued burst runs back to back."""
-    cfg = bench_config()
-    tb = DmaTb(dut, cfg)
-    await tb.reset()
-    rng = np.random.default_rng(9)
-    await _randomise(tb, rng)
-    ref_dram, ref_sp = tb.dram.copy(), (await tb.sp_read()).reshape(-1)
-    ref = ImmediateDmaEngine(cfg, ref_dram, ref_sp)
+    tb, ref_dram, ref_sp, ref = await _randomised_bench(dut, 9)
+    cfg = tb.cfg
     lanes, rb, beat = cfg.lanes, cfg.sp_row_bytes, cfg.dma_bytes_per_cycle
     rows = min(1024, cfg.sp_rows // 2)
     report = []
@@ -190,19 +195,14 @@ async def dma_queued_random(dut) -> None:
     """Random descriptors queued back to back, each programmed while the ones before it run: a load
     then requests beside the last beats of the load before it, the rest waits for its predecessor;
     the completions come in start order and the memories end as the reference applied in order."""
-    cfg = bench_config()
-    tb = DmaTb(dut, cfg)
-    await tb.reset()
-    rng = np.random.default_rng(13)
-    await _randomise(tb, rng)
-    ref_dram, ref_sp = tb.dram.copy(), (await tb.sp_read()).reshape(-1)
-    ref = ImmediateDmaEngine(cfg, ref_dram, ref_sp)
+    tb, ref_dram, ref_sp, ref = await _randomised_bench(dut, 13)
+    rng = np.random.default_rng(14)
 
     async def collect(n: int) -> list[int]:
         return [(await tb.wait_done())[0] for _ in range(n)]
 
     for _ in range(QUEUED_BURSTS):
-        burst = [random_descriptor(rng, cfg, ref_dram) for _ in range(QUEUED_BURST_LENGTH)]
+        burst = [random_descriptor(rng, tb.cfg, ref_dram) for _ in range(QUEUED_BURST_LENGTH)]
         dones = cocotb.start_soon(collect(len(burst)))
         for d in burst:
             await tb.program(d)
